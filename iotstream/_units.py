@@ -1,0 +1,55 @@
+"""Human-friendly durations and sizes for configuration files and command-line options."""
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+__all__ = ["DurationMs", "SizeBytes", "parse_duration_ms", "parse_size_bytes"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_DURATION_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?\s*$", re.IGNORECASE)
+_SIZE_BYTES = {
+    "b": 1,
+    "kb": 1_000,
+    "kib": 1024,
+    "mb": 1_000_000,
+    "mib": 1024**2,
+    "gb": 1_000_000_000,
+    "gib": 1024**3,
+    "tb": 1_000_000_000_000,
+    "tib": 1024**4,
+}
+
+
+def parse_duration_ms(text: str | int | float) -> int:
+    """Return milliseconds for `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"3d"`, `"1w"`; numbers are ms.
+
+    >>> parse_duration_ms("3d")
+    259200000
+    """
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return int(text)
+    match = _DURATION.match(str(text).lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration; use a number and a unit such as 500ms, 30s, 5m, 2h, 7d")
+    return int(float(match.group(1)) * _DURATION_MS[match.group(2)])
+
+
+def parse_size_bytes(text: str | int) -> int:
+    """Return bytes for `"512"`, `"64KiB"`, `"10MB"`, `"1GiB"`.
+
+    >>> parse_size_bytes("1MiB")
+    1048576
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    match = _SIZE.match(str(text))
+    if match is None:
+        raise ValueError(f"{text!r} is not a size; use a number and a unit such as 512, 64KiB, 10MB, 1GiB")
+    return int(float(match.group(1)) * _SIZE_BYTES[(match.group(2) or "b").lower()])
+
+
+DurationMs = Annotated[int, BeforeValidator(parse_duration_ms)]
+SizeBytes = Annotated[int, BeforeValidator(parse_size_bytes)]

@@ -1,0 +1,81 @@
+"""The root configuration: `iotstream.toml` (or `--config PATH`) overridden by `IOTSTREAM_*` variables.
+
+Only the edges (the CLI and app factories) call `load_settings`; everything below receives the built,
+frozen objects, so nothing deep in the code reads the environment.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ConfigDict, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from iotstream.exceptions import ConfigError
+from iotstream.log.config import LogSettings
+
+__all__ = ["DEFAULT_CONFIG_FILE", "Settings", "load_settings"]
+
+DEFAULT_CONFIG_FILE = Path("iotstream.toml")
+
+
+class Settings(BaseSettings):
+    """All settings; each layer owns one table (`[log]`, ...)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IOTSTREAM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_cls.model_config.get("toml_file")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+        return (init_settings, env_settings, toml)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from the TOML file, then the environment, then `overrides` (highest).
+
+    `config_file=None` reads `./iotstream.toml` when it exists; a path that was asked for must exist.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {str(config_file)!r} does not exist")
+    path = config_file or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None)
+    settings_cls = _settings_class(path)
+    try:
+        return settings_cls(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, path)) from err
+    except ValueError as err:  # TOML syntax errors surface as tomllib.TOMLDecodeError
+        raise ConfigError(f"cannot read config file {str(path)!r}: {err}") from err
+
+
+def _settings_class(path: Path | None) -> type[Settings]:
+    """A subclass bound to one TOML file, so the file is chosen at the edge and not by a global."""
+    config: ConfigDict = {"toml_file": str(path)} if path else {}
+    return type("Settings", (Settings,), {"model_config": {**Settings.model_config, **config}})
+
+
+def _describe(err: ValidationError, path: Path | None) -> str:
+    where = f" (from {path} or IOTSTREAM_* variables)" if path else " (from IOTSTREAM_* variables)"
+    lines = [f"invalid configuration{where}:"]
+    for problem in err.errors():
+        field = ".".join(str(part) for part in problem["loc"])
+        lines.append(f"  {field}: {problem['msg']} (got {problem.get('input')!r})")
+    return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""The one interface every component uses to talk to the log, whatever the backend.
+
+It mirrors Kafka's client model on purpose (producer with delivery callbacks, consumer groups with
+committed offsets, admin) so the embedded SQLite log and a real Kafka cluster are interchangeable.
+Offsets follow Kafka: a committed offset is the offset of the *next* record to read.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Self
+
+from iotstream.log.types import (
+    DeliveryCallback,
+    GroupLag,
+    Headers,
+    OffsetResetValue,
+    PartitionsCallback,
+    Record,
+    TopicDescription,
+    TopicPartition,
+    TopicSpec,
+)
+
+__all__ = ["BaseConsumer", "BaseLog", "BaseProducer"]
+
+
+class _Closable(ABC):
+    @abstractmethod
+    def close(self) -> None:
+        """Release resources; safe to call twice."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class BaseProducer(_Closable):
+    """Appends records; batches them and acknowledges each one through its delivery callback."""
+
+    @abstractmethod
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        *,
+        headers: Headers = (),
+        timestamp_ms: int | None = None,
+        partition: int | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        """Queue one record; `on_delivery(error, metadata)` runs once it is durable or has failed.
+
+        Raises at once (nothing queued) for problems with this record alone: unknown topic,
+        record too large; `ProducerQueueFullError` when the buffer stayed full for `max_block_ms`.
+        `timestamp_ms` is the event time; it defaults to now.
+        """
+
+    @abstractmethod
+    def flush(self, timeout_s: float | None = None) -> int:
+        """Wait until every queued record is acknowledged; return how many are still pending."""
+
+
+class BaseConsumer(_Closable):
+    """Reads records in batches, alone (`assign`) or as a member of a consumer group (`subscribe`)."""
+
+    @abstractmethod
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        *,
+        on_assign: PartitionsCallback | None = None,
+        on_revoke: PartitionsCallback | None = None,
+    ) -> None:
+        """Join the consumer group; partitions are shared among its members and move on rebalance.
+
+        `on_revoke` runs before partitions are taken away: commit there to hand over cleanly.
+        """
+
+    @abstractmethod
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Read exactly these partitions, without group membership."""
+
+    @abstractmethod
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this consumer reads now."""
+
+    @abstractmethod
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        """Return up to `max_records` records, waiting up to `timeout_s` for the first one."""
+
+    @abstractmethod
+    def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
+        """Store offsets (default: the current positions) so the group resumes there.
+
+        Raises `CommitFailedError` when a partition has meanwhile moved to another member.
+        """
+
+    @abstractmethod
+    def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
+        """The group's committed offsets."""
+
+    @abstractmethod
+    def position(self, partition: TopicPartition) -> int:
+        """Offset of the next record `poll` returns from this assigned partition."""
+
+    @abstractmethod
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Move to `offset` in an assigned partition."""
+
+    @abstractmethod
+    def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Move to the first retained record (all assigned partitions by default)."""
+
+    @abstractmethod
+    def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Move past the last record, so only new records are read."""
+
+    @abstractmethod
+    def seek_to_timestamp(
+        self, timestamp_ms: int, partitions: Iterable[TopicPartition] | None = None
+    ) -> None:
+        """Move to the first record whose timestamp is at or after `timestamp_ms` (else the end)."""
+
+
+class BaseLog(_Closable):
+    """A log backend: topic admin plus factories for producers and consumers."""
+
+    @abstractmethod
+    def create_topic(self, spec: TopicSpec, *, exist_ok: bool = False) -> None:
+        """Create a topic; `TopicExistsError` if it exists and `exist_ok` is false."""
+
+    @abstractmethod
+    def delete_topic(self, name: str) -> None:
+        """Delete a topic, its records and its committed offsets."""
+
+    @abstractmethod
+    def list_topics(self) -> list[str]:
+        """Names of all topics, sorted."""
+
+    @abstractmethod
+    def describe_topic(self, name: str) -> TopicDescription:
+        """Settings, per-partition offsets and the lag of every consumer group on the topic."""
+
+    @abstractmethod
+    def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """Offset the next produced record will get, per partition."""
+
+    @abstractmethod
+    def group_lag(self, group: str) -> list[GroupLag]:
+        """Committed offset, end offset and lag of `group` on every partition it committed to."""
+
+    @abstractmethod
+    def producer(self) -> BaseProducer:
+        """A producer; close it (or use `with`) to flush."""
+
+    @abstractmethod
+    def consumer(
+        self, group_id: str | None = None, *, auto_offset_reset: OffsetResetValue = "earliest"
+    ) -> BaseConsumer:
+        """A consumer; `group_id` is needed for `subscribe` and `commit`."""
+
+    def run_maintenance(self) -> None:  # noqa: B027 - optional hook, brokers do this themselves
+        """Apply retention and compaction now; backends whose server does this keep the default."""

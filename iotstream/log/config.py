@@ -1,0 +1,60 @@
+"""Settings of the log layer: which backend, and how it trades latency, durability and memory."""
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from iotstream._units import DurationMs, SizeBytes
+
+__all__ = ["SUPPORTED_SCHEMES", "LogSettings"]
+
+SUPPORTED_SCHEMES = ("sqlite",)
+
+
+class LogSettings(BaseModel):
+    """The `[log]` table of `iotstream.toml`; every field is also `IOTSTREAM_LOG__<FIELD>`.
+
+    Example:
+        >>> LogSettings(url="sqlite:///./data/log.db", linger_ms="2ms").linger_ms
+        2
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(
+        default="sqlite:///./iotstream-data/log.db",
+        description="sqlite:///relative/path.db, sqlite:////absolute/path.db",
+    )
+    auto_create_topics: bool = Field(
+        default=True, description="Create a missing topic on first produce instead of failing."
+    )
+    default_partitions: int = Field(default=1, ge=1, le=10_000)
+    fsync: bool = Field(
+        default=True,
+        description="Acknowledge a produce only after it is fsynced; false survives process crashes "
+        "but not power loss.",
+    )
+    linger_ms: DurationMs = Field(default=2, ge=0, le=1_000)
+    max_record_bytes: SizeBytes = Field(default=1_048_576, ge=1)
+    max_batch_bytes: SizeBytes = Field(default=1_048_576, ge=1)
+    buffer_max_bytes: SizeBytes = Field(
+        default=64 * 1024 * 1024, ge=1, description="Producer memory bound before produce blocks."
+    )
+    max_block_ms: DurationMs = Field(default=5_000, ge=0)
+    delivery_timeout_ms: DurationMs = Field(default=30_000, ge=0)
+    busy_timeout_ms: DurationMs = Field(default=5_000, ge=0)
+    session_timeout_ms: DurationMs = Field(default=10_000, ge=100)
+    heartbeat_interval_ms: DurationMs = Field(default=1_000, ge=10)
+    poll_interval_ms: DurationMs = Field(default=10, ge=1, le=10_000)
+    maintenance_interval_ms: DurationMs = Field(
+        default=60_000, ge=0, description="How often retention and compaction run; 0 turns them off."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in SUPPORTED_SCHEMES:
+            expected = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
+            raise ValueError(f"unsupported log url {url!r}; expected one of: {expected}")
+        if scheme == "sqlite" and not rest.startswith("/"):
+            raise ValueError(f"sqlite url {url!r} needs three slashes: sqlite:///path/to/log.db")
+        return url

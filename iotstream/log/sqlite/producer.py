@@ -1,0 +1,190 @@
+"""Producing to the SQLite log: many records per transaction, acknowledged once on disk (group commit).
+
+`produce()` only validates and appends to an in-memory queue. One writer thread per log takes
+everything queued (after waiting at most `linger_ms` for more), writes one batch row per partition in
+a single transaction, commits (fsync) and then runs the delivery callbacks. Records produced while a
+commit is in flight ride the next one, so throughput grows with load instead of collapsing.
+"""
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from iotstream.log.base import BaseProducer
+from iotstream.log.config import LogSettings
+from iotstream.log.exceptions import (
+    InvalidRecordError,
+    LogClosedError,
+    ProducerQueueFullError,
+    RecordTooLargeError,
+)
+from iotstream.log.partitioner import partition_for
+from iotstream.log.sqlite._catalog import TopicCache
+from iotstream.log.sqlite._db import commit_signal, connect
+from iotstream.log.sqlite._write import Pending, write_batches
+from iotstream.log.types import CleanupPolicy, DeliveryCallback, Headers, RecordMetadata
+
+__all__ = ["GroupCommitWriter", "SqliteProducer"]
+
+_log = logging.getLogger(__name__)
+
+
+class GroupCommitWriter:
+    """The single writer thread of one log in this process; shared by all its producers."""
+
+    def __init__(self, path: Path, settings: LogSettings, topics: TopicCache) -> None:
+        self._path = path
+        self._settings = settings
+        self._topics = topics
+        self._conn = connect(path, busy_timeout_ms=settings.busy_timeout_ms, fsync=settings.fsync)
+        self._signal = commit_signal(path)
+        self._cond = threading.Condition()
+        self._queue: list[Pending] = []
+        self._queued_bytes = 0
+        self._first_queued_at = 0.0
+        self._enqueued = 0
+        self._done = 0
+        self._flushing = 0
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=f"iotstream-log-writer:{path.name}")
+        self._thread.start()
+
+    def append(self, entry: Pending, size: int) -> None:
+        with self._cond:
+            if self._queued_bytes + size > self._settings.buffer_max_bytes:
+                self._wait_for_room(size)
+            if not self._queue:
+                self._first_queued_at = time.monotonic()
+                self._cond.notify_all()
+            self._queue.append(entry)
+            self._queued_bytes += size
+            self._enqueued += 1
+
+    def _wait_for_room(self, size: int) -> None:
+        deadline = time.monotonic() + self._settings.max_block_ms / 1000
+        while self._queued_bytes + size > self._settings.buffer_max_bytes and not self._closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProducerQueueFullError(
+                    f"producer buffer full ({self._queued_bytes} bytes queued, limit "
+                    f"[log] buffer_max_bytes = {self._settings.buffer_max_bytes}); the log cannot "
+                    "keep up",
+                    retry_after_s=max(self._settings.linger_ms / 1000, 0.05),
+                )
+            self._cond.wait(remaining)
+        if self._closing:
+            raise LogClosedError("the log is closing; the record was not queued")
+
+    def flush(self, timeout_s: float | None) -> int:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cond:
+            target = self._enqueued
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._done < target:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            finally:
+                self._flushing -= 1
+            return max(target - self._done, 0)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+        self._conn.close()
+
+    def _run(self) -> None:
+        while (batch := self._take()) is not None:
+            try:
+                write_batches(self._conn, self._path, batch, self._settings, self._topics)
+            except Exception:  # a bug must not kill the writer and strand every producer
+                _log.exception("log writer failed on a batch of %d records", len(batch))
+            self._signal.notify()
+            with self._cond:
+                self._done += len(batch)
+                self._cond.notify_all()
+
+    def _take(self) -> list[Pending] | None:
+        """Wait for records, linger briefly for more, and hand over everything queued."""
+        linger_s = self._settings.linger_ms / 1000
+        with self._cond:
+            while not self._queue:
+                if self._closing:
+                    return None
+                self._cond.wait()
+            while not (self._closing or self._flushing) and self._queued_bytes < self._settings.max_batch_bytes:
+                remaining = self._first_queued_at + linger_s - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            batch, self._queue, self._queued_bytes = self._queue, [], 0
+            self._cond.notify_all()  # producers blocked on a full buffer may continue
+            return batch
+
+
+class SqliteProducer(BaseProducer):
+    """A light handle: validation and partitioning here, durability in the shared writer."""
+
+    def __init__(self, writer: GroupCommitWriter, topics: TopicCache, settings: LogSettings) -> None:
+        self._writer = writer
+        self._topics = topics
+        self._max_record_bytes = settings.max_record_bytes
+        self._closed = False
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        *,
+        headers: Headers = (),
+        timestamp_ms: int | None = None,
+        partition: int | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        if self._closed:
+            raise LogClosedError("produce on a closed producer")
+        row = self._topics.get(topic)
+        size = _record_size(topic, value, key, headers)
+        if size > self._max_record_bytes:
+            raise RecordTooLargeError(
+                f"record of {size} bytes for topic {topic!r} exceeds [log] max_record_bytes = "
+                f"{self._max_record_bytes}"
+            )
+        if key is None and row.spec.cleanup_policy is CleanupPolicy.COMPACT:
+            raise InvalidRecordError(f"topic {topic!r} is compacted: every record needs a key")
+        if partition is None:
+            partition = partition_for(key, row.spec.partitions)
+        elif not 0 <= partition < row.spec.partitions:
+            raise InvalidRecordError(
+                f"topic {topic!r} has partitions 0..{row.spec.partitions - 1}; got {partition}"
+            )
+        ts = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
+        self._writer.append((topic, partition, key, value, headers, ts, on_delivery), size)
+
+    def flush(self, timeout_s: float | None = None) -> int:
+        return self._writer.flush(timeout_s)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._writer.flush(None)
+
+
+def _record_size(topic: str, value: bytes | None, key: bytes | None, headers: Headers) -> int:
+    if not isinstance(value, bytes | None) or not isinstance(key, bytes | None):
+        raise InvalidRecordError(
+            f"record for topic {topic!r}: key and value must be bytes or None, got "
+            f"{type(key).__name__} and {type(value).__name__}"
+        )
+    size = (len(value) if value else 0) + (len(key) if key else 0)
+    for name, header_value in headers:
+        size += len(name) + len(header_value)
+    return size
+
