@@ -7,7 +7,7 @@ from pydantic import BeforeValidator
 
 __all__ = ["DurationMs", "SizeBytes", "parse_duration_ms", "parse_size_bytes"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DURATION_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?\s*$", re.IGNORECASE)
 _SIZE_BYTES = {
@@ -24,7 +24,7 @@ _SIZE_BYTES = {
 
 
 def parse_duration_ms(text: str | int | float) -> int:
-    """Return milliseconds for `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"3d"`, `"1w"`; numbers are ms.
+    """Return milliseconds for `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"3d"`, `"1w"`; bare numbers are ms.
 
     >>> parse_duration_ms("3d")
     259200000
@@ -33,8 +33,10 @@ def parse_duration_ms(text: str | int | float) -> int:
         return int(text)
     match = _DURATION.match(str(text).lower())
     if match is None:
-        raise ValueError(f"{text!r} is not a duration; use a number and a unit such as 500ms, 30s, 5m, 2h, 7d")
-    return int(float(match.group(1)) * _DURATION_MS[match.group(2)])
+        raise ValueError(
+            f"{text!r} is not a duration; use a number and a unit such as 500ms, 30s, 5m, 2h, 7d"
+        )
+    return int(float(match.group(1)) * _DURATION_MS[match.group(2) or "ms"])
 
 
 def parse_size_bytes(text: str | int) -> int:

@@ -7,7 +7,7 @@ frozen objects, so nothing deep in the code reads the environment.
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -68,7 +68,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 def _settings_class(path: Path | None) -> type[Settings]:
     """A subclass bound to one TOML file, so the file is chosen at the edge and not by a global."""
-    config: ConfigDict = {"toml_file": str(path)} if path else {}
+    config: SettingsConfigDict = {"toml_file": str(path)} if path else {}
     return type("Settings", (Settings,), {"model_config": {**Settings.model_config, **config}})
 
 

@@ -53,7 +53,7 @@ def open_log(settings: LogSettings | str, **overrides: Any) -> BaseLog:
             raise ConfigError(f"invalid log settings: {err}") from err
     scheme = settings.url.partition("://")[0]
     if scheme == "sqlite":
-        from iotstream.log.sqlite import SqliteLog  # noqa: PLC0415 - backends load on demand
+        from iotstream.log.sqlite import SqliteLog
 
         return SqliteLog(settings)
     raise ConfigError(f"no log backend for {settings.url!r}")

@@ -14,6 +14,7 @@ from iotstream.log.types import (
     DeliveryCallback,
     GroupLag,
     Headers,
+    MaintenanceReport,
     OffsetResetValue,
     PartitionsCallback,
     Record,
@@ -34,7 +35,10 @@ class _Closable(ABC):
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -165,5 +169,6 @@ class BaseLog(_Closable):
     ) -> BaseConsumer:
         """A consumer; `group_id` is needed for `subscribe` and `commit`."""
 
-    def run_maintenance(self) -> None:  # noqa: B027 - optional hook, brokers do this themselves
+    def run_maintenance(self) -> MaintenanceReport:
         """Apply retention and compaction now; backends whose server does this keep the default."""
+        return MaintenanceReport()

@@ -45,7 +45,9 @@ class LogSettings(BaseModel):
     heartbeat_interval_ms: DurationMs = Field(default=1_000, ge=10)
     poll_interval_ms: DurationMs = Field(default=10, ge=1, le=10_000)
     maintenance_interval_ms: DurationMs = Field(
-        default=60_000, ge=0, description="How often retention and compaction run; 0 turns them off."
+        default=60_000,
+        ge=0,
+        description="How often retention and compaction run; 0 turns them off.",
     )
 
     @field_validator("url")

@@ -12,6 +12,7 @@ __all__ = [
     "DeliveryCallback",
     "GroupLag",
     "Headers",
+    "MaintenanceReport",
     "OffsetReset",
     "PartitionInfo",
     "PartitionsCallback",
@@ -121,3 +122,11 @@ class TopicDescription:
     spec: TopicSpec
     partitions: list[PartitionInfo]
     groups: list[GroupLag] = field(default_factory=list)
+
+
+@dataclass
+class MaintenanceReport:
+    """What one round of retention and compaction removed."""
+
+    batches_deleted: int = 0
+    records_compacted: int = 0

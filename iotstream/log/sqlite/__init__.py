@@ -13,11 +13,12 @@ from iotstream.log.config import LogSettings
 from iotstream.log.exceptions import LogClosedError, UnknownTopicError
 from iotstream.log.sqlite import _catalog
 from iotstream.log.sqlite._db import connect, sqlite_path, translate_errors
-from iotstream.log.sqlite._maintenance import MaintenanceReport, run_maintenance
+from iotstream.log.sqlite._maintenance import run_maintenance
 from iotstream.log.sqlite.consumer import SqliteConsumer
 from iotstream.log.sqlite.producer import GroupCommitWriter, SqliteProducer
 from iotstream.log.types import (
     GroupLag,
+    MaintenanceReport,
     OffsetResetValue,
     TopicDescription,
     TopicPartition,
@@ -102,9 +103,11 @@ class SqliteLog(BaseLog):
             result = {}
             for tp in partitions:
                 row = _catalog.get_topic(self._conn, tp.topic)
-                offsets = {} if row is None else {
-                    p.partition: p.end_offset for p in _catalog.partition_offsets(self._conn, row.id)
-                }
+                offsets = (
+                    {}
+                    if row is None
+                    else {p.partition: p.end_offset for p in _catalog.partition_offsets(self._conn, row.id)}
+                )
                 if tp.partition not in offsets:
                     raise UnknownTopicError(f"topic {tp.topic!r} has no partition {tp.partition}")
                 result[tp] = offsets[tp.partition]
@@ -147,7 +150,10 @@ class SqliteLog(BaseLog):
             try:
                 self.run_maintenance()
             except Exception:  # retention must never take the process down; it retries next round
-                _log.exception("log maintenance failed; retrying in %d ms", self.settings.maintenance_interval_ms)
+                _log.exception(
+                    "log maintenance failed; retrying in %d ms",
+                    self.settings.maintenance_interval_ms,
+                )
 
     @contextmanager
     def _admin(self) -> Iterator[None]:
@@ -171,4 +177,3 @@ class SqliteLog(BaseLog):
         if self._writer is not None:
             self._writer.close()
         self._conn.close()
-

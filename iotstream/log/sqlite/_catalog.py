@@ -10,7 +10,14 @@ from iotstream.log.exceptions import InvalidTopicError, TopicExistsError, Unknow
 from iotstream.log.sqlite._db import now_ms, translate_errors, write_txn
 from iotstream.log.types import CleanupPolicy, PartitionInfo, TopicSpec
 
-__all__ = ["TopicCache", "TopicRow", "create_topic", "delete_topic", "get_topic", "partition_offsets"]
+__all__ = [
+    "TopicCache",
+    "TopicRow",
+    "create_topic",
+    "delete_topic",
+    "get_topic",
+    "partition_offsets",
+]
 
 _LEGAL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
@@ -75,8 +82,7 @@ def delete_topic(conn: sqlite3.Connection, name: str) -> None:
 
 def get_topic(conn: sqlite3.Connection, name: str) -> TopicRow | None:
     row = conn.execute(
-        "SELECT id, partitions, retention_ms, retention_bytes, cleanup_policy FROM topics"
-        " WHERE name = ?",
+        "SELECT id, partitions, retention_ms, retention_bytes, cleanup_policy FROM topics WHERE name = ?",
         (name,),
     ).fetchone()
     if row is None:
@@ -92,8 +98,7 @@ def list_topics(conn: sqlite3.Connection) -> list[TopicRow]:
 
 def partition_offsets(conn: sqlite3.Connection, topic_id: int) -> list[PartitionInfo]:
     rows = conn.execute(
-        "SELECT partition, start_offset, next_offset FROM partitions WHERE topic_id = ?"
-        " ORDER BY partition",
+        "SELECT partition, start_offset, next_offset FROM partitions WHERE topic_id = ? ORDER BY partition",
         (topic_id,),
     )
     return [PartitionInfo(p, start, end) for p, start, end in rows]

@@ -7,20 +7,13 @@ own short transaction so producers wait at most one partition's work.
 """
 
 import sqlite3
-from dataclasses import dataclass
 
 from iotstream.log.sqlite._catalog import TopicRow, list_topics
 from iotstream.log.sqlite._codec import StoredRecord, decode_stored, encode_batch
 from iotstream.log.sqlite._db import now_ms, write_txn
-from iotstream.log.types import CleanupPolicy
+from iotstream.log.types import CleanupPolicy, MaintenanceReport
 
-__all__ = ["MaintenanceReport", "run_maintenance"]
-
-
-@dataclass
-class MaintenanceReport:
-    batches_deleted: int = 0
-    records_compacted: int = 0
+__all__ = ["run_maintenance"]
 
 
 def run_maintenance(conn: sqlite3.Connection, compacted_at: dict[tuple[int, int], int]) -> MaintenanceReport:
@@ -77,7 +70,10 @@ def _size_cutoff(conn: sqlite3.Connection, topic_id: int, partition: int, max_by
 
 
 def _compact(
-    conn: sqlite3.Connection, topic: TopicRow, partition: int, compacted_at: dict[tuple[int, int], int]
+    conn: sqlite3.Connection,
+    topic: TopicRow,
+    partition: int,
+    compacted_at: dict[tuple[int, int], int],
 ) -> int:
     end = conn.execute(
         "SELECT next_offset FROM partitions WHERE topic_id = ? AND partition = ?",
@@ -105,13 +101,15 @@ def _compact(
 
 
 def _rewrite(
-    conn: sqlite3.Connection, topic_id: int, partition: int, last_offset: int, kept: list[StoredRecord]
+    conn: sqlite3.Connection,
+    topic_id: int,
+    partition: int,
+    last_offset: int,
+    kept: list[StoredRecord],
 ) -> None:
     key = (topic_id, partition, last_offset)
     if not kept:
-        conn.execute(
-            "DELETE FROM batches WHERE topic_id = ? AND partition = ? AND last_offset = ?", key
-        )
+        conn.execute("DELETE FROM batches WHERE topic_id = ? AND partition = ? AND last_offset = ?", key)
         return
     payload = encode_batch(kept)
     conn.execute(

@@ -45,7 +45,7 @@ def write_batches(
                 time.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 0.5)
                 continue
-            _log.error("log write of %d records failed: %s", len(queued), err)  # noqa: TRY400
+            _log.error("log write of %d records failed: %s", len(queued), err)
             outcomes = dict.fromkeys(groups, err)
             break
     for (topic, partition), outcome in outcomes.items():

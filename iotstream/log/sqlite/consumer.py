@@ -267,5 +267,3 @@ class SqliteConsumer(BaseConsumer):
         finally:
             self._closed = True
             self._conn.close()
-
-

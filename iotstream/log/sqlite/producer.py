@@ -23,7 +23,7 @@ from iotstream.log.partitioner import partition_for
 from iotstream.log.sqlite._catalog import TopicCache
 from iotstream.log.sqlite._db import commit_signal, connect
 from iotstream.log.sqlite._write import Pending, write_batches
-from iotstream.log.types import CleanupPolicy, DeliveryCallback, Headers, RecordMetadata
+from iotstream.log.types import CleanupPolicy, DeliveryCallback, Headers
 
 __all__ = ["GroupCommitWriter", "SqliteProducer"]
 
@@ -118,7 +118,9 @@ class GroupCommitWriter:
                 if self._closing:
                     return None
                 self._cond.wait()
-            while not (self._closing or self._flushing) and self._queued_bytes < self._settings.max_batch_bytes:
+            while (
+                not (self._closing or self._flushing) and self._queued_bytes < self._settings.max_batch_bytes
+            ):
                 remaining = self._first_queued_at + linger_s - time.monotonic()
                 if remaining <= 0:
                     break
@@ -187,4 +189,3 @@ def _record_size(topic: str, value: bytes | None, key: bytes | None, headers: He
     for name, header_value in headers:
         size += len(name) + len(header_value)
     return size
-

@@ -1,0 +1,1 @@
+"""The `iotstream` command line: one module per command group."""

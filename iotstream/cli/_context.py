@@ -1,0 +1,33 @@
+"""What every command receives: the settings, read once at the edge, and helpers to print."""
+
+from dataclasses import dataclass
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from iotstream.config import Settings
+from iotstream.log import BaseLog, open_log
+
+__all__ = ["CliContext", "err_console", "print_error", "state"]
+
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class CliContext:
+    settings: Settings
+
+    def open_log(self) -> BaseLog:
+        return open_log(self.settings.log)
+
+
+def state(ctx: typer.Context) -> CliContext:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliContext), "the root callback sets the context"  # noqa: S101
+    return obj
+
+
+def print_error(message: str) -> None:
+    # Our messages contain "[log]"-style table names, which rich would take for markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}")

@@ -1,0 +1,101 @@
+"""`iotstream consume TOPIC`: records as JSON lines on stdout, like kafka-console-consumer."""
+
+import base64
+import sys
+import time
+from typing import Annotated, Any
+
+import msgspec
+import typer
+
+from iotstream.cli._context import state
+from iotstream.log import BaseConsumer, BaseLog, Record, TopicPartition
+
+__all__ = ["consume"]
+
+_encoder = msgspec.json.Encoder()
+
+
+def consume(
+    ctx: typer.Context,
+    topic: str,
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest record (else only new).")] = False,
+    group: Annotated[str | None, typer.Option(help="Join this consumer group and commit progress.")] = None,
+    max_records: Annotated[int | None, typer.Option("--max", min=1, help="Stop after this many.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop after this many idle seconds.")] = None,
+    value_only: Annotated[bool, typer.Option(help="Print only each record's value.")] = False,
+) -> None:
+    """Print records until --max, --timeout or Ctrl-C."""
+    with state(ctx).open_log() as log:
+        consumer = _open_consumer(log, topic, group, from_beginning)
+        try:
+            _print_records(consumer, max_records, timeout, value_only, commit=group is not None)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            consumer.close()
+
+
+def _open_consumer(log: BaseLog, topic: str, group: str | None, from_beginning: bool) -> BaseConsumer:
+    partitions = log.describe_topic(topic).spec.partitions  # fails clearly for a missing topic
+    consumer = log.consumer(group, auto_offset_reset="earliest" if from_beginning else "latest")
+    if group is not None:
+        consumer.subscribe([topic])
+        return consumer
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+    if from_beginning:
+        consumer.seek_to_beginning()
+    else:
+        consumer.seek_to_end()
+    return consumer
+
+
+def _print_records(
+    consumer: BaseConsumer, max_records: int | None, idle_timeout_s: float | None, value_only: bool, commit: bool
+) -> None:
+    printed = 0
+    last_record_at = time.monotonic()
+    while max_records is None or printed < max_records:
+        wanted = 500 if max_records is None else min(500, max_records - printed)
+        records = consumer.poll(max_records=wanted, timeout_s=0.2)
+        if not records:
+            if idle_timeout_s is not None and time.monotonic() - last_record_at > idle_timeout_s:
+                return
+            continue
+        last_record_at = time.monotonic()
+        sys.stdout.write("".join(_render(r, value_only) for r in records))
+        sys.stdout.flush()
+        printed += len(records)
+        if commit:
+            consumer.commit()
+
+
+def _render(record: Record, value_only: bool) -> str:
+    if value_only:
+        return (record.value or b"").decode("utf-8", "replace") + "\n"
+    line: dict[str, Any] = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp_ms,
+        "key": None if record.key is None else record.key.decode("utf-8", "replace"),
+        **_value_fields(record.value),
+    }
+    if record.headers:
+        line["headers"] = {name: value.decode("utf-8", "replace") for name, value in record.headers}
+    return _encoder.encode(line).decode() + "\n"
+
+
+def _value_fields(value: bytes | None) -> dict[str, Any]:
+    """JSON values are embedded as JSON, text as a string, anything else as base64."""
+    if value is None:
+        return {"value": None}
+    try:
+        msgspec.json.decode(value)
+        return {"value": msgspec.Raw(value)}
+    except msgspec.DecodeError:
+        pass
+    try:
+        return {"value": value.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"value_base64": base64.b64encode(value).decode()}

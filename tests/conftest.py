@@ -1,0 +1,19 @@
+"""Suite-wide guards: no test may leave threads running behind it."""
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def verify_no_thread_leaks() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 2.0
+    while (leaked := [t for t in threading.enumerate() if t not in before and t.is_alive()]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert not leaked, f"test left threads running: {[t.name for t in leaked]}"

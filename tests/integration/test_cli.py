@@ -1,0 +1,92 @@
+"""The console tools, each call a new process: what a user types is what the test runs."""
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.integration.conftest import CLI
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_produced_lines_are_consumed_by_a_later_process(cli: Run) -> None:
+    produced = cli("produce", "t1", stdin='{"a":1}\n{"a":2}\n')
+    assert produced.returncode == 0, produced.stderr
+    assert "produced 2 record(s) to t1" in produced.stderr
+    consumed = cli("consume", "t1", "--from-beginning", "--max", "2")
+    assert consumed.returncode == 0, consumed.stderr
+    lines = [json.loads(line) for line in consumed.stdout.splitlines()]
+    assert [(r["offset"], r["value"]) for r in lines] == [(0, {"a": 1}), (1, {"a": 2})]
+
+
+def test_key_field_partitions_and_bad_lines_are_skipped_not_fatal(cli: Run) -> None:
+    assert cli("topics", "create", "readings", "--partitions", "4").returncode == 0
+    produced = cli(
+        "produce", "readings", "--key-field", "ds", stdin='{"ds":"s1","v":1}\nnot json\n{"v":2}\n{"ds":"s1","v":3}\n'
+    )
+    assert produced.returncode == 1
+    assert "line 2 rejected: not JSON" in produced.stderr
+    assert "line 3 rejected: JSON has no 'ds' field" in produced.stderr
+    assert "produced 2 record(s) to readings, 2 failed" in produced.stderr
+    consumed = cli("consume", "readings", "--from-beginning", "--max", "2", "--value-only")
+    assert consumed.stdout.splitlines() == ['{"ds":"s1","v":1}', '{"ds":"s1","v":3}']
+
+
+def test_a_group_resumes_after_its_committed_offset_and_describe_shows_lag(cli: Run) -> None:
+    cli("produce", "t2", stdin="".join(f"{i}\n" for i in range(5)))
+    first = cli("consume", "t2", "--group", "g1", "--from-beginning", "--max", "3", "--value-only")
+    assert first.stdout.split() == ["0", "1", "2"]
+    described = cli("topics", "describe", "t2")
+    assert described.returncode == 0
+    rows = [[cell.strip() for cell in line.split("│")[1:6]] for line in described.stdout.splitlines()]
+    assert ["g1", "0", "3", "5", "2"] in rows, described.stdout
+    second = cli("consume", "t2", "--group", "g1", "--max", "2", "--value-only")
+    assert second.stdout.split() == ["3", "4"]
+
+
+def test_topic_admin_commands(cli: Run) -> None:
+    assert cli("topics", "create", "a", "--retention", "7d", "--partitions", "2").returncode == 0
+    assert cli("topics", "create", "b", "--compact").returncode == 0
+    listed = cli("topics", "list").stdout
+    assert "a" in listed
+    assert "168h" in listed
+    assert "compact" in listed
+    assert cli("topics", "delete", "a").returncode == 0
+    assert " a " not in cli("topics", "list").stdout
+
+
+def test_errors_are_one_clear_line_and_never_a_traceback(cli: Run, tmp_path: Path) -> None:
+    cases = [
+        (cli("topics", "describe", "missing"), "error: topic 'missing' does not exist"),
+        (cli("topics", "create", "x", "--retention", "soon"), "'soon' is not a duration"),
+        (cli("--log", "ftp://host/log", "topics", "list"), "unsupported log url 'ftp://host/log'"),
+        (cli("--config", "nowhere.toml", "topics", "list"), "config file 'nowhere.toml' does not exist"),
+    ]
+    (tmp_path / "bad.db").write_bytes(b"garbage" * 500)
+    cases.append((cli("--log", f"sqlite:///{tmp_path}/bad.db", "topics", "list"), "is corrupt or not a database"))
+    for result, message in cases:
+        assert result.returncode != 0
+        assert message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_demo_starts_says_what_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    demo = subprocess.Popen([*CLI, "demo"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "iotstream-data" / "log.db").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        demo.send_signal(signal.SIGINT)
+        stdout, stderr = demo.communicate(timeout=30)
+    finally:
+        demo.kill()
+    assert demo.returncode == 0, stderr
+    assert "iotstream is running" in stdout
+    assert "log: sqlite:///./iotstream-data/log.db" in stdout
+    assert "observations" in stdout
+    assert "Not running yet" in stdout
+    assert "iotstream stopped" in stdout

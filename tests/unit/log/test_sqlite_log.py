@@ -1,0 +1,137 @@
+"""SQLite-specific behaviour: failure of members, fencing, damaged or locked files, restarts."""
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from iotstream.log import TopicPartition, TopicSpec, open_log
+from iotstream.log.exceptions import (
+    CommitFailedError,
+    LogCorruptError,
+    LogLockedError,
+    ProducerQueueFullError,
+)
+from iotstream.log.sqlite import SqliteLog
+from tests.contract.conftest import FAST
+from tests.contract.helpers import consume, produce_acked
+
+
+def _open(path: Path, **overrides: object) -> SqliteLog:
+    log = open_log(f"sqlite:///{path}", **{"maintenance_interval_ms": 0, **FAST, **overrides})
+    assert isinstance(log, SqliteLog)
+    return log
+
+
+def test_acknowledged_records_survive_a_restart(tmp_path: Path) -> None:
+    with _open(tmp_path / "log.db") as log, log.producer() as producer:
+        produce_acked(producer, "t", [b"a", b"b"])
+    with _open(tmp_path / "log.db") as log:
+        consumer = log.consumer()
+        consumer.assign([TopicPartition("t", 0)])
+        assert [r.value for r in consume(consumer, 2)] == [b"a", b"b"]
+        consumer.close()
+
+
+def test_a_member_that_stops_polling_loses_its_partitions_after_the_session_timeout(tmp_path: Path) -> None:
+    with _open(tmp_path / "log.db", session_timeout_ms=300) as log:
+        log.create_topic(TopicSpec("t", partitions=2))
+        silent, survivor = log.consumer("g"), log.consumer("g")
+        silent.subscribe(["t"])
+        survivor.subscribe(["t"])
+        deadline = time.monotonic() + 5
+        while len(silent.assignment()) + len(survivor.assignment()) < 2 or len(survivor.assignment()) != 1:
+            assert time.monotonic() < deadline
+            silent.poll(timeout_s=0.01)
+            survivor.poll(timeout_s=0.01)
+        silent_partition = next(iter(silent.assignment()))
+        silent.commit()
+        while len(survivor.assignment()) < 2:  # `silent` never polls again: like a crashed process
+            assert time.monotonic() < deadline, "the silent member was never expired"
+            survivor.poll(timeout_s=0.05)
+        with pytest.raises(CommitFailedError, match="reassigned"):
+            silent.commit({silent_partition: 99})
+        assert survivor.committed([silent_partition]) == {silent_partition: 0}
+        silent.close()
+        survivor.close()
+
+
+def test_a_file_that_is_not_a_database_is_reported_as_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    path.write_bytes(b"this is not sqlite" * 1_000)
+    with pytest.raises(LogCorruptError, match=r"log\.db is corrupt or not a database"):
+        _open(path)
+
+
+def test_another_apps_sqlite_database_is_not_taken_for_a_log(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE users (id INTEGER)")
+    other.close()
+    with pytest.raises(LogCorruptError, match="not an iotstream log"):
+        _open(path)
+
+
+def test_a_log_locked_by_another_process_fails_clearly_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    with _open(path, busy_timeout_ms=200) as log:
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        started = time.monotonic()
+        with pytest.raises(LogLockedError, match="locked by another process"):
+            log.create_topic(TopicSpec("blocked"))
+        assert time.monotonic() - started < 2
+        locker.execute("ROLLBACK")
+        locker.close()
+        log.create_topic(TopicSpec("blocked"))
+
+
+def test_a_briefly_locked_log_delays_delivery_but_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    with _open(path, busy_timeout_ms=50, delivery_timeout_ms=5_000) as log:
+        log.create_topic(TopicSpec("t"))
+        locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        locker.execute("BEGIN EXCLUSIVE")
+        unlock = threading.Timer(0.3, lambda: locker.execute("ROLLBACK"))
+        unlock.start()
+        with log.producer() as producer:
+            acks = produce_acked(producer, "t", [b"1", b"2", b"3"])
+        unlock.join()
+        locker.close()
+    assert [a.offset for a in acks] == [0, 1, 2]
+
+
+def test_a_log_locked_past_the_delivery_timeout_reports_the_error_to_each_record(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    with _open(path, busy_timeout_ms=20, delivery_timeout_ms=200) as log:
+        log.create_topic(TopicSpec("t"))
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        errors: list[Exception | None] = []
+        with log.producer() as producer:
+            for value in (b"1", b"2"):
+                producer.produce("t", value, on_delivery=lambda err, _md: errors.append(err))
+            producer.flush(5)
+        locker.execute("ROLLBACK")
+        locker.close()
+        assert len(errors) == 2
+        assert all(isinstance(e, LogLockedError) for e in errors)
+        assert log.end_offsets([TopicPartition("t", 0)]) == {TopicPartition("t", 0): 0}
+
+
+def test_a_full_producer_buffer_pushes_back_with_retry_after(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    with _open(path, buffer_max_bytes=1_000, max_block_ms=50, busy_timeout_ms=2_000) as log:
+        log.create_topic(TopicSpec("t"))
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # the writer stalls, so the buffer fills up
+        with log.producer() as producer:
+            with pytest.raises(ProducerQueueFullError, match="buffer full") as caught:
+                for _ in range(100):
+                    producer.produce("t", b"x" * 100)
+            assert caught.value.retry_after_s > 0
+            locker.execute("ROLLBACK")
+            locker.close()
+            assert producer.flush(10) == 0
