@@ -51,7 +51,11 @@ def _open_consumer(log: BaseLog, topic: str, group: str | None, from_beginning: 
 
 
 def _print_records(
-    consumer: BaseConsumer, max_records: int | None, idle_timeout_s: float | None, value_only: bool, commit: bool
+    consumer: BaseConsumer,
+    max_records: int | None,
+    idle_timeout_s: float | None,
+    value_only: bool,
+    commit: bool,
 ) -> None:
     printed = 0
     last_record_at = time.monotonic()

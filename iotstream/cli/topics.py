@@ -25,7 +25,9 @@ def list_topics(ctx: typer.Context) -> None:
             described = log.describe_topic(name)
             records = sum(p.records for p in described.partitions)
             spec = described.spec
-            table.add_row(name, str(spec.partitions), spec.cleanup_policy.value, _retention(spec), str(records))
+            table.add_row(
+                name, str(spec.partitions), spec.cleanup_policy.value, _retention(spec), str(records)
+            )
     console.print(table)
 
 
@@ -80,7 +82,9 @@ def describe(ctx: typer.Context, name: str) -> None:
     if described.groups:
         groups = Table("group", "partition", "committed", "end offset", "lag", "owner")
         for g in described.groups:
-            groups.add_row(g.group, str(g.partition), str(g.committed), str(g.end_offset), str(g.lag), g.owner or "-")
+            groups.add_row(
+                g.group, str(g.partition), str(g.committed), str(g.end_offset), str(g.lag), g.owner or "-"
+            )
         console.print(groups)
     else:
         console.print("no consumer group has committed offsets on this topic")

@@ -5,7 +5,12 @@ from collections.abc import Callable
 import pytest
 
 from iotstream.log import BaseLog, CleanupPolicy, TopicPartition, TopicSpec
-from iotstream.log.exceptions import InvalidRecordError, InvalidTopicError, TopicExistsError, UnknownTopicError
+from iotstream.log.exceptions import (
+    InvalidRecordError,
+    InvalidTopicError,
+    TopicExistsError,
+    UnknownTopicError,
+)
 from tests.contract.helpers import consume, produce_acked
 
 

@@ -18,7 +18,9 @@ def _fill(log: BaseLog, topic: str, per_partition: int, partitions: int) -> None
         assert producer.flush(10) == 0
 
 
-def _poll_until(consumers: list[BaseConsumer], done: Callable[[], bool], timeout_s: float = 10) -> list[Record]:
+def _poll_until(
+    consumers: list[BaseConsumer], done: Callable[[], bool], timeout_s: float = 10
+) -> list[Record]:
     """Drive several members (as their own threads would) until `done()`; return what they read."""
     seen: list[Record] = []
     deadline = time.monotonic() + timeout_s

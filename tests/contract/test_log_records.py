@@ -59,7 +59,11 @@ def test_keys_headers_timestamps_and_tombstones_round_trip(
     topic = new_topic()
     with log.producer() as producer:
         producer.produce(
-            topic, b"v1", key=b"k1", headers=[("trace", b"abc"), ("unit", b"kWh")], timestamp_ms=1_700_000_000_123
+            topic,
+            b"v1",
+            key=b"k1",
+            headers=[("trace", b"abc"), ("unit", b"kWh")],
+            timestamp_ms=1_700_000_000_123,
         )
         producer.produce(topic, None, key=b"k1", timestamp_ms=1_700_000_000_456)
         producer.produce(topic, b"keyless")

@@ -16,7 +16,13 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
 
     def run(*args: str, stdin: str = "", timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*CLI, *args], input=stdin, capture_output=True, text=True, cwd=tmp_path, timeout=timeout_s, check=False
+            [*CLI, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=timeout_s,
+            check=False,
         )
 
     return run

@@ -25,7 +25,11 @@ def test_produced_lines_are_consumed_by_a_later_process(cli: Run) -> None:
 def test_key_field_partitions_and_bad_lines_are_skipped_not_fatal(cli: Run) -> None:
     assert cli("topics", "create", "readings", "--partitions", "4").returncode == 0
     produced = cli(
-        "produce", "readings", "--key-field", "ds", stdin='{"ds":"s1","v":1}\nnot json\n{"v":2}\n{"ds":"s1","v":3}\n'
+        "produce",
+        "readings",
+        "--key-field",
+        "ds",
+        stdin='{"ds":"s1","v":1}\nnot json\n{"v":2}\n{"ds":"s1","v":3}\n',
     )
     assert produced.returncode == 1
     assert "line 2 rejected: not JSON" in produced.stderr
@@ -66,7 +70,9 @@ def test_errors_are_one_clear_line_and_never_a_traceback(cli: Run, tmp_path: Pat
         (cli("--config", "nowhere.toml", "topics", "list"), "config file 'nowhere.toml' does not exist"),
     ]
     (tmp_path / "bad.db").write_bytes(b"garbage" * 500)
-    cases.append((cli("--log", f"sqlite:///{tmp_path}/bad.db", "topics", "list"), "is corrupt or not a database"))
+    cases.append(
+        (cli("--log", f"sqlite:///{tmp_path}/bad.db", "topics", "list"), "is corrupt or not a database")
+    )
     for result, message in cases:
         assert result.returncode != 0
         assert message in result.stderr, result.stderr
@@ -74,7 +80,9 @@ def test_errors_are_one_clear_line_and_never_a_traceback(cli: Run, tmp_path: Pat
 
 
 def test_demo_starts_says_what_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    demo = subprocess.Popen([*CLI, "demo"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    demo = subprocess.Popen(
+        [*CLI, "demo"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 30
         while not (tmp_path / "iotstream-data" / "log.db").exists() and time.monotonic() < deadline:

@@ -20,19 +20,27 @@ def test_defaults_need_no_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 def test_the_toml_file_is_read_and_the_environment_overrides_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    path = _write(tmp_path, '[log]\nurl = "sqlite:////var/lib/iot/log.db"\nlinger_ms = "5ms"\nfsync = false\n')
+    path = _write(
+        tmp_path, '[log]\nurl = "sqlite:////var/lib/iot/log.db"\nlinger_ms = "5ms"\nfsync = false\n'
+    )
     monkeypatch.setenv("IOTSTREAM_LOG__LINGER_MS", "7")
     settings = load_settings(path)
-    assert (settings.log.url, settings.log.linger_ms, settings.log.fsync) == ("sqlite:////var/lib/iot/log.db", 7, False)
+    assert (settings.log.url, settings.log.linger_ms, settings.log.fsync) == (
+        "sqlite:////var/lib/iot/log.db",
+        7,
+        False,
+    )
 
 
 def test_explicit_overrides_merge_with_the_file(tmp_path: Path) -> None:
-    path = _write(tmp_path, '[log]\nlinger_ms = 9\n')
+    path = _write(tmp_path, "[log]\nlinger_ms = 9\n")
     settings = load_settings(path, log={"url": "sqlite:////tmp/other.db"})
     assert (settings.log.url, settings.log.linger_ms) == ("sqlite:////tmp/other.db", 9)
 
 
-def test_iotstream_toml_in_the_working_directory_is_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_iotstream_toml_in_the_working_directory_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _write(tmp_path, "[log]\ndefault_partitions = 8\n")
     monkeypatch.chdir(tmp_path)
     assert load_settings().log.default_partitions == 8
@@ -62,5 +70,7 @@ def test_a_config_file_that_was_asked_for_must_exist(tmp_path: Path) -> None:
 def test_a_bad_environment_value_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("IOTSTREAM_LOG__FSYNC", "maybe")
-    with pytest.raises(ConfigError, match=r"(?s)IOTSTREAM_\* variables.*log\.fsync: Input should be a valid boolean"):
+    with pytest.raises(
+        ConfigError, match=r"(?s)IOTSTREAM_\* variables.*log\.fsync: Input should be a valid boolean"
+    ):
         load_settings()

@@ -4,13 +4,24 @@ from iotstream._units import parse_duration_ms, parse_size_bytes
 
 
 @pytest.mark.parametrize(
-    ("text", "ms"), [("250ms", 250), ("30s", 30_000), ("5m", 300_000), ("2h", 7_200_000), ("3d", 259_200_000), (15, 15), ("40", 40)]
+    ("text", "ms"),
+    [
+        ("250ms", 250),
+        ("30s", 30_000),
+        ("5m", 300_000),
+        ("2h", 7_200_000),
+        ("3d", 259_200_000),
+        (15, 15),
+        ("40", 40),
+    ],
 )
 def test_durations(text: str | int, ms: int) -> None:
     assert parse_duration_ms(text) == ms
 
 
-@pytest.mark.parametrize(("text", "size"), [("512", 512), ("64KiB", 65_536), ("10MB", 10_000_000), ("1GiB", 1024**3)])
+@pytest.mark.parametrize(
+    ("text", "size"), [("512", 512), ("64KiB", 65_536), ("10MB", 10_000_000), ("1GiB", 1024**3)]
+)
 def test_sizes(text: str, size: int) -> None:
     assert parse_size_bytes(text) == size
 

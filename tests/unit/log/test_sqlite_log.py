@@ -128,9 +128,13 @@ def test_a_full_producer_buffer_pushes_back_with_retry_after(tmp_path: Path) -> 
         locker = sqlite3.connect(path, isolation_level=None)
         locker.execute("BEGIN EXCLUSIVE")  # the writer stalls, so the buffer fills up
         with log.producer() as producer:
-            with pytest.raises(ProducerQueueFullError, match="buffer full") as caught:
+
+            def overfill() -> None:
                 for _ in range(100):
                     producer.produce("t", b"x" * 100)
+
+            with pytest.raises(ProducerQueueFullError, match="buffer full") as caught:
+                overfill()
             assert caught.value.retry_after_s > 0
             locker.execute("ROLLBACK")
             locker.close()
