@@ -45,7 +45,12 @@ class EmbeddedPlatform:
         ]
 
     def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until `request_stop` (e.g. from a signal handler); True once asked to stop."""
         return self._stopped.wait(timeout_s)
+
+    def request_stop(self) -> None:
+        """Safe from a signal handler: only sets a flag; `stop` does the work afterwards."""
+        self._stopped.set()
 
     def stop(self) -> None:
         self._stopped.set()

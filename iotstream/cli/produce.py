@@ -1,6 +1,7 @@
 """`iotstream produce TOPIC`: one record per line of standard input, like kafka-console-producer."""
 
 import sys
+from collections.abc import Iterator
 from typing import Annotated, BinaryIO
 
 import msgspec
@@ -36,8 +37,11 @@ def produce(
         raise typer.Exit(1)
 
 
-def _lines(stream: BinaryIO) -> list[tuple[int, bytes]]:
-    return [(n, line.rstrip(b"\r\n")) for n, line in enumerate(stream, start=1) if line.strip()]
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """Lazily, so a typed line is sent at once and a huge file is never held in memory."""
+    for number, line in enumerate(stream, start=1):
+        if line.strip():
+            yield number, line.rstrip(b"\r\n")
 
 
 def _key_of(line: bytes, field: str) -> bytes:

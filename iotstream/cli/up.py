@@ -53,7 +53,7 @@ def _stop_on_signals(platform: EmbeddedPlatform) -> None:
         return  # signal handlers can only be installed from the main thread (e.g. not under tests)
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        platform._stopped.set()
+        platform.request_stop()
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)

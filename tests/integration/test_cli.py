@@ -3,6 +3,7 @@
 import json
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,3 +99,30 @@ def test_demo_starts_says_what_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
     assert "observations" in stdout
     assert "Not running yet" in stdout
     assert "iotstream stopped" in stdout
+
+
+def test_a_typed_line_is_stored_before_input_ends(tmp_path: Path, cli: Run) -> None:
+    assert cli("topics", "create", "live").returncode == 0
+    producer = subprocess.Popen(
+        [*CLI, "produce", "live"], cwd=tmp_path, stdin=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert producer.stdin is not None
+        producer.stdin.write(b'{"typed": 1}\n')
+        producer.stdin.flush()
+        consumed = cli("consume", "live", "--from-beginning", "--max", "1", "--value-only", timeout_s=30)
+        assert consumed.stdout == '{"typed": 1}\n', consumed.stderr
+    finally:
+        producer.communicate(timeout=30)
+
+
+def test_a_program_that_forgets_to_close_the_log_still_exits(tmp_path: Path) -> None:
+    script = (
+        "from iotstream.log import open_log\n"
+        f"log = open_log('sqlite:///{tmp_path}/log.db')\n"
+        "producer = log.producer()\n"
+        "producer.produce('t', b'x')\n"
+        "producer.flush(10)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=30, check=False)
+    assert done.returncode == 0

@@ -65,7 +65,9 @@ class SqliteLog(BaseLog):
         self._maintainer: threading.Thread | None = None
         self._closed = False
         if settings.maintenance_interval_ms > 0:
-            self._maintainer = threading.Thread(target=self._maintain, name="iotstream-log-maintenance")
+            self._maintainer = threading.Thread(
+                target=self._maintain, name="iotstream-log-maintenance", daemon=True
+            )
             self._maintainer.start()
 
     def create_topic(self, spec: TopicSpec, *, exist_ok: bool = False) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from iotstream.log.exceptions import LogCorruptError, LogError, LogLockedError
+from iotstream.log.exceptions import LogClosedError, LogCorruptError, LogError, LogLockedError
 
 __all__ = ["CommitSignal", "commit_signal", "connect", "now_ms", "sqlite_path", "write_txn"]
 
@@ -134,6 +134,10 @@ def translate_errors(path: Path) -> Iterator[None]:
         if code.startswith("SQLITE_CANTOPEN"):
             raise LogError(f"cannot open log file {path}: {err}") from err
         raise LogError(f"log file {path}: {err}") from err
+    except sqlite3.ProgrammingError as err:
+        if "closed" not in str(err):
+            raise
+        raise LogClosedError(f"log {path} is closed") from err
     except sqlite3.DatabaseError as err:
         raise LogCorruptError(
             f"log file {path} is corrupt or not a database ({err}); restore it from a backup or "

@@ -47,12 +47,18 @@ class GroupCommitWriter:
         self._done = 0
         self._flushing = 0
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name=f"iotstream-log-writer:{path.name}")
+        # A daemon, so a program that forgets close() still exits; what it never flushed was never
+        # acknowledged either, exactly as if the process had been killed.
+        self._thread = threading.Thread(
+            target=self._run, name=f"iotstream-log-writer:{path.name}", daemon=True
+        )
         self._thread.start()
 
     def append(self, entry: Pending, size: int) -> None:
         with self._cond:
-            if self._queued_bytes + size > self._settings.buffer_max_bytes:
+            if self._closing:
+                raise LogClosedError("the log is closed; the record was not queued")
+            if self._queue and self._queued_bytes + size > self._settings.buffer_max_bytes:
                 self._wait_for_room(size)
             if not self._queue:
                 self._first_queued_at = time.monotonic()
@@ -63,7 +69,9 @@ class GroupCommitWriter:
 
     def _wait_for_room(self, size: int) -> None:
         deadline = time.monotonic() + self._settings.max_block_ms / 1000
-        while self._queued_bytes + size > self._settings.buffer_max_bytes and not self._closing:
+        while (
+            self._queue and self._queued_bytes + size > self._settings.buffer_max_bytes and not self._closing
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ProducerQueueFullError(
@@ -91,6 +99,10 @@ class GroupCommitWriter:
             finally:
                 self._flushing -= 1
             return max(target - self._done, 0)
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
 
     def close(self) -> None:
         with self._cond:
@@ -150,8 +162,8 @@ class SqliteProducer(BaseProducer):
         partition: int | None = None,
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
-        if self._closed:
-            raise LogClosedError("produce on a closed producer")
+        if self._closed or self._writer.closed:
+            raise LogClosedError("produce on a closed producer or log")
         row = self._topics.get(topic)
         size = _record_size(topic, value, key, headers)
         if size > self._max_record_bytes:

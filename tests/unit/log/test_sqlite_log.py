@@ -10,6 +10,7 @@ import pytest
 from iotstream.log import TopicPartition, TopicSpec, open_log
 from iotstream.log.exceptions import (
     CommitFailedError,
+    LogClosedError,
     LogCorruptError,
     LogLockedError,
     ProducerQueueFullError,
@@ -139,3 +140,11 @@ def test_a_full_producer_buffer_pushes_back_with_retry_after(tmp_path: Path) -> 
             locker.execute("ROLLBACK")
             locker.close()
             assert producer.flush(10) == 0
+
+
+def test_producing_after_the_log_closed_is_refused(tmp_path: Path) -> None:
+    log = _open(tmp_path / "log.db")
+    producer = log.producer()
+    log.close()
+    with pytest.raises(LogClosedError):
+        producer.produce("t", b"late")
