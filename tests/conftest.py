@@ -17,3 +17,13 @@ def verify_no_thread_leaks() -> Iterator[None]:
     ):
         time.sleep(0.02)
     assert not leaked, f"test left threads running: {[t.name for t in leaked]}"
+
+
+@pytest.fixture(scope="session")
+def kafka_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Kafka-protocol broker (Tansu, in memory) for the whole session; tests use unique topics."""
+    from tests.servers import start_tansu
+
+    broker = start_tansu(tmp_path_factory.mktemp("kafka"))
+    yield f"kafka://127.0.0.1:{broker.port}"
+    broker.stop()

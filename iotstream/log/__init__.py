@@ -56,4 +56,8 @@ def open_log(settings: LogSettings | str, **overrides: Any) -> BaseLog:
         from iotstream.log.sqlite import SqliteLog
 
         return SqliteLog(settings)
+    if scheme == "kafka":
+        from iotstream.log.kafka import KafkaLog
+
+        return KafkaLog(settings)
     raise ConfigError(f"no log backend for {settings.url!r}")

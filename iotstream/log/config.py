@@ -6,7 +6,9 @@ from iotstream._units import DurationMs, SizeBytes
 
 __all__ = ["SUPPORTED_SCHEMES", "LogSettings"]
 
-SUPPORTED_SCHEMES = ("sqlite",)
+SUPPORTED_SCHEMES = ("sqlite", "kafka")
+
+KafkaClientValue = str | int | float | bool
 
 
 class LogSettings(BaseModel):
@@ -21,7 +23,15 @@ class LogSettings(BaseModel):
 
     url: str = Field(
         default="sqlite:///./iotstream-data/log.db",
-        description="sqlite:///relative/path.db, sqlite:////absolute/path.db",
+        description="sqlite:///relative/path.db, sqlite:////absolute/path.db, kafka://host:port[,host:port]",
+    )
+    kafka: dict[str, KafkaClientValue] = Field(
+        default_factory=dict,
+        repr=False,  # may hold sasl.password or ssl keys
+        description="librdkafka settings passed to every Kafka client (security.protocol, sasl.*, ssl.*).",
+    )
+    request_timeout_ms: DurationMs = Field(
+        default=10_000, ge=100, description="Bound on one Kafka admin or metadata request."
     )
     auto_create_topics: bool = Field(
         default=True, description="Create a missing topic on first produce instead of failing."
@@ -59,4 +69,11 @@ class LogSettings(BaseModel):
             raise ValueError(f"unsupported log url {url!r}; expected one of: {expected}")
         if scheme == "sqlite" and not rest.startswith("/"):
             raise ValueError(f"sqlite url {url!r} needs three slashes: sqlite:///path/to/log.db")
+        if scheme == "kafka" and not all(_is_host_port(b) for b in rest.split(",")):
+            raise ValueError(f"kafka url {url!r} must list brokers as kafka://host:port[,host:port]")
         return url
+
+
+def _is_host_port(address: str) -> bool:
+    host, sep, port = address.rpartition(":")
+    return bool(host) and bool(sep) and port.isdigit()

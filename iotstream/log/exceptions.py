@@ -10,6 +10,7 @@ __all__ = [
     "LogCorruptError",
     "LogError",
     "LogLockedError",
+    "LogUnavailableError",
     "ProducerQueueFullError",
     "RecordTooLargeError",
     "TopicExistsError",
@@ -43,6 +44,12 @@ class RecordTooLargeError(InvalidRecordError):
 
 class LogCorruptError(LogError):
     """The log file is damaged or is not an iotstream log; it needs a person (restore or move it)."""
+
+
+class LogUnavailableError(LogError):
+    """The log's server (a Kafka cluster) cannot be reached now; retry later."""
+
+    retriable = True
 
 
 class LogLockedError(LogError):

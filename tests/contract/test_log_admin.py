@@ -15,12 +15,13 @@ from tests.contract.helpers import consume, produce_acked
 
 
 def test_topics_are_created_described_listed_and_deleted(log: BaseLog) -> None:
-    log.create_topic(TopicSpec("admin-a", partitions=3, retention_ms=60_000))
-    log.create_topic(TopicSpec("admin-b"))
+    log.create_topic(TopicSpec("admin-a", partitions=3, retention_ms=60_000, retention_bytes=1_000_000))
+    log.create_topic(TopicSpec("admin-b", cleanup_policy=CleanupPolicy.COMPACT))
     assert {"admin-a", "admin-b"} <= set(log.list_topics())
+    assert log.describe_topic("admin-b").spec.cleanup_policy is CleanupPolicy.COMPACT
     description = log.describe_topic("admin-a")
     assert description.spec.partitions == 3
-    assert description.spec.retention_ms == 60_000
+    assert (description.spec.retention_ms, description.spec.retention_bytes) == (60_000, 1_000_000)
     assert [(p.partition, p.start_offset, p.end_offset) for p in description.partitions] == [
         (0, 0, 0),
         (1, 0, 0),

@@ -19,7 +19,7 @@ def _fill(log: BaseLog, topic: str, per_partition: int, partitions: int) -> None
 
 
 def _poll_until(
-    consumers: list[BaseConsumer], done: Callable[[], bool], timeout_s: float = 10
+    consumers: list[BaseConsumer], done: Callable[[], bool], timeout_s: float = 60
 ) -> list[Record]:
     """Drive several members (as their own threads would) until `done()`; return what they read."""
     seen: list[Record] = []

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
-from iotstream.log import BaseLog, TopicPartition, TopicSpec
+from iotstream.log import BaseConsumer, BaseLog, TopicPartition, TopicSpec
 from iotstream.log.exceptions import RecordTooLargeError, UnknownTopicError
 from iotstream.log.partitioner import partition_for
 from tests.contract.helpers import consume, produce_acked
@@ -78,24 +78,38 @@ def test_keys_headers_timestamps_and_tombstones_round_trip(
     consumer.close()
 
 
-def test_seek_to_offset_beginning_end_and_timestamp(log: BaseLog, new_topic: Callable[..., str]) -> None:
-    topic = new_topic()
-    tp = TopicPartition(topic, 0)
+def _ten_records(log: BaseLog, topic: str) -> BaseConsumer:
     with log.producer() as producer:
         for i in range(10):
             producer.produce(topic, str(i).encode(), timestamp_ms=1_000 * (i + 1))
         assert producer.flush(10) == 0
     consumer = log.consumer()
-    consumer.assign([tp])
-    consumer.seek(tp, 7)
+    consumer.assign([TopicPartition(topic, 0)])
+    return consumer
+
+
+def test_seek_to_an_offset_and_to_the_beginning(log: BaseLog, new_topic: Callable[..., str]) -> None:
+    consumer = _ten_records(log, new_topic())
+    consumer.seek(TopicPartition(consumer.assignment().pop().topic, 0), 7)
     assert [r.offset for r in consume(consumer, 3)] == [7, 8, 9]
     consumer.seek_to_beginning()
-    assert consume(consumer, 1)[0].offset == 0
+    assert [r.offset for r in consume(consumer, 2)] == [0, 1]
+    consumer.close()
+
+
+def test_seek_to_the_end_reads_nothing_old(log: BaseLog, new_topic: Callable[..., str]) -> None:
+    topic = new_topic()
+    consumer = _ten_records(log, topic)
+    consumer.seek_to_end()
+    assert consumer.position(TopicPartition(topic, 0)) == 10
+    assert consumer.poll(timeout_s=0.1) == []
+    consumer.close()
+
+
+def test_seek_to_a_timestamp(log: BaseLog, new_topic: Callable[..., str]) -> None:
+    consumer = _ten_records(log, new_topic())
     consumer.seek_to_timestamp(4_500)
     assert consume(consumer, 1)[0].timestamp_ms == 5_000
-    consumer.seek_to_end()
-    assert consumer.position(tp) == 10
-    assert consumer.poll(timeout_s=0.1) == []
     consumer.close()
 
 

@@ -1,12 +1,12 @@
 """Topic metadata in the log file, and a per-process cache so produce never queries it per record."""
 
-import re
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from iotstream.log.exceptions import InvalidTopicError, TopicExistsError, UnknownTopicError
+from iotstream.log._validation import validate_spec
+from iotstream.log.exceptions import TopicExistsError, UnknownTopicError
 from iotstream.log.sqlite._db import now_ms, translate_errors, write_txn
 from iotstream.log.types import CleanupPolicy, PartitionInfo, TopicSpec
 
@@ -19,27 +19,11 @@ __all__ = [
     "partition_offsets",
 ]
 
-_LEGAL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-
 
 @dataclass(frozen=True, slots=True)
 class TopicRow:
     id: int
     spec: TopicSpec
-
-
-def validate_spec(spec: TopicSpec) -> None:
-    """Kafka's rules, so a topic valid here is valid on any Kafka cluster."""
-    if not _LEGAL_NAME.match(spec.name) or spec.name in {".", ".."}:
-        raise InvalidTopicError(
-            f"invalid topic name {spec.name!r}: use 1-249 characters from a-z A-Z 0-9 . _ -"
-        )
-    if spec.partitions < 1:
-        raise InvalidTopicError(f"topic {spec.name!r}: partitions must be ≥ 1, got {spec.partitions}")
-    for field in ("retention_ms", "retention_bytes"):
-        value = getattr(spec, field)
-        if value is not None and value < 0:
-            raise InvalidTopicError(f"topic {spec.name!r}: {field} must be ≥ 0, got {value}")
 
 
 def create_topic(conn: sqlite3.Connection, spec: TopicSpec, *, exist_ok: bool) -> None:

