@@ -70,6 +70,7 @@ class KafkaTopics:
                 raise TopicExistsError(f"topic {spec.name!r} already exists") from err
             raise error from err
         self._await(lambda names: spec.name in names, f"topic {spec.name!r} to appear")
+        self._specs[spec.name] = spec
 
     def delete(self, name: str) -> None:
         future = self._admin.delete_topics([name], request_timeout=self._timeout_s)[name]
