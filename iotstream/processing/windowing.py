@@ -61,6 +61,9 @@ class WindowOperator:
         self._aggregation: Aggregator[Any, Any] = aggregation or Stats()
         self._lateness = allowed_lateness_ms
         self._sessions = windows if isinstance(windows, Sessions) else None
+        self._reset_state()
+
+    def _reset_state(self) -> None:
         self._accs: dict[_Key, Any] = {}
         self._ends: dict[_Key, int] = {}
         self._revisions: dict[_Key, int] = {}  # windows emitted so far → their last revision
@@ -135,6 +138,37 @@ class WindowOperator:
             self._replaces[(key, new_start)] = tuple(sorted(replaced))
         self._open((key, new_start), new_end, acc)
         return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to continue after a restart; accumulators must be msgpack-able."""
+        windows = [
+            [
+                key,
+                start,
+                self._ends[(key, start)],
+                acc,
+                self._revisions.get((key, start)),
+                self._replaces.get((key, start), ()),
+            ]
+            for (key, start), acc in self._accs.items()
+        ]
+        return {"windows": windows, "corrected": sorted(self._corrected)}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self._reset_state()
+        for key, start, end, acc, revision, replaces in snapshot["windows"]:
+            window_key = (key, start)
+            self._accs[window_key], self._ends[window_key] = acc, end
+            if replaces:
+                self._replaces[window_key] = tuple(replaces)
+            if revision is None:
+                heapq.heappush(self._to_fire, (end, key, start))
+            else:
+                self._revisions[window_key] = revision
+                heapq.heappush(self._to_purge, (end + self._lateness, key, start))
+            if self._sessions is not None:
+                self._session_starts.setdefault(key, []).append(start)
+        self._corrected = {(key, start) for key, start in snapshot["corrected"]}
 
     def advance(self, watermark: int) -> list[WindowResult]:
         """Emit windows the watermark has passed and corrected ones; forget windows past lateness."""

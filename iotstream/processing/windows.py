@@ -57,7 +57,8 @@ class Hopping(BaseWindows):
     def __init__(self, duration_ms: int, step_ms: int, name: str | None = None) -> None:
         if not 0 < step_ms <= duration_ms:
             raise ProcessingConfigError(
-                f"a hopping window needs 0 < step ≤ duration, got step {step_ms} ms, duration {duration_ms} ms"
+                "a hopping window needs 0 < step ≤ duration, "
+                f"got step {step_ms} ms, duration {duration_ms} ms"
             )
         self.duration_ms = duration_ms
         self.step_ms = step_ms

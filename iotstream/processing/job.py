@@ -1,0 +1,149 @@
+"""Defining a stream job: a fluent chain of a few core steps.
+
+The core steps are `flat_map` (stateless), `process` (per-key state), `join_table` (enrich from a
+compacted topic) and `window` (event-time aggregation). `map`, `filter` and `key_by` are thin
+conveniences that compile to tight loops instead of per-record generators. Several source topics
+are a union. A job is only a definition; `JobRunner` runs it against a log.
+
+Example:
+    >>> from iotstream.processing.windows import Tumbling
+    >>> job = (
+    ...     Job("minute-means", sources=["observations"], out_of_orderness_ms=5_000)
+    ...     .filter(lambda value: value is not None)
+    ...     .window(Tumbling(60_000), allowed_lateness_ms=60_000)
+    ...     .to("aggregates.1m")
+    ... )
+    >>> [type(step).__name__ for step in job.steps]
+    ['Filter', 'Window', 'To']
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from iotstream.log.topics import DEADLETTER, LATE
+from iotstream.processing.aggregations import Aggregator
+from iotstream.processing.exceptions import ProcessingConfigError
+from iotstream.processing.windowing import Event
+from iotstream.processing.windows import BaseWindows
+
+__all__ = ["Filter", "FlatMap", "Job", "JoinTable", "KeyBy", "Map", "Process", "Step", "To", "Window"]
+
+
+@dataclass(frozen=True)
+class Map:
+    fn: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Filter:
+    predicate: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class KeyBy:
+    fn: Callable[[Any], str]
+
+
+@dataclass(frozen=True)
+class FlatMap:
+    fn: Callable[[Event], Iterable[Event]]
+
+
+@dataclass(frozen=True)
+class Process:
+    """`fn(state, event) -> (new_state, outputs)`; state is per key, None at first, msgpack-able."""
+
+    fn: Callable[[Any, Event], tuple[Any, Iterable[Event]]]
+
+
+@dataclass(frozen=True)
+class JoinTable:
+    """`fn(value, row)` where `row` is the table topic's latest value for the event's key (or None)."""
+
+    topic: str
+    fn: Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class Window:
+    windows: BaseWindows
+    aggregation: Aggregator[Any, Any] | None
+    allowed_lateness_ms: int
+
+
+@dataclass(frozen=True)
+class To:
+    topic: str
+
+
+Step = Map | Filter | KeyBy | FlatMap | Process | JoinTable | Window | To
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a job reads, how it handles time, and its steps.
+
+    Events read from the sources are `(key, value, event time)`: by default the key is the record key,
+    the value the decoded JSON value (its `value` field when it has one), and the event time the
+    value's `time` field (ISO-8601 or epoch ms) or, without one, the record's timestamp.
+    """
+
+    name: str
+    sources: Sequence[str]
+    out_of_orderness_ms: int = 0
+    idle_timeout_ms: int = 30_000
+    late_topic: str = LATE
+    deadletter_topic: str = DEADLETTER
+    steps: tuple[Step, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sources, str):
+            object.__setattr__(self, "sources", (self.sources,))
+        if not self.sources:
+            raise ProcessingConfigError(f"job {self.name!r} needs at least one source topic")
+        if self.out_of_orderness_ms < 0 or self.idle_timeout_ms <= 0:
+            raise ProcessingConfigError(
+                f"job {self.name!r}: out_of_orderness_ms must be ≥ 0 and idle_timeout_ms > 0"
+            )
+
+    def _then(self, step: Step) -> "Job":
+        return replace(self, steps=(*self.steps, step))
+
+    def map(self, fn: Callable[[Any], Any]) -> "Job":
+        """Replace each value by `fn(value)`."""
+        return self._then(Map(fn))
+
+    def filter(self, predicate: Callable[[Any], bool]) -> "Job":
+        """Keep the events whose value satisfies `predicate`."""
+        return self._then(Filter(predicate))
+
+    def key_by(self, fn: Callable[[Any], str]) -> "Job":
+        """Re-key by `fn(value)`. Windows after it group by the new key *within one partition's task*."""
+        return self._then(KeyBy(fn))
+
+    def flat_map(self, fn: Callable[[Event], Iterable[Event]]) -> "Job":
+        """Turn each `(key, value, time)` event into zero or more events."""
+        return self._then(FlatMap(fn))
+
+    def process(self, fn: Callable[[Any, Event], tuple[Any, Iterable[Event]]]) -> "Job":
+        """Run `fn` with per-key state kept in checkpoints."""
+        return self._then(Process(fn))
+
+    def join_table(self, topic: str, fn: Callable[[Any, Any], Any]) -> "Job":
+        """Enrich each value with the latest row of a (compacted) table topic under the same key."""
+        return self._then(JoinTable(topic, fn))
+
+    def window(
+        self,
+        windows: BaseWindows,
+        aggregation: Aggregator[Any, Any] | None = None,
+        *,
+        allowed_lateness_ms: int = 0,
+    ) -> "Job":
+        """Aggregate per key and window (default: `Stats`); results flow on as events."""
+        return self._then(Window(windows, aggregation, allowed_lateness_ms))
+
+    def to(self, topic: str) -> "Job":
+        """Write the events to `topic` (JSON, keyed, with a deterministic id header)."""
+        return self._then(To(topic))

@@ -1,0 +1,190 @@
+"""The compiled steps of one task: each takes a batch of events and returns the next batch.
+
+A user function that raises must not stop the job: the batch runs in one tight loop, and only if
+something raises is it rerun event by event, so the one bad event goes to the dead-letter output
+with the reason and the others go on.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from iotstream.processing import job as steps
+from iotstream.processing.aggregations import Stats
+from iotstream.processing.windowing import Event, LateReading, WindowOperator
+
+__all__ = ["Operator", "TaskOutput", "compile_step"]
+
+
+@dataclass
+class TaskOutput:
+    """What one batch produced, besides the events flowing on."""
+
+    to_topics: list[tuple[str, Event]] = field(default_factory=list)
+    late: list[tuple[str, LateReading]] = field(default_factory=list)  # (window name, reading)
+    rejected: list[tuple[Event, str]] = field(default_factory=list)  # (event, why)
+
+
+class Operator:
+    """A step's logic. `apply` takes this batch; `flush` emits what the new watermark released."""
+
+    def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
+        return events
+
+    def flush(self, watermark: int, out: TaskOutput) -> list[Event]:
+        return []
+
+    def snapshot(self) -> Any:
+        return None
+
+    def restore(self, snapshot: Any) -> None:
+        """Load state saved by `snapshot`."""
+
+
+def _guarded(
+    name: str, batch: Callable[[list[Event]], list[Event]], one: Callable[[Event], list[Event]]
+) -> Callable[[list[Event], TaskOutput], list[Event]]:
+    def run(events: list[Event], out: TaskOutput) -> list[Event]:
+        try:
+            return batch(events)
+        except Exception:
+            result: list[Event] = []
+            for event in events:
+                try:
+                    result += one(event)
+                except Exception as err:
+                    out.rejected.append((event, f"{name} raised {type(err).__name__}: {err}"))
+            return result
+
+    return run
+
+
+class _Stateless(Operator):
+    def __init__(
+        self, name: str, batch: Callable[[list[Event]], list[Event]], one: Callable[[Event], list[Event]]
+    ):
+        self._run = _guarded(name, batch, one)
+
+    def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
+        return self._run(events, out) if events else events
+
+
+def _map(fn: Callable[[Any], Any]) -> Operator:
+    return _Stateless(
+        "map", lambda evs: [(k, fn(v), t) for k, v, t in evs], lambda e: [(e[0], fn(e[1]), e[2])]
+    )
+
+
+def _filter(fn: Callable[[Any], bool]) -> Operator:
+    return _Stateless("filter", lambda evs: [e for e in evs if fn(e[1])], lambda e: [e] if fn(e[1]) else [])
+
+
+def _key_by(fn: Callable[[Any], str]) -> Operator:
+    return _Stateless(
+        "key_by", lambda evs: [(fn(v), v, t) for _, v, t in evs], lambda e: [(fn(e[1]), e[1], e[2])]
+    )
+
+
+def _flat_map(fn: Callable[[Event], Iterable[Event]]) -> Operator:
+    return _Stateless("flat_map", lambda evs: [o for e in evs for o in fn(e)], lambda e: list(fn(e)))
+
+
+class _Process(Operator):
+    def __init__(self, fn: Callable[[Any, Event], tuple[Any, Iterable[Event]]]) -> None:
+        self._fn = fn
+        self._states: dict[str, Any] = {}
+        self._run = _guarded("process", self._batch, self._one)
+
+    def _one(self, event: Event) -> list[Event]:
+        state, outputs = self._fn(self._states.get(event[0]), event)
+        outputs = list(outputs)
+        self._states[event[0]] = state  # only after fn succeeded, so a failure leaves state intact
+        return outputs
+
+    def _batch(self, events: list[Event]) -> list[Event]:
+        return [o for e in events for o in self._one(e)]
+
+    def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
+        return self._run(events, out) if events else events
+
+    def snapshot(self) -> Any:
+        return self._states
+
+    def restore(self, snapshot: Any) -> None:
+        self._states = dict(snapshot)
+
+
+class _Join(Operator):
+    def __init__(self, table: dict[str, Any], fn: Callable[[Any, Any], Any]) -> None:
+        self._run = _guarded(
+            "join_table",
+            lambda evs: [(k, fn(v, table.get(k)), t) for k, v, t in evs],
+            lambda e: [(e[0], fn(e[1], table.get(e[0])), e[2])],
+        )
+
+    def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
+        return self._run(events, out) if events else events
+
+
+class _Window(Operator):
+    def __init__(self, step: steps.Window) -> None:
+        self._operator = WindowOperator(step.windows, step.aggregation, step.allowed_lateness_ms)
+        self._numeric = step.aggregation is None or isinstance(step.aggregation, Stats)
+
+    def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
+        if self._numeric and not all(type(v) in (int, float) for _, v, _ in events):
+            events = self._numbers_only(events, out)
+        name = self._operator.windows.name
+        out.late.extend((name, late) for late in self._operator.process(events, watermark))
+        return []
+
+    def _numbers_only(self, events: list[Event], out: TaskOutput) -> list[Event]:
+        kept = []
+        for event in events:
+            if type(event[1]) in (int, float):
+                kept.append(event)
+            else:
+                out.rejected.append(
+                    (event, f"value must be a number to aggregate, got {type(event[1]).__name__}")
+                )
+        return kept
+
+    def flush(self, watermark: int, out: TaskOutput) -> list[Event]:
+        return [(r.key, r, r.end_ms - 1) for r in self._operator.advance(watermark)]
+
+    def snapshot(self) -> Any:
+        return self._operator.snapshot()
+
+    def restore(self, snapshot: Any) -> None:
+        self._operator.restore(snapshot)
+
+
+class _To(Operator):
+    def __init__(self, topic: str) -> None:
+        self._topic = topic
+
+    def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
+        out.to_topics.extend((self._topic, e) for e in events)
+        return events
+
+
+def compile_step(step: steps.Step, tables: dict[str, dict[str, Any]]) -> Operator:
+    """A fresh operator for one task."""
+    match step:
+        case steps.Map(fn):
+            return _map(fn)
+        case steps.Filter(fn):
+            return _filter(fn)
+        case steps.KeyBy(fn):
+            return _key_by(fn)
+        case steps.FlatMap(fn):
+            return _flat_map(fn)
+        case steps.Process(fn):
+            return _Process(fn)
+        case steps.JoinTable(topic, fn):
+            return _Join(tables.setdefault(topic, {}), fn)
+        case steps.Window():
+            return _Window(step)
+        case steps.To(topic):
+            return _To(topic)
+    raise AssertionError(f"unknown step {step!r}")

@@ -1,0 +1,194 @@
+"""Runs a job against the log: the one place that wires log, tasks, state and outputs together.
+
+Loop: poll a batch → each task folds in its records → outputs, late readings and rejected records are
+produced → every `checkpoint_interval_ms`: wait until every output is acknowledged, save all task
+state with the offsets it includes, then commit those offsets. After a crash the job restores the
+checkpoint and reprocesses from its offsets; repeated outputs carry the same ids, so idempotent sinks
+store each once. The job's group is `iotstream.job.<name>`: start the same job twice and the two
+processes split the partitions.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from iotstream.log.base import BaseLog
+from iotstream.log.exceptions import CommitFailedError
+from iotstream.log.types import Record, RecordMetadata, TopicPartition
+from iotstream.processing.codec import encode_event, encode_late, event_id
+from iotstream.processing.exceptions import ProcessingError
+from iotstream.processing.job import Job, JoinTable
+from iotstream.processing.operators import TaskOutput
+from iotstream.processing.state import CheckpointStore
+from iotstream.processing.tables import TableReader
+from iotstream.processing.task import Task
+from iotstream.processing.watermark import NO_WATERMARK
+
+__all__ = ["JobRunner"]
+
+_log = logging.getLogger(__name__)
+
+
+class JobRunner:
+    """Drive `job` over `log`; call `run(stop)` or, in tests, `step()` and `close()`."""
+
+    def __init__(
+        self,
+        job: Job,
+        log: BaseLog,
+        state_dir: Path,
+        *,
+        checkpoint_interval_ms: int = 2_000,
+        max_batch: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.job = job
+        self._log = log
+        self._clock = clock
+        self._max_batch = max_batch
+        self._checkpoint_interval_s = checkpoint_interval_ms / 1000
+        self._next_checkpoint = clock() + self._checkpoint_interval_s
+        self._store = CheckpointStore(state_dir / f"{job.name}.db")
+        self._tables: dict[str, dict[str, Any]] = {}
+        table_topics = [step.topic for step in job.steps if isinstance(step, JoinTable)]
+        self._table_reader = TableReader(log, table_topics, self._tables) if table_topics else None
+        self._tasks: dict[int, Task] = {}
+        self._producer = log.producer()
+        self._failed_deliveries: list[Exception] = []
+        self._counts = {"events_in": 0, "outputs": 0, "late": 0, "rejected": 0}
+        self._started = clock()
+        self._consumer = log.consumer(f"iotstream.job.{job.name}", auto_offset_reset="earliest")
+        self._consumer.subscribe(list(job.sources), on_assign=self._assigned, on_revoke=self._revoked)
+
+    def _assigned(self, partitions: list[TopicPartition]) -> None:
+        for number in sorted({tp.partition for tp in partitions} - set(self._tasks)):
+            task = Task(self.job, number, self._tables, self._clock)
+            snapshot = self._store.load(number)
+            if snapshot is not None:
+                task.restore(snapshot)
+            self._tasks[number] = task
+
+    def _revoked(self, partitions: list[TopicPartition]) -> None:
+        numbers = {tp.partition for tp in partitions} & set(self._tasks)
+        self.checkpoint(numbers)  # hand over cleanly: the next owner starts exactly here
+        for number in numbers:
+            del self._tasks[number]
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def step(self, timeout_s: float = 0.2) -> int:
+        """Poll once and process; returns how many records were read."""
+        if self._table_reader is not None:
+            self._table_reader.refresh()
+        records = self._consumer.poll(self._max_batch, timeout_s)
+        by_task: dict[int, list[Record]] = {}
+        for record in records:
+            by_task.setdefault(record.partition, []).append(record)
+        for number, task in list(self._tasks.items()):
+            out, rejected = task.process(by_task.get(number, []))  # an empty batch still fires idle windows
+            self._emit(out, rejected)
+        self._counts["events_in"] += len(records)
+        if self._clock() >= self._next_checkpoint:
+            self.checkpoint()
+        return len(records)
+
+    def _emit(self, out: TaskOutput, rejected: list[tuple[Record, str]]) -> None:
+        produce, name = self._producer.produce, self.job.name
+        for topic, event in out.to_topics:
+            identity = [("id", event_id(name, event).encode())]
+            produce(
+                topic,
+                encode_event(event),
+                event[0].encode(),
+                headers=identity,
+                timestamp_ms=event[2],
+                on_delivery=self._delivered,
+            )
+        for window, late in out.late:
+            headers = [("job", name.encode()), ("window", window.encode())]
+            produce(
+                self.job.late_topic,
+                encode_late(name, late),
+                late.key.encode(),
+                headers=headers,
+                timestamp_ms=late.timestamp_ms,
+                on_delivery=self._delivered,
+            )
+        for record, reason in rejected:
+            source = f"{record.topic}/{record.partition}/{record.offset}".encode()
+            headers = [("reason", reason.encode()), ("job", name.encode()), ("source", source)]
+            produce(
+                self.job.deadletter_topic,
+                record.value,
+                record.key,
+                headers=headers,
+                on_delivery=self._delivered,
+            )
+        for event, reason in out.rejected:
+            headers = [("reason", reason.encode()), ("job", name.encode())]
+            produce(
+                self.job.deadletter_topic,
+                encode_event(event),
+                event[0].encode(),
+                headers=headers,
+                on_delivery=self._delivered,
+            )
+        self._counts["outputs"] += len(out.to_topics)
+        self._counts["late"] += len(out.late)
+        self._counts["rejected"] += len(rejected) + len(out.rejected)
+
+    def _delivered(self, error: Exception | None, metadata: RecordMetadata) -> None:
+        if error is not None:
+            self._failed_deliveries.append(error)
+
+    def checkpoint(self, only: set[int] | None = None) -> None:
+        """Outputs first, then state with its offsets, then the commit: never the other way round."""
+        self._next_checkpoint = self._clock() + self._checkpoint_interval_s
+        pending = self._producer.flush(60)
+        if pending or self._failed_deliveries:
+            failures, self._failed_deliveries = self._failed_deliveries, []
+            raise ProcessingError(
+                f"job {self.job.name!r}: {pending} outputs unacknowledged and {len(failures)} failed "
+                f"({failures[:1]}); not checkpointing, restart from the last checkpoint"
+            )
+        tasks = {n: t for n, t in self._tasks.items() if only is None or n in only}
+        if not tasks:
+            return
+        self._store.save({number: task.snapshot() for number, task in tasks.items()})
+        offsets = {tp: offset for task in tasks.values() for tp, offset in task.positions.items()}
+        try:
+            self._consumer.commit(offsets)
+        except CommitFailedError as err:  # the checkpoint, not the commit, is what restarts use
+            _log.warning("job %s: commit after checkpoint failed: %s", self.job.name, err)
+
+    def stats(self) -> dict[str, Any]:
+        """Watermark per task and for the job, lag per input partition, throughput since start."""
+        marks = {number: task.watermarks.current() for number, task in self._tasks.items()}
+        positions = {tp: o for task in self._tasks.values() for tp, o in task.positions.items()}
+        ends = self._log.end_offsets(positions) if positions else {}
+        elapsed = max(self._clock() - self._started, 1e-9)
+        return {
+            **self._counts,
+            "watermark_ms": min(marks.values(), default=NO_WATERMARK),
+            "task_watermarks_ms": marks,
+            "lag": {f"{tp.topic}/{tp.partition}": ends[tp] - o for tp, o in positions.items()},
+            "events_per_s": self._counts["events_in"] / elapsed,
+        }
+
+    def close(self) -> None:
+        try:
+            self.checkpoint()
+        finally:
+            self._consumer.close()
+            self._producer.close()
+            if self._table_reader is not None:
+                self._table_reader.close()
+            self._store.close()
