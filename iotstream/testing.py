@@ -55,7 +55,7 @@ class ListSink:
         for topic, event in out.to_topics:
             self.topics.setdefault(topic, []).append(msgspec.json.decode(encode_event(event)))
         self.late += [late for _, late in out.late]
-        self.rejected += [reason for _, reason in out.rejected] + [reason for _, reason in rejected]
+        self.rejected += [reason for _, reason in rejected] + [reason for _, reason in out.rejected]
 
     def latest(self, topic: str) -> dict[tuple[str, int], dict[str, Any]]:
         """Window results as an upserting sink keeps them: the last revision per (key, start)."""

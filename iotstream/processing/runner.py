@@ -177,7 +177,8 @@ class JobRunner:
         elapsed = max(self._clock() - self._started, 1e-9)
         return {
             **self._counts,
-            "watermark_ms": min(marks.values(), default=NO_WATERMARK),
+            # Tasks that never saw a reading have no event time yet; like idle ones they hold nothing back.
+            "watermark_ms": min((m for m in marks.values() if m != NO_WATERMARK), default=NO_WATERMARK),
             "task_watermarks_ms": marks,
             "lag": {f"{tp.topic}/{tp.partition}": ends[tp] - o for tp, o in positions.items()},
             "events_per_s": self._counts["events_in"] / elapsed,
