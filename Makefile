@@ -37,6 +37,7 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/log_throughput.py
+	$(BIN)/python benchmarks/engine_throughput.py
 
 # The same benchmark on the Kafka backend, against the Tansu test broker (in memory) on port 19092.
 bench-kafka: $(VENV)/.installed-dev

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from iotstream.processing.aggregations import Aggregator, Stats
-from iotstream.processing.windows import BaseWindows, Sessions
+from iotstream.processing.windows import BaseWindows, Sessions, Tumbling
 
 __all__ = ["Event", "LateReading", "WindowOperator", "WindowResult"]
 
@@ -81,6 +81,8 @@ class WindowOperator:
         """Fold readings into their windows; return those too late for every window they belong to."""
         if self._sessions is not None:
             return [dropped for event in events if (dropped := self._add_to_session(*event, watermark))]
+        if isinstance(self.windows, Tumbling):
+            return self._process_tumbling(events, watermark, self.windows.duration_ms)
         late: list[LateReading] = []
         assign, add, init = self.windows.assign, self._aggregation.add, self._aggregation.init
         accs, lateness = self._accs, self._lateness
@@ -99,6 +101,26 @@ class WindowOperator:
                     self._corrected.add(window_key)
             if not applied:
                 late.append(LateReading(key, value, timestamp, watermark - timestamp))
+        return late
+
+    def _process_tumbling(self, events: Iterable[Event], watermark: int, size: int) -> list[LateReading]:
+        """The common case, inlined: one window per reading, its start computed, no tuples built."""
+        late: list[LateReading] = []
+        add, init = self._aggregation.add, self._aggregation.init
+        accs, lateness, corrected = self._accs, self._lateness, self._corrected
+        for key, value, timestamp in events:
+            start = timestamp - timestamp % size
+            end = start + size
+            if end + lateness <= watermark:
+                late.append(LateReading(key, value, timestamp, watermark - timestamp))
+                continue
+            window_key = (key, start)
+            acc = accs.get(window_key)
+            if acc is None:
+                acc = self._open(window_key, end, init())
+            accs[window_key] = add(acc, value, timestamp)
+            if end <= watermark:
+                corrected.add(window_key)
         return late
 
     def _open(self, window_key: _Key, end: int, acc: Any) -> Any:

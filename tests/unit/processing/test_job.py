@@ -121,3 +121,24 @@ def test_a_task_restored_from_its_snapshot_continues_exactly() -> None:
         ]  # offset 1 replayed
     )
     assert [(r[1].value["count"], r[1].value["sum"]) for _, r in out.to_topics] == [(2, 3.0)]
+
+
+def test_a_union_of_topics_fires_windows_only_when_every_source_has_passed_them() -> None:
+    from iotstream.processing.task import Task
+
+    job = Job("u", sources=["meters", "weather"]).window(Tumbling(MIN)).to("out")
+    task = Task(job, 0, {}, clock=lambda: 0.0)
+    out, _ = task.process(
+        [
+            reading_record("s", 1.0, 1_000, topic="meters"),
+            reading_record("s", 2.0, 2 * MIN, topic="meters", offset=1),
+        ]
+    )
+    assert out.to_topics == []  # "weather" has said nothing yet: its readings may still be old
+    out, _ = task.process(
+        [
+            reading_record("s", 4.0, 2_000, topic="weather"),
+            reading_record("s", 5.0, MIN + 1, topic="weather", offset=1),
+        ]
+    )
+    assert [(e[1].start_ms, e[1].value["sum"]) for _, e in out.to_topics] == [(0, 5.0)]
