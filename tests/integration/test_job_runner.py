@@ -128,7 +128,8 @@ def test_a_job_killed_at_random_moments_ends_with_the_uninterrupted_results(tmp_
         child.wait()
         kills += 1
     feeder.join()
-    finished = subprocess.run([*CHILD, url, str(tmp_path / "state"), "2", "200"], timeout=300, check=False)
+    # Idle longer than the 3 s session timeout: the last killed member must expire before its partitions move.
+    finished = subprocess.run([*CHILD, url, str(tmp_path / "state"), "6", "200"], timeout=300, check=False)
     assert finished.returncode == 0
     with open_log(url, maintenance_interval_ms=0) as log:
         stored = _stored(log, "agg")
