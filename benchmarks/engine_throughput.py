@@ -15,6 +15,7 @@ import os
 import platform
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import msgspec
@@ -69,31 +70,52 @@ def engine_alone(records: list[Record], batch: int = 10_000) -> float:
     return len(records) / elapsed
 
 
-def end_to_end(records: list[Record]) -> float:
+def end_to_end(records: list[Record], url: str | None = None) -> float:
+    """Time spent reading, processing and acknowledging every output (group start-up excluded)."""
     with (
         tempfile.TemporaryDirectory() as tmp,
-        open_log(f"sqlite:///{tmp}/log.db", maintenance_interval_ms=0) as log,
+        open_log(url or f"sqlite:///{tmp}/log.db", maintenance_interval_ms=0) as log,
     ):
-        log.create_topic(TopicSpec("readings", partitions=PARTITIONS))
-        log.create_topic(TopicSpec("means", partitions=PARTITIONS))
+        source, sink = f"readings-{uuid.uuid4().hex[:6]}", f"means-{uuid.uuid4().hex[:6]}"
+        log.create_topic(TopicSpec(source, partitions=PARTITIONS))
+        log.create_topic(TopicSpec(sink, partitions=PARTITIONS))
         with log.producer() as producer:
             for r in records:
-                producer.produce(
-                    "readings", r.value, r.key, partition=r.partition, timestamp_ms=r.timestamp_ms
-                )
-        runner = JobRunner(_job(), log, Path(tmp) / "state", checkpoint_interval_ms=1_000, max_batch=20_000)
-        started = time.perf_counter()
+                producer.produce(source, r.value, r.key, partition=r.partition, timestamp_ms=r.timestamp_ms)
+        job = Job("bench", sources=[source], out_of_orderness_ms=5_000).window(Tumbling(60_000)).to(sink)
+        runner = JobRunner(job, log, Path(tmp) / "state", checkpoint_interval_ms=1_000, max_batch=20_000)
+        elapsed = 0.0  # time of the steps that read input; steps spent joining the group do not count
         while runner.stats()["events_in"] < len(records):
-            runner.step(timeout_s=1)
+            started = time.perf_counter()
+            if runner.step(timeout_s=1):
+                elapsed += time.perf_counter() - started
+        started = time.perf_counter()
         runner.checkpoint()  # every output acknowledged and the state saved
-        elapsed = time.perf_counter() - started
+        elapsed += time.perf_counter() - started
         runner.close()
+    where = "SQLite log" if url is None else url
+    rate = len(records) / elapsed
     print(
-        f"end to end (SQLite log): {len(records):,} events in {elapsed:.2f} s = "
-        f"{len(records) / elapsed:,.0f} events/s",
-        flush=True,
+        f"end to end ({where}): {len(records):,} events in {elapsed:.2f} s = {rate:,.0f} events/s", flush=True
     )
-    return len(records) / elapsed
+    return rate
+
+
+def _quixstreams(url: str | None, records: list[Record]) -> dict[str, int]:
+    if url is None:
+        return {}
+    from _quixstreams_job import quixstreams_events_per_s
+
+    sample = records[:100_000]  # ~5 s at quixstreams' rate
+    rate = quixstreams_events_per_s(url, sample)
+    print(f"quixstreams on {url}: {len(sample):,} events = {rate:,.0f} events/s", flush=True)
+    ours = end_to_end(sample, url)
+    return {
+        "quixstreams_events": len(sample),
+        "quixstreams_events_per_s": round(rate),
+        "end_to_end_kafka_events_per_s": round(ours),
+        "end_to_end_kafka_to_quixstreams_ratio": round(ours / rate, 1),
+    }
 
 
 def main() -> None:
@@ -102,6 +124,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="smaller run, well under 30 s")
     parser.add_argument("--events", type=int)
+    parser.add_argument(
+        "--quixstreams", metavar="KAFKA_URL", help="also run the job in quixstreams on this broker"
+    )
     args = parser.parse_args()
     count = args.events or (300_000 if args.quick else 2_000_000)
     load_before = os.getloadavg()
@@ -112,6 +137,7 @@ def main() -> None:
         "events": count,
         "engine_events_per_s": round(engine_alone(records)),
         "end_to_end_events_per_s": round(end_to_end(records)),
+        **_quixstreams(args.quixstreams, records),
         "machine": {
             "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
@@ -119,6 +145,11 @@ def main() -> None:
         },
     }
     RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    if "quixstreams_events_per_s" in result:
+        result["engine_to_quixstreams_ratio"] = round(
+            result["engine_events_per_s"] / result["quixstreams_events_per_s"], 1
+        )
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
 

@@ -55,6 +55,8 @@ class Task:
         return out
 
     def _decode(self, records: list[Record]) -> tuple[list[Any], list[tuple[Record, str]]]:
+        if len(self._sources) == 1 and records:
+            return self._decode_one_source(records)
         events = []
         rejected = []
         newest: dict[int, int] = {}
@@ -73,6 +75,30 @@ class Task:
                 newest[source] = event[2]
         for source, event_ms in newest.items():
             self.watermarks.observe(source, event_ms)
+        return events, rejected
+
+    def _decode_one_source(self, records: list[Record]) -> tuple[list[Any], list[tuple[Record, str]]]:
+        """The common case: one topic, offsets in order, so positions are checked once per batch."""
+        topic = records[0].topic
+        position = self._positions.get(topic, 0)
+        if records[0].offset < position:
+            records = [r for r in records if r.offset >= position]  # skip what the restored state holds
+            if not records:
+                return [], []
+        self._positions[topic] = records[-1].offset + 1
+        events = []
+        rejected = []
+        newest = -(2**63)
+        for record in records:
+            event = decode(record)
+            if isinstance(event, str):
+                rejected.append((record, event))
+                continue
+            events.append(event)
+            if event[2] > newest:
+                newest = event[2]
+        if events:
+            self.watermarks.observe(0, newest)
         return events, rejected
 
     def snapshot(self) -> dict[str, Any]:
