@@ -184,3 +184,31 @@ def _wait_for_two_owners(path: Path) -> None:
 
 def _has_groups(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'group_owners'").fetchone() is not None
+
+
+def test_a_job_joins_readings_with_a_compacted_registry_topic(tmp_path: Path) -> None:
+    from iotstream.log import CleanupPolicy
+
+    with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as log:
+        log.create_topic(TopicSpec("registry.things", cleanup_policy=CleanupPolicy.COMPACT))
+        log.create_topic(TopicSpec("readings"))
+        with log.producer() as producer:
+            producer.produce("registry.things", b'{"room": "cellar"}', b"boiler")
+            producer.produce("registry.things", b'{"room": "kitchen"}', b"boiler")  # the latest row wins
+        job = Job("rooms", sources=["readings"]).join_table(
+            "registry.things", lambda v, row: {"v": v, **(row or {})}
+        )
+        runner = JobRunner(job.to("enriched"), log, tmp_path / "state", checkpoint_interval_ms=50)
+        _produce(log, [("boiler", 71.5, 0), ("pump", 3.0, 1)])
+        _step_until(runner, events_in=2)
+        with log.producer() as producer:  # a registry change reaches the running job
+            producer.produce("registry.things", b'{"room": "attic"}', b"boiler")
+        _produce(log, [("boiler", 72.0, 2)])
+        _step_until(runner, events_in=3)
+        runner.close()
+        rows = sorted((d["time"], d["key"], d["value"]) for d in _stored(log, "enriched").values())
+    assert rows == [
+        (0, "boiler", {"v": 71.5, "room": "kitchen"}),
+        (1, "pump", {"v": 3.0}),
+        (2, "boiler", {"v": 72.0, "room": "attic"}),
+    ]
