@@ -118,3 +118,29 @@ def test_user_defined_aggregations_work_in_every_window_type(windows: Any) -> No
     op = WindowOperator(windows, _Spread())
     op.process([("s", 4.0, 1_000), ("s", 9.0, 2_000)], watermark=0)
     assert [r.value for r in op.advance(10 * MIN)] == [5.0]
+
+
+@pytest.mark.parametrize(
+    "windows",
+    [Tumbling(MIN), Hopping(MIN, MIN // 3), Sessions(gap_ms=MIN), Daily("Europe/Berlin")],
+    ids=["tumbling", "hopping", "sessions", "daily"],
+)
+def test_every_window_type_corrects_late_readings_then_sends_later_ones_to_the_late_output(
+    windows: Any,
+) -> None:
+    lateness = 2 * 86_400_000
+    op = WindowOperator(windows, allowed_lateness_ms=lateness)
+    t0 = 1_711_843_200_000
+    ends = [w.end_ms for w in windows.assign(t0)]
+    op.process([("s", 1.0, t0)], watermark=0)
+    first = op.advance(max(ends))
+    assert [(r.revision, r.value["count"]) for r in first] == [(0, 1)] * len(ends)
+    assert op.process([("s", 2.0, t0 + 1)], watermark=max(ends)) == []  # late, within lateness
+    corrected = op.advance(max(ends) + 1)  # + 1 ms: the late reading also extends a session by 1 ms
+    assert [(r.revision, r.value["count"]) for r in corrected] == [(1, 2)] * len(ends)
+    final = max(ends) + 1 + lateness
+    op.advance(final)
+    assert op.open_windows == 0
+    assert op.process([("s", 3.0, t0 + 2)], watermark=final) == [
+        LateReading("s", 3.0, t0 + 2, final - t0 - 2)
+    ]
