@@ -27,3 +27,13 @@ def kafka_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     broker = start_tansu(tmp_path_factory.mktemp("kafka"))
     yield f"kafka://127.0.0.1:{broker.port}"
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server from Debian's binaries for the whole session."""
+    from tests.servers import start_postgres
+
+    server, url = start_postgres()
+    yield url
+    server.cleanup()

@@ -5,10 +5,12 @@ A missing server is a test failure that says how to install it, never a silent s
 
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["Server", "free_port", "start_moto_s3", "start_tansu"]
+__all__ = ["Server", "free_port", "start_moto_s3", "start_postgres", "start_tansu"]
 
 
 def free_port() -> int:
@@ -33,11 +35,16 @@ class Server:
     port: int
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None  # run as this system user (PostgreSQL refuses root)
+    workdir: Path | None = None  # removed on stop
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Server":
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.argv, stdout=log, stderr=log, env={**os.environ, **self.env})
+        if self.user:
+            shutil.chown(self.log_path, self.user)
+        env = {**os.environ, **self.env}
+        self.process = subprocess.Popen(self.argv, stdout=log, stderr=log, env=env, user=self.user)
         log.close()
         _wait_for_port(self)
         return self
@@ -54,6 +61,11 @@ class Server:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def restart(self) -> None:
         self.kill()
@@ -114,3 +126,67 @@ def start_moto_s3(log_dir: Path, bucket: str) -> tuple[Server, dict[str, str]]:
         "AWS_ALLOW_HTTP": "true",
     }
     return server, env
+
+
+def postgres_binaries() -> Path:
+    """Debian's PostgreSQL server binaries (`apt-get install postgresql`), newest version first."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]), reverse=True
+    )
+    if not found:
+        pytest.fail(
+            "PostgreSQL server binaries are missing: apt-get install postgresql (Debian) to run these tests"
+        )
+    return found[0].parent
+
+
+def start_postgres() -> tuple[Server, str]:
+    """A throwaway cluster: initdb in a temp dir, trust auth on 127.0.0.1, a free port. Returns its URL.
+
+    initdb refuses to run as root, so as root the cluster belongs to the `postgres` system user.
+    """
+    binaries = postgres_binaries()
+    root = Path(tempfile.mkdtemp(prefix="iotstream-pg-"))
+    user = "postgres" if os.geteuid() == 0 else None
+    if user:
+        shutil.chown(root, user)
+    subprocess.run(
+        [str(binaries / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+        user=user,
+    )
+    port = free_port()
+    argv = [
+        str(binaries / "postgres"),
+        "-D",
+        str(root / "data"),
+        "-p",
+        str(port),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        f"unix_socket_directories={root}",
+        "-c",
+        "fsync=off",
+        "-c",
+        "full_page_writes=off",
+    ]
+    server = Server(argv, port, root / "postgres.log", user=user, workdir=root).start()
+    _wait_for_postgres(port)
+    return server, f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+def _wait_for_postgres(port: int, timeout_s: float = 30) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=2).close()
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+        else:
+            return
