@@ -8,13 +8,15 @@ Times are UTC epoch milliseconds.
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import NamedTuple, Self
+from typing import NamedTuple, Self, TypeVar
 
 from iotstream.models import LateObservation, Observation, WindowAggregate
 
-__all__ = ["BaseStorage", "Rejected", "check_observation"]
+__all__ = ["BaseStorage", "Rejected", "check_observation", "split_valid"]
+
+T = TypeVar("T")
 
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
@@ -36,6 +38,19 @@ def check_observation(observation: Observation) -> str | None:
     if isinstance(result, float) and not math.isfinite(result):
         return f"result {result} is not a finite number"
     return None
+
+
+def split_valid(rows: Sequence[T], check: Callable[[T], str | None]) -> tuple[list[T], list[Rejected]]:
+    """The rows `check` accepts, and the others with their position and reason."""
+    good: list[T] = []
+    rejected: list[Rejected] = []
+    for position, row in enumerate(rows):
+        reason = check(row)
+        if reason is None:
+            good.append(row)
+        else:
+            rejected.append(Rejected(position, reason))
+    return good, rejected
 
 
 class BaseStorage(ABC):

@@ -15,7 +15,7 @@ import msgspec
 import pyarrow as pa
 
 from iotstream.models import LateObservation, Observation, WindowAggregate
-from iotstream.storage.base import BaseStorage, Rejected, check_observation
+from iotstream.storage.base import BaseStorage, Rejected, check_observation, split_valid
 from iotstream.storage.exceptions import StorageError
 
 __all__ = ["DuckDBStorage"]
@@ -59,7 +59,7 @@ class DuckDBStorage(BaseStorage):
             self._db.execute(statement)
 
     def write_observations(self, rows: Sequence[Observation]) -> list[Rejected]:
-        good, rejected = _split(rows, check_observation)
+        good, rejected = split_valid(rows, check_observation)
         if good:
             batch = _observation_table(good)
             with self._lock:
@@ -119,7 +119,7 @@ class DuckDBStorage(BaseStorage):
         return []
 
     def write_late(self, rows: Sequence[LateObservation]) -> list[Rejected]:
-        good, rejected = _split(rows, lambda late: check_observation(late.observation))
+        good, rejected = split_valid(rows, lambda late: check_observation(late.observation))
         if good:
             batch = _observation_table([late.observation for late in good])
             batch = batch.append_column(
@@ -175,17 +175,6 @@ class DuckDBStorage(BaseStorage):
 
     def close(self) -> None:
         self._db.close()
-
-
-def _split(rows: Sequence[Any], check: Any) -> tuple[list[Any], list[Rejected]]:
-    good, rejected = [], []
-    for index, row in enumerate(rows):
-        reason = check(row)
-        if reason is None:
-            good.append(row)
-        else:
-            rejected.append(Rejected(index, reason))
-    return good, rejected
 
 
 def _observation_table(rows: list[Observation]) -> pa.Table:

@@ -1,0 +1,263 @@
+"""The distributed time-series store: PostgreSQL, `[storage] url = "postgresql://user@host/db"`.
+
+Every batch is COPYed into a temporary staging table, then merged with one INSERT … ON CONFLICT
+(last row per key wins), so a replayed batch changes nothing and no row goes through executemany.
+Raw readings are partitioned by month of phenomenon time (partitions made on demand), so retention
+can drop whole partitions and time-range scans touch only the months asked for.
+"""
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from iotstream.models import LateObservation, Observation, WindowAggregate
+from iotstream.storage.base import BaseStorage, Rejected, check_observation, split_valid
+from iotstream.storage.exceptions import StorageError, StorageUnavailableError
+
+try:
+    import psycopg
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "the PostgreSQL store needs psycopg: run pip install 'iotstream[postgres]' to fix it"
+    ) from exc
+
+__all__ = ["PostgresStorage"]
+
+_json = msgspec.json.Encoder()
+_OBS = "datastream, phenomenon_time, result_time, value, value_json, id"
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS observations (
+        datastream text NOT NULL, phenomenon_time bigint NOT NULL, result_time bigint NOT NULL,
+        value double precision, value_json jsonb, id text NOT NULL,
+        PRIMARY KEY (datastream, phenomenon_time)) PARTITION BY RANGE (phenomenon_time)""",
+    """CREATE TABLE IF NOT EXISTS latest (
+        datastream text PRIMARY KEY, phenomenon_time bigint NOT NULL, result_time bigint NOT NULL,
+        value double precision, value_json jsonb, id text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS aggregates (
+        datastream text NOT NULL, window_name text NOT NULL,
+        start_time bigint NOT NULL, end_time bigint NOT NULL,
+        count bigint NOT NULL, sum double precision, min double precision, max double precision,
+        avg double precision, first double precision, last double precision, revision integer NOT NULL,
+        updated_time bigint NOT NULL, PRIMARY KEY (datastream, window_name, start_time))""",
+    """CREATE TABLE IF NOT EXISTS late_observations (
+        datastream text NOT NULL, phenomenon_time bigint NOT NULL, result_time bigint NOT NULL,
+        value double precision, value_json jsonb, id text NOT NULL,
+        late_by_ms bigint NOT NULL, job text NOT NULL,
+        PRIMARY KEY (datastream, phenomenon_time, job))""",
+]
+_AGG_COLUMNS = ("datastream", "window_name", "start_time", "end_time", "count", "sum", "min", "max", "avg")
+_AGG = ", ".join((*_AGG_COLUMNS, "first", "last", "revision", "updated_time"))
+
+
+class PostgresStorage(BaseStorage):
+    def __init__(self, url: str, *, connect_timeout_s: float = 10) -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._partitions: set[int] = set()  # months (as YYYYMM) whose partition exists
+        self._conn = self._connect(connect_timeout_s)
+        with self._transaction() as cur:
+            for statement in _SCHEMA:
+                cur.execute(statement)
+
+    def _connect(self, timeout_s: float) -> "psycopg.Connection[Any]":
+        try:
+            return psycopg.connect(self.url, connect_timeout=max(int(timeout_s), 1))
+        except psycopg.OperationalError as err:
+            raise StorageUnavailableError(
+                f"cannot reach PostgreSQL at {_safe(self.url)}: {err}".strip()
+            ) from err
+
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self)
+
+    def write_observations(self, rows: Sequence[Observation]) -> list[Rejected]:
+        good, rejected = split_valid(rows, check_observation)
+        if good:
+            with self._lock, self._transaction() as cur:
+                self._ensure_partitions(cur, {o.phenomenon_time_ms for o in good})
+                self._stage(cur, "observations", _OBS, (_observation_row(o) for o in good))
+                _merge(cur, "observations", _OBS, "datastream, phenomenon_time")
+                cur.execute(
+                    f"INSERT INTO latest ({_OBS}) SELECT DISTINCT ON (datastream) {_OBS}"  # noqa: S608
+                    " FROM stage_observations ORDER BY datastream, phenomenon_time DESC, seq DESC"
+                    " ON CONFLICT (datastream) DO UPDATE SET"
+                    " phenomenon_time = excluded.phenomenon_time, result_time = excluded.result_time,"
+                    " value = excluded.value, value_json = excluded.value_json, id = excluded.id"
+                    " WHERE excluded.phenomenon_time >= latest.phenomenon_time"
+                )
+        return rejected
+
+    def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
+        if rows:
+            data = (
+                (
+                    r.datastream,
+                    r.window,
+                    r.start_ms,
+                    r.end_ms,
+                    r.count,
+                    r.sum,
+                    r.min,
+                    r.max,
+                    r.avg,
+                    r.first,
+                    r.last,
+                    r.revision,
+                    r.updated_ms,
+                )
+                for r in rows
+            )
+            with self._lock, self._transaction() as cur:
+                self._stage(cur, "aggregates", _AGG, data)
+                _merge(cur, "aggregates", _AGG, "datastream, window_name, start_time")
+        return []
+
+    def write_late(self, rows: Sequence[LateObservation]) -> list[Rejected]:
+        good, rejected = split_valid(rows, lambda late: check_observation(late.observation))
+        if good:
+            columns = f"{_OBS}, late_by_ms, job"
+            data = ((*_observation_row(late.observation), late.late_by_ms, late.job) for late in good)
+            with self._lock, self._transaction() as cur:
+                self._stage(cur, "late_observations", columns, data)
+                _merge(cur, "late_observations", columns, "datastream, phenomenon_time, job")
+        return rejected
+
+    def _stage(
+        self, cur: "psycopg.Cursor[Any]", table: str, columns: str, rows: Iterable[tuple[Any, ...]]
+    ) -> None:
+        stage = f"stage_{table}"
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        cur.execute(f"ALTER TABLE {stage} ADD COLUMN IF NOT EXISTS seq bigserial")
+        with cur.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _ensure_partitions(self, cur: "psycopg.Cursor[Any]", times_ms: set[int]) -> None:
+        for year, month in {_month(t) for t in times_ms}:
+            key = year * 100 + month
+            if key in self._partitions:
+                continue
+            start = int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
+            end = int(datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS observations_{key} PARTITION OF observations"
+                f" FOR VALUES FROM ({start}) TO ({end})"
+            )
+            self._partitions.add(key)
+
+    def raw(
+        self, datastream: str, start_ms: int, end_ms: int, *, limit: int = 10_000, after_ms: int | None = None
+    ) -> list[Observation]:
+        low = start_ms if after_ms is None else max(start_ms, after_ms + 1)
+        rows = self._query(
+            f"SELECT {_OBS} FROM observations WHERE datastream = %s AND phenomenon_time >= %s"  # noqa: S608
+            " AND phenomenon_time < %s ORDER BY phenomenon_time LIMIT %s",
+            (datastream, low, end_ms, limit),
+        )
+        return [_observation(row) for row in rows]
+
+    def aggregates(self, datastream: str, window: str, start_ms: int, end_ms: int) -> list[WindowAggregate]:
+        rows = self._query(
+            f"SELECT {_AGG} FROM aggregates WHERE datastream = %s AND window_name = %s AND start_time >= %s"  # noqa: S608
+            " AND start_time < %s ORDER BY start_time",
+            (datastream, window, start_ms, end_ms),
+        )
+        return [WindowAggregate(*row) for row in rows]
+
+    def latest(self, datastreams: Sequence[str] | None = None) -> dict[str, Observation]:
+        if datastreams is None:
+            rows = self._query(f"SELECT {_OBS} FROM latest", ())  # noqa: S608
+        else:
+            rows = self._query(f"SELECT {_OBS} FROM latest WHERE datastream = ANY(%s)", (list(datastreams),))  # noqa: S608
+        return {row[0]: _observation(row) for row in rows}
+
+    def late(self, datastream: str, start_ms: int, end_ms: int) -> list[LateObservation]:
+        rows = self._query(
+            f"SELECT {_OBS}, late_by_ms, job FROM late_observations WHERE datastream = %s"  # noqa: S608
+            " AND phenomenon_time >= %s AND phenomenon_time < %s ORDER BY phenomenon_time",
+            (datastream, start_ms, end_ms),
+        )
+        return [LateObservation(_observation(row[:6]), row[6], row[7]) for row in rows]
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._lock, self._transaction() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _Transaction:
+    """One transaction; database errors become storage errors that say whether to retry."""
+
+    def __init__(self, store: PostgresStorage) -> None:
+        self._store = store
+
+    def __enter__(self) -> "psycopg.Cursor[Any]":
+        if self._store._conn.closed:
+            self._store._conn = self._store._connect(10)
+        self._cursor = self._store._conn.cursor()
+        return self._cursor
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        conn = self._store._conn
+        try:
+            if exc is None:
+                conn.commit()
+                return
+            if not conn.closed:
+                conn.rollback()
+        except psycopg.OperationalError as err:
+            raise StorageUnavailableError(f"PostgreSQL at {_safe(self._store.url)} went away: {err}") from err
+        if isinstance(exc, psycopg.OperationalError):
+            raise StorageUnavailableError(f"PostgreSQL at {_safe(self._store.url)} went away: {exc}") from exc
+        if isinstance(exc, psycopg.Error):
+            raise StorageError(f"PostgreSQL request failed: {exc}") from exc
+
+
+def _merge(cur: "psycopg.Cursor[Any]", table: str, columns: str, key: str) -> None:
+    keys = {k.strip() for k in key.split(",")}
+    updates = ", ".join(
+        f"{c} = excluded.{c}" for c in (c.strip() for c in columns.split(",")) if c not in keys
+    )
+    cur.execute(
+        f"INSERT INTO {table} ({columns}) SELECT DISTINCT ON ({key}) {columns} FROM stage_{table}"  # noqa: S608
+        f" ORDER BY {key}, seq DESC ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+def _observation_row(o: Observation) -> tuple[Any, ...]:
+    numeric = type(o.result) in (int, float)
+    value_json = None if numeric else _json.encode(o.result).decode()
+    return (
+        o.datastream,
+        o.phenomenon_time_ms,
+        o.result_time_ms,
+        o.result if numeric else None,
+        value_json,
+        o.id,
+    )
+
+
+def _observation(row: tuple[Any, ...]) -> Observation:
+    datastream, phenomenon_time, result_time, value, value_json, message_id = row
+    result = value if value is not None else value_json  # psycopg already decoded jsonb
+    return Observation(datastream, phenomenon_time, result, result_time, message_id)
+
+
+def _month(time_ms: int) -> tuple[int, int]:
+    moment = datetime.fromtimestamp(time_ms / 1000, UTC)
+    return moment.year, moment.month
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}://{credentials.split(':')[0]}{at}{host}" if at else url
