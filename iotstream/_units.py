@@ -1,11 +1,12 @@
 """Human-friendly durations and sizes for configuration files and command-line options."""
 
 import re
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-__all__ = ["DurationMs", "SizeBytes", "parse_duration_ms", "parse_size_bytes"]
+__all__ = ["DurationMs", "SizeBytes", "parse_duration_ms", "parse_size_bytes", "parse_time_ms"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DURATION_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -55,3 +56,26 @@ def parse_size_bytes(text: str | int) -> int:
 
 DurationMs = Annotated[int, BeforeValidator(parse_duration_ms)]
 SizeBytes = Annotated[int, BeforeValidator(parse_size_bytes)]
+
+
+def parse_time_ms(raw: Any, default_ms: int) -> int | str:
+    """A reading's time as epoch ms (from epoch ms or zoned ISO-8601), `default_ms` when absent, or why not.
+
+    >>> parse_time_ms("2024-01-01T00:00:00Z", 0), parse_time_ms(None, 7)
+    (1704067200000, 7)
+    >>> parse_time_ms("2024-01-01T00:00:00", 0)
+    "time '2024-01-01T00:00:00' has no time zone"
+    """
+    if raw is None:
+        return default_ms
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if not isinstance(raw, str):
+        return f"time must be ISO-8601 text or epoch milliseconds, got {type(raw).__name__}"
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return f"time {raw!r} is not ISO-8601 or epoch milliseconds"
+    if parsed.tzinfo is None:
+        return f"time {raw!r} has no time zone"
+    return int(parsed.timestamp() * 1000)

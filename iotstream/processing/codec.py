@@ -5,11 +5,11 @@ sends the record to the dead-letter topic with it.
 """
 
 import hashlib
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from iotstream._units import parse_time_ms
 from iotstream.log.types import Record
 from iotstream.processing.windowing import Event, LateReading, WindowResult
 
@@ -43,23 +43,11 @@ def decode(record: Record) -> Event | str:
     if key is None:
         return "no key: the record has no key and the value no 'datastream'"
     raw_time = reading.time if reading.time is not None else reading.phenomenonTime
-    timestamp = raw_time if isinstance(raw_time, int) else _event_time(raw_time, record.timestamp_ms)
+    timestamp = raw_time if isinstance(raw_time, int) else parse_time_ms(raw_time, record.timestamp_ms)
     if isinstance(timestamp, str):
         return timestamp
     value = reading.value if reading.value is not msgspec.UNSET else _any.decode(record.value or b"")
     return key, value, timestamp
-
-
-def _event_time(raw: str | None, record_ms: int) -> int | str:
-    if raw is None:
-        return record_ms
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return f"time {raw!r} is not ISO-8601 or epoch milliseconds"
-    if parsed.tzinfo is None:
-        return f"time {raw!r} has no time zone"
-    return int(parsed.timestamp() * 1000)
 
 
 def event_id(job: str, event: Event) -> str:

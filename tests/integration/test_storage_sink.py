@@ -1,0 +1,140 @@
+"""The storage sink role on a real log and real stores: batches, dead letters, a database restart."""
+
+import threading
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from iotstream.log import BaseLog, TopicPartition, TopicSpec, open_log
+from iotstream.storage.duckdb import DuckDBStorage
+from iotstream.storage.postgres import PostgresStorage
+from iotstream.storage.sink import SinkTopics, StorageSink
+from tests.servers import start_postgres
+
+pytestmark = pytest.mark.slow
+TOPICS = SinkTopics(aggregates=("aggregates.1m",))
+
+
+def _send(log: BaseLog, topic: str, documents: list[object], key: bytes = b"s1") -> None:
+    with log.producer() as producer:
+        for document in documents:
+            body = document if isinstance(document, bytes) else msgspec.json.encode(document)
+            producer.produce(topic, body, key)
+
+
+def _drain(sink: StorageSink, expected: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while sink.stored + sink.rejected < expected:
+        assert time.monotonic() < deadline, f"sink handled {sink.stored + sink.rejected} of {expected}"
+        sink.step(timeout_s=0.2)
+
+
+def test_the_sink_stores_every_kind_dead_letters_bad_records_and_replays_idempotently(tmp_path: Path) -> None:
+    with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as log:
+        for topic in ("observations", "aggregates.1m", "observations.late"):
+            log.create_topic(TopicSpec(topic))
+        _send(
+            log,
+            "observations",
+            [
+                {"datastream": "s1", "time": "2024-05-01T10:00:00Z", "value": 21.5, "id": "m-1"},
+                {"time": 1_714_557_660_000, "value": "open"},  # datastream from the key, id derived
+                {"datastream": "s1", "time": "yesterday", "value": 1},
+                b"{broken",
+            ],
+        )
+        _send(
+            log,
+            "aggregates.1m",
+            [
+                {
+                    "key": "s1",
+                    "window": "1m",
+                    "start": 0,
+                    "end": 60_000,
+                    "revision": 1,
+                    "count": 2,
+                    "sum": 3.0,
+                    "min": 1.0,
+                    "max": 2.0,
+                    "avg": 1.5,
+                    "first": 1.0,
+                    "last": 2.0,
+                },
+                {"key": "s1", "window": "1m"},
+            ],
+        )
+        _send(
+            log,
+            "observations.late",
+            [{"key": "s1", "time": 5_000, "value": 9.0, "late_by_ms": 70_000, "job": "j"}],
+        )
+        store = DuckDBStorage(tmp_path / "store.duckdb")
+        sink = StorageSink(log, store, TOPICS)
+        _drain(sink, expected=7)
+        sink.close()
+        assert (sink.stored, sink.rejected) == (4, 3)
+        readings = store.raw("s1", 0, 2**62)
+        assert [(o.result, o.id) for o in readings] == [(21.5, "m-1"), ("open", readings[1].id)]
+        assert len(readings[1].id) == 24  # derived from datastream, time and value
+        assert [(a.start_ms, a.avg, a.revision) for a in store.aggregates("s1", "1m", 0, 10**6)] == [
+            (0, 1.5, 1)
+        ]
+        assert [(late.late_by_ms, late.job) for late in store.late("s1", 0, 10**6)] == [(70_000, "j")]
+        reasons = _dead_letter_reasons(log)
+        assert any("'yesterday' is not ISO-8601" in r for r in reasons)
+        assert any(r.startswith("value is not JSON") for r in reasons)
+        assert any(r.startswith("not a window result: KeyError") for r in reasons)
+        assert all(lag.lag == 0 for lag in log.group_lag("iotstream.storage"))
+
+        replay = StorageSink(log, store, TOPICS, group_id="replay")
+        _drain(replay, expected=7)
+        replay.close()
+        assert len(store.raw("s1", 0, 2**62)) == 2  # the same batch again stored nothing new
+        store.close()
+
+
+def _dead_letter_reasons(log: BaseLog) -> list[str]:
+    consumer = log.consumer()
+    consumer.assign([TopicPartition("observations.deadletter", 0)])
+    records = consumer.poll(max_records=100, timeout_s=1)
+    consumer.close()
+    return [dict(r.headers)["reason"].decode() for r in records]
+
+
+def test_the_sink_rides_out_a_database_restart_and_loses_nothing(tmp_path: Path) -> None:
+    server, url = start_postgres()
+    try:
+        with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as log:
+            log.create_topic(TopicSpec("observations", partitions=2))
+            store = PostgresStorage(url, connect_timeout_s=1)
+            sink = StorageSink(log, store, TOPICS, max_batch=200, max_backoff_s=0.5)
+            stop = threading.Event()
+            worker = threading.Thread(target=sink.run, args=(stop,))
+            worker.start()
+            for chunk in range(10):
+                _send(
+                    log,
+                    "observations",
+                    [
+                        {"datastream": f"s{i % 5}", "time": chunk * 1_000 + i, "value": float(i)}
+                        for i in range(500)
+                    ],
+                )
+                if chunk == 4:
+                    server.stop()  # the database goes away mid-stream ...
+                    time.sleep(1.5)
+                    server.start()  # ... and comes back
+            deadline = time.monotonic() + 60
+            while sink.stored < 5_000 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            stop.set()
+            worker.join(timeout=30)
+            stored = sum(len(store.raw(f"s{k}", 0, 2**62, limit=10_000)) for k in range(5))
+            store.close()
+        assert sink.stored == 5_000
+        assert stored == 5_000
+    finally:
+        server.cleanup()
