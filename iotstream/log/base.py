@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Self
 
+from iotstream.log.exceptions import LogError
 from iotstream.log.types import (
     DeliveryCallback,
     GroupLag,
@@ -118,18 +119,33 @@ class BaseConsumer(_Closable):
         """Move to `offset` in an assigned partition."""
 
     @abstractmethod
+    def offset_bounds(self, partition: TopicPartition) -> tuple[int, int]:
+        """The first retained offset and the end offset (next to be written) of an assigned partition."""
+
     def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Move to the first retained record (all assigned partitions by default)."""
+        for tp in self._chosen(partitions):
+            self.seek(tp, self.offset_bounds(tp)[0])
 
-    @abstractmethod
     def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Move past the last record, so only new records are read."""
+        for tp in self._chosen(partitions):
+            self.seek(tp, self.offset_bounds(tp)[1])
 
     @abstractmethod
     def seek_to_timestamp(
         self, timestamp_ms: int, partitions: Iterable[TopicPartition] | None = None
     ) -> None:
         """Move to the first record whose timestamp is at or after `timestamp_ms` (else the end)."""
+
+    def _chosen(self, partitions: Iterable[TopicPartition] | None) -> list[TopicPartition]:
+        """The partitions asked for (default: all assigned); each must be assigned."""
+        assigned = self.assignment()
+        chosen = sorted(assigned) if partitions is None else list(partitions)
+        for tp in chosen:
+            if tp not in assigned:
+                raise LogError(f"{tp.topic}[{tp.partition}] is not assigned to this consumer")
+        return chosen
 
 
 class BaseLog(_Closable):

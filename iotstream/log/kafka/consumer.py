@@ -170,7 +170,7 @@ class KafkaConsumer(BaseConsumer):
         return self._reset_offset(partition) if committed is None else committed
 
     def _reset_offset(self, partition: TopicPartition) -> int:
-        low, high = self._watermarks(partition)
+        low, high = self.offset_bounds(partition)
         return low if self._reset == "earliest" else high
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
@@ -185,14 +185,6 @@ class KafkaConsumer(BaseConsumer):
             self._consumer.incremental_unassign([KafkaPartition(partition.topic, partition.partition)])
             self._consumer.incremental_assign([target])
 
-    def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
-        for tp in self._chosen(partitions):
-            self.seek(tp, self._watermarks(tp)[0])
-
-    def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
-        for tp in self._chosen(partitions):
-            self.seek(tp, self._watermarks(tp)[1])
-
     def seek_to_timestamp(
         self, timestamp_ms: int, partitions: Iterable[TopicPartition] | None = None
     ) -> None:
@@ -203,9 +195,11 @@ class KafkaConsumer(BaseConsumer):
         except KafkaException as err:
             raise translate(err, "find offsets for a timestamp") from err
         for tp, result in zip(chosen, found, strict=True):
-            self.seek(tp, result.offset if result.offset >= 0 else self._watermarks(tp)[1])
+            self.seek(tp, result.offset if result.offset >= 0 else self.offset_bounds(tp)[1])
 
-    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+    def offset_bounds(self, partition: TopicPartition) -> tuple[int, int]:
+        """Kafka's low and high watermarks."""
+        tp = partition
         try:
             low, high = self._consumer.get_watermark_offsets(
                 KafkaPartition(tp.topic, tp.partition), timeout=self._timeout_s
@@ -213,12 +207,6 @@ class KafkaConsumer(BaseConsumer):
         except KafkaException as err:
             raise translate(err, f"read offsets of {tp.topic}[{tp.partition}]") from err
         return int(low), int(high)
-
-    def _chosen(self, partitions: Iterable[TopicPartition] | None) -> list[TopicPartition]:
-        chosen = sorted(self.assignment()) if partitions is None else list(partitions)
-        for tp in chosen:
-            self._check_assigned(tp)
-        return chosen
 
     def _check_assigned(self, tp: TopicPartition) -> None:
         self._check_open()

@@ -92,7 +92,7 @@ class SqliteConsumer(BaseConsumer):
                 state.pop(tp, None)
         with translate_errors(self._path):
             for tp, committed in added.items():
-                start, end = self._bounds(tp)
+                start, end = self.offset_bounds(tp)
                 reset = start if self._reset == "earliest" else end
                 self._move(tp, reset if committed is None else committed)
         self._order = sorted(self._positions)
@@ -193,14 +193,6 @@ class SqliteConsumer(BaseConsumer):
             raise LogError(f"cannot seek {partition.topic}[{partition.partition}] to {offset}")
         self._move(partition, offset)
 
-    def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
-        for tp in self._chosen(partitions):
-            self._move(tp, self._bounds(tp)[0])
-
-    def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
-        for tp in self._chosen(partitions):
-            self._move(tp, self._bounds(tp)[1])
-
     def seek_to_timestamp(
         self, timestamp_ms: int, partitions: Iterable[TopicPartition] | None = None
     ) -> None:
@@ -216,7 +208,7 @@ class SqliteConsumer(BaseConsumer):
                 (self._topic_id(tp.topic), tp.partition, timestamp_ms),
             ).fetchone()
             if row is None:
-                return self._bounds(tp)[1]
+                return self.offset_bounds(tp)[1]
         batch = decode_batch(row[1], tp.topic, tp.partition, row[0])
         return next(r.offset for r in batch if r.timestamp_ms >= timestamp_ms)
 
@@ -225,7 +217,8 @@ class SqliteConsumer(BaseConsumer):
         self._buffers[tp] = []
         self._idle.discard(tp)
 
-    def _bounds(self, tp: TopicPartition) -> tuple[int, int]:
+    def offset_bounds(self, partition: TopicPartition) -> tuple[int, int]:
+        tp = partition
         row = self._conn.execute(
             "SELECT start_offset, next_offset FROM partitions WHERE topic_id = ? AND partition = ?",
             (self._topic_id(tp.topic), tp.partition),
@@ -242,12 +235,6 @@ class SqliteConsumer(BaseConsumer):
                 raise UnknownTopicError(f"topic {topic!r} does not exist")
             topic_id = self._topic_ids[topic] = row.id
         return topic_id
-
-    def _chosen(self, partitions: Iterable[TopicPartition] | None) -> list[TopicPartition]:
-        chosen = list(self._positions) if partitions is None else list(partitions)
-        for tp in chosen:
-            self._check_assigned(tp)
-        return chosen
 
     def _check_assigned(self, tp: TopicPartition) -> None:
         self._check_open()
