@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from iotstream._sqlite import enable_wal
+
 __all__ = ["CheckpointStore"]
 
 _encoder = msgspec.msgpack.Encoder()
@@ -21,7 +23,7 @@ class CheckpointStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._conn, timeout_s=30)  # both job processes may create the file at once
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS checkpoints (task INTEGER PRIMARY KEY, state BLOB NOT NULL,"

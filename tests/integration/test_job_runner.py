@@ -152,11 +152,16 @@ def test_two_job_processes_split_the_partitions_and_match_a_single_run(tmp_path:
         log.create_topic(TopicSpec("readings", partitions=4))
         log.create_topic(TopicSpec("agg", partitions=4))
     workers = [subprocess.Popen([*CHILD, url, str(tmp_path / "state"), "4", "500"]) for _ in range(2)]
-    _wait_for_two_owners(tmp_path / "log.db")
-    with open_log(url, maintenance_interval_ms=0) as log:
-        _produce(log, readings)
-    for worker in workers:
-        assert worker.wait(timeout=120) == 0
+    try:
+        _wait_for_two_owners(tmp_path / "log.db")
+        with open_log(url, maintenance_interval_ms=0) as log:
+            _produce(log, readings)
+        for worker in workers:
+            assert worker.wait(timeout=120) == 0
+    finally:
+        for worker in workers:  # never leave a worker behind, even when the test fails
+            worker.kill()
+            worker.wait()
     with open_log(url, maintenance_interval_ms=0) as log:
         stored = _stored(log, "agg")
     assert stored == _expected(_child_job(), readings)

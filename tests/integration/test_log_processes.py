@@ -68,8 +68,13 @@ def test_processes_share_one_log_file_without_loss_or_duplicates(tmp_path: Path)
     ]
     _wait_until_both_members_own_partitions(tmp_path / "log.db")
     producers = [subprocess.Popen([*CHILD, "produce", url, str(i * 10**6), "20000"]) for i in range(2)]
-    for process in producers + consumers:
-        assert process.wait(timeout=120) == 0
+    try:
+        for process in producers + consumers:
+            assert process.wait(timeout=120) == 0
+    finally:
+        for process in producers + consumers:  # never leave a child behind, even when the test fails
+            process.kill()
+            process.wait()
     seen = [line for i in range(2) for line in (tmp_path / f"seen-{i}.txt").read_text().split()]
     expected = {str(i * 10**6 + n) for i in range(2) for n in range(20_000)}
     assert len(seen) == len(set(seen)), "a record was consumed twice"

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from iotstream._sqlite import enable_wal
 from iotstream.log.exceptions import LogClosedError, LogCorruptError, LogError, LogLockedError
 
 __all__ = ["CommitSignal", "commit_signal", "connect", "now_ms", "sqlite_path", "write_txn"]
@@ -106,8 +107,7 @@ def _configure(conn: sqlite3.Connection, path: Path, *, fsync: bool) -> None:
         raise LogCorruptError(
             f"{path} is a SQLite database but not an iotstream log; point [log] url at another file"
         )
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode=WAL")
+    enable_wal(conn, timeout_s=conn.execute("PRAGMA busy_timeout").fetchone()[0] / 1000)
     # FULL fsyncs the WAL at every commit, so an acknowledged record survives power loss;
     # NORMAL fsyncs only at checkpoints, which still survives any crash of the process itself.
     conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
