@@ -63,10 +63,12 @@ class StorageSink:
         self._producer = log.producer()
         self._consumer = log.consumer(group_id, auto_offset_reset="earliest")
         self._consumer.subscribe(list(self._kinds))
+        self._stop = threading.Event()
         self.stored = 0
         self.rejected = 0
 
     def run(self, stop: threading.Event) -> None:
+        self._stop = stop
         try:
             while not stop.is_set():
                 self.step()
@@ -75,14 +77,14 @@ class StorageSink:
 
     def step(self, timeout_s: float = 0.5) -> int:
         records = self._consumer.poll(self._max_batch, timeout_s)
-        if records:
-            self._write_until_stored(records)
+        if records and self._write_until_stored(records):
             self._consumer.commit()
         return len(records)
 
-    def _write_until_stored(self, records: list[Record]) -> None:
+    def _write_until_stored(self, records: list[Record]) -> bool:
+        """True once stored; False if asked to stop first (uncommitted, so the batch is read again)."""
         backoff_s = 0.1
-        while True:
+        while not self._stop.is_set():
             try:
                 self._write(records)
             except StorageError as err:
@@ -94,7 +96,8 @@ class StorageSink:
                 self._sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self._max_backoff_s)
             else:
-                return
+                return True
+        return False
 
     def _write(self, records: list[Record]) -> None:
         by_kind: dict[str, list[tuple[Record, Any]]] = {"observations": [], "aggregates": [], "late": []}
@@ -136,8 +139,10 @@ class StorageSink:
 def decode_observation(record: Record) -> Observation | str:
     """`{"datastream", "time", "value", "id"?, "resultTime"?}` (the key may name the datastream)."""
     document = _object(record)
-    if isinstance(document, str):
-        return document
+    return document if isinstance(document, str) else _observation(document, record)
+
+
+def _observation(document: dict[str, Any], record: Record) -> Observation | str:
     datastream = document.get("datastream") or (record.key or b"").decode("utf-8", "replace")
     if not datastream:
         return "no datastream: neither a 'datastream' field nor a record key"
@@ -182,16 +187,7 @@ def decode_late(record: Record) -> LateObservation | str:
     document = _object(record)
     if isinstance(document, str):
         return document
-    observation = decode_observation(
-        Record(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.timestamp_ms,
-            record.key,
-            msgspec.json.encode({"datastream": document.get("key"), **document}),
-        )
-    )
+    observation = _observation({"datastream": document.get("key"), **document}, record)
     if isinstance(observation, str):
         return observation
     return LateObservation(observation, int(document.get("late_by_ms", 0)), str(document.get("job", "")))

@@ -138,3 +138,25 @@ def test_the_sink_rides_out_a_database_restart_and_loses_nothing(tmp_path: Path)
         assert stored == 5_000
     finally:
         server.cleanup()
+
+
+def test_the_sink_can_be_stopped_while_the_database_is_down_and_commits_nothing(tmp_path: Path) -> None:
+    server, url = start_postgres()
+    try:
+        with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as log:
+            log.create_topic(TopicSpec("observations"))
+            store = PostgresStorage(url, connect_timeout_s=1)
+            sink = StorageSink(log, store, TOPICS, max_backoff_s=0.2)
+            server.stop()
+            _send(log, "observations", [{"datastream": "s1", "time": 1_000, "value": 1.0}])
+            stop = threading.Event()
+            worker = threading.Thread(target=sink.run, args=(stop,))
+            worker.start()
+            time.sleep(1.5)  # retrying against the stopped database
+            stop.set()
+            worker.join(timeout=10)
+            assert not worker.is_alive(), "the sink ignored the stop request during the outage"
+            assert sink.stored == 0
+            assert [lag.committed for lag in log.group_lag("iotstream.storage")] in ([], [None], [0])
+    finally:
+        server.cleanup()
