@@ -85,7 +85,7 @@ def end_to_end(records: list[Record], url: str | None = None) -> float:
         job = Job("bench", sources=[source], out_of_orderness_ms=5_000).window(Tumbling(60_000)).to(sink)
         runner = JobRunner(job, log, Path(tmp) / "state", checkpoint_interval_ms=1_000, max_batch=20_000)
         elapsed = 0.0  # time of the steps that read input; steps spent joining the group do not count
-        while runner.stats()["events_in"] < len(records):
+        while runner.events_in < len(records):
             started = time.perf_counter()
             if runner.step(timeout_s=1):
                 elapsed += time.perf_counter() - started

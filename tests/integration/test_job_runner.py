@@ -99,7 +99,7 @@ def test_a_job_reads_the_log_and_writes_results_late_readings_and_dead_letters(t
 
 def _step_until(runner: JobRunner, events_in: int) -> None:
     deadline = time.monotonic() + 20
-    while runner.stats()["events_in"] < events_in:
+    while runner.events_in < events_in:
         assert time.monotonic() < deadline, "the job did not read its input"
         runner.step()
 
