@@ -17,6 +17,7 @@ from pydantic_settings import (
 
 from iotstream.exceptions import ConfigError
 from iotstream.log.config import LogSettings
+from iotstream.storage.config import StorageSettings
 
 __all__ = ["DEFAULT_CONFIG_FILE", "Settings", "load_settings"]
 
@@ -34,6 +35,7 @@ class Settings(BaseSettings):
     )
 
     log: LogSettings = LogSettings()
+    storage: StorageSettings = StorageSettings()
 
     @classmethod
     def settings_customise_sources(

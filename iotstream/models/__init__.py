@@ -1,4 +1,4 @@
-"""Value types shared by every layer: readings, window aggregates, late readings.
+"""Value types shared by every layer: readings, window aggregates, late readings, rollups, alerts.
 
 Times are UTC epoch milliseconds everywhere inside iotstream; ISO-8601 exists only at the edges.
 """
@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["LateObservation", "Observation", "WindowAggregate"]
+__all__ = ["Alert", "Bucket", "LateObservation", "Observation", "Series", "WindowAggregate"]
 
 
 class Observation(msgspec.Struct, frozen=True, gc=False):
@@ -44,3 +44,46 @@ class LateObservation(msgspec.Struct, frozen=True, gc=False):
     observation: Observation
     late_by_ms: int
     job: str
+
+
+class Bucket(msgspec.Struct, frozen=True, gc=False):
+    """The numeric readings of one datastream in one time bucket (a rollup row, or one raw reading)."""
+
+    start_ms: int
+    count: int
+    sum: float
+    min: float
+    max: float
+    first: float  # the value measured first in the bucket
+    last: float  # the value measured last
+
+    @property
+    def avg(self) -> float:
+        return self.sum / self.count
+
+
+class Series(msgspec.Struct, frozen=True, gc=False):
+    """A datastream over a time range at one resolution: "raw", "1m", "1h" or "1d"."""
+
+    datastream: str
+    resolution: str
+    buckets: list[Bucket]
+
+
+class Alert(msgspec.Struct, frozen=True, gc=False):
+    """One episode of a rule on a datastream; storage keeps the latest state per (rule, datastream, start)."""
+
+    rule: str
+    datastream: str
+    start_ms: int  # the first reading that broke the rule
+    last_ms: int  # the last reading that kept the episode open
+    max: float | None
+    avg: float | None
+    threshold: float | None
+    state: str  # "open" or "closed"
+    closed_ms: int | None = None  # the reading that closed it (not part of the episode)
+    updated_ms: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        return (self.last_ms - self.start_ms) / 1000

@@ -1,53 +1,61 @@
 """The embedded time-series store: one DuckDB file, `[storage] url = "duckdb:///path/store.duckdb"`.
 
 Times are BIGINT epoch milliseconds: DuckDB buckets integers many times faster than TIMESTAMPTZ.
-Batches arrive as one Arrow table each (never row by row), are de-duplicated in SQL (last wins) and
-upserted, so a replayed batch changes nothing.
+Batches arrive as one Arrow table each (never row by row). Raw readings have no index: a batch first
+deletes the rows it replaces, then appends, in one transaction — about twice as fast as an ART-indexed
+upsert, and the time bounds let zone maps skip all but the newest row groups.
 """
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import msgspec
 import pyarrow as pa
 
-from iotstream.models import LateObservation, Observation, WindowAggregate
-from iotstream.storage.base import BaseStorage, Rejected, check_observation, split_valid
+from iotstream.models import Alert, Bucket, LateObservation, Observation, WindowAggregate
+from iotstream.storage import _arrow
+from iotstream.storage.base import BaseStorage, Rejected, check_alert, group_buckets, split_valid
 from iotstream.storage.exceptions import StorageError
+from iotstream.storage.retention import TIERS, RetentionPolicy
+from iotstream.storage.rollups import DUCKDB, ROLLUPS, refresh, time_ranges
 
 __all__ = ["DuckDBStorage"]
 
-_json = msgspec.json.Encoder()
-_from_json = msgspec.json.Decoder()
-
+_OBS = "datastream, phenomenon_time, result_time, value, value_json, id"
+_READING = "datastream VARCHAR NOT NULL, phenomenon_time BIGINT NOT NULL, result_time BIGINT NOT NULL,"
+_READING += " value DOUBLE, value_json VARCHAR, id VARCHAR NOT NULL"
+_ROLLUP = "datastream VARCHAR NOT NULL, bucket BIGINT NOT NULL, count BIGINT NOT NULL, sum DOUBLE,"
+_ROLLUP += " min DOUBLE, max DOUBLE, first DOUBLE, last DOUBLE, first_time BIGINT, last_time BIGINT"
 _SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS observations (
-        datastream VARCHAR NOT NULL, phenomenon_time BIGINT NOT NULL, result_time BIGINT NOT NULL,
-        value DOUBLE, value_json VARCHAR, id VARCHAR NOT NULL, PRIMARY KEY (datastream, phenomenon_time))""",
-    """CREATE TABLE IF NOT EXISTS latest (
-        datastream VARCHAR PRIMARY KEY, phenomenon_time BIGINT NOT NULL, result_time BIGINT NOT NULL,
-        value DOUBLE, value_json VARCHAR, id VARCHAR NOT NULL)""",
+    f"CREATE TABLE IF NOT EXISTS observations ({_READING})",
+    f"CREATE TABLE IF NOT EXISTS latest ({_READING}, PRIMARY KEY (datastream))",
     """CREATE TABLE IF NOT EXISTS aggregates (
         datastream VARCHAR NOT NULL, window_name VARCHAR NOT NULL,
         start_time BIGINT NOT NULL, end_time BIGINT NOT NULL, count BIGINT NOT NULL,
         sum DOUBLE, min DOUBLE, max DOUBLE, avg DOUBLE, first DOUBLE, last DOUBLE,
         revision INTEGER NOT NULL, updated_time BIGINT NOT NULL,
         PRIMARY KEY (datastream, window_name, start_time))""",
-    """CREATE TABLE IF NOT EXISTS late_observations (
-        datastream VARCHAR NOT NULL, phenomenon_time BIGINT NOT NULL, result_time BIGINT NOT NULL,
-        value DOUBLE, value_json VARCHAR, id VARCHAR NOT NULL,
-        late_by_ms BIGINT NOT NULL, job VARCHAR NOT NULL,
-        PRIMARY KEY (datastream, phenomenon_time, job))""",
+    f"""CREATE TABLE IF NOT EXISTS late_observations ({_READING},
+        late_by_ms BIGINT NOT NULL, job VARCHAR NOT NULL, PRIMARY KEY (datastream, phenomenon_time, job))""",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        rule VARCHAR NOT NULL, datastream VARCHAR NOT NULL, start_time BIGINT NOT NULL,
+        last_time BIGINT NOT NULL, max DOUBLE, avg DOUBLE, threshold DOUBLE, state VARCHAR NOT NULL,
+        closed_time BIGINT, updated_time BIGINT NOT NULL, PRIMARY KEY (rule, datastream, start_time))""",
+    *(f"CREATE TABLE IF NOT EXISTS {r.table} ({_ROLLUP})" for r in ROLLUPS),
 ]
-_OBSERVATION_COLUMNS = "datastream, phenomenon_time, result_time, value, value_json, id"
-_STAT_COLUMNS = ("count", "sum", "min", "max", "avg", "first", "last", "revision")
+_AGG = "datastream, window_name, start_time, end_time, count, sum, min, max, avg, first, last, revision"
+_AGG += ", updated_time"
+_ALERT = "rule, datastream, start_time, last_time, max, avg, threshold, state, closed_time, updated_time"
+_TIME_COLUMN = {"raw": "phenomenon_time", "1m": "bucket", "1h": "bucket", "1d": "bucket"}
+_TABLE = {"raw": "observations", **{r.name: r.table for r in ROLLUPS}}
 
 
 class DuckDBStorage(BaseStorage):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, retention: RetentionPolicy | None = None) -> None:
+        super().__init__(retention)
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,95 +66,109 @@ class DuckDBStorage(BaseStorage):
         for statement in _SCHEMA:
             self._db.execute(statement)
 
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            self._db.begin()
+            try:
+                yield self._db
+            except duckdb.Error as err:
+                self._db.rollback()
+                raise StorageError(f"{what} in {self.path} failed: {err}") from err
+            except BaseException:
+                self._db.rollback()
+                raise
+            self._db.commit()
+
     def write_observations(self, rows: Sequence[Observation]) -> list[Rejected]:
-        good, rejected = split_valid(rows, check_observation)
+        good, rejected = split_valid(rows, self.check_reading)
+        if not good:
+            return rejected
+        ranges = time_ranges(o.phenomenon_time_ms for o in good)
+        with self._transaction(f"writing {len(good)} readings") as db, _registered(db, _arrow.readings(good)):
+            for low, high in ranges:
+                db.execute(
+                    "DELETE FROM observations o USING batch b WHERE o.phenomenon_time >= ?"
+                    " AND o.phenomenon_time < ? AND o.datastream = b.datastream"
+                    " AND o.phenomenon_time = b.phenomenon_time",
+                    [low, high],
+                )
+            db.execute(
+                f"INSERT INTO observations SELECT {_OBS} FROM batch"  # noqa: S608 - names are ours
+                " QUALIFY row_number() OVER (PARTITION BY datastream, phenomenon_time ORDER BY seq DESC) = 1"
+            )
+            db.execute(
+                f"INSERT INTO latest SELECT {_OBS} FROM batch QUALIFY row_number() OVER"  # noqa: S608
+                " (PARTITION BY datastream ORDER BY phenomenon_time DESC, seq DESC) = 1"
+                " ON CONFLICT (datastream) DO UPDATE SET phenomenon_time = excluded.phenomenon_time,"
+                " result_time = excluded.result_time, value = excluded.value,"
+                " value_json = excluded.value_json, id = excluded.id"
+                " WHERE excluded.phenomenon_time >= latest.phenomenon_time"
+            )
+            for low, high in ranges:
+                for statement in refresh(DUCKDB, "batch", low, high):
+                    db.execute(statement)
+        return rejected
+
+    def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
+        if rows:
+            self._upsert("aggregates", _arrow.aggregates(rows), "datastream, window_name, start_time")
+        return []
+
+    def write_late(self, rows: Sequence[LateObservation]) -> list[Rejected]:
+        good, rejected = split_valid(rows, lambda late: self.check_reading(late.observation, retention=False))
         if good:
-            batch = _observation_table(good)
-            with self._lock:
-                self._upsert("observations", batch, "datastream, phenomenon_time")
-                self._upsert_latest(batch)
+            self._upsert("late_observations", _arrow.late(good), "datastream, phenomenon_time, job")
+        return rejected
+
+    def write_alerts(self, rows: Sequence[Alert]) -> list[Rejected]:
+        good, rejected = split_valid(rows, check_alert)
+        if good:
+            self._upsert("alerts", _arrow.alerts(good), "rule, datastream, start_time")
         return rejected
 
     def _upsert(self, table: str, batch: pa.Table, key: str) -> None:
         """One statement per batch; within the batch the last row per key wins."""
-        columns = ", ".join(c for c in batch.column_names if c != "seq")
-        updates = ", ".join(
-            f"{c} = excluded.{c}" for c in batch.column_names if c not in (*key.split(", "), "seq")
-        )
-        self._db.register("batch", batch)
-        try:
-            self._db.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM batch"  # noqa: S608 - names are ours
+        columns = [c for c in batch.column_names if c != "seq"]
+        keys = key.split(", ")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+        names = ", ".join(columns)
+        with self._transaction(f"writing {batch.num_rows} rows to {table}") as db, _registered(db, batch):
+            db.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM batch"  # noqa: S608 - names are ours
                 f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY seq DESC) = 1"
                 f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
             )
-        except duckdb.Error as err:
-            raise StorageError(f"writing {batch.num_rows} rows to {table} failed: {err}") from err
-        finally:
-            self._db.unregister("batch")
-
-    def _upsert_latest(self, batch: pa.Table) -> None:
-        self._db.register("batch", batch)
-        try:
-            self._db.execute(
-                f"INSERT INTO latest ({_OBSERVATION_COLUMNS}) SELECT {_OBSERVATION_COLUMNS} FROM batch"  # noqa: S608
-                " QUALIFY row_number() OVER"
-                " (PARTITION BY datastream ORDER BY phenomenon_time DESC, seq DESC) = 1"
-                " ON CONFLICT (datastream) DO UPDATE SET phenomenon_time = excluded.phenomenon_time,"
-                " result_time = excluded.result_time, value = excluded.value,"
-                " value_json = excluded.value_json,"
-                " id = excluded.id WHERE excluded.phenomenon_time >= latest.phenomenon_time"
-            )
-        finally:
-            self._db.unregister("batch")
-
-    def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
-        if rows:
-            columns = {
-                "datastream": [r.datastream for r in rows],
-                "window_name": [r.window for r in rows],
-                "start_time": [r.start_ms for r in rows],
-                "end_time": [r.end_ms for r in rows],
-                **{
-                    name: [getattr(r, name) for r in rows]
-                    for name in ("count", "sum", "min", "max", "avg", "first", "last", "revision")
-                },
-                "updated_time": [r.updated_ms for r in rows],
-                "seq": list(range(len(rows))),
-            }
-            with self._lock:
-                self._upsert("aggregates", pa.table(columns), "datastream, window_name, start_time")
-        return []
-
-    def write_late(self, rows: Sequence[LateObservation]) -> list[Rejected]:
-        good, rejected = split_valid(rows, lambda late: check_observation(late.observation))
-        if good:
-            batch = _observation_table([late.observation for late in good])
-            batch = batch.append_column(
-                "late_by_ms", pa.array([late.late_by_ms for late in good], pa.int64())
-            )
-            batch = batch.append_column("job", pa.array([late.job for late in good], pa.string()))
-            with self._lock:
-                self._upsert("late_observations", batch, "datastream, phenomenon_time, job")
-        return rejected
 
     def raw(
         self, datastream: str, start_ms: int, end_ms: int, *, limit: int = 10_000, after_ms: int | None = None
     ) -> list[Observation]:
         low = start_ms if after_ms is None else max(start_ms, after_ms + 1)
         rows = self._query(
-            f"SELECT {_OBSERVATION_COLUMNS} FROM observations WHERE datastream = ? AND phenomenon_time >= ?"  # noqa: S608
+            f"SELECT {_OBS} FROM observations WHERE datastream = ? AND phenomenon_time >= ?"  # noqa: S608
             " AND phenomenon_time < ? ORDER BY phenomenon_time LIMIT ?",
             [datastream, low, end_ms, limit],
         )
-        return [_observation(row) for row in rows]
+        return [_arrow.observation(row) for row in rows]
+
+    def buckets(
+        self, resolution: str, start_ms: int, end_ms: int, datastreams: Sequence[str] | None = None
+    ) -> dict[str, list[Bucket]]:
+        table = self.rollup_table(resolution)
+        where, params = (
+            ("", []) if datastreams is None else (" AND list_contains(?, datastream)", [list(datastreams)])
+        )
+        rows = self._query(
+            f"SELECT datastream, bucket, count, sum, min, max, first, last FROM {table}"  # noqa: S608
+            f" WHERE bucket >= ? AND bucket < ?{where} ORDER BY datastream, bucket",
+            [start_ms, end_ms, *params],
+        )
+        return group_buckets(rows)
 
     def aggregates(self, datastream: str, window: str, start_ms: int, end_ms: int) -> list[WindowAggregate]:
         rows = self._query(
-            "SELECT datastream, window_name, start_time, end_time, count, sum, min, max, avg, first, last,"
-            " revision,"
-            " updated_time FROM aggregates WHERE datastream = ? AND window_name = ? AND start_time >= ?"
-            " AND start_time < ? ORDER BY start_time",
+            f"SELECT {_AGG} FROM aggregates WHERE datastream = ? AND window_name = ?"  # noqa: S608
+            " AND start_time >= ? AND start_time < ? ORDER BY start_time",
             [datastream, window, start_ms, end_ms],
         )
         return [WindowAggregate(*row) for row in rows]
@@ -155,16 +177,52 @@ class DuckDBStorage(BaseStorage):
         where, params = (
             ("", []) if datastreams is None else (" WHERE list_contains(?, datastream)", [list(datastreams)])
         )
-        rows = self._query(f"SELECT {_OBSERVATION_COLUMNS} FROM latest{where}", params)  # noqa: S608
-        return {row[0]: _observation(row) for row in rows}
+        rows = self._query(f"SELECT {_OBS} FROM latest{where}", params)  # noqa: S608
+        return {row[0]: _arrow.observation(row) for row in rows}
 
     def late(self, datastream: str, start_ms: int, end_ms: int) -> list[LateObservation]:
         rows = self._query(
-            f"SELECT {_OBSERVATION_COLUMNS}, late_by_ms, job FROM late_observations WHERE datastream = ?"  # noqa: S608
+            f"SELECT {_OBS}, late_by_ms, job FROM late_observations WHERE datastream = ?"  # noqa: S608
             " AND phenomenon_time >= ? AND phenomenon_time < ? ORDER BY phenomenon_time",
             [datastream, start_ms, end_ms],
         )
-        return [LateObservation(_observation(row[:6]), row[6], row[7]) for row in rows]
+        return [LateObservation(_arrow.observation(row[:6]), row[6], row[7]) for row in rows]
+
+    def alerts(
+        self,
+        datastream: str | None = None,
+        state: str | None = None,
+        start_ms: int = 0,
+        end_ms: int | None = None,
+    ) -> list[Alert]:
+        sql = f"SELECT {_ALERT} FROM alerts WHERE start_time >= ? AND start_time < ?"  # noqa: S608
+        params: list[Any] = [start_ms, self.end_or_max(end_ms)]
+        for column, value in (("datastream", datastream), ("state", state)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        return [
+            _arrow.alert(row) for row in self._query(f"{sql} ORDER BY start_time, datastream, rule", params)
+        ]
+
+    def apply_retention(self) -> dict[str, int]:
+        names = list(self.latest())
+        deleted = dict.fromkeys(TIERS, 0)
+        with self._transaction("applying retention") as db:
+            for tier in TIERS:
+                for deletion in self.retention.deletions(tier, names):
+                    sql = f"DELETE FROM {_TABLE[tier]} WHERE {_TIME_COLUMN[tier]} < ?"  # noqa: S608
+                    params: list[Any] = [deletion.cutoff_ms]
+                    if deletion.names is not None:
+                        sql, params = f"{sql} AND list_contains(?, datastream)", [*params, deletion.names]
+                    if deletion.except_names:
+                        sql, params = (
+                            f"{sql} AND NOT list_contains(?, datastream)",
+                            [*params, deletion.except_names],
+                        )
+                    result = db.execute(sql, params).fetchone()
+                    deleted[tier] += result[0] if result else 0
+        return deleted
 
     def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -177,27 +235,10 @@ class DuckDBStorage(BaseStorage):
         self._db.close()
 
 
-def _observation_table(rows: list[Observation]) -> pa.Table:
-    numeric = [type(o.result) in (int, float) for o in rows]
-    return pa.table(
-        {
-            "datastream": pa.array([o.datastream for o in rows], pa.string()),
-            "phenomenon_time": pa.array([o.phenomenon_time_ms for o in rows], pa.int64()),
-            "result_time": pa.array([o.result_time_ms for o in rows], pa.int64()),
-            "value": pa.array(
-                [o.result if n else None for o, n in zip(rows, numeric, strict=True)], pa.float64()
-            ),
-            "value_json": pa.array(
-                [None if n else _json.encode(o.result).decode() for o, n in zip(rows, numeric, strict=True)],
-                pa.string(),
-            ),
-            "id": pa.array([o.id for o in rows], pa.string()),
-            "seq": pa.array(range(len(rows)), pa.int64()),
-        }
-    )
-
-
-def _observation(row: tuple[Any, ...]) -> Observation:
-    datastream, phenomenon_time, result_time, value, value_json, message_id = row
-    result = value if value_json is None else _from_json.decode(value_json)
-    return Observation(datastream, phenomenon_time, result, result_time, message_id)
+@contextmanager
+def _registered(db: duckdb.DuckDBPyConnection, batch: pa.Table) -> Iterator[None]:
+    db.register("batch", batch)
+    try:
+        yield
+    finally:
+        db.unregister("batch")

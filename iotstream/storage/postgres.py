@@ -3,7 +3,7 @@
 Every batch is COPYed into a temporary staging table, then merged with one INSERT … ON CONFLICT
 (last row per key wins), so a replayed batch changes nothing and no row goes through executemany.
 Raw readings are partitioned by month of phenomenon time (partitions made on demand), so retention
-can drop whole partitions and time-range scans touch only the months asked for.
+drops whole months and time-range scans touch only the months asked for.
 """
 
 import threading
@@ -13,9 +13,11 @@ from typing import Any
 
 import msgspec
 
-from iotstream.models import LateObservation, Observation, WindowAggregate
-from iotstream.storage.base import BaseStorage, Rejected, check_observation, split_valid
+from iotstream.models import Alert, Bucket, LateObservation, Observation, WindowAggregate
+from iotstream.storage.base import BaseStorage, Rejected, check_alert, group_buckets, split_valid
 from iotstream.storage.exceptions import StorageError, StorageUnavailableError
+from iotstream.storage.retention import TIERS, RetentionPolicy
+from iotstream.storage.rollups import POSTGRES, ROLLUPS, refresh, time_ranges
 
 try:
     import psycopg
@@ -47,13 +49,30 @@ _SCHEMA = [
         value double precision, value_json jsonb, id text NOT NULL,
         late_by_ms bigint NOT NULL, job text NOT NULL,
         PRIMARY KEY (datastream, phenomenon_time, job))""",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        rule text NOT NULL, datastream text NOT NULL, start_time bigint NOT NULL, last_time bigint NOT NULL,
+        max double precision, avg double precision, threshold double precision, state text NOT NULL,
+        closed_time bigint, updated_time bigint NOT NULL, PRIMARY KEY (rule, datastream, start_time))""",
+    *(
+        f"""CREATE TABLE IF NOT EXISTS {r.table} (
+        datastream text NOT NULL, bucket bigint NOT NULL, count bigint NOT NULL, sum double precision,
+        min double precision, max double precision, first double precision, last double precision,
+        first_time bigint, last_time bigint, PRIMARY KEY (datastream, bucket))"""
+        for r in ROLLUPS
+    ),
 ]
 _AGG_COLUMNS = ("datastream", "window_name", "start_time", "end_time", "count", "sum", "min", "max", "avg")
 _AGG = ", ".join((*_AGG_COLUMNS, "first", "last", "revision", "updated_time"))
+_ALERT = "rule, datastream, start_time, last_time, max, avg, threshold, state, closed_time, updated_time"
+_TIME_COLUMN = {"raw": "phenomenon_time", "1m": "bucket", "1h": "bucket", "1d": "bucket"}
+_TABLE = {"raw": "observations", **{r.name: r.table for r in ROLLUPS}}
 
 
 class PostgresStorage(BaseStorage):
-    def __init__(self, url: str, *, connect_timeout_s: float = 10) -> None:
+    def __init__(
+        self, url: str, retention: RetentionPolicy | None = None, *, connect_timeout_s: float = 10
+    ) -> None:
+        super().__init__(retention)
         self.url = url
         self._lock = threading.Lock()
         self._partitions: set[int] = set()  # months (as YYYYMM) whose partition exists
@@ -74,8 +93,9 @@ class PostgresStorage(BaseStorage):
         return _Transaction(self)
 
     def write_observations(self, rows: Sequence[Observation]) -> list[Rejected]:
-        good, rejected = split_valid(rows, check_observation)
+        good, rejected = split_valid(rows, self.check_reading)
         if good:
+            ranges = time_ranges(o.phenomenon_time_ms for o in good)
             with self._lock, self._transaction() as cur:
                 self._ensure_partitions(cur, {o.phenomenon_time_ms for o in good})
                 self._stage(cur, "observations", _OBS, (_observation_row(o) for o in good))
@@ -88,6 +108,9 @@ class PostgresStorage(BaseStorage):
                     " value = excluded.value, value_json = excluded.value_json, id = excluded.id"
                     " WHERE excluded.phenomenon_time >= latest.phenomenon_time"
                 )
+                for low, high in ranges:
+                    for statement in refresh(POSTGRES, "stage_observations", low, high):
+                        cur.execute(statement)
         return rejected
 
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
@@ -116,13 +139,36 @@ class PostgresStorage(BaseStorage):
         return []
 
     def write_late(self, rows: Sequence[LateObservation]) -> list[Rejected]:
-        good, rejected = split_valid(rows, lambda late: check_observation(late.observation))
+        good, rejected = split_valid(rows, lambda late: self.check_reading(late.observation, retention=False))
         if good:
             columns = f"{_OBS}, late_by_ms, job"
             data = ((*_observation_row(late.observation), late.late_by_ms, late.job) for late in good)
             with self._lock, self._transaction() as cur:
                 self._stage(cur, "late_observations", columns, data)
                 _merge(cur, "late_observations", columns, "datastream, phenomenon_time, job")
+        return rejected
+
+    def write_alerts(self, rows: Sequence[Alert]) -> list[Rejected]:
+        good, rejected = split_valid(rows, check_alert)
+        if good:
+            data = (
+                (
+                    a.rule,
+                    a.datastream,
+                    a.start_ms,
+                    a.last_ms,
+                    a.max,
+                    a.avg,
+                    a.threshold,
+                    a.state,
+                    a.closed_ms,
+                    a.updated_ms,
+                )
+                for a in good
+            )
+            with self._lock, self._transaction() as cur:
+                self._stage(cur, "alerts", _ALERT, data)
+                _merge(cur, "alerts", _ALERT, "rule, datastream, start_time")
         return rejected
 
     def _stage(
@@ -143,7 +189,7 @@ class PostgresStorage(BaseStorage):
             if key in self._partitions:
                 continue
             start = int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
-            end = int(datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
+            end = _month_end_ms(year, month)
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS observations_{key} PARTITION OF observations"
                 f" FOR VALUES FROM ({start}) TO ({end})"
@@ -160,6 +206,20 @@ class PostgresStorage(BaseStorage):
             (datastream, low, end_ms, limit),
         )
         return [_observation(row) for row in rows]
+
+    def buckets(
+        self, resolution: str, start_ms: int, end_ms: int, datastreams: Sequence[str] | None = None
+    ) -> dict[str, list[Bucket]]:
+        table = self.rollup_table(resolution)
+        where, params = (
+            ("", ()) if datastreams is None else (" AND datastream = ANY(%s)", (list(datastreams),))
+        )
+        rows = self._query(
+            f"SELECT datastream, bucket, count, sum, min, max, first, last FROM {table}"  # noqa: S608
+            f" WHERE bucket >= %s AND bucket < %s{where} ORDER BY datastream, bucket",
+            (start_ms, end_ms, *params),
+        )
+        return group_buckets(rows)
 
     def aggregates(self, datastream: str, window: str, start_ms: int, end_ms: int) -> list[WindowAggregate]:
         rows = self._query(
@@ -183,6 +243,57 @@ class PostgresStorage(BaseStorage):
             (datastream, start_ms, end_ms),
         )
         return [LateObservation(_observation(row[:6]), row[6], row[7]) for row in rows]
+
+    def alerts(
+        self,
+        datastream: str | None = None,
+        state: str | None = None,
+        start_ms: int = 0,
+        end_ms: int | None = None,
+    ) -> list[Alert]:
+        sql = f"SELECT {_ALERT} FROM alerts WHERE start_time >= %s AND start_time < %s"  # noqa: S608
+        params: list[Any] = [start_ms, self.end_or_max(end_ms)]
+        for column, value in (("datastream", datastream), ("state", state)):
+            if value is not None:
+                sql += f" AND {column} = %s"
+                params.append(value)
+        return [Alert(*row) for row in self._query(f"{sql} ORDER BY start_time, datastream, rule", params)]
+
+    def apply_retention(self) -> dict[str, int]:
+        names = list(self.latest())
+        deleted = dict.fromkeys(TIERS, 0)
+        with self._lock, self._transaction() as cur:
+            deleted["raw"] += self._drop_partitions(cur, self.retention.cutoff_for_all_ms("raw", names))
+            for tier in TIERS:
+                for deletion in self.retention.deletions(tier, names):
+                    sql = f"DELETE FROM {_TABLE[tier]} WHERE {_TIME_COLUMN[tier]} < %s"  # noqa: S608
+                    params: list[Any] = [deletion.cutoff_ms]
+                    if deletion.names is not None:
+                        sql, params = f"{sql} AND datastream = ANY(%s)", [*params, deletion.names]
+                    if deletion.except_names:
+                        sql, params = f"{sql} AND NOT datastream = ANY(%s)", [*params, deletion.except_names]
+                    cur.execute(sql, params)
+                    deleted[tier] += cur.rowcount
+        return deleted
+
+    def _drop_partitions(self, cur: "psycopg.Cursor[Any]", cutoff_ms: int | None) -> int:
+        """Drop the months wholly below the cutoff: instant, and no vacuum debt. Returns rows dropped."""
+        if cutoff_ms is None:
+            return 0
+        cur.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'observations'"
+        )
+        dropped = 0
+        for (name,) in cur.fetchall():
+            key = int(name.rsplit("_", 1)[1])
+            if _month_end_ms(key // 100, key % 100) <= cutoff_ms:
+                cur.execute(f"SELECT count(*) FROM {name}")  # noqa: S608 - a partition name we made
+                row = cur.fetchone()
+                dropped += row[0] if row else 0
+                cur.execute(f"DROP TABLE {name}")
+                self._partitions.discard(key)
+        return dropped
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._lock, self._transaction() as cur:
@@ -254,6 +365,10 @@ def _observation(row: tuple[Any, ...]) -> Observation:
 def _month(time_ms: int) -> tuple[int, int]:
     moment = datetime.fromtimestamp(time_ms / 1000, UTC)
     return moment.year, moment.month
+
+
+def _month_end_ms(year: int, month: int) -> int:
+    return int(datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 def _safe(url: str) -> str:

@@ -18,13 +18,20 @@ import msgspec
 
 from iotstream._units import parse_time_ms
 from iotstream.log.base import BaseLog
-from iotstream.log.topics import DEADLETTER, LATE, OBSERVATIONS
+from iotstream.log.topics import ALERTS, DEADLETTER, LATE, OBSERVATIONS
 from iotstream.log.types import Record
-from iotstream.models import LateObservation, Observation, WindowAggregate
+from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
 from iotstream.storage.base import BaseStorage, Rejected
 from iotstream.storage.exceptions import StorageError
 
-__all__ = ["SinkTopics", "StorageSink", "decode_aggregate", "decode_late", "decode_observation"]
+__all__ = [
+    "SinkTopics",
+    "StorageSink",
+    "decode_aggregate",
+    "decode_alert",
+    "decode_late",
+    "decode_observation",
+]
 
 _log = logging.getLogger(__name__)
 _decoder = msgspec.json.Decoder()
@@ -35,6 +42,7 @@ class SinkTopics:
     observations: Sequence[str] = (OBSERVATIONS,)
     aggregates: Sequence[str] = ()
     late: Sequence[str] = (LATE,)
+    alerts: Sequence[str] = (ALERTS,)
     deadletter: str = DEADLETTER
 
 
@@ -51,12 +59,16 @@ class StorageSink:
         max_batch: int = 20_000,
         max_backoff_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        is_known: Callable[[str], bool] | None = None,
     ) -> None:
+        """`is_known` says whether a datastream is registered; without it every datastream is accepted."""
         self._storage = storage
         self._topics = topics or SinkTopics()
         self._kinds = {t: "observations" for t in self._topics.observations}
         self._kinds |= {t: "aggregates" for t in self._topics.aggregates}
         self._kinds |= {t: "late" for t in self._topics.late}
+        self._kinds |= {t: "alerts" for t in self._topics.alerts}
+        self._is_known = is_known
         self._max_batch = max_batch
         self._max_backoff_s = max_backoff_s
         self._sleep = sleep
@@ -100,20 +112,21 @@ class StorageSink:
         return False
 
     def _write(self, records: list[Record]) -> None:
-        by_kind: dict[str, list[tuple[Record, Any]]] = {"observations": [], "aggregates": [], "late": []}
+        by_kind: dict[str, list[tuple[Record, Any]]] = {kind: [] for kind in _DECODERS}
         bad: list[tuple[Record, str]] = []
-        decoders = {"observations": decode_observation, "aggregates": decode_aggregate, "late": decode_late}
         for record in records:
             kind = self._kinds[record.topic]
-            decoded = decoders[kind](record)
-            if isinstance(decoded, str):
-                bad.append((record, decoded))
-            else:
+            decoded = _DECODERS[kind](record)
+            reason = decoded if isinstance(decoded, str) else self._unknown(decoded)
+            if reason is None:
                 by_kind[kind].append((record, decoded))
+            else:
+                bad.append((record, reason))
         writers: dict[str, Callable[[Any], list[Rejected]]] = {
             "observations": self._storage.write_observations,
             "aggregates": self._storage.write_aggregates,
             "late": self._storage.write_late,
+            "alerts": self._storage.write_alerts,
         }
         for kind, items in by_kind.items():
             if items:
@@ -121,6 +134,16 @@ class StorageSink:
                 bad += [(items[r.position][0], r.reason) for r in refused]
         self.stored += len(records) - len(bad)
         self._dead_letter(bad)
+
+    def _unknown(self, decoded: Observation | WindowAggregate | LateObservation | Alert) -> str | None:
+        if self._is_known is None:
+            return None
+        datastream = (
+            decoded.observation.datastream if isinstance(decoded, LateObservation) else decoded.datastream
+        )
+        if self._is_known(datastream):
+            return None
+        return f"unknown datastream {datastream!r}: register it before sending data"
 
     def _dead_letter(self, bad: list[tuple[Record, str]]) -> None:
         for record, reason in bad:
@@ -191,6 +214,51 @@ def decode_late(record: Record) -> LateObservation | str:
     if isinstance(observation, str):
         return observation
     return LateObservation(observation, int(document.get("late_by_ms", 0)), str(document.get("job", "")))
+
+
+def decode_alert(record: Record) -> Alert | str:
+    """An alert event as the alert jobs write it (times in epoch ms or ISO-8601)."""
+    document = _object(record)
+    if isinstance(document, str):
+        return document
+    start, last = _alert_time(document, "start"), _alert_time(document, "last")
+    closed = None if document.get("closed_at") is None else _alert_time(document, "closed_at")
+    for when in (start, last, closed):
+        if isinstance(when, str):
+            return when
+    try:
+        return Alert(
+            str(document["rule"]),
+            str(document["datastream"]),
+            start,  # type: ignore[arg-type]  # narrowed by the loop above
+            last,  # type: ignore[arg-type]
+            _number(document.get("max")),
+            _number(document.get("avg")),
+            _number(document.get("threshold")),
+            str(document["state"]),
+            closed,  # type: ignore[arg-type]
+            record.timestamp_ms,
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        return f"not an alert: {type(err).__name__} {err}"
+
+
+def _alert_time(document: dict[str, Any], field: str) -> int | str:
+    if document.get(field) is None:
+        return f"not an alert: no {field!r} time"
+    return parse_time_ms(document[field], 0)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+_DECODERS: dict[str, Callable[[Record], Any]] = {
+    "observations": decode_observation,
+    "aggregates": decode_aggregate,
+    "late": decode_late,
+    "alerts": decode_alert,
+}
 
 
 def _object(record: Record) -> dict[str, Any] | str:

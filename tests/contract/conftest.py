@@ -1,4 +1,4 @@
-"""Fixtures that hand every contract test a fresh log of each backend, and unique topic names."""
+"""Fixtures that hand every contract test a fresh log or store of each backend, and unique topic names."""
 
 import uuid
 from collections.abc import Callable, Iterator
@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from iotstream.log import BaseLog, TopicSpec, open_log
+from iotstream.storage import BaseStorage, open_storage
+from iotstream.testing import FakeClock
 
 LOG_BACKENDS = ["sqlite", "kafka"]
 
@@ -79,3 +81,48 @@ def new_topic(log: BaseLog) -> Callable[..., str]:
         return name
 
     return create
+
+
+STORAGE_BACKENDS = ["duckdb", "postgres"]
+MakeStorage = Callable[..., BaseStorage]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Storage time starts at the epoch, so the retention horizon never refuses the tests' small times."""
+    return FakeClock(0.0)
+
+
+@pytest.fixture(params=STORAGE_BACKENDS)
+def make_storage(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[MakeStorage]:
+    """Open an empty store of the backend; `retention=` takes `[storage.retention]` settings."""
+    opened: list[BaseStorage] = []
+
+    def make(**settings: Any) -> BaseStorage:
+        if request.param == "duckdb":
+            url = f"duckdb:///{tmp_path}/store-{uuid.uuid4().hex[:8]}.duckdb"
+        elif request.param == "postgres":
+            url = _fresh_postgres(request.getfixturevalue("postgres_url"))
+        else:
+            raise AssertionError(f"no fixture for {request.param}")
+        opened.append(open_storage(url, clock=clock, **settings))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def storage(make_storage: MakeStorage) -> BaseStorage:
+    return make_storage()
+
+
+def _fresh_postgres(server_url: str) -> str:
+    """A new database per store on the session's server, so tests never see each other's rows."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

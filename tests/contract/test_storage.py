@@ -1,28 +1,7 @@
 """Contract: every time-series storage backend behaves the same."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from iotstream.models import LateObservation, Observation, WindowAggregate
-from iotstream.storage.base import BaseStorage, Rejected
-
-STORAGE_BACKENDS = ["duckdb", "postgres"]
-
-
-@pytest.fixture(params=STORAGE_BACKENDS)
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseStorage]:
-    if request.param == "duckdb":
-        from iotstream.storage.duckdb import DuckDBStorage
-
-        store: BaseStorage = DuckDBStorage(tmp_path / "store.duckdb")
-    elif request.param == "postgres":
-        store = _fresh_postgres(request.getfixturevalue("postgres_url"))
-    else:
-        raise AssertionError(f"no fixture for {request.param}")
-    yield store
-    store.close()
+from iotstream.storage import BaseStorage, Rejected
 
 
 def _obs(datastream: str, time_ms: int, result: object, message_id: str | None = None) -> Observation:
@@ -121,17 +100,3 @@ def test_late_readings_are_kept_with_how_late_they_were(storage: BaseStorage) ->
     storage.write_late(late)
     storage.write_late(late)
     assert storage.late("t1", 0, 10_000) == late
-
-
-def _fresh_postgres(server_url: str) -> BaseStorage:
-    """A new database per test on the session's server, so tests never see each other's rows."""
-    import uuid
-
-    import psycopg
-
-    from iotstream.storage.postgres import PostgresStorage
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
-    return PostgresStorage(server_url.rsplit("/", 1)[0] + f"/{name}")

@@ -8,13 +8,17 @@ import msgspec
 import pytest
 
 from iotstream.log import BaseLog, TopicPartition, TopicSpec, open_log
-from iotstream.storage.duckdb import DuckDBStorage
+from iotstream.models import Alert
+from iotstream.storage import RetentionPolicy, RetentionSettings, open_storage
 from iotstream.storage.postgres import PostgresStorage
 from iotstream.storage.sink import SinkTopics, StorageSink
+from iotstream.testing import FakeClock
 from tests.servers import start_postgres
 
 pytestmark = pytest.mark.slow
 TOPICS = SinkTopics(aggregates=("aggregates.1m",))
+EPOCH = RetentionPolicy(RetentionSettings(), FakeClock(0))  # the tests' 1970 times are within retention
+MAY_2_2024 = FakeClock(1_714_608_000.0)  # storage's "now": the raw tier (7 days) starts on 2024-04-25
 
 
 def _send(log: BaseLog, topic: str, documents: list[object], key: bytes = b"s1") -> None:
@@ -33,7 +37,7 @@ def _drain(sink: StorageSink, expected: int, timeout_s: float = 30) -> None:
 
 def test_the_sink_stores_every_kind_dead_letters_bad_records_and_replays_idempotently(tmp_path: Path) -> None:
     with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as log:
-        for topic in ("observations", "aggregates.1m", "observations.late"):
+        for topic in ("observations", "aggregates.1m", "observations.late", "alerts"):
             log.create_topic(TopicSpec(topic))
         _send(
             log,
@@ -43,6 +47,7 @@ def test_the_sink_stores_every_kind_dead_letters_bad_records_and_replays_idempot
                 {"time": 1_714_557_660_000, "value": "open"},  # datastream from the key, id derived
                 {"datastream": "s1", "time": "yesterday", "value": 1},
                 b"{broken",
+                {"datastream": "s1", "time": "2024-04-01T00:00:00Z", "value": 2.0},  # older than raw tier
             ],
         )
         _send(
@@ -71,11 +76,33 @@ def test_the_sink_stores_every_kind_dead_letters_bad_records_and_replays_idempot
             "observations.late",
             [{"key": "s1", "time": 5_000, "value": 9.0, "late_by_ms": 70_000, "job": "j"}],
         )
-        store = DuckDBStorage(tmp_path / "store.duckdb")
+        episode = {
+            "rule": "hot",
+            "datastream": "s1",
+            "start": "2024-05-01T10:00:00Z",
+            "last": 1_714_557_660_000,
+        }
+        _send(
+            log,
+            "alerts",
+            [
+                {**episode, "state": "open", "max": 30.0, "avg": 29.0, "threshold": 28.0},
+                {
+                    **episode,
+                    "state": "closed",
+                    "max": 31.0,
+                    "avg": 29.5,
+                    "threshold": 28.0,
+                    "closed_at": 1_714_557_720_000,
+                },
+                {**episode, "state": "maybe"},
+            ],
+        )
+        store = open_storage(f"duckdb:///{tmp_path}/store.duckdb", clock=MAY_2_2024)
         sink = StorageSink(log, store, TOPICS)
-        _drain(sink, expected=7)
+        _drain(sink, expected=11)
         sink.close()
-        assert (sink.stored, sink.rejected) == (4, 3)
+        assert (sink.stored, sink.rejected) == (6, 5)
         readings = store.raw("s1", 0, 2**62)
         assert [(o.result, o.id) for o in readings] == [(21.5, "m-1"), ("open", readings[1].id)]
         assert len(readings[1].id) == 24  # derived from datastream, time and value
@@ -87,12 +114,45 @@ def test_the_sink_stores_every_kind_dead_letters_bad_records_and_replays_idempot
         assert any("'yesterday' is not ISO-8601" in r for r in reasons)
         assert any(r.startswith("value is not JSON") for r in reasons)
         assert any(r.startswith("not a window result: KeyError") for r in reasons)
+        assert any("before the raw retention horizon 2024-04-25T00:00:00.000Z" in r for r in reasons)
+        assert "alert state must be 'open' or 'closed', got 'maybe'" in reasons
+        assert store.alerts("s1") == [
+            Alert(
+                "hot",
+                "s1",
+                1_714_557_600_000,
+                1_714_557_660_000,
+                31.0,
+                29.5,
+                28.0,
+                "closed",
+                1_714_557_720_000,
+                store.alerts()[0].updated_ms,
+            )
+        ]
         assert all(lag.lag == 0 for lag in log.group_lag("iotstream.storage"))
 
         replay = StorageSink(log, store, TOPICS, group_id="replay")
-        _drain(replay, expected=7)
+        _drain(replay, expected=11)
         replay.close()
         assert len(store.raw("s1", 0, 2**62)) == 2  # the same batch again stored nothing new
+        store.close()
+
+
+def test_readings_of_unknown_datastreams_are_dead_lettered_and_the_known_ones_stored(tmp_path: Path) -> None:
+    with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as log:
+        log.create_topic(TopicSpec("observations"))
+        _send(
+            log,
+            "observations",
+            [{"datastream": name, "time": 1_000, "value": 1.0} for name in ("s1", "ghost")],
+        )
+        store = open_storage(f"duckdb:///{tmp_path}/store.duckdb", clock=FakeClock(0))
+        sink = StorageSink(log, store, TOPICS, is_known={"s1"}.__contains__)
+        _drain(sink, expected=2)
+        sink.close()
+        assert list(store.latest()) == ["s1"]
+        assert _dead_letter_reasons(log) == ["unknown datastream 'ghost': register it before sending data"]
         store.close()
 
 
@@ -109,7 +169,7 @@ def test_the_sink_rides_out_a_database_restart_and_loses_nothing(tmp_path: Path)
     try:
         with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as log:
             log.create_topic(TopicSpec("observations", partitions=2))
-            store = PostgresStorage(url, connect_timeout_s=1)
+            store = PostgresStorage(url, EPOCH, connect_timeout_s=1)
             sink = StorageSink(log, store, TOPICS, max_batch=200, max_backoff_s=0.5)
             stop = threading.Event()
             worker = threading.Thread(target=sink.run, args=(stop,))
@@ -145,7 +205,7 @@ def test_the_sink_can_be_stopped_while_the_database_is_down_and_commits_nothing(
     try:
         with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as log:
             log.create_topic(TopicSpec("observations"))
-            store = PostgresStorage(url, connect_timeout_s=1)
+            store = PostgresStorage(url, EPOCH, connect_timeout_s=1)
             sink = StorageSink(log, store, TOPICS, max_backoff_s=0.2)
             server.stop()
             _send(log, "observations", [{"datastream": "s1", "time": 1_000, "value": 1.0}])

@@ -1,0 +1,84 @@
+"""Batches as Arrow tables for DuckDB, and DuckDB rows back as model objects.
+
+Each table carries a `seq` column (position in the batch), so SQL can keep the last row per key.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
+
+_json = msgspec.json.Encoder()
+_from_json = msgspec.json.Decoder()
+
+
+def readings(rows: Sequence[Observation]) -> pa.Table:
+    numeric = [type(o.result) in (int, float) for o in rows]
+    pairs = list(zip(rows, numeric, strict=True))
+    return pa.table(
+        {
+            "datastream": pa.array([o.datastream for o in rows], pa.string()),
+            "phenomenon_time": pa.array([o.phenomenon_time_ms for o in rows], pa.int64()),
+            "result_time": pa.array([o.result_time_ms for o in rows], pa.int64()),
+            "value": pa.array([o.result if n else None for o, n in pairs], pa.float64()),
+            "value_json": pa.array(
+                [None if n else _json.encode(o.result).decode() for o, n in pairs], pa.string()
+            ),
+            "id": pa.array([o.id for o in rows], pa.string()),
+            "seq": pa.array(range(len(rows)), pa.int64()),
+        }
+    )
+
+
+def late(rows: Sequence[LateObservation]) -> pa.Table:
+    table = readings([row.observation for row in rows])
+    table = table.append_column("late_by_ms", pa.array([row.late_by_ms for row in rows], pa.int64()))
+    return table.append_column("job", pa.array([row.job for row in rows], pa.string()))
+
+
+def aggregates(rows: Sequence[WindowAggregate]) -> pa.Table:
+    return pa.table(
+        {
+            "datastream": [r.datastream for r in rows],
+            "window_name": [r.window for r in rows],
+            "start_time": [r.start_ms for r in rows],
+            "end_time": [r.end_ms for r in rows],
+            **{
+                name: [getattr(r, name) for r in rows]
+                for name in ("count", "sum", "min", "max", "avg", "first", "last", "revision")
+            },
+            "updated_time": [r.updated_ms for r in rows],
+            "seq": list(range(len(rows))),
+        }
+    )
+
+
+def alerts(rows: Sequence[Alert]) -> pa.Table:
+    return pa.table(
+        {
+            "rule": pa.array([a.rule for a in rows], pa.string()),
+            "datastream": pa.array([a.datastream for a in rows], pa.string()),
+            "start_time": pa.array([a.start_ms for a in rows], pa.int64()),
+            "last_time": pa.array([a.last_ms for a in rows], pa.int64()),
+            "max": pa.array([a.max for a in rows], pa.float64()),
+            "avg": pa.array([a.avg for a in rows], pa.float64()),
+            "threshold": pa.array([a.threshold for a in rows], pa.float64()),
+            "state": pa.array([a.state for a in rows], pa.string()),
+            "closed_time": pa.array([a.closed_ms for a in rows], pa.int64()),
+            "updated_time": pa.array([a.updated_ms for a in rows], pa.int64()),
+            "seq": pa.array(range(len(rows)), pa.int64()),
+        }
+    )
+
+
+def observation(row: tuple[Any, ...]) -> Observation:
+    datastream, phenomenon_time, result_time, value, value_json, message_id = row
+    result = value if value_json is None else _from_json.decode(value_json)
+    return Observation(datastream, phenomenon_time, result, result_time, message_id)
+
+
+def alert(row: tuple[Any, ...]) -> Alert:
+    return Alert(*row)

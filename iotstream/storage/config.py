@@ -1,0 +1,39 @@
+"""Settings of the storage layer: which database, and how long each tier of data is kept."""
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from iotstream.storage.retention import RetentionSettings
+
+__all__ = ["SUPPORTED_SCHEMES", "StorageSettings"]
+
+SUPPORTED_SCHEMES = ("duckdb", "postgresql", "postgres")
+
+
+class StorageSettings(BaseModel):
+    """The `[storage]` table of `iotstream.toml`; every field is also `IOTSTREAM_STORAGE__<FIELD>`.
+
+    Example:
+        >>> StorageSettings(url="duckdb:///./data/store.duckdb", retention={"raw": "30d"}).retention.raw
+        2592000000
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(
+        default="duckdb:///./iotstream-data/store.duckdb",
+        description="duckdb:///relative/path.duckdb, duckdb:////absolute/path.duckdb, "
+        "postgresql://user:password@host:port/database",
+    )
+    retention: RetentionSettings = RetentionSettings()
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in SUPPORTED_SCHEMES:
+            raise ValueError(
+                f"unsupported storage url {url!r}; expected duckdb:///path or postgresql://host/database"
+            )
+        if scheme == "duckdb" and not rest.startswith("/"):
+            raise ValueError(f"duckdb url {url!r} needs three slashes: duckdb:///path/to/store.duckdb")
+        return url
