@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,10 +141,12 @@ def postgres_binaries() -> Path:
     return found[0].parent
 
 
-def start_postgres() -> tuple[Server, str]:
+def start_postgres(*, durable: bool = False, settings: Sequence[str] = ()) -> tuple[Server, str]:
     """A throwaway cluster: initdb in a temp dir, trust auth on 127.0.0.1, a free port. Returns its URL.
 
-    initdb refuses to run as root, so as root the cluster belongs to the `postgres` system user.
+    Tests run without fsync (nothing survives a power cut anyway); benchmarks pass `durable=True` so
+    their numbers include the cost of real commits. initdb refuses to run as root, so as root the
+    cluster belongs to the `postgres` system user. `settings` are extra `name=value` server settings.
     """
     binaries = postgres_binaries()
     root = Path(tempfile.mkdtemp(prefix="iotstream-pg-"))
@@ -167,11 +170,10 @@ def start_postgres() -> tuple[Server, str]:
         "listen_addresses=127.0.0.1",
         "-c",
         f"unix_socket_directories={root}",
-        "-c",
-        "fsync=off",
-        "-c",
-        "full_page_writes=off",
     ]
+    fast = () if durable else ("fsync=off", "full_page_writes=off")
+    for setting in (*fast, *settings):
+        argv += ["-c", setting]
     server = Server(argv, port, root / "postgres.log", user=user, workdir=root).start()
     _wait_for_postgres(port)
     return server, f"postgresql://postgres@127.0.0.1:{port}/postgres"

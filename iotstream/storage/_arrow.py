@@ -1,4 +1,5 @@
-"""Batches as Arrow tables for DuckDB, and DuckDB rows back as model objects.
+"""Batches as Arrow tables (DuckDB reads them in place; PostgreSQL COPYs them as CSV), and DuckDB rows
+back as model objects.
 
 Each table carries a `seq` column (position in the batch), so SQL can keep the last row per key.
 """
@@ -29,6 +30,15 @@ def readings(rows: Sequence[Observation]) -> pa.Table:
             ),
             "id": pa.array([o.id for o in rows], pa.string()),
             "seq": pa.array(range(len(rows)), pa.int64()),
+        }
+    )
+
+
+def touched(buckets: Sequence[tuple[str, int]]) -> pa.Table:
+    return pa.table(
+        {
+            "datastream": pa.array([datastream for datastream, _ in buckets], pa.string()),
+            "bucket": pa.array([bucket for _, bucket in buckets], pa.int64()),
         }
     )
 

@@ -12,11 +12,24 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar
 
-from iotstream.models import Alert, Bucket, LateObservation, Observation, Series, WindowAggregate
-from iotstream.storage.retention import TIERS, RetentionPolicy, RetentionSettings
-from iotstream.storage.rollups import ROLLUPS, choose_resolution
+import pyarrow as pa
 
-__all__ = ["BaseStorage", "Rejected", "check_alert", "check_observation", "group_buckets", "split_valid"]
+from iotstream.models import Alert, Bucket, LateObservation, Observation, Series, WindowAggregate
+from iotstream.storage import _arrow
+from iotstream.storage.retention import TIERS, RetentionPolicy, RetentionSettings
+from iotstream.storage.rollups import ROLLUPS, choose_resolution, time_ranges, touched_minutes
+
+__all__ = [
+    "BaseStorage",
+    "BatchShape",
+    "PreparedReadings",
+    "Rejected",
+    "check_alert",
+    "check_observation",
+    "group_buckets",
+    "shape_of",
+    "split_valid",
+]
 
 T = TypeVar("T")
 
@@ -32,14 +45,41 @@ def check_observation(observation: Observation) -> str | None:
     """Why this reading cannot be stored, or None."""
     if not observation.datastream:
         return "empty datastream name"
-    for field in ("phenomenon_time_ms", "result_time_ms"):
-        value = getattr(observation, field)
-        if not 0 <= value <= MAX_TIME_MS:
-            return f"{field} {value} is outside 1970..9999"
+    if not 0 <= observation.phenomenon_time_ms <= MAX_TIME_MS:
+        return f"phenomenon_time_ms {observation.phenomenon_time_ms} is outside 1970..9999"
+    if not 0 <= observation.result_time_ms <= MAX_TIME_MS:
+        return f"result_time_ms {observation.result_time_ms} is outside 1970..9999"
     result = observation.result
     if isinstance(result, float) and not math.isfinite(result):
         return f"result {result} is not a finite number"
     return None
+
+
+class BatchShape(NamedTuple):
+    """What the SQL would otherwise sort or scan the batch again to find out (one Python pass is cheaper)."""
+
+    unique: bool  # no two readings share a (datastream, time): a plain insert needs no de-duplication
+    newest: list[int]  # position of each datastream's newest reading (the last of equals): the latest values
+    touched: list[tuple[str, int]]  # (datastream, minute) buckets written: the rollups to recompute
+
+
+class PreparedReadings(NamedTuple):
+    size: int  # readings to store
+    rejected: list[Rejected]
+    shape: BatchShape
+    ranges: list[tuple[int, int]]  # time ranges whose rollups to refresh
+    table: pa.Table  # the readings as Arrow, with their batch position as `seq`
+
+
+def shape_of(rows: Sequence[Observation]) -> BatchShape:
+    newest: dict[str, tuple[int, int]] = {}
+    keys = set()
+    for position, o in enumerate(rows):
+        keys.add((o.datastream, o.phenomenon_time_ms))
+        best = newest.get(o.datastream)
+        if best is None or o.phenomenon_time_ms >= best[0]:
+            newest[o.datastream] = (o.phenomenon_time_ms, position)
+    return BatchShape(len(keys) == len(rows), [p for _, p in newest.values()], touched_minutes(keys))
 
 
 def check_alert(alert: Alert) -> str | None:
@@ -81,16 +121,37 @@ class BaseStorage(ABC):
     def __init__(self, retention: RetentionPolicy | None) -> None:
         self.retention = retention or RetentionPolicy(RetentionSettings())
 
-    def check_reading(self, observation: Observation, *, retention: bool = True) -> str | None:
-        """Why a reading cannot be stored: bad values, or (with `retention`) older than the raw tier."""
-        reason = check_observation(observation)
-        if reason is None and retention:
-            reason = self.retention.check(observation.datastream, observation.phenomenon_time_ms)
-        return reason
+    def valid_readings(self, rows: Sequence[Observation]) -> tuple[list[Observation], list[Rejected]]:
+        """The storable readings, and the refused ones: bad values, or older than the raw tier keeps.
 
-    @abstractmethod
+        The horizon is looked up once per datastream and batch: this runs for every reading stored.
+        """
+        horizons = {name: self.retention.horizon_ms(name) for name in {o.datastream for o in rows}}
+
+        def check(observation: Observation) -> str | None:
+            reason = check_observation(observation)
+            horizon = horizons[observation.datastream]
+            if reason is None and horizon is not None and observation.phenomenon_time_ms < horizon:
+                reason = self.retention.check(observation.datastream, observation.phenomenon_time_ms)
+            return reason
+
+        return split_valid(rows, check)
+
     def write_observations(self, rows: Sequence[Observation]) -> list[Rejected]:
         """Upsert readings by (datastream, phenomenon time); return the rows refused and why."""
+        return self.write_prepared(self.prepare_readings(rows))
+
+    def prepare_readings(self, rows: Sequence[Observation]) -> "PreparedReadings":
+        """The Python half of a write: validate, shape, convert to Arrow. Separate from the database
+        half (`write_prepared`) so the sink can prepare the next batch while the last one is written."""
+        good, rejected = self.valid_readings(rows)
+        shape = shape_of(good)
+        ranges = time_ranges(minute for _, minute in shape.touched)
+        return PreparedReadings(len(good), rejected, shape, ranges, _arrow.readings(good))
+
+    @abstractmethod
+    def write_prepared(self, prepared: "PreparedReadings") -> list[Rejected]:
+        """Store readings `prepare_readings` made ready; returns its refused rows."""
 
     @abstractmethod
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
@@ -165,6 +226,20 @@ class BaseStorage(ABC):
     @staticmethod
     def end_or_max(end_ms: int | None) -> int:
         return MAX_TIME_MS + 1 if end_ms is None else end_ms
+
+    def rebuild_rollups(self, start_ms: int, end_ms: int) -> None:
+        """Recompute every rollup over [start, end) from the raw readings, e.g. after a bulk load.
+
+        The range is cut to where every datastream still has its raw readings: rebuilding from
+        readings retention has deleted would wipe the rollups that are all that is left of them.
+        """
+        horizon = self.retention.newest_horizon_ms("raw", self.latest())
+        start_ms = max(start_ms, horizon or 0)
+        if start_ms < end_ms:
+            self._rebuild_rollups(start_ms, end_ms)
+
+    @abstractmethod
+    def _rebuild_rollups(self, start_ms: int, end_ms: int) -> None: ...
 
     @abstractmethod
     def apply_retention(self) -> dict[str, int]:

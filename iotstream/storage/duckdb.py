@@ -17,10 +17,18 @@ import pyarrow as pa
 
 from iotstream.models import Alert, Bucket, LateObservation, Observation, WindowAggregate
 from iotstream.storage import _arrow
-from iotstream.storage.base import BaseStorage, Rejected, check_alert, group_buckets, split_valid
+from iotstream.storage.base import (
+    BaseStorage,
+    PreparedReadings,
+    Rejected,
+    check_alert,
+    check_observation,
+    group_buckets,
+    split_valid,
+)
 from iotstream.storage.exceptions import StorageError
 from iotstream.storage.retention import TIERS, RetentionPolicy
-from iotstream.storage.rollups import DUCKDB, ROLLUPS, refresh, time_ranges
+from iotstream.storage.rollups import DUCKDB, ROLLUPS, rebuild, refresh
 
 __all__ = ["DuckDBStorage"]
 
@@ -49,6 +57,18 @@ _SCHEMA = [
 _AGG = "datastream, window_name, start_time, end_time, count, sum, min, max, avg, first, last, revision"
 _AGG += ", updated_time"
 _ALERT = "rule, datastream, start_time, last_time, max, avg, threshold, state, closed_time, updated_time"
+_DELETE_REPLACED = (
+    "DELETE FROM observations o USING batch b WHERE o.phenomenon_time >= ? AND o.phenomenon_time < ?"
+    " AND o.datastream = b.datastream AND o.phenomenon_time = b.phenomenon_time"
+)
+_INSERT_READINGS = f"INSERT INTO observations SELECT {_OBS} FROM batch"  # noqa: S608 - names are ours
+_UPSERT_LATEST = (
+    f"INSERT INTO latest SELECT {_OBS} FROM batch WHERE list_contains(?, seq)"  # noqa: S608
+    " ON CONFLICT (datastream) DO UPDATE SET phenomenon_time = excluded.phenomenon_time,"
+    " result_time = excluded.result_time, value = excluded.value, value_json = excluded.value_json,"
+    " id = excluded.id WHERE excluded.phenomenon_time >= latest.phenomenon_time"
+)
+_LAST_PER_KEY = " QUALIFY row_number() OVER (PARTITION BY datastream, phenomenon_time ORDER BY seq DESC) = 1"
 _TIME_COLUMN = {"raw": "phenomenon_time", "1m": "bucket", "1h": "bucket", "1d": "bucket"}
 _TABLE = {"raw": "observations", **{r.name: r.table for r in ROLLUPS}}
 
@@ -80,35 +100,22 @@ class DuckDBStorage(BaseStorage):
                 raise
             self._db.commit()
 
-    def write_observations(self, rows: Sequence[Observation]) -> list[Rejected]:
-        good, rejected = split_valid(rows, self.check_reading)
-        if not good:
-            return rejected
-        ranges = time_ranges(o.phenomenon_time_ms for o in good)
-        with self._transaction(f"writing {len(good)} readings") as db, _registered(db, _arrow.readings(good)):
+    def write_prepared(self, prepared: PreparedReadings) -> list[Rejected]:
+        if not prepared.size:
+            return prepared.rejected
+        shape, ranges = prepared.shape, prepared.ranges
+        with (
+            self._transaction(f"writing {prepared.size} readings") as db,
+            _registered(db, batch=prepared.table, touched=_arrow.touched(shape.touched)),
+        ):
             for low, high in ranges:
-                db.execute(
-                    "DELETE FROM observations o USING batch b WHERE o.phenomenon_time >= ?"
-                    " AND o.phenomenon_time < ? AND o.datastream = b.datastream"
-                    " AND o.phenomenon_time = b.phenomenon_time",
-                    [low, high],
-                )
-            db.execute(
-                f"INSERT INTO observations SELECT {_OBS} FROM batch"  # noqa: S608 - names are ours
-                " QUALIFY row_number() OVER (PARTITION BY datastream, phenomenon_time ORDER BY seq DESC) = 1"
-            )
-            db.execute(
-                f"INSERT INTO latest SELECT {_OBS} FROM batch QUALIFY row_number() OVER"  # noqa: S608
-                " (PARTITION BY datastream ORDER BY phenomenon_time DESC, seq DESC) = 1"
-                " ON CONFLICT (datastream) DO UPDATE SET phenomenon_time = excluded.phenomenon_time,"
-                " result_time = excluded.result_time, value = excluded.value,"
-                " value_json = excluded.value_json, id = excluded.id"
-                " WHERE excluded.phenomenon_time >= latest.phenomenon_time"
-            )
+                db.execute(_DELETE_REPLACED, [low, high])
+            db.execute(_INSERT_READINGS if shape.unique else _INSERT_READINGS + _LAST_PER_KEY)
+            db.execute(_UPSERT_LATEST, [shape.newest])
             for low, high in ranges:
-                for statement in refresh(DUCKDB, "batch", low, high):
+                for statement in refresh(DUCKDB, low, high):
                     db.execute(statement)
-        return rejected
+        return prepared.rejected
 
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
         if rows:
@@ -116,7 +123,7 @@ class DuckDBStorage(BaseStorage):
         return []
 
     def write_late(self, rows: Sequence[LateObservation]) -> list[Rejected]:
-        good, rejected = split_valid(rows, lambda late: self.check_reading(late.observation, retention=False))
+        good, rejected = split_valid(rows, lambda late: check_observation(late.observation))
         if good:
             self._upsert("late_observations", _arrow.late(good), "datastream, phenomenon_time, job")
         return rejected
@@ -133,7 +140,10 @@ class DuckDBStorage(BaseStorage):
         keys = key.split(", ")
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
         names = ", ".join(columns)
-        with self._transaction(f"writing {batch.num_rows} rows to {table}") as db, _registered(db, batch):
+        with (
+            self._transaction(f"writing {batch.num_rows} rows to {table}") as db,
+            _registered(db, batch=batch),
+        ):
             db.execute(
                 f"INSERT INTO {table} ({names}) SELECT {names} FROM batch"  # noqa: S608 - names are ours
                 f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY seq DESC) = 1"
@@ -205,6 +215,11 @@ class DuckDBStorage(BaseStorage):
             _arrow.alert(row) for row in self._query(f"{sql} ORDER BY start_time, datastream, rule", params)
         ]
 
+    def _rebuild_rollups(self, start_ms: int, end_ms: int) -> None:
+        with self._transaction("rebuilding rollups") as db:
+            for statement in rebuild(DUCKDB, start_ms, end_ms):
+                db.execute(statement)
+
     def apply_retention(self) -> dict[str, int]:
         names = list(self.latest())
         deleted = dict.fromkeys(TIERS, 0)
@@ -236,9 +251,12 @@ class DuckDBStorage(BaseStorage):
 
 
 @contextmanager
-def _registered(db: duckdb.DuckDBPyConnection, batch: pa.Table) -> Iterator[None]:
-    db.register("batch", batch)
+def _registered(db: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
+    """The Arrow tables queryable by name for the duration of the block."""
+    for name, table in tables.items():
+        db.register(name, table)
     try:
         yield
     finally:
-        db.unregister("batch")
+        for name in tables:
+            db.unregister(name)

@@ -6,18 +6,29 @@ Raw readings are partitioned by month of phenomenon time (partitions made on dem
 drops whole months and time-range scans touch only the months asked for.
 """
 
+import io
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import pyarrow as pa
+from pyarrow import csv
 
 from iotstream.models import Alert, Bucket, LateObservation, Observation, WindowAggregate
-from iotstream.storage.base import BaseStorage, Rejected, check_alert, group_buckets, split_valid
+from iotstream.storage.base import (
+    BaseStorage,
+    PreparedReadings,
+    Rejected,
+    check_alert,
+    check_observation,
+    group_buckets,
+    split_valid,
+)
 from iotstream.storage.exceptions import StorageError, StorageUnavailableError
 from iotstream.storage.retention import TIERS, RetentionPolicy
-from iotstream.storage.rollups import POSTGRES, ROLLUPS, refresh, time_ranges
+from iotstream.storage.rollups import POSTGRES, ROLLUPS, rebuild, refresh
 
 try:
     import psycopg
@@ -32,30 +43,32 @@ _json = msgspec.json.Encoder()
 _OBS = "datastream, phenomenon_time, result_time, value, value_json, id"
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS observations (
-        datastream text NOT NULL, phenomenon_time bigint NOT NULL, result_time bigint NOT NULL,
+        datastream text COLLATE "C" NOT NULL, phenomenon_time bigint NOT NULL, result_time bigint NOT NULL,
         value double precision, value_json jsonb, id text NOT NULL,
         PRIMARY KEY (datastream, phenomenon_time)) PARTITION BY RANGE (phenomenon_time)""",
     """CREATE TABLE IF NOT EXISTS latest (
-        datastream text PRIMARY KEY, phenomenon_time bigint NOT NULL, result_time bigint NOT NULL,
+        datastream text COLLATE "C" PRIMARY KEY, phenomenon_time bigint NOT NULL, result_time bigint NOT NULL,
         value double precision, value_json jsonb, id text NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS aggregates (
-        datastream text NOT NULL, window_name text NOT NULL,
+        datastream text COLLATE "C" NOT NULL, window_name text NOT NULL,
         start_time bigint NOT NULL, end_time bigint NOT NULL,
         count bigint NOT NULL, sum double precision, min double precision, max double precision,
         avg double precision, first double precision, last double precision, revision integer NOT NULL,
         updated_time bigint NOT NULL, PRIMARY KEY (datastream, window_name, start_time))""",
     """CREATE TABLE IF NOT EXISTS late_observations (
-        datastream text NOT NULL, phenomenon_time bigint NOT NULL, result_time bigint NOT NULL,
+        datastream text COLLATE "C" NOT NULL, phenomenon_time bigint NOT NULL, result_time bigint NOT NULL,
         value double precision, value_json jsonb, id text NOT NULL,
         late_by_ms bigint NOT NULL, job text NOT NULL,
         PRIMARY KEY (datastream, phenomenon_time, job))""",
     """CREATE TABLE IF NOT EXISTS alerts (
-        rule text NOT NULL, datastream text NOT NULL, start_time bigint NOT NULL, last_time bigint NOT NULL,
+        rule text NOT NULL, datastream text COLLATE "C" NOT NULL,
+        start_time bigint NOT NULL, last_time bigint NOT NULL,
         max double precision, avg double precision, threshold double precision, state text NOT NULL,
         closed_time bigint, updated_time bigint NOT NULL, PRIMARY KEY (rule, datastream, start_time))""",
     *(
         f"""CREATE TABLE IF NOT EXISTS {r.table} (
-        datastream text NOT NULL, bucket bigint NOT NULL, count bigint NOT NULL, sum double precision,
+        datastream text COLLATE "C" NOT NULL, bucket bigint NOT NULL, count bigint NOT NULL,
+        sum double precision,
         min double precision, max double precision, first double precision, last double precision,
         first_time bigint, last_time bigint, PRIMARY KEY (datastream, bucket))"""
         for r in ROLLUPS
@@ -92,26 +105,32 @@ class PostgresStorage(BaseStorage):
     def _transaction(self) -> "_Transaction":
         return _Transaction(self)
 
-    def write_observations(self, rows: Sequence[Observation]) -> list[Rejected]:
-        good, rejected = split_valid(rows, self.check_reading)
-        if good:
-            ranges = time_ranges(o.phenomenon_time_ms for o in good)
+    def write_prepared(self, prepared: PreparedReadings) -> list[Rejected]:
+        if prepared.size:
+            shape, ranges = prepared.shape, prepared.ranges
             with self._lock, self._transaction() as cur:
-                self._ensure_partitions(cur, {o.phenomenon_time_ms for o in good})
-                self._stage(cur, "observations", _OBS, (_observation_row(o) for o in good))
-                _merge(cur, "observations", _OBS, "datastream, phenomenon_time")
+                self._ensure_partitions(cur, {minute - minute % 86_400_000 for _, minute in shape.touched})
+                self._stage_arrow(cur, "observations", prepared.table)
+                _merge(cur, "observations", _OBS, "datastream, phenomenon_time", unique=shape.unique)
                 cur.execute(
-                    f"INSERT INTO latest ({_OBS}) SELECT DISTINCT ON (datastream) {_OBS}"  # noqa: S608
-                    " FROM stage_observations ORDER BY datastream, phenomenon_time DESC, seq DESC"
-                    " ON CONFLICT (datastream) DO UPDATE SET"
+                    f"INSERT INTO latest ({_OBS}) SELECT {_OBS} FROM stage_observations"  # noqa: S608
+                    " WHERE seq IN (SELECT unnest(%s::bigint[])) ON CONFLICT (datastream) DO UPDATE SET"
                     " phenomenon_time = excluded.phenomenon_time, result_time = excluded.result_time,"
                     " value = excluded.value, value_json = excluded.value_json, id = excluded.id"
-                    " WHERE excluded.phenomenon_time >= latest.phenomenon_time"
+                    " WHERE excluded.phenomenon_time >= latest.phenomenon_time",
+                    (shape.newest,),
                 )
+                cur.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS touched (datastream {POSTGRES.text} NOT NULL,"
+                    " bucket bigint NOT NULL) ON COMMIT DELETE ROWS"
+                )
+                with cur.copy("COPY touched (datastream, bucket) FROM STDIN") as copy:
+                    for row in shape.touched:
+                        copy.write_row(row)
                 for low, high in ranges:
-                    for statement in refresh(POSTGRES, "stage_observations", low, high):
+                    for statement in refresh(POSTGRES, low, high):
                         cur.execute(statement)
-        return rejected
+        return prepared.rejected
 
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
         if rows:
@@ -139,7 +158,7 @@ class PostgresStorage(BaseStorage):
         return []
 
     def write_late(self, rows: Sequence[LateObservation]) -> list[Rejected]:
-        good, rejected = split_valid(rows, lambda late: self.check_reading(late.observation, retention=False))
+        good, rejected = split_valid(rows, lambda late: check_observation(late.observation))
         if good:
             columns = f"{_OBS}, late_by_ms, job"
             data = ((*_observation_row(late.observation), late.late_by_ms, late.job) for late in good)
@@ -174,14 +193,18 @@ class PostgresStorage(BaseStorage):
     def _stage(
         self, cur: "psycopg.Cursor[Any]", table: str, columns: str, rows: Iterable[tuple[Any, ...]]
     ) -> None:
-        stage = f"stage_{table}"
-        cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        cur.execute(f"ALTER TABLE {stage} ADD COLUMN IF NOT EXISTS seq bigserial")
-        with cur.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        stage = _stage_table(cur, table)
+        with cur.copy(f"COPY {stage} ({columns}, seq) FROM STDIN") as copy:
+            for position, row in enumerate(rows):
+                copy.write_row((*row, position))
+
+    def _stage_arrow(self, cur: "psycopg.Cursor[Any]", table: str, batch: pa.Table) -> None:
+        """COPY an Arrow batch as CSV: Arrow writes it in C, several times faster than row by row."""
+        stage = _stage_table(cur, table)
+        text = io.BytesIO()
+        csv.write_csv(batch, text, csv.WriteOptions(include_header=False))
+        with cur.copy(f"COPY {stage} ({', '.join(batch.column_names)}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(text.getbuffer())
 
     def _ensure_partitions(self, cur: "psycopg.Cursor[Any]", times_ms: set[int]) -> None:
         for year, month in {_month(t) for t in times_ms}:
@@ -259,6 +282,11 @@ class PostgresStorage(BaseStorage):
                 params.append(value)
         return [Alert(*row) for row in self._query(f"{sql} ORDER BY start_time, datastream, rule", params)]
 
+    def _rebuild_rollups(self, start_ms: int, end_ms: int) -> None:
+        with self._lock, self._transaction() as cur:
+            for statement in rebuild(POSTGRES, start_ms, end_ms):
+                cur.execute(statement)
+
     def apply_retention(self) -> dict[str, int]:
         names = list(self.latest())
         deleted = dict.fromkeys(TIERS, 0)
@@ -332,15 +360,32 @@ class _Transaction:
             raise StorageError(f"PostgreSQL request failed: {exc}") from exc
 
 
-def _merge(cur: "psycopg.Cursor[Any]", table: str, columns: str, key: str) -> None:
+def _stage_table(cur: "psycopg.Cursor[Any]", table: str) -> str:
+    """An empty session-private copy of `table` plus the rows' position in the batch (`seq`)."""
+    stage = f"stage_{table}"
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    cur.execute(f"ALTER TABLE {stage} ADD COLUMN IF NOT EXISTS seq bigint")
+    return stage
+
+
+def _merge(cur: "psycopg.Cursor[Any]", table: str, columns: str, key: str, *, unique: bool = False) -> None:
+    """Upsert the staged rows; unless the caller knows the keys are `unique`, the last per key wins."""
     keys = {k.strip() for k in key.split(",")}
     updates = ", ".join(
         f"{c} = excluded.{c}" for c in (c.strip() for c in columns.split(",")) if c not in keys
     )
-    cur.execute(
-        f"INSERT INTO {table} ({columns}) SELECT DISTINCT ON ({key}) {columns} FROM stage_{table}"  # noqa: S608
-        f" ORDER BY {key}, seq DESC ON CONFLICT ({key}) DO UPDATE SET {updates}"
-    )
+    if unique:  # new rows are the rule, replays the exception: try a plain insert first, it is twice as fast
+        try:
+            with cur.connection.transaction():
+                cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM stage_{table}")  # noqa: S608
+        except psycopg.errors.UniqueViolation:
+            pass  # some rows are stored already: merge instead
+        else:
+            return
+    rows = f"SELECT DISTINCT ON ({key}) {columns} FROM stage_{table} ORDER BY {key}, seq DESC"  # noqa: S608
+    cur.execute(f"INSERT INTO {table} ({columns}) {rows} ON CONFLICT ({key}) DO UPDATE SET {updates}")
 
 
 def _observation_row(o: Observation) -> tuple[Any, ...]:

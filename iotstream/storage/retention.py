@@ -161,6 +161,14 @@ class RetentionPolicy:
         ]
         return groups
 
+    def newest_horizon_ms(self, tier: str, datastreams: Iterable[str]) -> int | None:
+        """The latest horizon of `tier` among the datastreams and the default; None if all keep it forever."""
+        horizons = [self.horizon_ms(name, tier) for name in datastreams]
+        keep = self.settings.of(tier)
+        horizons.append(None if keep is None else _midnight(self.now_ms() - keep))
+        known = [h for h in horizons if h is not None]
+        return max(known) if known else None
+
     def cutoff_for_all_ms(self, tier: str, datastreams: Iterable[str]) -> int | None:
         """The time below which `tier` is deleted for every datastream; None if any keeps it forever."""
         keeps = [self.keep(name).of(tier) for name in datastreams] + [self.settings.of(tier)]

@@ -11,7 +11,19 @@ Only numeric readings roll up. The time bounds are inlined integers so both data
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["COLUMNS", "ROLLUPS", "Dialect", "Rollup", "choose_resolution", "refresh", "time_ranges"]
+__all__ = [
+    "COLUMNS",
+    "DUCKDB",
+    "POSTGRES",
+    "ROLLUPS",
+    "Dialect",
+    "Rollup",
+    "choose_resolution",
+    "rebuild",
+    "refresh",
+    "time_ranges",
+    "touched_minutes",
+]
 
 COLUMNS = "datastream, bucket, count, sum, min, max, first, last, first_time, last_time"
 _GAP_MS = 3_600_000  # readings further apart than this are refreshed as separate time ranges
@@ -36,48 +48,96 @@ class Dialect:
 
     first: str  # with {value} and {time}
     last: str
+    text: str  # the type of datastream names
+    lateral: bool  # recompute bucket by bucket through the index (PostgreSQL) or by one range scan (DuckDB)
 
 
-DUCKDB = Dialect(first="arg_min({value}, {time})", last="arg_max({value}, {time})")
+DUCKDB = Dialect(
+    first="arg_min({value}, {time})", last="arg_max({value}, {time})", text="VARCHAR", lateral=False
+)
 POSTGRES = Dialect(
-    first="(array_agg({value} ORDER BY {time}))[1]", last="(array_agg({value} ORDER BY {time} DESC))[1]"
+    first="(array_agg({value} ORDER BY {time}))[1]",
+    last="(array_agg({value} ORDER BY {time} DESC))[1]",
+    text='text COLLATE "C"',
+    lateral=True,
 )
 
 
-def time_ranges(times_ms: Iterable[int]) -> list[tuple[int, int]]:
-    """[low, high) ranges covering the times, split where readings are far apart (late data in a batch)."""
+def time_ranges(minutes: Iterable[int]) -> list[tuple[int, int]]:
+    """[low, high) ranges covering the minute buckets, split where far apart (late data in a batch)."""
+    width = ROLLUPS[0].width_ms
     ranges: list[tuple[int, int]] = []
-    for time_ms in sorted(set(times_ms)):
-        if ranges and time_ms - ranges[-1][1] < _GAP_MS:
-            ranges[-1] = (ranges[-1][0], time_ms + 1)
+    for minute in sorted(set(minutes)):
+        if ranges and minute - ranges[-1][1] < _GAP_MS:
+            ranges[-1] = (ranges[-1][0], minute + width)
         else:
-            ranges.append((time_ms, time_ms + 1))
+            ranges.append((minute, minute + width))
     return ranges
 
 
-def refresh(dialect: Dialect, batch: str, low_ms: int, high_ms: int) -> list[str]:
-    """Statements that recompute, tier by tier, every bucket the readings of `batch` in [low, high) touch."""
+def touched_minutes(rows: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The distinct (datastream, minute) buckets of (datastream, time) pairs: what `touched` must hold."""
+    width = ROLLUPS[0].width_ms
+    return list({(datastream, time_ms - time_ms % width) for datastream, time_ms in rows})
+
+
+def refresh(dialect: Dialect, low_ms: int, high_ms: int) -> list[str]:
+    """Statements that recompute, tier by tier, the buckets in [low, high) listed in the `touched` table.
+
+    The caller fills `touched` with the minutes a batch wrote (`touched_minutes`); hours and days are
+    derived from those few rows.
+    """
     statements = []
     source, time_column = "observations", "phenomenon_time"
     for rollup in ROLLUPS:
         width = rollup.width_ms
         low, high = low_ms - low_ms % width, -(-high_ms // width) * width
         touched = (
-            f"(SELECT DISTINCT datastream, phenomenon_time - phenomenon_time % {width} AS bucket"  # noqa: S608
-            f" FROM {batch} WHERE phenomenon_time >= {low_ms} AND phenomenon_time < {high_ms}) t"
+            f"(SELECT DISTINCT datastream, bucket - bucket % {width} AS bucket FROM touched"  # noqa: S608
+            f" WHERE bucket >= {low} AND bucket < {high}) t"
+        )
+        numeric = " AND s.value IS NOT NULL" if source == "observations" else ""
+        in_bucket = (
+            f"s.datastream = t.datastream AND s.{time_column} >= t.bucket"
+            f" AND s.{time_column} < t.bucket + {width}"
         )
         statements.append(
             f"DELETE FROM {rollup.table} r USING {touched} WHERE r.datastream = t.datastream"  # noqa: S608
             f" AND r.bucket = t.bucket AND r.bucket >= {low} AND r.bucket < {high}"
         )
+        if dialect.lateral:  # one index range scan per touched bucket, however big the table
+            rows = (
+                f" SELECT t.datastream, t.bucket, a.* FROM {touched} CROSS JOIN LATERAL"  # noqa: S608
+                f" (SELECT {_aggregates(dialect, source)} FROM {source} s WHERE {in_bucket}{numeric}) a"
+                " WHERE a.count > 0"
+            )
+        else:  # no index: scan the time range once (zone maps skip the rest) and join
+            rows = (
+                f" SELECT t.datastream, t.bucket, {_aggregates(dialect, source)} FROM {source} s"  # noqa: S608
+                f" JOIN {touched} ON {in_bucket}"
+                f" WHERE s.{time_column} >= {low} AND s.{time_column} < {high}{numeric}"
+                " GROUP BY t.datastream, t.bucket"
+            )
+        statements.append(f"INSERT INTO {rollup.table} ({COLUMNS}){rows}")
+        source, time_column = rollup.table, "bucket"
+    return statements
+
+
+def rebuild(dialect: Dialect, low_ms: int, high_ms: int) -> list[str]:
+    """Statements that recompute every bucket in [low, high) from scratch, e.g. after a bulk import."""
+    statements = []
+    source, time_column = "observations", "phenomenon_time"
+    for rollup in ROLLUPS:
+        width = rollup.width_ms
+        low, high = low_ms - low_ms % width, -(-high_ms // width) * width
+        statements.append(f"DELETE FROM {rollup.table} WHERE bucket >= {low} AND bucket < {high}")  # noqa: S608
         statements.append(
             f"INSERT INTO {rollup.table} ({COLUMNS})"  # noqa: S608
-            f" SELECT t.datastream, t.bucket, {_aggregates(dialect, source)}"
-            f" FROM {source} s JOIN {touched} ON s.datastream = t.datastream AND s.{time_column} >= t.bucket"
-            f" AND s.{time_column} < t.bucket + {width}"
-            f" WHERE s.{time_column} >= {low} AND s.{time_column} < {high}"
+            f" SELECT s.datastream, s.{time_column} - s.{time_column} % {width},"
+            f" {_aggregates(dialect, source)}"
+            f" FROM {source} s WHERE s.{time_column} >= {low} AND s.{time_column} < {high}"
             + (" AND s.value IS NOT NULL" if source == "observations" else "")
-            + " GROUP BY t.datastream, t.bucket"
+            + " GROUP BY 1, 2"
         )
         source, time_column = rollup.table, "bucket"
     return statements
@@ -88,14 +148,16 @@ def _aggregates(dialect: Dialect, source: str) -> str:
         first = dialect.first.format(value="s.value", time="s.phenomenon_time")
         last = dialect.last.format(value="s.value", time="s.phenomenon_time")
         return (
-            f"count(*), sum(s.value), min(s.value), max(s.value), {first}, {last},"
-            " min(s.phenomenon_time), max(s.phenomenon_time)"
+            f"count(*) AS count, sum(s.value) AS sum, min(s.value) AS min, max(s.value) AS max,"
+            f" {first} AS first, {last} AS last, min(s.phenomenon_time) AS first_time,"
+            " max(s.phenomenon_time) AS last_time"
         )
     first = dialect.first.format(value="s.first", time="s.first_time")
     last = dialect.last.format(value="s.last", time="s.last_time")
     return (
-        f"CAST(sum(s.count) AS BIGINT), sum(s.sum), min(s.min), max(s.max), {first}, {last},"
-        " min(s.first_time), max(s.last_time)"
+        f"CAST(coalesce(sum(s.count), 0) AS BIGINT) AS count, sum(s.sum) AS sum, min(s.min) AS min,"
+        f" max(s.max) AS max, {first} AS first, {last} AS last, min(s.first_time) AS first_time,"
+        " max(s.last_time) AS last_time"
     )
 
 

@@ -2,39 +2,30 @@
 
 Offsets are committed only once the store has the batch, so a crash repeats a batch at worst, and the
 idempotent upserts store it once. While the store is unavailable the sink retries the same batch with
-growing backoff instead of reading further; a record it cannot understand goes to the dead-letter
-topic with the reason, and the rest of the batch is stored.
+growing backoff and reads at most one batch ahead; a record it cannot understand goes to the
+dead-letter topic with the reason, and the rest of the batch is stored.
 """
 
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
-from iotstream._units import parse_time_ms
 from iotstream.log.base import BaseLog
+from iotstream.log.exceptions import CommitFailedError
 from iotstream.log.topics import ALERTS, DEADLETTER, LATE, OBSERVATIONS
-from iotstream.log.types import Record
+from iotstream.log.types import Record, TopicPartition
 from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
-from iotstream.storage.base import BaseStorage, Rejected
+from iotstream.storage.base import BaseStorage, PreparedReadings, Rejected
 from iotstream.storage.exceptions import StorageError
+from iotstream.storage.records import DECODERS
 
-__all__ = [
-    "SinkTopics",
-    "StorageSink",
-    "decode_aggregate",
-    "decode_alert",
-    "decode_late",
-    "decode_observation",
-]
+__all__ = ["SinkTopics", "StorageSink"]
 
 _log = logging.getLogger(__name__)
-_decoder = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True)
@@ -44,6 +35,17 @@ class SinkTopics:
     late: Sequence[str] = (LATE,)
     alerts: Sequence[str] = (ALERTS,)
     deadletter: str = DEADLETTER
+
+
+@dataclass
+class _Batch:
+    """Decoded records of one poll: rows per kind, the undecodable ones, and the offsets to commit."""
+
+    size: int
+    rows: dict[str, list[tuple[Record, Any]]]
+    bad: list[tuple[Record, str]]
+    offsets: dict[TopicPartition, int]
+    readings: PreparedReadings | None = None  # the observations, ready for the database
 
 
 class StorageSink:
@@ -56,7 +58,7 @@ class StorageSink:
         topics: SinkTopics | None = None,
         *,
         group_id: str = "iotstream.storage",
-        max_batch: int = 20_000,
+        max_batch: int = 50_000,
         max_backoff_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         is_known: Callable[[str], bool] | None = None,
@@ -80,30 +82,68 @@ class StorageSink:
         self.rejected = 0
 
     def run(self, stop: threading.Event) -> None:
+        """Poll and decode the next batch while the previous one is written (the database works in
+        parallel with the decoding), committing each batch's offsets once it is stored."""
         self._stop = stop
-        try:
-            while not stop.is_set():
-                self.step()
-        finally:
-            self.close()
+        pending: tuple[Future[bool], _Batch] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iotstream-sink-writer") as writer:
+            try:
+                while not stop.is_set():
+                    records = self._consumer.poll(self._max_batch, 0.5)
+                    batch = self._decode(records) if records else None
+                    self._settle(pending)
+                    pending = (writer.submit(self._store, batch), batch) if batch else None
+                self._settle(pending)
+            finally:
+                self.close()
 
     def step(self, timeout_s: float = 0.5) -> int:
+        """One poll-decode-write-commit cycle, all in the calling thread."""
         records = self._consumer.poll(self._max_batch, timeout_s)
-        if records and self._write_until_stored(records):
-            self._consumer.commit()
+        if records:
+            batch = self._decode(records)
+            if self._store(batch):
+                self._commit(batch)
         return len(records)
 
-    def _write_until_stored(self, records: list[Record]) -> bool:
+    def _settle(self, pending: "tuple[Future[bool], _Batch] | None") -> None:
+        if pending is not None and pending[0].result():
+            self._commit(pending[1])
+
+    def _commit(self, batch: "_Batch") -> None:
+        try:
+            self._consumer.commit(batch.offsets)
+        except CommitFailedError as err:  # the partitions moved on; their new owner rewrites, idempotently
+            _log.warning("stored %d records but could not commit them: %s", batch.size, err)
+
+    def _decode(self, records: list[Record]) -> "_Batch":
+        batch = _Batch(len(records), {kind: [] for kind in DECODERS}, [], {})
+        for record in records:
+            kind = self._kinds[record.topic]
+            decoded = DECODERS[kind](record)
+            reason = decoded if isinstance(decoded, str) else self._unknown(decoded)
+            if reason is None:
+                batch.rows[kind].append((record, decoded))
+            else:
+                batch.bad.append((record, reason))
+            batch.offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        if batch.rows["observations"]:
+            batch.readings = self._storage.prepare_readings(
+                [value for _, value in batch.rows["observations"]]
+            )
+        return batch
+
+    def _store(self, batch: "_Batch") -> bool:
         """True once stored; False if asked to stop first (uncommitted, so the batch is read again)."""
         backoff_s = 0.1
         while not self._stop.is_set():
             try:
-                self._write(records)
+                self._write(batch)
             except StorageError as err:
                 if not err.retriable:
                     raise
                 _log.warning(
-                    "store unavailable, retrying %d records in %.1f s: %s", len(records), backoff_s, err
+                    "store unavailable, retrying %d records in %.1f s: %s", batch.size, backoff_s, err
                 )
                 self._sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self._max_backoff_s)
@@ -111,29 +151,23 @@ class StorageSink:
                 return True
         return False
 
-    def _write(self, records: list[Record]) -> None:
-        by_kind: dict[str, list[tuple[Record, Any]]] = {kind: [] for kind in _DECODERS}
-        bad: list[tuple[Record, str]] = []
-        for record in records:
-            kind = self._kinds[record.topic]
-            decoded = _DECODERS[kind](record)
-            reason = decoded if isinstance(decoded, str) else self._unknown(decoded)
-            if reason is None:
-                by_kind[kind].append((record, decoded))
-            else:
-                bad.append((record, reason))
+    def _write(self, batch: "_Batch") -> None:
         writers: dict[str, Callable[[Any], list[Rejected]]] = {
-            "observations": self._storage.write_observations,
             "aggregates": self._storage.write_aggregates,
             "late": self._storage.write_late,
             "alerts": self._storage.write_alerts,
         }
-        for kind, items in by_kind.items():
-            if items:
+        bad = list(batch.bad)
+        for kind, items in batch.rows.items():
+            if kind == "observations" and batch.readings is not None:
+                refused = self._storage.write_prepared(batch.readings)
+            elif items:
                 refused = writers[kind]([value for _, value in items])
-                bad += [(items[r.position][0], r.reason) for r in refused]
-        self.stored += len(records) - len(bad)
+            else:
+                continue
+            bad += [(items[r.position][0], r.reason) for r in refused]
         self._dead_letter(bad)
+        self.stored += batch.size - len(bad)
 
     def _unknown(self, decoded: Observation | WindowAggregate | LateObservation | Alert) -> str | None:
         if self._is_known is None:
@@ -157,122 +191,3 @@ class StorageSink:
     def close(self) -> None:
         self._consumer.close()
         self._producer.close()
-
-
-def decode_observation(record: Record) -> Observation | str:
-    """`{"datastream", "time", "value", "id"?, "resultTime"?}` (the key may name the datastream)."""
-    document = _object(record)
-    return document if isinstance(document, str) else _observation(document, record)
-
-
-def _observation(document: dict[str, Any], record: Record) -> Observation | str:
-    datastream = document.get("datastream") or (record.key or b"").decode("utf-8", "replace")
-    if not datastream:
-        return "no datastream: neither a 'datastream' field nor a record key"
-    when = parse_time_ms(document.get("time", document.get("phenomenonTime")), record.timestamp_ms)
-    if isinstance(when, str):
-        return when
-    value = document.get("value", document.get("result"))
-    result_time = parse_time_ms(document.get("resultTime"), record.timestamp_ms)
-    message_id = document.get("id") or _message_id(datastream, when, value)
-    return Observation(
-        datastream, when, value, result_time if isinstance(result_time, int) else when, str(message_id)
-    )
-
-
-def decode_aggregate(record: Record) -> WindowAggregate | str:
-    """A window result as the stream engine writes it."""
-    document = _object(record)
-    if isinstance(document, str):
-        return document
-    try:
-        return WindowAggregate(
-            document["key"],
-            document["window"],
-            int(document["start"]),
-            int(document["end"]),
-            int(document["count"]),
-            document.get("sum"),
-            document.get("min"),
-            document.get("max"),
-            document.get("avg"),
-            document.get("first"),
-            document.get("last"),
-            int(document.get("revision", 0)),
-            record.timestamp_ms,
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        return f"not a window result: {type(err).__name__} {err}"
-
-
-def decode_late(record: Record) -> LateObservation | str:
-    """A late reading as the stream engine writes it."""
-    document = _object(record)
-    if isinstance(document, str):
-        return document
-    observation = _observation({"datastream": document.get("key"), **document}, record)
-    if isinstance(observation, str):
-        return observation
-    return LateObservation(observation, int(document.get("late_by_ms", 0)), str(document.get("job", "")))
-
-
-def decode_alert(record: Record) -> Alert | str:
-    """An alert event as the alert jobs write it (times in epoch ms or ISO-8601)."""
-    document = _object(record)
-    if isinstance(document, str):
-        return document
-    start, last = _alert_time(document, "start"), _alert_time(document, "last")
-    closed = None if document.get("closed_at") is None else _alert_time(document, "closed_at")
-    for when in (start, last, closed):
-        if isinstance(when, str):
-            return when
-    try:
-        return Alert(
-            str(document["rule"]),
-            str(document["datastream"]),
-            start,  # type: ignore[arg-type]  # narrowed by the loop above
-            last,  # type: ignore[arg-type]
-            _number(document.get("max")),
-            _number(document.get("avg")),
-            _number(document.get("threshold")),
-            str(document["state"]),
-            closed,  # type: ignore[arg-type]
-            record.timestamp_ms,
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        return f"not an alert: {type(err).__name__} {err}"
-
-
-def _alert_time(document: dict[str, Any], field: str) -> int | str:
-    if document.get(field) is None:
-        return f"not an alert: no {field!r} time"
-    return parse_time_ms(document[field], 0)
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-_DECODERS: dict[str, Callable[[Record], Any]] = {
-    "observations": decode_observation,
-    "aggregates": decode_aggregate,
-    "late": decode_late,
-    "alerts": decode_alert,
-}
-
-
-def _object(record: Record) -> dict[str, Any] | str:
-    try:
-        document = _decoder.decode(record.value or b"")
-    except msgspec.DecodeError as err:
-        return f"value is not JSON: {err}"
-    return (
-        document
-        if isinstance(document, dict)
-        else f"value must be a JSON object, got {type(document).__name__}"
-    )
-
-
-def _message_id(datastream: str, time_ms: int, value: Any) -> str:
-    """The platform's stable id for a reading that came without one."""
-    return hashlib.blake2b(msgspec.json.encode([datastream, time_ms, value]), digest_size=12).hexdigest()

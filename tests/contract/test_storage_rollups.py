@@ -194,3 +194,37 @@ def test_a_reading_older_than_the_raw_tier_is_refused_with_the_reason(
 def test_tiers_that_would_break_the_rollups_are_refused(tiers: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         open_storage("duckdb:///unused.duckdb", retention=tiers)
+
+
+def test_rebuilding_recomputes_lost_rollups_but_never_where_raw_readings_are_gone(
+    make_storage: Callable[..., BaseStorage], clock: FakeClock
+) -> None:
+    storage = make_storage(retention=SHORT_TIERS)
+    readings = {("s", t): float(t % 7) for t in range(0, 3 * DAY, 5 * MINUTE)}
+    storage.write_observations([_obs(ds, t, v) for (ds, t), v in readings.items()])
+    clock.advance(3 * DAY / 1000)  # day 3: raw of day 0 and 1 has gone, the minute rollups are kept
+    storage.apply_retention()
+    before = storage.buckets("1m", 0, 3 * DAY)
+    _execute(storage, "DELETE FROM rollup_1m")  # rollups lost (or a bulk load that skipped them)
+    _execute(storage, "DELETE FROM rollup_1h")
+    storage.rebuild_rollups(0, 3 * DAY)
+    kept = {k: v for k, v in readings.items() if k[1] >= 2 * DAY}
+    assert storage.buckets("1m", 0, 3 * DAY) == _expected(kept, MINUTE)
+    assert storage.buckets("1h", 0, 3 * DAY) == _expected(kept, HOUR)
+    assert storage.buckets("1d", 0, 3 * DAY) == _expected(readings, DAY)  # days 0 and 1 not wiped
+    assert storage.buckets("1m", 2 * DAY, 3 * DAY) == {"s": [b for b in before["s"] if b.start_ms >= 2 * DAY]}
+
+
+def _execute(storage: BaseStorage, statement: str) -> None:
+    """Change the tables behind the interface's back, the way a bulk load or a lost file would."""
+    from iotstream.storage.duckdb import DuckDBStorage
+    from iotstream.storage.postgres import PostgresStorage
+
+    if isinstance(storage, DuckDBStorage):
+        storage._db.execute(statement)
+    elif isinstance(storage, PostgresStorage):
+        with storage._conn.cursor() as cur:
+            cur.execute(statement)  # type: ignore[arg-type]
+        storage._conn.commit()
+    else:
+        raise TypeError(f"no SQL access to {type(storage).__name__}")
