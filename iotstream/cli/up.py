@@ -18,8 +18,8 @@ __all__ = ["demo", "up"]
 console = Console()
 
 _NOT_YET = (
-    "Not running yet: HTTP/MQTT ingestion and the dashboard (next issues). The stream engine and "
-    "the storage sink exist as Python APIs, but `up` does not start them yet."
+    "Not running yet: HTTP/MQTT ingestion and the dashboard (next issues). The stream engine "
+    "exists as a Python API, but `up` does not start jobs yet."
 )
 _TRY = f"""Try it from another terminal:
   printf '{{"datastream":"kitchen/temp","value":21.5}}\\n' | .venv/bin/iotstream produce {OBSERVATIONS}

@@ -77,6 +77,13 @@ _SCHEMA = [
 _AGG_COLUMNS = ("datastream", "window_name", "start_time", "end_time", "count", "sum", "min", "max", "avg")
 _AGG = ", ".join((*_AGG_COLUMNS, "first", "last", "revision", "updated_time"))
 _ALERT = "rule, datastream, start_time, last_time, max, avg, threshold, state, closed_time, updated_time"
+_UPSERT_LATEST = (
+    f"INSERT INTO latest ({_OBS}) SELECT {_OBS} FROM stage_observations"  # noqa: S608
+    " WHERE seq IN (SELECT unnest(%s::bigint[])) ON CONFLICT (datastream) DO UPDATE SET"
+    " phenomenon_time = excluded.phenomenon_time, result_time = excluded.result_time,"
+    " value = excluded.value, value_json = excluded.value_json, id = excluded.id"
+    " WHERE excluded.phenomenon_time >= latest.phenomenon_time"
+)
 _TIME_COLUMN = {"raw": "phenomenon_time", "1m": "bucket", "1h": "bucket", "1d": "bucket"}
 _TABLE = {"raw": "observations", **{r.name: r.table for r in ROLLUPS}}
 
@@ -107,29 +114,16 @@ class PostgresStorage(BaseStorage):
 
     def write_prepared(self, prepared: PreparedReadings) -> list[Rejected]:
         if prepared.size:
-            shape, ranges = prepared.shape, prepared.ranges
+            shape = prepared.shape
             with self._lock, self._transaction() as cur:
                 self._ensure_partitions(cur, {minute - minute % 86_400_000 for _, minute in shape.touched})
-                self._stage_arrow(cur, "observations", prepared.table)
-                _merge(cur, "observations", _OBS, "datastream, phenomenon_time", unique=shape.unique)
-                cur.execute(
-                    f"INSERT INTO latest ({_OBS}) SELECT {_OBS} FROM stage_observations"  # noqa: S608
-                    " WHERE seq IN (SELECT unnest(%s::bigint[])) ON CONFLICT (datastream) DO UPDATE SET"
-                    " phenomenon_time = excluded.phenomenon_time, result_time = excluded.result_time,"
-                    " value = excluded.value, value_json = excluded.value_json, id = excluded.id"
-                    " WHERE excluded.phenomenon_time >= latest.phenomenon_time",
-                    (shape.newest,),
-                )
-                cur.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS touched (datastream {POSTGRES.text} NOT NULL,"
-                    " bucket bigint NOT NULL) ON COMMIT DELETE ROWS"
-                )
-                with cur.copy("COPY touched (datastream, bucket) FROM STDIN") as copy:
-                    for row in shape.touched:
-                        copy.write_row(row)
-                for low, high in ranges:
-                    for statement in refresh(POSTGRES, low, high):
-                        cur.execute(statement)
+                if shape.unique and _copy_new(cur, "observations", prepared.table.drop(["seq"])):
+                    self._stage_arrow(cur, "observations", prepared.table.take(shape.newest))
+                else:  # a replay, or a batch correcting itself: stage everything and merge
+                    self._stage_arrow(cur, "observations", prepared.table)
+                    _merge(cur, "observations", _OBS, "datastream, phenomenon_time")
+                cur.execute(_UPSERT_LATEST, (shape.newest,))
+                _refresh_rollups(cur, shape.touched, prepared.ranges)
         return prepared.rejected
 
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
@@ -199,12 +193,7 @@ class PostgresStorage(BaseStorage):
                 copy.write_row((*row, position))
 
     def _stage_arrow(self, cur: "psycopg.Cursor[Any]", table: str, batch: pa.Table) -> None:
-        """COPY an Arrow batch as CSV: Arrow writes it in C, several times faster than row by row."""
-        stage = _stage_table(cur, table)
-        text = io.BytesIO()
-        csv.write_csv(batch, text, csv.WriteOptions(include_header=False))
-        with cur.copy(f"COPY {stage} ({', '.join(batch.column_names)}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(text.getbuffer())
+        _copy_csv(cur, _stage_table(cur, table), batch)
 
     def _ensure_partitions(self, cur: "psycopg.Cursor[Any]", times_ms: set[int]) -> None:
         for year, month in {_month(t) for t in times_ms}:
@@ -370,20 +359,49 @@ def _stage_table(cur: "psycopg.Cursor[Any]", table: str) -> str:
     return stage
 
 
-def _merge(cur: "psycopg.Cursor[Any]", table: str, columns: str, key: str, *, unique: bool = False) -> None:
-    """Upsert the staged rows; unless the caller knows the keys are `unique`, the last per key wins."""
+def _copy_new(cur: "psycopg.Cursor[Any]", table: str, batch: pa.Table) -> bool:
+    """COPY new rows straight into the table, about twice as fast as staging and upserting them.
+
+    New rows are the rule and replays the exception, so this is tried first; False (nothing written)
+    if some row is stored already.
+    """
+    try:
+        with cur.connection.transaction():  # a savepoint: the failure undoes only this
+            _copy_csv(cur, table, batch)
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
+def _copy_csv(cur: "psycopg.Cursor[Any]", table: str, batch: pa.Table) -> None:
+    """Arrow writes the CSV in C, several times faster than COPYing row by row from Python."""
+    text = io.BytesIO()
+    csv.write_csv(batch, text, csv.WriteOptions(include_header=False))
+    with cur.copy(f"COPY {table} ({', '.join(batch.column_names)}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(text.getbuffer())
+
+
+def _refresh_rollups(
+    cur: "psycopg.Cursor[Any]", touched: list[tuple[str, int]], ranges: list[tuple[int, int]]
+) -> None:
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS touched (datastream {POSTGRES.text} NOT NULL,"
+        " bucket bigint NOT NULL) ON COMMIT DELETE ROWS"
+    )
+    with cur.copy("COPY touched (datastream, bucket) FROM STDIN") as copy:
+        for row in touched:
+            copy.write_row(row)
+    for low, high in ranges:
+        for statement in refresh(POSTGRES, low, high):
+            cur.execute(statement)
+
+
+def _merge(cur: "psycopg.Cursor[Any]", table: str, columns: str, key: str) -> None:
+    """Upsert the staged rows; the last row per key in the batch wins."""
     keys = {k.strip() for k in key.split(",")}
     updates = ", ".join(
         f"{c} = excluded.{c}" for c in (c.strip() for c in columns.split(",")) if c not in keys
     )
-    if unique:  # new rows are the rule, replays the exception: try a plain insert first, it is twice as fast
-        try:
-            with cur.connection.transaction():
-                cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM stage_{table}")  # noqa: S608
-        except psycopg.errors.UniqueViolation:
-            pass  # some rows are stored already: merge instead
-        else:
-            return
     rows = f"SELECT DISTINCT ON ({key}) {columns} FROM stage_{table} ORDER BY {key}, seq DESC"  # noqa: S608
     cur.execute(f"INSERT INTO {table} ({columns}) {rows} ON CONFLICT ({key}) DO UPDATE SET {updates}")
 

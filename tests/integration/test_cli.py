@@ -97,6 +97,8 @@ def test_demo_starts_says_what_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
     assert "iotstream is running" in stdout
     assert "log: sqlite:///./iotstream-data/log.db" in stdout
     assert "observations" in stdout
+    assert "storage: duckdb:///./iotstream-data/store.duckdb" in stdout
+    assert "keeps raw 7d, 1m 90d, 1h 730d, 1d forever" in stdout
     assert "Not running yet" in stdout
     assert "iotstream stopped" in stdout
 

@@ -6,8 +6,10 @@ import psycopg
 import pytest
 
 from iotstream.models import Observation
+from iotstream.storage import RetentionPolicy, RetentionSettings
 from iotstream.storage.exceptions import StorageUnavailableError
 from iotstream.storage.postgres import PostgresStorage
+from iotstream.testing import FakeClock
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +18,8 @@ def test_a_lost_connection_is_retriable_and_the_retry_stores_the_batch_once(post
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-        store = PostgresStorage(postgres_url.rsplit("/", 1)[0] + f"/{name}")
+        now = RetentionPolicy(RetentionSettings(), FakeClock(1_700_000_000))  # the readings are fresh
+        store = PostgresStorage(postgres_url.rsplit("/", 1)[0] + f"/{name}", now)
         batch = [Observation("s1", 1_700_000_000_000 + i, float(i), 0, f"id{i}") for i in range(100)]
         store.write_observations(batch[:50])
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))

@@ -1,0 +1,36 @@
+"""`iotstream up` in one process: what arrives on the log ends up in the store."""
+
+import time
+from pathlib import Path
+
+import msgspec
+
+from iotstream.config import load_settings
+from iotstream.embedded import EmbeddedPlatform
+
+
+def test_readings_on_the_log_are_stored_while_the_platform_runs(tmp_path: Path) -> None:
+    settings = load_settings(
+        None,
+        log={"url": f"sqlite:///{tmp_path}/log.db", "linger_ms": 0},
+        storage={"url": f"duckdb:///{tmp_path}/store.duckdb"},
+    )
+    now_ms = int(time.time() * 1000)
+    with EmbeddedPlatform(settings) as platform:
+        assert platform.log is not None
+        assert platform.storage is not None
+        with platform.log.producer() as producer:
+            for i in range(100):
+                reading = {"datastream": f"s{i % 4}", "time": now_ms - 1_000 * i, "value": float(i)}
+                producer.produce("observations", msgspec.json.encode(reading), f"s{i % 4}".encode())
+        deadline = time.monotonic() + 30
+        while len(platform.storage.latest()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert {name: o.result for name, o in platform.storage.latest().items()} == {
+            "s0": 0.0,
+            "s1": 1.0,
+            "s2": 2.0,
+            "s3": 3.0,
+        }
+        assert sum(len(platform.storage.raw(f"s{k}", 0, now_ms + 1)) for k in range(4)) == 100
+    assert platform.storage is None  # stopped: the sink committed and the store is closed
