@@ -82,8 +82,8 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ("postgres", _fresh_database(args.postgres)),
     ):
         with open_storage(url, retention={"raw": f"{args.days + 1}d"}) as store:  # all raw kept
-            rows = _generate(store, args.days, args.datastreams, interval_s)
-            queries[name] = _query_latencies(store, args, interval_s, 50 if args.quick else 200)
+            rows, end = _generate(store, args.days, args.datastreams, interval_s)
+            queries[name] = _query_latencies(store, args, interval_s, end, 50 if args.quick else 200)
         _progress(f"{name} queries on {rows:,} rows: {queries[name]}")
     return {
         "benchmark": "storage",
@@ -154,7 +154,7 @@ def _through_sink(store: BaseStorage, log_path: Path, rows: int, datastreams: in
     return rows / elapsed
 
 
-def _generate(store: BaseStorage, days: int, datastreams: int, interval_s: int) -> int:
+def _generate(store: BaseStorage, days: int, datastreams: int, interval_s: int) -> tuple[int, int]:
     """The month of readings, made by the database itself (loading it through Python would be the
     ingest benchmark again, for an hour), then rolled up by the store's own rebuild."""
     end = int(time.time()) // 60 * 60_000
@@ -193,15 +193,16 @@ def _generate(store: BaseStorage, days: int, datastreams: int, interval_s: int) 
     began = time.perf_counter()
     store.rebuild_rollups(start, end + 1)
     _progress(f"rolled up in {time.perf_counter() - began:.1f} s")
-    return datastreams * (days * DAY_MS // step)
+    return datastreams * (days * DAY_MS // step), end
 
 
 def _query_latencies(
-    store: BaseStorage, args: argparse.Namespace, interval_s: int, repeats: int
+    store: BaseStorage, args: argparse.Namespace, interval_s: int, end: int, repeats: int
 ) -> dict[str, float]:
+    """Latencies of the chart queries over the data set, which ends at `end`."""
     days, datastreams = args.days, args.datastreams
     minutes = 1_440 // max(1, interval_s // 60)  # minutes of the last day that have a reading
-    end = int(time.time() * 1000)
+    end += 1
     names = [f"sensor-{i:03d}" for i in range(datastreams)]
 
     def last_day(i: int) -> object:

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +178,16 @@ def start_postgres(*, durable: bool = False, settings: Sequence[str] = ()) -> tu
     server = Server(argv, port, root / "postgres.log", user=user, workdir=root).start()
     _wait_for_postgres(port)
     return server, f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+def fresh_database(server_url: str) -> str:
+    """A new, empty database on the server, so tests never see each other's rows. Returns its URL."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _wait_for_postgres(port: int, timeout_s: float = 30) -> None:

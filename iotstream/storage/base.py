@@ -72,14 +72,10 @@ class PreparedReadings(NamedTuple):
 
 
 def shape_of(rows: Sequence[Observation]) -> BatchShape:
-    newest: dict[str, tuple[int, int]] = {}
-    keys = set()
-    for position, o in enumerate(rows):
-        keys.add((o.datastream, o.phenomenon_time_ms))
-        best = newest.get(o.datastream)
-        if best is None or o.phenomenon_time_ms >= best[0]:
-            newest[o.datastream] = (o.phenomenon_time_ms, position)
-    return BatchShape(len(keys) == len(rows), [p for _, p in newest.values()], touched_minutes(keys))
+    keys = {(o.datastream, o.phenomenon_time_ms) for o in rows}
+    by_time = sorted(range(len(rows)), key=lambda position: rows[position].phenomenon_time_ms)  # stable
+    newest = {rows[position].datastream: position for position in by_time}  # the last one wins
+    return BatchShape(len(keys) == len(rows), list(newest.values()), touched_minutes(keys))
 
 
 def check_alert(alert: Alert) -> str | None:

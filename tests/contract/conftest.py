@@ -10,6 +10,7 @@ import pytest
 from iotstream.log import BaseLog, TopicSpec, open_log
 from iotstream.storage import BaseStorage, open_storage
 from iotstream.testing import FakeClock
+from tests.servers import fresh_database
 
 LOG_BACKENDS = ["sqlite", "kafka"]
 
@@ -102,7 +103,7 @@ def make_storage(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeCloc
         if request.param == "duckdb":
             url = f"duckdb:///{tmp_path}/store-{uuid.uuid4().hex[:8]}.duckdb"
         elif request.param == "postgres":
-            url = _fresh_postgres(request.getfixturevalue("postgres_url"))
+            url = fresh_database(request.getfixturevalue("postgres_url"))
         else:
             raise AssertionError(f"no fixture for {request.param}")
         opened.append(open_storage(url, clock=clock, **settings))
@@ -116,13 +117,3 @@ def make_storage(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeCloc
 @pytest.fixture
 def storage(make_storage: MakeStorage) -> BaseStorage:
     return make_storage()
-
-
-def _fresh_postgres(server_url: str) -> str:
-    """A new database per store on the session's server, so tests never see each other's rows."""
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
-    return server_url.rsplit("/", 1)[0] + f"/{name}"

@@ -4,16 +4,24 @@ import time
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
+from tests.servers import fresh_database
 
 
-def test_readings_on_the_log_are_stored_while_the_platform_runs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_readings_on_the_log_are_stored_while_the_platform_runs(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    store_url = (
+        f"duckdb:///{tmp_path}/store.duckdb"
+        if backend == "duckdb"
+        else fresh_database(request.getfixturevalue("postgres_url"))
+    )
     settings = load_settings(
-        None,
-        log={"url": f"sqlite:///{tmp_path}/log.db", "linger_ms": 0},
-        storage={"url": f"duckdb:///{tmp_path}/store.duckdb"},
+        None, log={"url": f"sqlite:///{tmp_path}/log.db", "linger_ms": 0}, storage={"url": store_url}
     )
     now_ms = int(time.time() * 1000)
     with EmbeddedPlatform(settings) as platform:
