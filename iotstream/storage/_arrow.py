@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
 
@@ -24,7 +25,7 @@ def readings(rows: Sequence[Observation]) -> pa.Table:
             "datastream": pa.array([o.datastream for o in rows], pa.string()),
             "phenomenon_time": pa.array([o.phenomenon_time_ms for o in rows], pa.int64()),
             "result_time": pa.array([o.result_time_ms for o in rows], pa.int64()),
-            "value": pa.array([o.result if n else None for o, n in pairs], pa.float64()),
+            "value": pa.array([float(o.result) if n else None for o, n in pairs], pa.float64()),
             "value_json": pa.array(
                 [None if n else _json.encode(o.result).decode() for o, n in pairs], pa.string()
             ),
@@ -41,6 +42,29 @@ def touched(buckets: Sequence[tuple[str, int]]) -> pa.Table:
             "bucket": pa.array([bucket for _, bucket in buckets], pa.int64()),
         }
     )
+
+
+def minute_rollups(readings: pa.Table) -> pa.Table:
+    """The batch's own 1-minute rollups (rollup table columns), computed in Arrow's C++ kernels.
+
+    Sorted by time first, so each bucket's first and last are the earliest and latest readings.
+    """
+    numeric = readings.filter(pc.is_valid(readings["value"])).sort_by("phenomenon_time")
+    time = numeric["phenomenon_time"]
+    minutes = pa.table(
+        {
+            "datastream": numeric["datastream"],
+            "bucket": pc.multiply(pc.divide(time, 60_000), 60_000),
+            "value": numeric["value"],
+            "time": time,
+        }
+    )
+    stats = ("count", "sum", "min", "max", "first", "last")
+    grouped = minutes.group_by(["datastream", "bucket"], use_threads=False).aggregate(
+        [*(("value", stat) for stat in stats), ("time", "min"), ("time", "max")]
+    )
+    columns = ["datastream", "bucket", *(f"value_{stat}" for stat in stats), "time_min", "time_max"]
+    return grouped.select(columns).rename_columns(["datastream", "bucket", *stats, "first_time", "last_time"])
 
 
 def late(rows: Sequence[LateObservation]) -> pa.Table:

@@ -17,6 +17,7 @@ import pyarrow as pa
 from pyarrow import csv
 
 from iotstream.models import Alert, Bucket, LateObservation, Observation, WindowAggregate
+from iotstream.storage import _arrow
 from iotstream.storage.base import (
     BaseStorage,
     PreparedReadings,
@@ -28,7 +29,7 @@ from iotstream.storage.base import (
 )
 from iotstream.storage.exceptions import StorageError, StorageUnavailableError
 from iotstream.storage.retention import TIERS, RetentionPolicy
-from iotstream.storage.rollups import POSTGRES, ROLLUPS, rebuild, refresh
+from iotstream.storage.rollups import MERGE_MINUTES, POSTGRES, ROLLUPS, rebuild, refresh
 
 try:
     import psycopg
@@ -117,13 +118,18 @@ class PostgresStorage(BaseStorage):
             shape = prepared.shape
             with self._lock, self._transaction() as cur:
                 self._ensure_partitions(cur, {minute - minute % 86_400_000 for _, minute in shape.touched})
-                if shape.unique and _copy_new(cur, "observations", prepared.table.drop(["seq"])):
+                new = shape.unique and _copy_new(cur, "observations", prepared.table.drop(["seq"]))
+                if new:  # every reading is new, so the batch's own minutes add to the stored ones
                     self._stage_arrow(cur, "observations", prepared.table.take(shape.newest))
-                else:  # a replay, or a batch correcting itself: stage everything and merge
+                    _copy_csv(
+                        cur, _stage_table(cur, "rollup_1m", "minutes"), _arrow.minute_rollups(prepared.table)
+                    )
+                    cur.execute(MERGE_MINUTES)
+                else:  # a replay, or a batch correcting itself: stage everything, merge, recompute
                     self._stage_arrow(cur, "observations", prepared.table)
                     _merge(cur, "observations", _OBS, "datastream, phenomenon_time")
                 cur.execute(_UPSERT_LATEST, (shape.newest,))
-                _refresh_rollups(cur, shape.touched, prepared.ranges)
+                _refresh_rollups(cur, shape.touched, prepared.ranges, not new)
         return prepared.rejected
 
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
@@ -349,9 +355,9 @@ class _Transaction:
             raise StorageError(f"PostgreSQL request failed: {exc}") from exc
 
 
-def _stage_table(cur: "psycopg.Cursor[Any]", table: str) -> str:
+def _stage_table(cur: "psycopg.Cursor[Any]", table: str, stage: str = "") -> str:
     """An empty session-private copy of `table` plus the rows' position in the batch (`seq`)."""
-    stage = f"stage_{table}"
+    stage = f"stage_{stage or table}"
     cur.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
@@ -382,8 +388,12 @@ def _copy_csv(cur: "psycopg.Cursor[Any]", table: str, batch: pa.Table) -> None:
 
 
 def _refresh_rollups(
-    cur: "psycopg.Cursor[Any]", touched: list[tuple[str, int]], ranges: list[tuple[int, int]]
+    cur: "psycopg.Cursor[Any]",
+    touched: list[tuple[str, int]],
+    ranges: list[tuple[int, int]],
+    minutes: bool,
 ) -> None:
+    """Recompute the hours and days the batch touched, and its minutes unless they were merged."""
     cur.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS touched (datastream {POSTGRES.text} NOT NULL,"
         " bucket bigint NOT NULL) ON COMMIT DELETE ROWS"
@@ -392,7 +402,7 @@ def _refresh_rollups(
         for row in touched:
             copy.write_row(row)
     for low, high in ranges:
-        for statement in refresh(POSTGRES, low, high):
+        for statement in refresh(POSTGRES, low, high, minutes=minutes):
             cur.execute(statement)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 __all__ = [
     "COLUMNS",
     "DUCKDB",
+    "MERGE_MINUTES",
     "POSTGRES",
     "ROLLUPS",
     "Dialect",
@@ -44,7 +45,7 @@ ROLLUPS = (Rollup("1m", 60_000), Rollup("1h", 3_600_000), Rollup("1d", 86_400_00
 
 @dataclass(frozen=True)
 class Dialect:
-    """What differs between the databases: how to take the value at the earliest and latest time."""
+    """What differs between the databases: first/last value functions, name type, join strategy."""
 
     first: str  # with {value} and {time}
     last: str
@@ -81,15 +82,18 @@ def touched_minutes(rows: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
     return list({(datastream, time_ms - time_ms % width) for datastream, time_ms in rows})
 
 
-def refresh(dialect: Dialect, low_ms: int, high_ms: int) -> list[str]:
+def refresh(dialect: Dialect, low_ms: int, high_ms: int, *, minutes: bool = True) -> list[str]:
     """Statements that recompute, tier by tier, the buckets in [low, high) listed in the `touched` table.
 
     The caller fills `touched` with the minutes a batch wrote (`touched_minutes`); hours and days are
-    derived from those few rows.
+    derived from those few rows. `minutes=False` leaves the minutes to the caller (`MERGE_MINUTES`).
     """
     statements = []
     source, time_column = "observations", "phenomenon_time"
     for rollup in ROLLUPS:
+        if rollup is ROLLUPS[0] and not minutes:
+            source, time_column = rollup.table, "bucket"
+            continue
         width = rollup.width_ms
         low, high = low_ms - low_ms % width, -(-high_ms // width) * width
         touched = (
@@ -121,6 +125,20 @@ def refresh(dialect: Dialect, low_ms: int, high_ms: int) -> list[str]:
         statements.append(f"INSERT INTO {rollup.table} ({COLUMNS}){rows}")
         source, time_column = rollup.table, "bucket"
     return statements
+
+
+# Adds a batch's own minute rollups (staged in `stage_minutes`) to the stored ones. Exact only when
+# every reading of the batch is new, which the PostgreSQL fast path knows; otherwise buckets are
+# recomputed with `refresh`.
+MERGE_MINUTES = (
+    f"INSERT INTO rollup_1m AS r ({COLUMNS}) SELECT {COLUMNS} FROM stage_minutes"  # noqa: S608
+    " ON CONFLICT (datastream, bucket) DO UPDATE SET count = r.count + excluded.count,"
+    " sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max),"
+    " first = CASE WHEN excluded.first_time < r.first_time THEN excluded.first ELSE r.first END,"
+    " last = CASE WHEN excluded.last_time > r.last_time THEN excluded.last ELSE r.last END,"
+    " first_time = least(r.first_time, excluded.first_time),"
+    " last_time = greatest(r.last_time, excluded.last_time)"
+)
 
 
 def rebuild(dialect: Dialect, low_ms: int, high_ms: int) -> list[str]:

@@ -63,13 +63,16 @@ def test_bad_rows_are_refused_with_the_reason_and_the_rest_is_stored(storage: Ba
             _obs("", 4_000, 1.0),
             _obs("t1", -5, 1.0),
             _obs("t1", 6_000, 6.0),
+            _obs("t1", 7_000, 10**400),
+            _obs("t1", 8_000, 2**63 + 1),  # beyond int64 and exact doubles: stored as the nearest double
         ]
     )
-    assert [r.position for r in rejected] == [1, 2, 3, 4]
+    assert [r.position for r in rejected] == [1, 2, 3, 4, 6]
     assert rejected[0] == Rejected(1, "result nan is not a finite number")
     assert "empty datastream" in rejected[2].reason
     assert "outside 1970..9999" in rejected[3].reason
-    assert [o.result for o in storage.raw("t1", 0, 10**6)] == [1.0, 6.0]
+    assert rejected[4].reason == "result is an integer too large to store as a number (over 1.8e308)"
+    assert [o.result for o in storage.raw("t1", 0, 10**6)] == [1.0, 6.0, float(2**63)]
 
 
 def test_a_corrected_window_replaces_the_earlier_result(storage: BaseStorage) -> None:
