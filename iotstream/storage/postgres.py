@@ -6,18 +6,13 @@ Raw readings are partitioned by month of phenomenon time (partitions made on dem
 drops whole months and time-range scans touch only the months asked for.
 """
 
-import io
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-import pyarrow as pa
-from pyarrow import csv
-
 from iotstream.models import Alert, Bucket, LateObservation, Observation, WindowAggregate
-from iotstream.storage import _arrow
+from iotstream.storage import _arrow, pgcopy
 from iotstream.storage.base import (
     BaseStorage,
     PreparedReadings,
@@ -29,7 +24,7 @@ from iotstream.storage.base import (
 )
 from iotstream.storage.exceptions import StorageError, StorageUnavailableError
 from iotstream.storage.retention import TIERS, RetentionPolicy
-from iotstream.storage.rollups import MERGE_MINUTES, POSTGRES, ROLLUPS, rebuild, refresh
+from iotstream.storage.rollups import POSTGRES, ROLLUPS, rebuild
 
 try:
     import psycopg
@@ -40,7 +35,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 __all__ = ["PostgresStorage"]
 
-_json = msgspec.json.Encoder()
 _OBS = "datastream, phenomenon_time, result_time, value, value_json, id"
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS observations (
@@ -118,18 +112,15 @@ class PostgresStorage(BaseStorage):
             shape = prepared.shape
             with self._lock, self._transaction() as cur:
                 self._ensure_partitions(cur, {minute - minute % 86_400_000 for _, minute in shape.touched})
-                new = shape.unique and _copy_new(cur, "observations", prepared.table.drop(["seq"]))
+                new = shape.unique and pgcopy.copy_new(cur, "observations", prepared.table.drop(["seq"]))
                 if new:  # every reading is new, so the batch's own minutes add to the stored ones
-                    self._stage_arrow(cur, "observations", prepared.table.take(shape.newest))
-                    _copy_csv(
-                        cur, _stage_table(cur, "rollup_1m", "minutes"), _arrow.minute_rollups(prepared.table)
-                    )
-                    cur.execute(MERGE_MINUTES)
+                    pgcopy.stage(cur, "observations", prepared.table.take(shape.newest))
+                    pgcopy.merge_minutes(cur, _arrow.minute_rollups(prepared.table))
                 else:  # a replay, or a batch correcting itself: stage everything, merge, recompute
-                    self._stage_arrow(cur, "observations", prepared.table)
-                    _merge(cur, "observations", _OBS, "datastream, phenomenon_time")
+                    pgcopy.stage(cur, "observations", prepared.table)
+                    pgcopy.merge(cur, "observations", _OBS, "datastream, phenomenon_time")
                 cur.execute(_UPSERT_LATEST, (shape.newest,))
-                _refresh_rollups(cur, shape.touched, prepared.ranges, not new)
+                pgcopy.refresh_rollups(cur, shape.touched, prepared.ranges, not new)
         return prepared.rejected
 
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
@@ -154,17 +145,17 @@ class PostgresStorage(BaseStorage):
             )
             with self._lock, self._transaction() as cur:
                 self._stage(cur, "aggregates", _AGG, data)
-                _merge(cur, "aggregates", _AGG, "datastream, window_name, start_time")
+                pgcopy.merge(cur, "aggregates", _AGG, "datastream, window_name, start_time")
         return []
 
     def write_late(self, rows: Sequence[LateObservation]) -> list[Rejected]:
         good, rejected = split_valid(rows, lambda late: check_observation(late.observation))
         if good:
             columns = f"{_OBS}, late_by_ms, job"
-            data = ((*_observation_row(late.observation), late.late_by_ms, late.job) for late in good)
+            data = ((*pgcopy.observation_row(late.observation), late.late_by_ms, late.job) for late in good)
             with self._lock, self._transaction() as cur:
                 self._stage(cur, "late_observations", columns, data)
-                _merge(cur, "late_observations", columns, "datastream, phenomenon_time, job")
+                pgcopy.merge(cur, "late_observations", columns, "datastream, phenomenon_time, job")
         return rejected
 
     def write_alerts(self, rows: Sequence[Alert]) -> list[Rejected]:
@@ -187,19 +178,16 @@ class PostgresStorage(BaseStorage):
             )
             with self._lock, self._transaction() as cur:
                 self._stage(cur, "alerts", _ALERT, data)
-                _merge(cur, "alerts", _ALERT, "rule, datastream, start_time")
+                pgcopy.merge(cur, "alerts", _ALERT, "rule, datastream, start_time")
         return rejected
 
     def _stage(
         self, cur: "psycopg.Cursor[Any]", table: str, columns: str, rows: Iterable[tuple[Any, ...]]
     ) -> None:
-        stage = _stage_table(cur, table)
+        stage = pgcopy.stage_table(cur, table)
         with cur.copy(f"COPY {stage} ({columns}, seq) FROM STDIN") as copy:
             for position, row in enumerate(rows):
                 copy.write_row((*row, position))
-
-    def _stage_arrow(self, cur: "psycopg.Cursor[Any]", table: str, batch: pa.Table) -> None:
-        _copy_csv(cur, _stage_table(cur, table), batch)
 
     def _ensure_partitions(self, cur: "psycopg.Cursor[Any]", times_ms: set[int]) -> None:
         for year, month in {_month(t) for t in times_ms}:
@@ -353,80 +341,6 @@ class _Transaction:
             raise StorageUnavailableError(f"PostgreSQL at {_safe(self._store.url)} went away: {exc}") from exc
         if isinstance(exc, psycopg.Error):
             raise StorageError(f"PostgreSQL request failed: {exc}") from exc
-
-
-def _stage_table(cur: "psycopg.Cursor[Any]", table: str, stage: str = "") -> str:
-    """An empty session-private copy of `table` plus the rows' position in the batch (`seq`)."""
-    stage = f"stage_{stage or table}"
-    cur.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    cur.execute(f"ALTER TABLE {stage} ADD COLUMN IF NOT EXISTS seq bigint")
-    return stage
-
-
-def _copy_new(cur: "psycopg.Cursor[Any]", table: str, batch: pa.Table) -> bool:
-    """COPY new rows straight into the table, about twice as fast as staging and upserting them.
-
-    New rows are the rule and replays the exception, so this is tried first; False (nothing written)
-    if some row is stored already.
-    """
-    try:
-        with cur.connection.transaction():  # a savepoint: the failure undoes only this
-            _copy_csv(cur, table, batch)
-    except psycopg.errors.UniqueViolation:
-        return False
-    return True
-
-
-def _copy_csv(cur: "psycopg.Cursor[Any]", table: str, batch: pa.Table) -> None:
-    """Arrow writes the CSV in C, several times faster than COPYing row by row from Python."""
-    text = io.BytesIO()
-    csv.write_csv(batch, text, csv.WriteOptions(include_header=False))
-    with cur.copy(f"COPY {table} ({', '.join(batch.column_names)}) FROM STDIN WITH (FORMAT csv)") as copy:
-        copy.write(text.getbuffer())
-
-
-def _refresh_rollups(
-    cur: "psycopg.Cursor[Any]",
-    touched: list[tuple[str, int]],
-    ranges: list[tuple[int, int]],
-    minutes: bool,
-) -> None:
-    """Recompute the hours and days the batch touched, and its minutes unless they were merged."""
-    cur.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS touched (datastream {POSTGRES.text} NOT NULL,"
-        " bucket bigint NOT NULL) ON COMMIT DELETE ROWS"
-    )
-    with cur.copy("COPY touched (datastream, bucket) FROM STDIN") as copy:
-        for row in touched:
-            copy.write_row(row)
-    for low, high in ranges:
-        for statement in refresh(POSTGRES, low, high, minutes=minutes):
-            cur.execute(statement)
-
-
-def _merge(cur: "psycopg.Cursor[Any]", table: str, columns: str, key: str) -> None:
-    """Upsert the staged rows; the last row per key in the batch wins."""
-    keys = {k.strip() for k in key.split(",")}
-    updates = ", ".join(
-        f"{c} = excluded.{c}" for c in (c.strip() for c in columns.split(",")) if c not in keys
-    )
-    rows = f"SELECT DISTINCT ON ({key}) {columns} FROM stage_{table} ORDER BY {key}, seq DESC"  # noqa: S608
-    cur.execute(f"INSERT INTO {table} ({columns}) {rows} ON CONFLICT ({key}) DO UPDATE SET {updates}")
-
-
-def _observation_row(o: Observation) -> tuple[Any, ...]:
-    numeric = type(o.result) in (int, float)
-    value_json = None if numeric else _json.encode(o.result).decode()
-    return (
-        o.datastream,
-        o.phenomenon_time_ms,
-        o.result_time_ms,
-        o.result if numeric else None,
-        value_json,
-        o.id,
-    )
 
 
 def _observation(row: tuple[Any, ...]) -> Observation:
