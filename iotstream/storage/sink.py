@@ -86,16 +86,16 @@ class StorageSink:
         parallel with the decoding), committing each batch's offsets once it is stored."""
         self._stop = stop
         pending: tuple[Future[bool], _Batch] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iotstream-sink-writer") as writer:
-            try:
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iotstream-sink-writer") as writer:
                 while not stop.is_set():
                     records = self._consumer.poll(self._max_batch, 0.5)
                     batch = self._decode(records) if records else None
                     self._settle(pending)
                     pending = (writer.submit(self._store, batch), batch) if batch else None
                 self._settle(pending)
-            finally:
-                self.close()
+        finally:  # after the writer has finished: it may still be writing dead letters
+            self.close()
 
     def step(self, timeout_s: float = 0.5) -> int:
         """One poll-decode-write-commit cycle, all in the calling thread."""
