@@ -1,7 +1,7 @@
 """Human-friendly durations and sizes for configuration files and command-line options."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -58,13 +58,17 @@ DurationMs = Annotated[int, BeforeValidator(parse_duration_ms)]
 SizeBytes = Annotated[int, BeforeValidator(parse_size_bytes)]
 
 
-def parse_time_ms(raw: Any, default_ms: int) -> int | str:
-    """A reading's time as epoch ms (from epoch ms or zoned ISO-8601), `default_ms` when absent, or why not.
+def parse_time_ms(raw: Any, default_ms: int, *, naive_is_utc: bool = False) -> int | str:
+    """A reading's time as epoch ms (from epoch ms or ISO-8601), `default_ms` when absent, or why not.
+
+    ISO times need a zone unless `naive_is_utc` (what devices posting readings get).
 
     >>> parse_time_ms("2024-01-01T00:00:00Z", 0), parse_time_ms(None, 7)
     (1704067200000, 7)
     >>> parse_time_ms("2024-01-01T00:00:00", 0)
     "time '2024-01-01T00:00:00' has no time zone"
+    >>> parse_time_ms("2024-01-01T00:00:00", 0, naive_is_utc=True)
+    1704067200000
     """
     if raw is None:
         return default_ms
@@ -77,5 +81,7 @@ def parse_time_ms(raw: Any, default_ms: int) -> int | str:
     except ValueError:
         return f"time {raw!r} is not ISO-8601 or epoch milliseconds"
     if parsed.tzinfo is None:
-        return f"time {raw!r} has no time zone"
+        if not naive_is_utc:
+            return f"time {raw!r} has no time zone"
+        parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)

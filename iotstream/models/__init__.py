@@ -3,11 +3,12 @@
 Times are UTC epoch milliseconds everywhere inside iotstream; ISO-8601 exists only at the edges.
 """
 
+import hashlib
 from typing import Any
 
 import msgspec
 
-__all__ = ["Alert", "Bucket", "LateObservation", "Observation", "Series", "WindowAggregate"]
+__all__ = ["Alert", "Bucket", "LateObservation", "Observation", "Series", "WindowAggregate", "message_id"]
 
 
 class Observation(msgspec.Struct, frozen=True, gc=False):
@@ -87,3 +88,13 @@ class Alert(msgspec.Struct, frozen=True, gc=False):
     @property
     def duration_s(self) -> float:
         return (self.last_ms - self.start_ms) / 1000
+
+
+def message_id(datastream: str, time_ms: int, value: Any) -> str:
+    """The platform's stable id for a reading that came without one: the same reading, the same id,
+    so a re-sent reading is stored once.
+
+    >>> message_id("s1", 0, 1.5) == message_id("s1", 0, 1.5) != message_id("s1", 0, 2.5)
+    True
+    """
+    return hashlib.blake2b(msgspec.json.encode([datastream, time_ms, value]), digest_size=12).hexdigest()

@@ -5,7 +5,6 @@ the dead letter's reason). Readings are decoded into a typed struct rather than 
 every reading the platform stores, and msgspec fills a struct about twice as fast.
 """
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,9 +12,9 @@ import msgspec
 
 from iotstream._units import parse_time_ms
 from iotstream.log.types import Record
-from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
+from iotstream.models import Alert, LateObservation, Observation, WindowAggregate, message_id
 
-__all__ = ["DECODERS", "decode_aggregate", "decode_alert", "decode_late", "decode_observation", "message_id"]
+__all__ = ["DECODERS", "decode_aggregate", "decode_alert", "decode_late", "decode_observation"]
 
 _UNSET: Any = msgspec.UNSET
 
@@ -79,11 +78,6 @@ def _observation(document: _Reading, record: Record) -> Observation | str:
     return Observation(
         datastream, when, value, result_time if isinstance(result_time, int) else when, str(reading_id)
     )
-
-
-def message_id(datastream: str, time_ms: int, value: Any) -> str:
-    """The platform's stable id for a reading that came without one."""
-    return hashlib.blake2b(msgspec.json.encode([datastream, time_ms, value]), digest_size=12).hexdigest()
 
 
 def decode_aggregate(record: Record) -> WindowAggregate | str:

@@ -1,0 +1,1 @@
+"""Ingestion: readings from devices (HTTP, MQTT, ...) validated, stamped and given message ids."""
