@@ -112,7 +112,3 @@ def observation(row: tuple[Any, ...]) -> Observation:
     datastream, phenomenon_time, result_time, value, value_json, message_id = row
     result = value if value_json is None else _from_json.decode(value_json)
     return Observation(datastream, phenomenon_time, result, result_time, message_id)
-
-
-def alert(row: tuple[Any, ...]) -> Alert:
-    return Alert(*row)

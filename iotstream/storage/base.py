@@ -17,8 +17,8 @@ import pyarrow as pa
 
 from iotstream.models import Alert, Bucket, LateObservation, Observation, Series, WindowAggregate
 from iotstream.storage import _arrow
-from iotstream.storage.retention import TIERS, RetentionPolicy, RetentionSettings
-from iotstream.storage.rollups import ROLLUPS, choose_resolution, time_ranges, touched_minutes
+from iotstream.storage.retention import TIERS, Deletion, RetentionPolicy, RetentionSettings
+from iotstream.storage.rollups import ROLLUPS, Dialect, choose_resolution, time_ranges, touched_minutes
 
 __all__ = [
     "BaseStorage",
@@ -35,6 +35,10 @@ __all__ = [
 T = TypeVar("T")
 
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+ALERT_COLUMNS = (
+    "rule, datastream, start_time, last_time, max, avg, threshold, state, closed_time, updated_time"
+)
+_TIER_TABLES = {"raw": ("observations", "phenomenon_time"), **{r.name: (r.table, "bucket") for r in ROLLUPS}}
 
 
 class Rejected(NamedTuple):
@@ -140,6 +144,8 @@ def split_valid(rows: Sequence[T], check: Callable[[T], str | None]) -> tuple[li
 
 
 class BaseStorage(ABC):
+    dialect: Dialect  # the backend's SQL differences, for the queries written once here
+
     def __init__(self, retention: RetentionPolicy | None) -> None:
         self.retention = retention or RetentionPolicy(RetentionSettings())
 
@@ -195,11 +201,17 @@ class BaseStorage(ABC):
     ) -> list[Observation]:
         """Readings in [start, end), oldest first; pass the last time seen as `after_ms` for the next page."""
 
-    @abstractmethod
     def buckets(
         self, resolution: str, start_ms: int, end_ms: int, datastreams: Sequence[str] | None = None
     ) -> dict[str, list[Bucket]]:
         """Rollup buckets ("1m", "1h", "1d") starting in [start, end) per datastream, oldest first."""
+        table, p = self.rollup_table(resolution), self.dialect.param
+        sql = f"SELECT datastream, bucket, count, sum, min, max, first, last FROM {table}"  # noqa: S608
+        sql += f" WHERE bucket >= {p} AND bucket < {p}"
+        params: list[Any] = [start_ms, end_ms]
+        if datastreams is not None:
+            sql, params = f"{sql} AND {self.dialect.one_of}", [*params, list(datastreams)]
+        return group_buckets(self._query(f"{sql} ORDER BY datastream, bucket", params))
 
     def series(self, datastream: str, start_ms: int, end_ms: int, points: int = 500) -> Series:
         """The range at the coarsest resolution that still gives `points` values (for charts).
@@ -237,7 +249,6 @@ class BaseStorage(ABC):
     def late(self, datastream: str, start_ms: int, end_ms: int) -> list[LateObservation]:
         """Late readings measured in [start, end)."""
 
-    @abstractmethod
     def alerts(
         self,
         datastream: str | None = None,
@@ -246,10 +257,36 @@ class BaseStorage(ABC):
         end_ms: int | None = None,
     ) -> list[Alert]:
         """Alert episodes started in [start, end), oldest first; optionally of one datastream or state."""
+        p = self.dialect.param
+        sql = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE start_time >= {p} AND start_time < {p}"  # noqa: S608
+        params: list[Any] = [start_ms, MAX_TIME_MS + 1 if end_ms is None else end_ms]
+        for column, value in (("datastream", datastream), ("state", state)):
+            if value is not None:
+                sql += f" AND {column} = {p}"
+                params.append(value)
+        return [Alert(*row) for row in self._query(f"{sql} ORDER BY start_time, datastream, rule", params)]
 
-    @staticmethod
-    def end_or_max(end_ms: int | None) -> int:
-        return MAX_TIME_MS + 1 if end_ms is None else end_ms
+    def retention_deletes(self, datastreams: Sequence[str]) -> list[tuple[str, str, list[Any]]]:
+        """(tier, DELETE statement, parameters) for what the tiers no longer keep of `datastreams`."""
+        return [
+            (tier, *self._delete_older(tier, deletion))
+            for tier in TIERS
+            for deletion in self.retention.deletions(tier, datastreams)
+        ]
+
+    def _delete_older(self, tier: str, deletion: Deletion) -> tuple[str, list[Any]]:
+        table, time_column = _TIER_TABLES[tier]
+        sql = f"DELETE FROM {table} WHERE {time_column} < {self.dialect.param}"  # noqa: S608
+        params: list[Any] = [deletion.cutoff_ms]
+        if deletion.names is not None:
+            sql, params = f"{sql} AND {self.dialect.one_of}", [*params, deletion.names]
+        if deletion.except_names:
+            sql, params = f"{sql} AND NOT {self.dialect.one_of}", [*params, deletion.except_names]
+        return sql, params
+
+    @abstractmethod
+    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Rows of one read-only statement."""
 
     def rebuild_rollups(self, start_ms: int, end_ms: int) -> None:
         """Recompute every rollup over [start, end) from the raw readings, e.g. after a bulk load.

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from iotstream.models import Alert, Bucket, LateObservation, Observation, WindowAggregate
+from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
 from iotstream.storage import _arrow
 from iotstream.storage.base import (
     BaseStorage,
@@ -23,7 +23,6 @@ from iotstream.storage.base import (
     Rejected,
     check_alert,
     check_observation,
-    group_buckets,
     split_valid,
 )
 from iotstream.storage.exceptions import StorageError
@@ -56,7 +55,6 @@ _SCHEMA = [
 ]
 _AGG = "datastream, window_name, start_time, end_time, count, sum, min, max, avg, first, last, revision"
 _AGG += ", updated_time"
-_ALERT = "rule, datastream, start_time, last_time, max, avg, threshold, state, closed_time, updated_time"
 _DELETE_REPLACED = (
     "DELETE FROM observations o USING batch b WHERE o.phenomenon_time >= ? AND o.phenomenon_time < ?"
     " AND o.datastream = b.datastream AND o.phenomenon_time = b.phenomenon_time"
@@ -69,11 +67,11 @@ _UPSERT_LATEST = (
     " id = excluded.id WHERE excluded.phenomenon_time >= latest.phenomenon_time"
 )
 _LAST_PER_KEY = " QUALIFY row_number() OVER (PARTITION BY datastream, phenomenon_time ORDER BY seq DESC) = 1"
-_TIME_COLUMN = {"raw": "phenomenon_time", "1m": "bucket", "1h": "bucket", "1d": "bucket"}
-_TABLE = {"raw": "observations", **{r.name: r.table for r in ROLLUPS}}
 
 
 class DuckDBStorage(BaseStorage):
+    dialect = DUCKDB
+
     def __init__(self, path: Path, retention: RetentionPolicy | None = None) -> None:
         super().__init__(retention)
         self.path = path
@@ -161,20 +159,6 @@ class DuckDBStorage(BaseStorage):
         )
         return [_arrow.observation(row) for row in rows]
 
-    def buckets(
-        self, resolution: str, start_ms: int, end_ms: int, datastreams: Sequence[str] | None = None
-    ) -> dict[str, list[Bucket]]:
-        table = self.rollup_table(resolution)
-        where, params = (
-            ("", []) if datastreams is None else (" AND list_contains(?, datastream)", [list(datastreams)])
-        )
-        rows = self._query(
-            f"SELECT datastream, bucket, count, sum, min, max, first, last FROM {table}"  # noqa: S608
-            f" WHERE bucket >= ? AND bucket < ?{where} ORDER BY datastream, bucket",
-            [start_ms, end_ms, *params],
-        )
-        return group_buckets(rows)
-
     def aggregates(self, datastream: str, window: str, start_ms: int, end_ms: int) -> list[WindowAggregate]:
         rows = self._query(
             f"SELECT {_AGG} FROM aggregates WHERE datastream = ? AND window_name = ?"  # noqa: S608
@@ -198,48 +182,21 @@ class DuckDBStorage(BaseStorage):
         )
         return [LateObservation(_arrow.observation(row[:6]), row[6], row[7]) for row in rows]
 
-    def alerts(
-        self,
-        datastream: str | None = None,
-        state: str | None = None,
-        start_ms: int = 0,
-        end_ms: int | None = None,
-    ) -> list[Alert]:
-        sql = f"SELECT {_ALERT} FROM alerts WHERE start_time >= ? AND start_time < ?"  # noqa: S608
-        params: list[Any] = [start_ms, self.end_or_max(end_ms)]
-        for column, value in (("datastream", datastream), ("state", state)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        return [
-            _arrow.alert(row) for row in self._query(f"{sql} ORDER BY start_time, datastream, rule", params)
-        ]
-
     def _rebuild_rollups(self, start_ms: int, end_ms: int) -> None:
         with self._transaction("rebuilding rollups") as db:
             for statement in rebuild(DUCKDB, start_ms, end_ms):
                 db.execute(statement)
 
     def apply_retention(self) -> dict[str, int]:
-        names = list(self.latest())
         deleted = dict.fromkeys(TIERS, 0)
+        deletes = self.retention_deletes(list(self.latest()))
         with self._transaction("applying retention") as db:
-            for tier in TIERS:
-                for deletion in self.retention.deletions(tier, names):
-                    sql = f"DELETE FROM {_TABLE[tier]} WHERE {_TIME_COLUMN[tier]} < ?"  # noqa: S608
-                    params: list[Any] = [deletion.cutoff_ms]
-                    if deletion.names is not None:
-                        sql, params = f"{sql} AND list_contains(?, datastream)", [*params, deletion.names]
-                    if deletion.except_names:
-                        sql, params = (
-                            f"{sql} AND NOT list_contains(?, datastream)",
-                            [*params, deletion.except_names],
-                        )
-                    result = db.execute(sql, params).fetchone()
-                    deleted[tier] += result[0] if result else 0
+            for tier, sql, params in deletes:
+                result = db.execute(sql, params).fetchone()
+                deleted[tier] += result[0] if result else 0
         return deleted
 
-    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()

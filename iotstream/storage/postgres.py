@@ -11,15 +11,15 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from iotstream.models import Alert, Bucket, LateObservation, Observation, WindowAggregate
+from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
 from iotstream.storage import _arrow, pgcopy
 from iotstream.storage.base import (
+    ALERT_COLUMNS,
     BaseStorage,
     PreparedReadings,
     Rejected,
     check_alert,
     check_observation,
-    group_buckets,
     split_valid,
 )
 from iotstream.storage.exceptions import StorageError, StorageUnavailableError
@@ -71,7 +71,6 @@ _SCHEMA = [
 ]
 _AGG_COLUMNS = ("datastream", "window_name", "start_time", "end_time", "count", "sum", "min", "max", "avg")
 _AGG = ", ".join((*_AGG_COLUMNS, "first", "last", "revision", "updated_time"))
-_ALERT = "rule, datastream, start_time, last_time, max, avg, threshold, state, closed_time, updated_time"
 _UPSERT_LATEST = (
     f"INSERT INTO latest ({_OBS}) SELECT {_OBS} FROM stage_observations"  # noqa: S608
     " WHERE seq IN (SELECT unnest(%s::bigint[])) ON CONFLICT (datastream) DO UPDATE SET"
@@ -79,11 +78,11 @@ _UPSERT_LATEST = (
     " value = excluded.value, value_json = excluded.value_json, id = excluded.id"
     " WHERE excluded.phenomenon_time >= latest.phenomenon_time"
 )
-_TIME_COLUMN = {"raw": "phenomenon_time", "1m": "bucket", "1h": "bucket", "1d": "bucket"}
-_TABLE = {"raw": "observations", **{r.name: r.table for r in ROLLUPS}}
 
 
 class PostgresStorage(BaseStorage):
+    dialect = POSTGRES
+
     def __init__(
         self, url: str, retention: RetentionPolicy | None = None, *, connect_timeout_s: float = 10
     ) -> None:
@@ -177,8 +176,8 @@ class PostgresStorage(BaseStorage):
                 for a in good
             )
             with self._lock, self._transaction() as cur:
-                self._stage(cur, "alerts", _ALERT, data)
-                pgcopy.merge(cur, "alerts", _ALERT, "rule, datastream, start_time")
+                self._stage(cur, "alerts", ALERT_COLUMNS, data)
+                pgcopy.merge(cur, "alerts", ALERT_COLUMNS, "rule, datastream, start_time")
         return rejected
 
     def _stage(
@@ -213,20 +212,6 @@ class PostgresStorage(BaseStorage):
         )
         return [_observation(row) for row in rows]
 
-    def buckets(
-        self, resolution: str, start_ms: int, end_ms: int, datastreams: Sequence[str] | None = None
-    ) -> dict[str, list[Bucket]]:
-        table = self.rollup_table(resolution)
-        where, params = (
-            ("", ()) if datastreams is None else (" AND datastream = ANY(%s)", (list(datastreams),))
-        )
-        rows = self._query(
-            f"SELECT datastream, bucket, count, sum, min, max, first, last FROM {table}"  # noqa: S608
-            f" WHERE bucket >= %s AND bucket < %s{where} ORDER BY datastream, bucket",
-            (start_ms, end_ms, *params),
-        )
-        return group_buckets(rows)
-
     def aggregates(self, datastream: str, window: str, start_ms: int, end_ms: int) -> list[WindowAggregate]:
         rows = self._query(
             f"SELECT {_AGG} FROM aggregates WHERE datastream = %s AND window_name = %s AND start_time >= %s"  # noqa: S608
@@ -250,21 +235,6 @@ class PostgresStorage(BaseStorage):
         )
         return [LateObservation(_observation(row[:6]), row[6], row[7]) for row in rows]
 
-    def alerts(
-        self,
-        datastream: str | None = None,
-        state: str | None = None,
-        start_ms: int = 0,
-        end_ms: int | None = None,
-    ) -> list[Alert]:
-        sql = f"SELECT {_ALERT} FROM alerts WHERE start_time >= %s AND start_time < %s"  # noqa: S608
-        params: list[Any] = [start_ms, self.end_or_max(end_ms)]
-        for column, value in (("datastream", datastream), ("state", state)):
-            if value is not None:
-                sql += f" AND {column} = %s"
-                params.append(value)
-        return [Alert(*row) for row in self._query(f"{sql} ORDER BY start_time, datastream, rule", params)]
-
     def _rebuild_rollups(self, start_ms: int, end_ms: int) -> None:
         with self._lock, self._transaction() as cur:
             for statement in rebuild(POSTGRES, start_ms, end_ms):
@@ -273,18 +243,12 @@ class PostgresStorage(BaseStorage):
     def apply_retention(self) -> dict[str, int]:
         names = list(self.latest())
         deleted = dict.fromkeys(TIERS, 0)
+        deletes = self.retention_deletes(names)
         with self._lock, self._transaction() as cur:
             deleted["raw"] += self._drop_partitions(cur, self.retention.cutoff_for_all_ms("raw", names))
-            for tier in TIERS:
-                for deletion in self.retention.deletions(tier, names):
-                    sql = f"DELETE FROM {_TABLE[tier]} WHERE {_TIME_COLUMN[tier]} < %s"  # noqa: S608
-                    params: list[Any] = [deletion.cutoff_ms]
-                    if deletion.names is not None:
-                        sql, params = f"{sql} AND datastream = ANY(%s)", [*params, deletion.names]
-                    if deletion.except_names:
-                        sql, params = f"{sql} AND NOT datastream = ANY(%s)", [*params, deletion.except_names]
-                    cur.execute(sql, params)
-                    deleted[tier] += cur.rowcount
+            for tier, sql, params in deletes:
+                cur.execute(sql, params)
+                deleted[tier] += cur.rowcount
         return deleted
 
     def _drop_partitions(self, cur: "psycopg.Cursor[Any]", cutoff_ms: int | None) -> int:

@@ -45,21 +45,30 @@ ROLLUPS = (Rollup("1m", 60_000), Rollup("1h", 3_600_000), Rollup("1d", 86_400_00
 
 @dataclass(frozen=True)
 class Dialect:
-    """What differs between the databases: first/last value functions, name type, join strategy."""
+    """What differs between the databases: first/last functions, types, placeholders, join strategy."""
 
     first: str  # with {value} and {time}
     last: str
     text: str  # the type of datastream names
+    param: str  # the query parameter placeholder
+    one_of: str  # "datastream is in the list given as a parameter"
     lateral: bool  # recompute bucket by bucket through the index (PostgreSQL) or by one range scan (DuckDB)
 
 
 DUCKDB = Dialect(
-    first="arg_min({value}, {time})", last="arg_max({value}, {time})", text="VARCHAR", lateral=False
+    first="arg_min({value}, {time})",
+    last="arg_max({value}, {time})",
+    text="VARCHAR",
+    param="?",
+    one_of="list_contains(?, datastream)",
+    lateral=False,
 )
 POSTGRES = Dialect(
     first="(array_agg({value} ORDER BY {time}))[1]",
     last="(array_agg({value} ORDER BY {time} DESC))[1]",
     text='text COLLATE "C"',
+    param="%s",
+    one_of="datastream = ANY(%s)",
     lateral=True,
 )
 
