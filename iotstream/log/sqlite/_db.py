@@ -101,22 +101,42 @@ def connect(path: Path, *, busy_timeout_ms: int, fsync: bool) -> sqlite3.Connect
 
 
 def _configure(conn: sqlite3.Connection, path: Path, *, fsync: bool) -> None:
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    app_id, has_tables = _identify(conn)
     if app_id != APPLICATION_ID and (app_id != 0 or has_tables):
-        raise LogCorruptError(
-            f"{path} is a SQLite database but not an iotstream log; point [log] url at another file"
-        )
+        raise _not_a_log(path)
     enable_wal(conn, timeout_s=conn.execute("PRAGMA busy_timeout").fetchone()[0] / 1000)
     # FULL fsyncs the WAL at every commit, so an acknowledged record survives power loss;
     # NORMAL fsyncs only at checkpoints, which still survives any crash of the process itself.
     conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
     if app_id == 0:
         with write_txn(conn):
+            app_id, has_tables = _identify(conn)  # another process may have created it meanwhile
+            if app_id == APPLICATION_ID:
+                return
+            if has_tables:
+                raise _not_a_log(path)
             for statement in _SCHEMA.split(";"):
                 conn.execute(statement)
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _identify(conn: sqlite3.Connection) -> tuple[int, bool]:
+    """The file's application id and whether it has tables, read in one statement (one snapshot).
+
+    Two separate reads can straddle another process's schema-creating commit and see "no id, but
+    tables", which looks like a foreign database.
+    """
+    app_id, tables = conn.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id), (SELECT count(*) FROM sqlite_master)"
+    ).fetchone()
+    return int(app_id), tables > 0
+
+
+def _not_a_log(path: Path) -> LogCorruptError:
+    return LogCorruptError(
+        f"{path} is a SQLite database but not an iotstream log; point [log] url at another file"
+    )
 
 
 @contextmanager
