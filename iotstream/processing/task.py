@@ -16,6 +16,7 @@ from iotstream.processing.watermark import Watermarks
 __all__ = ["Task"]
 
 _END_OF_TIME = 2**62
+_Chunk = tuple[list[Any], dict[int, int]]  # events, and the newest event time per source among them
 
 
 class Task:
@@ -25,6 +26,7 @@ class Task:
         self.partition = partition
         self._sources = {topic: index for index, topic in enumerate(job.sources)}
         self.watermarks = Watermarks(job.out_of_orderness_ms, job.idle_timeout_ms, clock)
+        self._out_of_orderness_ms = job.out_of_orderness_ms
         for index in self._sources.values():
             self.watermarks.assign(index)
         self._operators = [compile_step(step, tables) for step in job.steps]
@@ -35,71 +37,66 @@ class Task:
         return {TopicPartition(topic, self.partition): offset for topic, offset in self._positions.items()}
 
     def process(self, records: list[Record]) -> tuple[TaskOutput, list[tuple[Record, str]]]:
-        """Run one batch; return the outputs and the records rejected with their reason."""
-        before = self.watermarks.current()
-        events, rejected = self._decode(records)
-        after = self.watermarks.current()
+        """Run one batch; return the outputs and the records rejected with their reason.
+
+        A reading is judged late against the watermark of everything read *before it*, not before its
+        batch, so results never depend on how the log happened to batch the records: the batch is cut
+        into chunks before each reading that is behind the event time seen so far.
+        """
         out = TaskOutput()
+        chunks, rejected = self._decode(records)
+        for events, newest in chunks or [([], {})]:  # an empty batch still fires idle windows
+            before = self.watermarks.current()
+            for source, event_ms in newest.items():
+                self.watermarks.observe(source, event_ms)
+            self._run(events, before, self.watermarks.current(), out)
+        return out, rejected
+
+    def _run(self, events: list[Any], before: int, after: int, out: TaskOutput) -> None:
         for operator in self._operators:
             events = operator.apply(events, before, out)
             events = [*events, *operator.flush(after, out)]
-        return out, rejected
 
     def finish(self) -> TaskOutput:
         """The input is over (a bounded backfill, a test): close every window that is still open."""
         out = TaskOutput()
-        events: list[Any] = []
-        for operator in self._operators:
-            events = operator.apply(events, _END_OF_TIME, out)
-            events = [*events, *operator.flush(_END_OF_TIME, out)]
+        self._run([], _END_OF_TIME, _END_OF_TIME, out)
         return out
 
-    def _decode(self, records: list[Record]) -> tuple[list[Any], list[tuple[Record, str]]]:
-        if len(self._sources) == 1 and records:
-            return self._decode_one_source(records)
-        events = []
+    def _decode(self, records: list[Record]) -> tuple[list[_Chunk], list[tuple[Record, str]]]:
+        """Events in chunks, each with the newest event time per source it holds."""
+        chunks: list[_Chunk] = []
         rejected = []
+        positions, sources = self._positions, self._sources
+        one_source = len(sources) == 1 and records
+        if one_source and records[0].offset < positions.get(records[0].topic, 0):
+            records = [r for r in records if r.offset >= positions[records[0].topic]]
+        ahead = {s: self.watermarks.max_event_ms(s) for s in sources.values()}
+        floor = {s: -(2**63) if ms is None else ms - self._out_of_orderness_ms for s, ms in ahead.items()}
+        events: list[Any] = []
         newest: dict[int, int] = {}
-        positions = self._positions
         for record in records:
-            if record.offset < positions.get(record.topic, 0):
-                continue  # already part of the restored state: replaying it would count it twice
-            positions[record.topic] = record.offset + 1
+            if not one_source:
+                if record.offset < positions.get(record.topic, 0):
+                    continue  # already part of the restored state: replaying it would count it twice
+                positions[record.topic] = record.offset + 1
             event = decode(record)
             if isinstance(event, str):
                 rejected.append((record, event))
                 continue
+            source, event_ms = sources[record.topic], event[2]
+            if event_ms < floor[source] and events:  # behind: judge it after what came before
+                chunks.append((events, newest))
+                events, newest = [], {}
             events.append(event)
-            source = self._sources[record.topic]
-            if event[2] > newest.get(source, -(2**63)):
-                newest[source] = event[2]
-        for source, event_ms in newest.items():
-            self.watermarks.observe(source, event_ms)
-        return events, rejected
-
-    def _decode_one_source(self, records: list[Record]) -> tuple[list[Any], list[tuple[Record, str]]]:
-        """The common case: one topic, offsets in order, so positions are checked once per batch."""
-        topic = records[0].topic
-        position = self._positions.get(topic, 0)
-        if records[0].offset < position:
-            records = [r for r in records if r.offset >= position]  # skip what the restored state holds
-            if not records:
-                return [], []
-        self._positions[topic] = records[-1].offset + 1
-        events = []
-        rejected = []
-        newest = -(2**63)
-        for record in records:
-            event = decode(record)
-            if isinstance(event, str):
-                rejected.append((record, event))
-                continue
-            events.append(event)
-            if event[2] > newest:
-                newest = event[2]
+            if event_ms > newest.get(source, -(2**63)):
+                newest[source] = event_ms
+                floor[source] = max(floor[source], event_ms - self._out_of_orderness_ms)
+        if one_source and records:
+            positions[records[0].topic] = records[-1].offset + 1
         if events:
-            self.watermarks.observe(0, newest)
-        return events, rejected
+            chunks.append((events, newest))
+        return chunks, rejected
 
     def snapshot(self) -> dict[str, Any]:
         return {

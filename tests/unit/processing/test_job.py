@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import pytest
+
 from iotstream.log.types import Record
 from iotstream.processing.job import Job
 from iotstream.processing.windowing import Event
@@ -98,12 +100,30 @@ def test_a_failing_user_function_rejects_only_its_event() -> None:
     assert sink.rejected == ["map raised ZeroDivisionError: division by zero"]
 
 
-def test_late_readings_come_out_with_how_late_they_were() -> None:
+@pytest.mark.parametrize("batch_size", [1, 2, 100])
+def test_late_readings_come_out_with_how_late_they_were_however_the_log_batches_them(batch_size: int) -> None:
     job = Job("t", sources=["observations"], out_of_orderness_ms=0).window(Tumbling(MIN)).to("out")
-    sink = run_job(job, [("s", 1, 0), ("s", 2, 3 * MIN), ("s", 9, 1_000)], batch_size=1)
-    (late,) = sink.late
-    assert (late.value, late.late_by_ms) == (9, 3 * MIN - 1_000)
-    assert [d["sum"] for d in sink.topics["out"]] == [1, 2]
+    readings = [("s", 1, 0), ("s", 2, 3 * MIN), ("s", 9, 1_000), ("s", 4, 3 * MIN + 5), ("s", 7, 2)]
+    sink = run_job(job, readings, batch_size=batch_size)
+    assert [(late.value, late.late_by_ms) for late in sink.late] == [(9, 3 * MIN - 1_000), (7, 3 * MIN + 3)]
+    assert [d["sum"] for d in sink.topics["out"]] == [1, 6]
+
+
+def test_a_reading_behind_its_own_batch_is_late_in_a_union_of_topics_too() -> None:
+    from iotstream.processing.task import Task
+
+    job = Job("u", sources=["meters", "weather"]).window(Tumbling(MIN)).to("out")
+    task = Task(job, 0, {}, clock=lambda: 0.0)
+    out, _ = task.process(
+        [
+            reading_record("s", 1.0, 1_000, topic="meters"),
+            reading_record("s", 2.0, 2 * MIN, topic="weather"),
+            reading_record("s", 3.0, 2 * MIN, topic="meters", offset=1),
+            reading_record("s", 4.0, 2_000, topic="meters", offset=2),  # the first minute is final now
+        ]
+    )
+    assert [(late.value, late.late_by_ms) for _, late in out.late] == [(4.0, 2 * MIN - 2_000)]
+    assert [(e[1].start_ms, e[1].value["sum"]) for _, e in out.to_topics] == [(0, 1.0)]
 
 
 def test_a_task_restored_from_its_snapshot_continues_exactly() -> None:
