@@ -135,7 +135,7 @@ class _Derivation:
         out = self._emit(state, f"{meter}.diff", start, end, diff)
         parts = [days.get(sub, {}).get(start) for sub in self._settings.meters[meter].submeters]
         if all(part is not None and part[1] is not None for part in parts):
-            rest = diff - sum(part[1] for part in parts)  # type: ignore[index]
+            rest = diff - sum(part[1] for part in parts)
             out += self._emit(state, f"{meter}.rest", start, end, rest)
         return out
 
