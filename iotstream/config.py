@@ -7,7 +7,7 @@ frozen objects, so nothing deep in the code reads the environment.
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,8 +15,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from iotstream.api.config import ApiSettings
 from iotstream.exceptions import ConfigError
+from iotstream.ingest.config import IngestSettings, MqttSettings
 from iotstream.log.config import LogSettings
+from iotstream.processing.jobs import JobSettings
 from iotstream.storage.config import StorageSettings
 
 __all__ = ["DEFAULT_CONFIG_FILE", "Settings", "load_settings"]
@@ -34,8 +37,24 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
+    data_dir: Path = Field(
+        default=Path("iotstream-data"),
+        description="Where embedded mode keeps its files; relative file paths in URLs resolve against it.",
+    )
     log: LogSettings = LogSettings()
     storage: StorageSettings = StorageSettings()
+    ingest: IngestSettings = IngestSettings()
+    mqtt: MqttSettings = MqttSettings()
+    api: ApiSettings = ApiSettings()
+    jobs: list[JobSettings] = Field(default_factory=list)
+
+    def in_data_dir(self) -> "Settings":
+        """These settings with relative `sqlite:///` and `duckdb:///` paths placed under `data_dir`."""
+        log = self.log.model_copy(update={"url": _under(self.data_dir, self.log.url, "sqlite:///")})
+        storage = self.storage.model_copy(
+            update={"url": _under(self.data_dir, self.storage.url, "duckdb:///")}
+        )
+        return self.model_copy(update={"log": log, "storage": storage})
 
     @classmethod
     def settings_customise_sources(
@@ -61,11 +80,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     path = config_file or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None)
     settings_cls = _settings_class(path)
     try:
-        return settings_cls(**overrides)
+        return settings_cls(**overrides).in_data_dir()
     except ValidationError as err:
         raise ConfigError(_describe(err, path)) from err
     except ValueError as err:  # TOML syntax errors surface as tomllib.TOMLDecodeError
         raise ConfigError(f"cannot read config file {str(path)!r}: {err}") from err
+
+
+def _under(data_dir: Path, url: str, prefix: str) -> str:
+    if not url.startswith(prefix) or url.startswith(prefix + "/"):
+        return url  # another backend, or an absolute path
+    return prefix + str(data_dir / url.removeprefix(prefix))
 
 
 def _settings_class(path: Path | None) -> type[Settings]:

@@ -1,69 +1,138 @@
-"""Everything in one process (`iotstream up`): the durable log, the store with its storage sink and
-retention task; later issues add the other roles.
+"""Everything in one process (`iotstream up`): log, ingestion (HTTP, MQTT), the configured jobs, the
+store with its sink and retention task, and the API.
 
 This is the one place that wires roles together in embedded mode, so each role stays unaware of the
-others and the distributed mode can start the same roles one per process.
+others and the distributed mode can start the same roles one per process. Roles stop in the reverse
+order of the data flow: first nothing new is accepted, then what was accepted is acknowledged, then
+the jobs checkpoint, then the sink writes what it holds.
 """
 
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
+from iotstream.api.app import create_app
+from iotstream.api.server import ApiServer
+from iotstream.api.services import Services
 from iotstream.config import Settings
+from iotstream.ingest.datastreams import KnownDatastreams
+from iotstream.ingest.ingestor import Ingestor
+from iotstream.ingest.mqtt import MqttIngest
+from iotstream.ingest.mqtt_broker import EmbeddedBroker
 from iotstream.log import BaseLog, open_log
 from iotstream.log.topics import platform_topics
+from iotstream.log.types import TopicSpec
+from iotstream.processing.jobs import AGGREGATES, build_jobs, internal_topics
+from iotstream.processing.runner import JobRunner
 from iotstream.storage import BaseStorage, RetentionSettings, RetentionWorker, open_storage
 from iotstream.storage.retention import TIERS
-from iotstream.storage.sink import StorageSink
+from iotstream.storage.sink import SinkTopics, StorageSink
 
 __all__ = ["EmbeddedPlatform"]
 
 
 class EmbeddedPlatform:
-    """Starts the roles configured in `settings` and stops them in reverse order."""
+    """Starts the roles configured in `settings` and stops them in reverse order.
 
-    def __init__(self, settings: Settings) -> None:
+    `serve_api=False` leaves the HTTP server out (tests that call `ingestor` directly).
+    """
+
+    def __init__(self, settings: Settings, *, serve_api: bool = True) -> None:
         self.settings = settings
         self.log: BaseLog | None = None
         self.storage: BaseStorage | None = None
+        self.ingestor: Ingestor | None = None
+        self.api: ApiServer | None = None
+        self.mqtt_broker: EmbeddedBroker | None = None
+        self._mqtt: MqttIngest | None = None
+        self._serve_api = serve_api
         self._stopped = threading.Event()
         self._roles_stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._retention: RetentionWorker | None = None
 
     def start(self) -> Self:
-        self.log = open_log(self.settings.log)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = log = open_log(settings.log)
+        self._create_topics(log)
+        self.storage = storage = open_storage(settings.storage)
+        self._start_sink(log, storage)
+        self._start_jobs(log)
+        known = KnownDatastreams([*settings.ingest.datastreams, *storage.latest()])
+        self.ingestor = Ingestor(log, settings.ingest, known.known, known.register)
+        self._start_mqtt(self.ingestor)
+        if self._serve_api:
+            value_of = _value_of(settings)
+            services = Services(settings, self.ingestor, storage, value_of, known.names)
+            self.api = ApiServer(create_app(services), settings.api.host, settings.api.port).start()
+
+    def _start_mqtt(self, ingestor: Ingestor) -> None:
+        mqtt = self.settings.mqtt
+        if mqtt.embedded:
+            self.mqtt_broker = EmbeddedBroker(*mqtt.host_port).start()
+        if mqtt.enabled or mqtt.embedded:
+            self._mqtt = MqttIngest(mqtt, ingestor).start()
+
+    def _create_topics(self, log: BaseLog) -> None:
         for spec in platform_topics(self.settings.log.default_partitions):
-            self.log.create_topic(spec, exist_ok=True)
-        self.storage = open_storage(self.settings.storage)
-        sink = StorageSink(self.log, self.storage)
-        self._threads.append(
-            threading.Thread(target=sink.run, args=(self._roles_stop,), name="iotstream-sink")
-        )
+            log.create_topic(spec, exist_ok=True)
+        log.create_topic(TopicSpec(AGGREGATES, self.settings.log.default_partitions), exist_ok=True)
+        for name in internal_topics(self.settings.jobs):
+            log.create_topic(TopicSpec(name, partitions=1), exist_ok=True)
+
+    def _start_sink(self, log: BaseLog, storage: BaseStorage) -> None:
+        sink = StorageSink(log, storage, SinkTopics(aggregates=(AGGREGATES,)))
+        self._spawn("iotstream-sink", sink.run)
         retention = self.settings.storage.retention
         if retention.interval_ms:
-            self._retention = RetentionWorker(self.storage.apply_retention, retention.interval_ms).start()
-        for thread in self._threads:
-            thread.start()
-        return self
+            self._retention = RetentionWorker(storage.apply_retention, retention.interval_ms).start()
+
+    def _start_jobs(self, log: BaseLog) -> None:
+        state_dir = self.settings.data_dir / "state"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        for job in build_jobs(self.settings.jobs):
+            self._spawn(f"iotstream-job:{job.name}", JobRunner(job, log, state_dir).run)
+
+    def _spawn(self, name: str, run: Callable[[threading.Event], None]) -> None:
+        thread = threading.Thread(target=run, args=(self._roles_stop,), name=name)
+        thread.start()
+        self._threads.append(thread)
 
     def running(self) -> list[str]:
         """One line per running role, for the start-up banner."""
         if self.log is None:
             return []
-        log = self.settings.log
+        settings, log = self.settings, self.settings.log
         maintenance = (
             f"retention/compaction every {log.maintenance_interval_ms / 1000:g} s"
             if log.maintenance_interval_ms
             else "retention off"
         )
-        return [
+        jobs = ", ".join(f"{job.name} ({job.type})" for job in settings.jobs) or "none configured"
+        lines = [
             f"log: {log.url} (fsync {'on' if log.fsync else 'off'}, {maintenance})",
-            f"topics: {', '.join(self.log.list_topics())}",
-            f"storage: {self.settings.storage.url}",
-            f"  {_tiers(self.settings.storage.retention)}",
-            "storage sink: observations, late readings and alerts → storage",
+            f"storage: {settings.storage.url}",
+            f"  {_tiers(settings.storage.retention)}",
+            f"jobs: {jobs}",
+            "storage sink: readings, aggregates, late readings and alerts → storage",
         ]
+        mqtt = settings.mqtt
+        if self._mqtt is not None:
+            broker = "embedded broker" if self.mqtt_broker is not None else "broker"
+            lines.append(f"MQTT: {broker} {mqtt.url}, readings on {mqtt.topic}")
+        if self.api is not None:
+            lines.append(f"HTTP API: {self.api.url} (POST /api/v1/readings; docs at {self.api.url}/docs)")
+        return lines
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until `request_stop` (e.g. from a signal handler); True once asked to stop."""
@@ -74,7 +143,21 @@ class EmbeddedPlatform:
         self._stopped.set()
 
     def stop(self) -> None:
+        """Nothing new is accepted, what was accepted is acknowledged, jobs checkpoint, the sink writes."""
         self._stopped.set()
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        if self._mqtt is not None:
+            self._mqtt.stop()
+            self._mqtt = None
+        if self.mqtt_broker is not None:
+            self.mqtt_broker.stop()
+            self.mqtt_broker = None
+        if self.ingestor is not None:
+            self.ingestor.flush()
+            self.ingestor.close()
+            self.ingestor = None
         self._roles_stop.set()
         for thread in self._threads:
             thread.join()
@@ -96,6 +179,13 @@ class EmbeddedPlatform:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _value_of(settings: Settings) -> Callable[[str], str | None]:
+    def value_of(datastream: str) -> str | None:
+        return next((v for job in settings.jobs if (v := job.value_of(datastream))), None)
+
+    return value_of
 
 
 def _tiers(retention: RetentionSettings) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["Server", "free_port", "start_moto_s3", "start_postgres", "start_tansu"]
+__all__ = ["Server", "free_port", "start_moto_s3", "start_mqtt_broker", "start_postgres", "start_tansu"]
 
 
 def free_port() -> int:
@@ -107,6 +107,25 @@ def start_tansu(log_dir: Path, storage: str = "memory://tansu/", env: dict[str, 
     argv = [str(tansu_binary()), "broker", "--listener-url", address, "--advertised-listener-url", address]
     argv += ["--storage-engine", storage]
     return Server(argv, port, log_dir / f"tansu-{port}.log", env or {}).start()
+
+
+def start_mqtt_broker(log_dir: Path) -> Server:
+    """mosquitto when installed (`apt-get install mosquitto`), else amqtt, the embedded Python broker."""
+    port = free_port()
+    mosquitto = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if mosquitto:
+        config = log_dir / f"mosquitto-{port}.conf"
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        lines += ["max_queued_messages 1000000", "max_inflight_messages 1000"]
+        config.write_text("\n".join(lines) + "\n")
+        return Server([mosquitto, "-c", str(config)], port, log_dir / f"mosquitto-{port}.log").start()
+    script = (
+        "import time\nfrom iotstream.ingest.mqtt_broker import EmbeddedBroker\n"
+        f"EmbeddedBroker('127.0.0.1', {port}).start()\ntime.sleep(1e9)\n"
+    )
+    return Server([sys.executable, "-c", script], port, log_dir / f"amqtt-{port}.log").start()
 
 
 def start_moto_s3(log_dir: Path, bucket: str) -> tuple[Server, dict[str, str]]:

@@ -1,12 +1,14 @@
 """What every command receives: the settings, read once at the edge, and helpers to print."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from iotstream.config import Settings
+from iotstream.config import Settings, load_settings
 from iotstream.log import BaseLog, open_log
 
 __all__ = ["CliContext", "err_console", "print_error", "state"]
@@ -17,6 +19,12 @@ err_console = Console(stderr=True, soft_wrap=True)
 @dataclass(frozen=True)
 class CliContext:
     settings: Settings
+    config: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def reload(self, config: Path | None = None, **overrides: Any) -> Settings:
+        """The settings again, from another file and with more overrides (a command's own options)."""
+        return load_settings(config or self.config, **{**self.overrides, **overrides})
 
     def open_log(self) -> BaseLog:
         return open_log(self.settings.log)

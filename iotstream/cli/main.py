@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from iotstream import __version__
-from iotstream.cli import consume, produce, topics, up
+from iotstream.cli import consume, produce, simulate, topics, up
 from iotstream.cli._context import CliContext, print_error
 from iotstream.config import load_settings
 from iotstream.exceptions import IotStreamError
@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(topics.app, name="topics")
+app.add_typer(simulate.app, name="simulate")
 app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
 app.command("up")(up.up)
@@ -40,7 +41,7 @@ def _root(
     ] = None,
 ) -> None:
     overrides: dict[str, Any] = {"log": {"url": log}} if log else {}
-    ctx.obj = CliContext(load_settings(config, **overrides))
+    ctx.obj = CliContext(load_settings(config, **overrides), config, overrides)
 
 
 @app.command("version")

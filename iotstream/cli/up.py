@@ -1,8 +1,12 @@
-"""`iotstream up` (the platform in one process) and `iotstream demo` (the same, with a guided tour)."""
+"""`iotstream up` (the platform in one process) and `iotstream demo` (the same, with the smart-home
+job and simulators preconfigured)."""
 
 import signal
 import threading
+import time
+from pathlib import Path
 from types import FrameType
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -10,42 +14,111 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from iotstream.cli._context import state
+from iotstream.config import Settings
 from iotstream.embedded import EmbeddedPlatform
-from iotstream.log.topics import OBSERVATIONS
+from iotstream.sim.run import houses, midnight_days_ago, open_publisher, simulate
+from iotstream.sim.temperature import TemperatureSensors, temperature_readings
 
 __all__ = ["demo", "up"]
 
 console = Console()
 
-_NOT_YET = (
-    "Not running yet: HTTP/MQTT ingestion and the dashboard (next issues). The stream engine "
-    "exists as a Python API, but `up` does not start jobs yet."
-)
-_TRY = f"""Try it from another terminal:
-  printf '{{"datastream":"kitchen/temp","value":21.5}}\\n' | .venv/bin/iotstream produce {OBSERVATIONS}
-  .venv/bin/iotstream consume {OBSERVATIONS} --from-beginning
-  .venv/bin/iotstream topics describe {OBSERVATIONS}"""
+Config = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the log, store and job state live.")]
+Host = Annotated[str | None, typer.Option("--host", help="Address the API binds to (default 127.0.0.1).")]
+Port = Annotated[int | None, typer.Option("--port", help="API port (default 8000; 0 picks a free one).")]
+
+DEMO_JOB = {
+    "type": "daily_meters",
+    "name": "home",
+    "allowed_lateness": "3d",
+    "aggregate": {"TH1": "avg", "TH2": "avg", "HVAC1": "sum", "HVAC2": "sum", "MiAC1": "sum"}
+    | {"MiAC2": "sum", "W1": "sum", "MOV1": "sum", "Etot": "max", "Wtot": "max"},
+    "meters": {"Etot": {"submeters": ["HVAC1", "HVAC2", "MiAC1", "MiAC2"]}, "Wtot": {"submeters": ["W1"]}},
+}
 
 
-def up(ctx: typer.Context) -> None:
-    """Run the whole platform in this process until Ctrl-C."""
-    _serve(ctx, tour=False)
+def up(
+    ctx: typer.Context, config: Config = None, data_dir: DataDir = None, host: Host = None, port: Port = None
+) -> None:
+    """Run the whole platform in this process until Ctrl-C (or SIGTERM)."""
+    settings = state(ctx).reload(config, **_overrides(data_dir, host, port))
+    _serve(settings, demo=False)
 
 
-def demo(ctx: typer.Context) -> None:
-    """Like `up`, and print what to try."""
-    _serve(ctx, tour=True)
+def demo(
+    ctx: typer.Context, config: Config = None, data_dir: DataDir = None, host: Host = None, port: Port = None
+) -> None:
+    """`up` with the smart-home meter job and simulators sending to it over HTTP."""
+    overrides = _overrides(data_dir, host, port)
+    settings = state(ctx).reload(config, **overrides)
+    if not settings.jobs:
+        overrides["jobs"] = [DEMO_JOB]
+    # The simulated house sends water readings 10 days late; keep raw readings long enough for them.
+    overrides["storage"] = {"retention": {"raw": "30d"}}
+    _serve(state(ctx).reload(config, **overrides), demo=True)
 
 
-def _serve(ctx: typer.Context, *, tour: bool) -> None:
-    with EmbeddedPlatform(state(ctx).settings) as platform:
-        lines = [*platform.running(), "", _NOT_YET]
-        if tour:
-            lines += ["", _TRY]
+def _overrides(data_dir: Path | None, host: str | None, port: int | None) -> dict[str, Any]:
+    api = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    return ({"data_dir": data_dir} if data_dir else {}) | ({"api": api} if api else {})
+
+
+def _serve(settings: Settings, *, demo: bool) -> None:
+    with EmbeddedPlatform(settings) as platform:
+        assert platform.api is not None  # noqa: S101 - started with the API
+        lines = platform.running()
+        simulators: list[threading.Thread] = []
+        stop = threading.Event()
+        if demo:
+            simulators = _start_simulators(platform.api.url, stop)
+            lines += [
+                "",
+                "simulators: a smart home (1 s = 15 min, from 3 days ago) and 3 temperature sensors",
+            ]
+        lines += ["", f"open {platform.api.url}/docs, or try:", *_examples(platform.api.url)]
         console.print(Panel(escape("\n".join(lines)), title="iotstream is running", subtitle="Ctrl-C stops"))
+        console.print(f"iotstream is serving {platform.api.url}", markup=False, soft_wrap=True)
         _stop_on_signals(platform)
         platform.wait()
+        stop.set()
+        for thread in simulators:
+            thread.join()
     console.print("iotstream stopped; data is kept", markup=False)
+
+
+def _start_simulators(url: str, stop: threading.Event) -> list[threading.Thread]:
+    now = time.time_ns() // 1_000_000
+    runs = [
+        (houses(1, midnight_days_ago(now, 3), 365, seed=1), 900.0),
+        (temperature_readings(TemperatureSensors(now, 10**9, sensors=3)), 1.0),
+    ]
+    threads = []
+    for readings, speed in runs:
+        thread = threading.Thread(
+            target=_quietly(simulate), args=(readings, open_publisher(url), speed, stop), name="iotstream-sim"
+        )
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def _quietly(run: Any) -> Any:
+    def guarded(*args: Any) -> None:
+        try:
+            run(*args)
+        except Exception as err:  # the platform is stopping or refused: the demo goes on without it
+            console.print(f"simulator stopped: {err}", markup=False)
+
+    return guarded
+
+
+def _examples(url: str) -> list[str]:
+    return [
+        f'  curl -X POST {url}/api/v1/readings -d \'{{"datastream": "kitchen/temp", "value": 21.5}}\'',
+        f"  curl '{url}/api/v1/datastreams'",
+        f"  curl '{url}/api/v1/aggregates?datastream=Wtot.rest&window=1d'",
+    ]
 
 
 def _stop_on_signals(platform: EmbeddedPlatform) -> None:

@@ -22,8 +22,8 @@ class LogSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = Field(
-        default="sqlite:///./iotstream-data/log.db",
-        description="sqlite:///relative/path.db, sqlite:////absolute/path.db, kafka://host:port[,host:port]",
+        default="sqlite:///log.db",
+        description="sqlite:///path.db (relative to data_dir), sqlite:////absolute/path.db, kafka://host:port[,...]",
     )
     kafka: dict[str, KafkaClientValue] = Field(
         default_factory=dict,

@@ -20,8 +20,8 @@ class StorageSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = Field(
-        default="duckdb:///./iotstream-data/store.duckdb",
-        description="duckdb:///relative/path.duckdb, duckdb:////absolute/path.duckdb, "
+        default="duckdb:///store.duckdb",
+        description="duckdb:///path.duckdb (relative to data_dir), duckdb:////absolute/path.duckdb, "
         "postgresql://user:password@host:port/database",
     )
     retention: RetentionSettings = RetentionSettings()

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from tests.integration.conftest import CLI
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -80,26 +82,34 @@ def test_errors_are_one_clear_line_and_never_a_traceback(cli: Run, tmp_path: Pat
         assert "Traceback" not in result.stderr
 
 
-def test_demo_starts_says_what_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+def test_demo_serves_simulated_readings_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     demo = subprocess.Popen(
-        [*CLI, "demo"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*CLI, "demo", "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "iotstream-data" / "log.db").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)
+        assert demo.stdout is not None
+        banner = []
+        for line in demo.stdout:
+            banner.append(line)
+            if line.startswith("iotstream is serving "):
+                break
+        url = banner[-1].removeprefix("iotstream is serving ").strip()
+        deadline = time.monotonic() + 60
+        names: set[str] = set()
+        while not {"TH1", "Etot", "temperature-1"} <= names:
+            assert time.monotonic() < deadline, f"simulated datastreams never arrived: {sorted(names)}"
+            time.sleep(0.5)
+            names = {d["name"] for d in httpx.get(f"{url}/api/v1/datastreams").json()}
         demo.send_signal(signal.SIGINT)
-        stdout, stderr = demo.communicate(timeout=30)
+        stdout, stderr = demo.communicate(timeout=60)
     finally:
         demo.kill()
+    text = "".join(banner)
     assert demo.returncode == 0, stderr
-    assert "iotstream is running" in stdout
-    assert "log: sqlite:///./iotstream-data/log.db" in stdout
-    assert "observations" in stdout
-    assert "storage: duckdb:///./iotstream-data/store.duckdb" in stdout
-    assert "keeps raw 7d, 1m 90d, 1h 730d, 1d forever" in stdout
-    assert "Not running yet" in stdout
+    assert "log: sqlite:///iotstream-data/log.db" in text
+    assert "storage: duckdb:///iotstream-data/store.duckdb" in text
+    assert "keeps raw 30d, 1m 90d, 1h 730d, 1d forever" in text
+    assert "jobs: home (daily_meters)" in text
     assert "iotstream stopped" in stdout
 
 

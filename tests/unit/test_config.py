@@ -14,7 +14,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_need_no_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    assert load_settings().log.url == "sqlite:///./iotstream-data/log.db"
+    assert load_settings().log.url == "sqlite:///iotstream-data/log.db"
+    assert load_settings(data_dir="/srv/iot").storage.url == "duckdb:////srv/iot/store.duckdb"
 
 
 def test_the_toml_file_is_read_and_the_environment_overrides_it(

@@ -1,7 +1,5 @@
 """The daily meter job against hand-computed values and an independent computation of a simulated house."""
 
-from collections import defaultdict
-from statistics import fmean
 from typing import Any
 
 import msgspec
@@ -12,17 +10,10 @@ from iotstream.processing.jobs import AGGREGATES, DailyMetersSettings
 from iotstream.processing.jobs.daily_meters import daily_meter_jobs
 from iotstream.sim import SmartHome, smart_home_readings
 from iotstream.testing import run_job
+from tests.meters import DAY, HOME, expected_days
 
-DAY = 86_400_000
 HOUR = 3_600_000
 D0 = 19_000 * DAY  # a UTC midnight
-HOME = {
-    "type": "daily_meters",
-    "name": "home",
-    "aggregate": {"TH1": "avg", "TH2": "avg", "HVAC1": "sum", "HVAC2": "sum", "MiAC1": "sum"}
-    | {"MiAC2": "sum", "W1": "sum", "MOV1": "sum", "Etot": "max", "Wtot": "max"},
-    "meters": {"Etot": {"submeters": ["HVAC1", "HVAC2", "MiAC1", "MiAC2"]}, "Wtot": {"submeters": ["W1"]}},
-}
 
 
 def run_meters(
@@ -77,38 +68,6 @@ def test_differences_and_leakage_follow_corrections_within_the_allowed_lateness(
         assert late == [("A", 100, D0 + 5 * HOUR)]
 
 
-def expected_days(
-    readings: list[tuple[str, float, int]], aggregate: dict[str, str], lateness: int
-) -> tuple[dict[tuple[str, int], float], list[tuple[str, float, int]]]:
-    """AggDay, differences and rests computed straight from the readings, one at a time."""
-    accepted: dict[tuple[str, int], list[float]] = defaultdict(list)
-    late, watermark = [], -(2**63)
-    for name, value, time in readings:
-        day = time - time % DAY
-        if name in aggregate:
-            if day + DAY + lateness <= watermark:
-                late.append((name, value, time))
-            else:
-                accepted[(name, day)].append(value)
-        watermark = max(watermark, time)
-    functions = {"avg": fmean, "sum": sum, "max": max}
-    days = {
-        key: functions[aggregate[key[0]]](values)
-        for key, values in accepted.items()
-        if key[1] + DAY <= watermark
-    }
-    for meter, spec in HOME["meters"].items():
-        for (name, day), total in list(days.items()):
-            if name != meter or (meter, day - DAY) not in days:
-                continue
-            diff = days[(meter, day - DAY)] - total
-            days[(f"{meter}.diff", day)] = -diff
-            parts = [days.get((sub, day)) for sub in spec["submeters"]]
-            if all(part is not None for part in parts):
-                days[(f"{meter}.rest", day)] = -diff - sum(parts)  # type: ignore[arg-type]
-    return days, late
-
-
 @pytest.mark.parametrize("lateness", ["0s", "3d"])
 def test_a_simulated_house_gives_the_independently_computed_days(lateness: str) -> None:
     settings = DailyMetersSettings(**{**HOME, "allowed_lateness": lateness})
@@ -116,7 +75,7 @@ def test_a_simulated_house_gives_the_independently_computed_days(lateness: str) 
         (r["datastream"], r["value"], r["time"]) for r in smart_home_readings(SmartHome(D0, days=3, seed=7))
     ]
     results, late = run_meters(settings, readings)
-    expected, expected_late = expected_days(readings, HOME["aggregate"], settings.allowed_lateness)
+    expected, expected_late = expected_days(readings, settings.allowed_lateness)
     got = {key: doc[HOME["aggregate"].get(key[0], "sum")] for key, doc in results.items()}
     assert got.keys() == expected.keys()
     for key, value in expected.items():

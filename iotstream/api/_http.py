@@ -1,0 +1,37 @@
+"""Small HTTP helpers shared by the routes: fast JSON responses, time parameters, precise 400s."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from fastapi import HTTPException, Response
+
+from iotstream._units import parse_time_ms
+
+__all__ = ["END_OF_TIME_MS", "iso", "json_response", "time_param"]
+
+END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01: later than any time storage accepts
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(document: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """msgspec encodes our result lists several times faster than FastAPI's default path."""
+    return Response(_encoder.encode(document), status_code, headers, media_type="application/json")
+
+
+def iso(ms: int) -> str:
+    """Epoch ms → `2024-05-01T10:00:00Z` (milliseconds shown only when there are some)."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    text = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def time_param(name: str, raw: str | None, default_ms: int) -> int:
+    """A `from`/`to` query parameter: ISO-8601 (zone-less = UTC) or epoch milliseconds."""
+    if raw is None or raw == "":
+        return default_ms
+    value: Any = int(raw) if raw.lstrip("-").isdigit() else raw
+    parsed = parse_time_ms(value, default_ms, naive_is_utc=True)
+    if isinstance(parsed, str):
+        raise HTTPException(400, f"query parameter {name!r}: {parsed}")
+    return parsed

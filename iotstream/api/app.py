@@ -1,0 +1,29 @@
+"""The HTTP API: `create_app(services)` builds it; `iotstream up` serves it with uvicorn.
+
+OpenAPI docs are at `/docs`. Errors are JSON `{"detail": "..."}` with a 4xx status that says what to
+fix; a 503 carries `Retry-After`.
+"""
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from iotstream import __version__
+from iotstream.api import queries, readings
+from iotstream.api.services import Services
+
+__all__ = ["create_app"]
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="iotstream",
+        version=__version__,
+        description="Open IoT live streaming: send readings; query raw data, window results, late readings.",
+    )
+    app.state.services = services
+    origins = services.settings.api.cors_origins
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
+    app.include_router(readings.router)
+    app.include_router(queries.router)
+    return app

@@ -1,0 +1,73 @@
+"""Read endpoints over the store: window aggregates, late readings, the list of datastreams."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from iotstream.api._http import END_OF_TIME_MS, iso, json_response, time_param
+from iotstream.api.services import Services
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["queries"])
+_WINDOW = r"^\d+(ms|s|m|h|d|w)$"
+
+
+@router.get("/aggregates", summary="Window results of a datastream (e.g. the daily meter values)")
+def get_aggregates(
+    request: Request,
+    datastream: str,
+    window: Annotated[str, Query(pattern=_WINDOW, description='The window name, e.g. "1d"')] = "1d",
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+) -> Response:
+    """`value` is the aggregate the job was configured with for this datastream (avg when unknown)."""
+    services: Services = request.app.state.services
+    start, end = time_param("from", from_, 0), time_param("to", to, END_OF_TIME_MS)
+    chosen = services.value_of(datastream) or "avg"
+    rows = services.storage.aggregates(datastream, window, start, end)
+    body = [
+        {
+            "start": iso(r.start_ms),
+            "end": iso(r.end_ms),
+            "value": r.count if chosen == "count" else getattr(r, chosen),
+            "count": r.count,
+            "min": r.min,
+            "max": r.max,
+            "sum": r.sum,
+            "avg": r.avg,
+        }
+        for r in rows
+    ]
+    return json_response(body)
+
+
+@router.get("/late", summary="Readings that arrived after their windows were final")
+def get_late(
+    request: Request,
+    datastream: str,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+) -> Response:
+    services: Services = request.app.state.services
+    start, end = time_param("from", from_, 0), time_param("to", to, END_OF_TIME_MS)
+    rows = services.storage.late(datastream, start, end)
+    body = [
+        {"time": iso(r.observation.phenomenon_time_ms), "value": r.observation.result}
+        | {"late_by_s": r.late_by_ms / 1000, "job": r.job}
+        for r in rows
+    ]
+    return json_response(body)
+
+
+@router.get("/datastreams", summary="Every datastream with its latest reading")
+def get_datastreams(request: Request) -> Response:
+    services: Services = request.app.state.services
+    latest = services.storage.latest()
+    names = sorted(set(latest) | services.known_datastreams())
+    body = []
+    for name in names:
+        reading = latest.get(name)
+        last = None if reading is None else {"time": iso(reading.phenomenon_time_ms), "value": reading.result}
+        body.append({"name": name, "latest": last, "aggregate": services.value_of(name)})
+    return json_response(body)

@@ -1,0 +1,88 @@
+"""`POST /api/v1/readings` (ingestion) and `GET /api/v1/readings` (raw readings of a datastream)."""
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+
+from iotstream.api._http import END_OF_TIME_MS, iso, json_response, time_param
+from iotstream.api.services import Services
+from iotstream.ingest.ingestor import IngestBusyError
+from iotstream.ingest.readings import InvalidPayloadError
+from iotstream.log.exceptions import LogError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["readings"])
+
+_EXAMPLE = [{"datastream": "kitchen/temp", "time": "2024-05-01T10:00:00Z", "value": 21.5}]
+
+
+@router.post(
+    "/readings",
+    status_code=202,
+    summary="Send readings: one JSON object or an array of them",
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}, "required": True}},
+    responses={
+        202: {"description": '`{"accepted": n, "rejected": [{"index": i, "error": "..."}]}`'},
+        400: {"description": "The body is not JSON, or not a reading object or array"},
+        413: {"description": "The body is larger than [ingest] max_body_bytes"},
+        503: {"description": "The log cannot keep up; retry after the Retry-After header's seconds"},
+    },
+)
+async def post_readings(request: Request) -> Response:
+    """Answered only once the log has every accepted reading, so "accepted" survives a crash."""
+    services: Services = request.app.state.services
+    limit = services.settings.ingest.max_body_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise HTTPException(413, f"body larger than [ingest] max_body_bytes = {limit} bytes")
+    body = await request.body()
+    loop = asyncio.get_running_loop()
+    acknowledged: asyncio.Future[Exception | None] = loop.create_future()
+
+    def done(error: Exception | None) -> None:
+        loop.call_soon_threadsafe(_resolve, acknowledged, error)
+
+    try:
+        result = services.ingestor.submit(body, done)
+    except InvalidPayloadError as err:
+        raise HTTPException(400, str(err)) from err
+    except IngestBusyError as err:
+        return _busy(str(err), err.retry_after_s)
+    except LogError as err:
+        return _busy(f"the log refused the readings: {err}", services.settings.ingest.retry_after_s)
+    error = await acknowledged
+    if error is not None:
+        return _busy(f"the log did not acknowledge the readings: {error}", 1)
+    rejected = [{"index": e.position, "error": e.error} for e in result.rejected]
+    return json_response({"accepted": result.accepted, "rejected": rejected}, 202)
+
+
+def _resolve(future: "asyncio.Future[Exception | None]", error: Exception | None) -> None:
+    if not future.done():
+        future.set_result(error)
+
+
+def _busy(message: str, retry_after_s: int) -> Response:
+    return json_response({"detail": message}, 503, {"Retry-After": str(retry_after_s)})
+
+
+@router.get("/readings", summary="Raw readings of one datastream, oldest first")
+def get_readings(
+    request: Request,
+    datastream: str,
+    from_: Annotated[str | None, Query(alias="from", description="ISO-8601 or epoch ms")] = None,
+    to: Annotated[str | None, Query(description="ISO-8601 or epoch ms (exclusive)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1_000,
+    after: Annotated[str | None, Query(description="Continue after this time (from the Link header)")] = None,
+) -> Response:
+    services: Services = request.app.state.services
+    start, end = time_param("from", from_, 0), time_param("to", to, END_OF_TIME_MS)
+    after_ms = None if after is None else time_param("after", after, 0)
+    rows = services.storage.raw(datastream, start, end, limit=limit, after_ms=after_ms)
+    body = [{"time": iso(r.phenomenon_time_ms), "value": r.result, "id": r.id} for r in rows]
+    headers = {}
+    if len(rows) == limit:
+        following = request.url.include_query_params(after=str(rows[-1].phenomenon_time_ms))
+        headers["Link"] = f'<{following}>; rel="next"'
+    return json_response(body, headers=headers)

@@ -1,0 +1,19 @@
+"""What the routes need from the platform, handed to `create_app` instead of imported globals."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from iotstream.config import Settings
+from iotstream.ingest.ingestor import Ingestor
+from iotstream.storage import BaseStorage
+
+__all__ = ["Services"]
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    ingestor: Ingestor
+    storage: BaseStorage
+    value_of: Callable[[str], str | None]  # the configured daily aggregate of a datastream, if any
+    known_datastreams: Callable[[], frozenset[str]]

@@ -1,0 +1,53 @@
+"""Settings of ingestion: `[ingest]` (what is accepted, how much may wait for the log) and `[mqtt]`."""
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from iotstream._units import SizeBytes
+
+__all__ = ["IngestSettings", "MqttSettings"]
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auto_register: bool = Field(
+        default=True, description="Accept readings of datastreams never seen before (and register them)."
+    )
+    datastreams: list[str] = Field(
+        default_factory=list, description="Datastreams known from the start (besides those already stored)."
+    )
+    max_pending: int = Field(
+        default=200_000,
+        ge=1,
+        description="Readings accepted but not yet acknowledged by the log; beyond it HTTP answers 503.",
+    )
+    max_body_bytes: SizeBytes = Field(default=16 * 1024**2, ge=1024)
+    retry_after_s: int = Field(default=1, ge=1, description="What a 503 asks clients to wait.")
+
+
+class MqttSettings(BaseModel):
+    """Readings published to an MQTT broker: the payload is the same JSON as `POST /api/v1/readings`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    embedded: bool = Field(default=False, description="Start a broker in this process (amqtt) at `url`.")
+    url: str = "mqtt://127.0.0.1:1883"
+    topic: str = Field(
+        default="iotstream/+/readings",
+        description="Filter to subscribe to; a `+` level names the datastream of readings without one.",
+    )
+    client_id: str = "iotstream-ingest"
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_url(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if scheme != "mqtt" or not sep or not rest:
+            raise ValueError(f"mqtt url {url!r} must look like mqtt://host:port")
+        return url
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.url.removeprefix("mqtt://").rstrip("/").partition(":")
+        return host or "127.0.0.1", int(port or 1883)

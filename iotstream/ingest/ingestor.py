@@ -1,0 +1,180 @@
+"""The one path every reading takes into the platform, whatever transport brought it.
+
+`submit` parses a payload, refuses what is malformed or unknown with the reason, and produces the rest
+to `observations` keyed by datastream. `done` is called once the log has acknowledged every produced
+reading, so a transport answers "accepted" only for readings that survive a crash. When more readings
+wait for the log than `[ingest] max_pending`, `submit` raises `IngestBusyError` before taking any:
+clients are told to retry instead of the process buffering without bound.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from iotstream.exceptions import IotStreamError
+from iotstream.ingest.config import IngestSettings
+from iotstream.ingest.readings import ItemError, parse_readings
+from iotstream.log.base import BaseLog
+from iotstream.log.exceptions import LogError
+from iotstream.log.topics import DEADLETTER, OBSERVATIONS
+from iotstream.log.types import RecordMetadata
+from iotstream.models import Observation
+
+__all__ = ["Done", "IngestBusyError", "IngestResult", "Ingestor"]
+
+Done = Callable[[Exception | None], None]
+_encoder = msgspec.json.Encoder()
+
+
+class IngestBusyError(IotStreamError):
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class IngestResult:
+    accepted: int
+    rejected: list[ItemError] = field(default_factory=list)
+
+
+@dataclass
+class IngestCounts:
+    accepted: int = 0
+    rejected: int = 0
+    dead_lettered: int = 0
+
+
+class _Acks:
+    """Counts down the log's acknowledgements of one payload; calls `done` once, at the end."""
+
+    def __init__(self, expected: int, done: Done, release: Callable[[int], None]) -> None:
+        self._left = expected
+        self._error: Exception | None = None
+        self._done = done
+        self._release = release
+        self._lock = threading.Lock()
+
+    def __call__(self, error: Exception | None, metadata: RecordMetadata) -> None:
+        with self._lock:
+            self._left -= 1
+            self._error = self._error or error
+            finished = self._left == 0
+        self._release(1)
+        if finished:
+            self._done(self._error)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        log: BaseLog,
+        settings: IngestSettings,
+        known: Callable[[str], bool] | None = None,
+        register: Callable[[Iterable[str]], None] | None = None,
+        clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        """`known(name)` says whether a datastream is registered; `register` is told of new ones."""
+        self._settings = settings
+        self._known = known or (lambda name: True)
+        self._register = register or (lambda names: None)
+        self._clock = clock
+        self._producer = log.producer()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self.counts = IngestCounts()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def submit(self, body: bytes, done: Done, *, datastream: str | None = None) -> IngestResult:
+        """Take a payload; raises `InvalidPayloadError` when none of it is usable."""
+        if self._pending >= self._settings.max_pending:
+            raise IngestBusyError(
+                f"{self._pending} readings are waiting for the log ([ingest] max_pending = "
+                f"{self._settings.max_pending}); retry in {self._settings.retry_after_s} s",
+                self._settings.retry_after_s,
+            )
+        readings, rejected = parse_readings(body, self._clock(), datastream=datastream)
+        readings = self._known_only(readings, rejected)
+        self.counts.accepted += len(readings)
+        self.counts.rejected += len(rejected)
+        if not readings:
+            done(None)
+            return IngestResult(0, rejected)
+        self._produce(readings, done)
+        return IngestResult(len(readings), rejected)
+
+    def _known_only(self, readings: list[Observation], rejected: list[ItemError]) -> list[Observation]:
+        """Registers new datastreams, or moves their readings to `rejected` without auto-registration."""
+        unknown = {name for name in {r.datastream for r in readings} if not self._known(name)}
+        if not unknown:
+            return readings
+        if self._settings.auto_register:
+            self._register(sorted(unknown))
+            return readings
+        return _drop_unknown(readings, rejected, unknown)
+
+    def _produce(self, readings: list[Observation], done: Done) -> None:
+        with self._lock:
+            self._pending += len(readings)
+        acks = _Acks(len(readings), done, self._release)
+        produce = self._producer.produce
+        produced = 0
+        try:
+            for r in readings:
+                value = {"datastream": r.datastream, "time": r.phenomenon_time_ms, "value": r.result}
+                value |= {"id": r.id, "resultTime": r.result_time_ms}
+                produce(
+                    OBSERVATIONS,
+                    _encoder.encode(value),
+                    r.datastream.encode(),
+                    timestamp_ms=r.phenomenon_time_ms,
+                    on_delivery=acks,
+                )
+                produced += 1
+        except LogError as err:
+            for _ in range(len(readings) - produced):
+                acks(err, RecordMetadata(OBSERVATIONS, -1, -1, 0))
+            raise
+
+    def _release(self, count: int) -> None:
+        with self._lock:
+            self._pending -= count
+
+    def dead_letter(self, payload: bytes, reason: str, source: str) -> None:
+        """Keep a payload nobody could use, with why, on the dead-letter topic (never retried)."""
+        headers = [("reason", reason.encode()), ("source", source.encode())]
+        self._producer.produce(DEADLETTER, payload, None, headers=headers)
+        self.counts.dead_lettered += 1
+
+    def flush(self, timeout_s: float = 30.0) -> int:
+        return self._producer.flush(timeout_s)
+
+    def close(self) -> None:
+        self._producer.close()
+
+
+def _drop_unknown(
+    readings: list[Observation], rejected: list[ItemError], unknown: set[str]
+) -> list[Observation]:
+    """Accepted readings kept their order but not their index; the rejected ones fill the gaps."""
+    failed = {error.position for error in rejected}
+    position = 0
+    kept = []
+    for reading in readings:
+        while position in failed:
+            position += 1
+        if reading.datastream in unknown:
+            rejected.append(
+                ItemError(position, f"unknown datastream {reading.datastream!r}; register it first")
+            )
+        else:
+            kept.append(reading)
+        position += 1
+    rejected.sort()
+    return kept

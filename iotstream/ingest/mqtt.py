@@ -1,0 +1,103 @@
+"""MQTT ingestion: readings published to a broker become readings on the log, acknowledged late.
+
+The subscription is QoS 1 with manual acknowledgement: a message's PUBACK goes back to the broker only
+once the log holds its readings, so a crash makes the broker deliver it again (and message ids make
+the repeat harmless). A payload that is not usable goes to the dead-letter topic with the reason;
+when the log falls behind, the network thread waits, and TCP slows the publishers down.
+"""
+
+import logging
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from iotstream.ingest.config import MqttSettings
+from iotstream.ingest.ingestor import IngestBusyError, Ingestor
+from iotstream.ingest.readings import InvalidPayloadError
+from iotstream.log.exceptions import LogError
+
+__all__ = ["MqttIngest", "datastream_from_topic"]
+
+_log = logging.getLogger(__name__)
+
+
+def datastream_from_topic(topic_filter: str, topic: str) -> str | None:
+    """The topic level where the filter has its first `+`, if any.
+
+    >>> datastream_from_topic("iotstream/+/readings", "iotstream/kitchen-temp/readings")
+    'kitchen-temp'
+    """
+    levels = topic_filter.split("/")
+    if "+" not in levels:
+        return None
+    parts = topic.split("/")
+    index = levels.index("+")
+    return parts[index] if index < len(parts) and parts[index] else None
+
+
+class MqttIngest:
+    def __init__(self, settings: MqttSettings, ingestor: Ingestor) -> None:
+        self._settings = settings
+        self._ingestor = ingestor
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=settings.client_id, clean_session=False, manual_ack=True
+        )
+        self._client.on_connect = self._connected
+        self._client.on_message = self._received
+        self._client.reconnect_delay_set(1, 5)
+
+    def start(self, timeout_s: float = 10.0) -> "MqttIngest":
+        host, port = self._settings.host_port
+        self._client.connect_async(host, port)
+        self._client.loop_start()
+        if not self._subscribed.wait(timeout_s):
+            self.stop()
+            raise LogError(f"cannot reach the MQTT broker at {self._settings.url} ([mqtt] url)")
+        return self
+
+    def _connected(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, _: object
+    ) -> None:
+        if reason.is_failure:
+            _log.warning("MQTT broker %s refused the connection: %s", self._settings.url, reason)
+            return
+        client.subscribe(self._settings.topic, qos=1)
+        self._subscribed.set()
+
+    def _received(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        source = f"mqtt:{message.topic}"
+        datastream = datastream_from_topic(self._settings.topic, message.topic)
+
+        def done(error: Exception | None) -> None:
+            if error is None:
+                client.ack(message.mid, message.qos)  # else no ack: the broker delivers it again
+
+        while True:
+            try:
+                result = self._ingestor.submit(bytes(message.payload), done, datastream=datastream)
+            except IngestBusyError:
+                time.sleep(0.01)
+                continue
+            except InvalidPayloadError as err:
+                self._dead_letter(message, str(err), source)
+                return
+            except LogError as err:
+                _log.warning("MQTT reading not taken, the broker will resend it: %s", err)
+                return
+            break
+        if result.rejected:
+            reasons = "; ".join(f"item {e.position}: {e.error}" for e in result.rejected)
+            self._ingestor.dead_letter(bytes(message.payload), reasons, source)
+
+    def _dead_letter(self, message: mqtt.MQTTMessage, reason: str, source: str) -> None:
+        self._ingestor.dead_letter(bytes(message.payload), reason, source)
+        self._ingestor.flush()
+        self._client.ack(message.mid, message.qos)
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

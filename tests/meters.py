@@ -1,0 +1,46 @@
+"""The smart-home meter job's configuration, and its results computed straight from the readings."""
+
+from collections import defaultdict
+from statistics import fmean
+from typing import Any
+
+DAY = 86_400_000
+HOME: dict[str, Any] = {
+    "type": "daily_meters",
+    "name": "home",
+    "aggregate": {"TH1": "avg", "TH2": "avg", "HVAC1": "sum", "HVAC2": "sum", "MiAC1": "sum"}
+    | {"MiAC2": "sum", "W1": "sum", "MOV1": "sum", "Etot": "max", "Wtot": "max"},
+    "meters": {"Etot": {"submeters": ["HVAC1", "HVAC2", "MiAC1", "MiAC2"]}, "Wtot": {"submeters": ["W1"]}},
+}
+
+
+def expected_days(
+    readings: list[tuple[str, float, int]], lateness: int, aggregate: dict[str, str] = HOME["aggregate"]
+) -> tuple[dict[tuple[str, int], float], list[tuple[str, float, int]]]:
+    """AggDay, differences and rests computed straight from the readings, one at a time."""
+    accepted: dict[tuple[str, int], list[float]] = defaultdict(list)
+    late, watermark = [], -(2**63)
+    for name, value, time in readings:
+        day = time - time % DAY
+        if name in aggregate:
+            if day + DAY + lateness <= watermark:
+                late.append((name, value, time))
+            else:
+                accepted[(name, day)].append(value)
+        watermark = max(watermark, time)
+    functions = {"avg": fmean, "sum": sum, "max": max}
+    days = {
+        key: functions[aggregate[key[0]]](values)
+        for key, values in accepted.items()
+        if key[1] + DAY <= watermark
+    }
+    for meter, spec in HOME["meters"].items():
+        for (name, day), total in list(days.items()):
+            if name != meter or (meter, day - DAY) not in days:
+                continue
+            diff = days[(meter, day - DAY)] - total
+            days[(f"{meter}.diff", day)] = -diff
+            parts = [days.get((sub, day)) for sub in spec["submeters"]]
+            if all(part is not None for part in parts):
+                days[(f"{meter}.rest", day)] = -diff - sum(parts)  # type: ignore[arg-type]
+    return days, late
