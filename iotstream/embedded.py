@@ -10,7 +10,7 @@ the jobs checkpoint, then the sink writes what it holds.
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from iotstream.api.app import create_app
 from iotstream.api.server import ApiServer
@@ -46,6 +46,7 @@ class EmbeddedPlatform:
         self.api: ApiServer | None = None
         self.mqtt_broker: EmbeddedBroker | None = None
         self._mqtt: MqttIngest | None = None
+        self._sink: StorageSink | None = None
         self._serve_api = serve_api
         self._stopped = threading.Event()
         self._roles_stop = threading.Event()
@@ -73,7 +74,7 @@ class EmbeddedPlatform:
         self._start_mqtt(self.ingestor)
         if self._serve_api:
             value_of = _value_of(settings)
-            services = Services(settings, self.ingestor, storage, value_of, known.names)
+            services = Services(settings, self.ingestor, storage, value_of, known.names, self.stats)
             self.api = ApiServer(create_app(services), settings.api.host, settings.api.port).start()
 
     def _start_mqtt(self, ingestor: Ingestor) -> None:
@@ -91,7 +92,7 @@ class EmbeddedPlatform:
             log.create_topic(TopicSpec(name, partitions=1), exist_ok=True)
 
     def _start_sink(self, log: BaseLog, storage: BaseStorage) -> None:
-        sink = StorageSink(log, storage, SinkTopics(aggregates=(AGGREGATES,)))
+        self._sink = sink = StorageSink(log, storage, SinkTopics(aggregates=(AGGREGATES,)))
         self._spawn("iotstream-sink", sink.run)
         retention = self.settings.storage.retention
         if retention.interval_ms:
@@ -107,6 +108,17 @@ class EmbeddedPlatform:
         thread = threading.Thread(target=run, args=(self._roles_stop,), name=name)
         thread.start()
         self._threads.append(thread)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for `GET /api/v1/stats`."""
+        result: dict[str, Any] = {}
+        if self.ingestor is not None:
+            result["ingest"] = vars(self.ingestor.counts) | {"pending": self.ingestor.pending}
+        if self._sink is not None:
+            sink = self._sink
+            latency = sink.latency.snapshot()
+            result["sink"] = {"stored": sink.stored, "rejected": sink.rejected, "latency_ms": latency}
+        return result
 
     def running(self) -> list[str]:
         """One line per running role, for the start-up banner."""

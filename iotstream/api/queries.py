@@ -71,3 +71,12 @@ def get_datastreams(request: Request) -> Response:
         last = None if reading is None else {"time": iso(reading.phenomenon_time_ms), "value": reading.result}
         body.append({"name": name, "latest": last, "aggregate": services.value_of(name)})
     return json_response(body)
+
+
+@router.get(
+    "/stats", summary="Counters of this process: readings accepted and stored, ingest → stored latency"
+)
+def get_stats(request: Request) -> Response:
+    """`sink.latency_ms` is a histogram (counts per upper bound in ms) that only grows: subtract two."""
+    services: Services = request.app.state.services
+    return json_response(services.stats())

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from iotstream.config import Settings
 from iotstream.ingest.ingestor import Ingestor
@@ -17,3 +18,4 @@ class Services:
     storage: BaseStorage
     value_of: Callable[[str], str | None]  # the configured daily aggregate of a datastream, if any
     known_datastreams: Callable[[], frozenset[str]]
+    stats: Callable[[], dict[str, Any]]  # counters of the roles in this process

@@ -49,7 +49,7 @@ def open_storage(
     if scheme == "duckdb":
         from iotstream.storage.duckdb import DuckDBStorage
 
-        return DuckDBStorage(Path(rest[1:]), retention)
+        return DuckDBStorage(Path(rest[1:]), retention, rollup_delay_ms=settings.rollup_delay_ms)
     from iotstream.storage.postgres import PostgresStorage
 
     return PostgresStorage(settings.url.replace("postgres://", "postgresql://", 1), retention)

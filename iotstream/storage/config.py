@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from iotstream._units import DurationMs
 from iotstream.storage.retention import RetentionSettings
 
 __all__ = ["SUPPORTED_SCHEMES", "StorageSettings"]
@@ -25,6 +26,11 @@ class StorageSettings(BaseModel):
         "postgresql://user:password@host:port/database",
     )
     retention: RetentionSettings = RetentionSettings()
+    rollup_delay_ms: DurationMs = Field(
+        default=1_000,
+        ge=0,
+        description="DuckDB: how long rollups may lag behind the readings (queries never see the lag).",
+    )
 
     @field_validator("url")
     @classmethod

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from iotstream._latency import LatencyHistogram
 from iotstream.log.base import BaseLog
 from iotstream.log.exceptions import CommitFailedError
 from iotstream.log.topics import ALERTS, DEADLETTER, LATE, OBSERVATIONS
@@ -80,6 +81,7 @@ class StorageSink:
         self._stop = threading.Event()
         self.stored = 0
         self.rejected = 0
+        self.latency = LatencyHistogram()  # from acceptance (the reading's result time) to stored
 
     def run(self, stop: threading.Event) -> None:
         """Poll and decode the next batch while the previous one is written (the database works in
@@ -168,6 +170,9 @@ class StorageSink:
             bad += [(items[r.position][0], r.reason) for r in refused]
         self._dead_letter(bad)
         self.stored += batch.size - len(bad)
+        if batch.readings is not None:
+            stored_ms = time.time_ns() // 1_000_000
+            self.latency.add(stored_ms, batch.readings.table.column("result_time").to_pylist())
 
     def _unknown(self, decoded: Observation | WindowAggregate | LateObservation | Alert) -> str | None:
         if self._is_known is None:

@@ -1,0 +1,243 @@
+"""End to end: readings over HTTP and MQTT into storage, through `iotstream up` as users run it.
+
+    python benchmarks/end_to_end.py [--quick] [--seconds 20]
+
+The platform runs as its own process (`iotstream up`, embedded mode: SQLite log with fsync, DuckDB
+store, the storage sink; no jobs), so its CPU time can be read from /proc and the load generators
+do not share its interpreter. They do share the machine's cores, as on a laptop.
+
+- http_batch_readings_per_s: 8 clients POSTing batches of 100 as fast as they are answered, counted
+  from the first POST until the last reading is in storage.
+- http_single_readings_per_s: 32 clients (4 processes x 8 threads) POSTing one reading per request.
+- mqtt_readings_per_s: one paho publisher at QoS 1 through mosquitto (amqtt when mosquitto is absent).
+- latency_p50_ms / latency_p99_ms: while batches of 100 flow at a steady 20,000 readings/s, the time
+  from a reading's acceptance (its result time, stamped when its request is parsed) until the DuckDB
+  transaction holding it has committed, for every reading, from the storage sink's histogram
+  (`GET /api/v1/stats`, 1 ms buckets).
+- cpu_us_per_reading: the platform process's user+system CPU during the batch run, per reading.
+
+Prints progress and one final JSON line; writes benchmarks/results/end_to_end.json.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+from iotstream._latency import quantile_ms
+from iotstream.sim.publish import MqttPublisher
+
+RESULTS = Path(__file__).with_name("results")
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1_767_225_600_000  # 2026-01-01: every run writes new times into a fresh store
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    args = _arguments()
+    load_before = os.getloadavg()
+    sys.path.insert(0, str(ROOT))
+    from tests.servers import start_mqtt_broker
+
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = start_mqtt_broker(Path(tmp))
+        try:
+            result = _run(args, Path(tmp), broker.port, Path(broker.argv[0]).name)
+        finally:
+            broker.stop()
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "python": platform.python_version(),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "end_to_end.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="a few seconds per measurement (< 60 s)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each measurement")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds = 4.0
+    return args
+
+
+def _run(args: argparse.Namespace, tmp: Path, mqtt_port: int, broker: str) -> dict[str, Any]:
+    config = tmp / "iotstream.toml"
+    retention = '[storage.retention]\nraw = "36500d"\n"1m" = "36500d"\n"1h" = "36500d"\n'
+    config.write_text(f'{retention}\n[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n')
+    process, url = _start_platform(config, tmp / "data")
+    try:
+        cpu_before = _cpu_s(process.pid)
+        batch = _http_batches(url, args.seconds, "batch")
+        cpu_per_reading = (_cpu_s(process.pid) - cpu_before) / batch["readings"] * 1e6
+        print(f"HTTP batches of 100: {batch['per_s']:,.0f} readings/s, {cpu_per_reading:.1f} µs CPU/reading")
+        single = _http_singles(url, args.seconds)
+        print(f"HTTP single readings: {single['per_s']:,.0f} readings/s")
+        mqtt = _mqtt(url, mqtt_port, args.seconds)
+        print(f"MQTT ({broker}): {mqtt['per_s']:,.0f} readings/s")
+        latency = _latency(url, args.seconds)
+        print(
+            f"ingest → stored at 20,000 readings/s: p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms"
+        )
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+    return {
+        "benchmark": "end_to_end",
+        "seconds_per_measurement": args.seconds,
+        "mqtt_broker": broker,
+        "http_batch_readings_per_s": round(batch["per_s"]),
+        "http_single_readings_per_s": round(single["per_s"]),
+        "mqtt_readings_per_s": round(mqtt["per_s"]),
+        "latency_p50_ms": round(latency["p50"], 2),
+        "latency_p99_ms": round(latency["p99"], 2),
+        "latency_background_readings_per_s": round(latency["background_per_s"]),
+        "cpu_us_per_reading": round(cpu_per_reading, 1),
+    }
+
+
+def _start_platform(config: Path, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    argv = [sys.executable, "-m", "iotstream", "up", "--config", str(config), "--data-dir", str(data_dir)]
+    process = subprocess.Popen([*argv, "--port", "0"], stdout=subprocess.PIPE, text=True)  # noqa: S603
+    assert process.stdout is not None  # noqa: S101
+    for line in process.stdout:
+        if line.startswith("iotstream is serving "):
+            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
+            return process, line.removeprefix("iotstream is serving ").strip()
+    raise RuntimeError("iotstream up did not start")
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime of the whole process
+
+
+def _wait_stored(url: str, datastream: str, time_ms: int, timeout_s: float = 120) -> float:
+    """Poll until the reading at `time_ms` is in storage; returns when it was seen."""
+    deadline = time.perf_counter() + timeout_s
+    with httpx.Client(base_url=url) as api:
+        while time.perf_counter() < deadline:
+            params = {"datastream": datastream, "from": time_ms, "to": time_ms + 1}
+            if api.get("/api/v1/readings", params=params).json():
+                return time.perf_counter()
+            time.sleep(0.002)
+    raise RuntimeError(f"{datastream} at {time_ms} never reached storage")
+
+
+def _http_batches(url: str, seconds: float, name: str, clients: int = 8) -> dict[str, float]:
+    counts = [0] * clients
+    last_time = [0] * clients
+    stop = threading.Event()
+
+    def client(index: int) -> None:
+        datastream = f"{name}-{index}"
+        with httpx.Client(base_url=url, timeout=60) as api:
+            while not stop.is_set():
+                first = T0 + counts[index] * 10
+                body = [{"datastream": datastream, "time": first + i * 10, "value": i} for i in range(100)]
+                if api.post("/api/v1/readings", content=msgspec.json.encode(body)).status_code == 202:
+                    counts[index] += 100
+                    last_time[index] = first + 990
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    done = max(_wait_stored(url, f"{name}-{i}", last_time[i]) for i in range(clients) if counts[i])
+    return {"readings": sum(counts), "per_s": sum(counts) / (done - started)}
+
+
+def _http_singles(url: str, seconds: float, processes: int = 4, threads: int = 8) -> dict[str, float]:
+    """Single-reading POSTs from several processes (one Python client process cannot saturate it)."""
+    started = time.perf_counter()
+    with ProcessPoolExecutor(processes) as pool:
+        jobs = [pool.submit(_single_poster, url, seconds, p * threads, threads) for p in range(processes)]
+        results = [job.result() for job in jobs]
+    last = {name: time_ms for result in results for name, time_ms in result.items()}
+    done = max(_wait_stored(url, name, time_ms) for name, time_ms in last.items())
+    total = sum(time_ms - T0 + 1 for time_ms in last.values())
+    return {"readings": total, "per_s": total / (done - started)}
+
+
+def _single_poster(url: str, seconds: float, first: int, threads: int) -> dict[str, int]:
+    last: dict[str, int] = {}
+    deadline = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        name, count = f"single-{index}", 0
+        with httpx.Client(base_url=url, timeout=60) as api:
+            while time.perf_counter() < deadline:
+                reading = {"datastream": name, "time": T0 + count, "value": 1.0}
+                if api.post("/api/v1/readings", content=msgspec.json.encode(reading)).status_code == 202:
+                    last[name] = T0 + count
+                    count += 1
+
+    workers = [threading.Thread(target=client, args=(first + i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return last
+
+
+def _mqtt(url: str, port: int, seconds: float) -> dict[str, float]:
+    publisher = MqttPublisher("127.0.0.1", port)
+    sent = 0
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < seconds:
+            batch = [{"datastream": "mqtt", "time": T0 + sent + i, "value": 1.0} for i in range(1000)]
+            publisher.send(batch)
+            sent += len(batch)
+    finally:
+        publisher.close()
+    done = _wait_stored(url, "mqtt", T0 + sent - 1)
+    return {"readings": sent, "per_s": sent / (done - started)}
+
+
+def _latency(url: str, seconds: float, rate: int = 20_000) -> dict[str, float]:
+    """Batches of 100 at a steady `rate`; the platform's own ingest → stored histogram, diffed."""
+    before = httpx.get(f"{url}/api/v1/stats").json()["sink"]["latency_ms"]["counts"]
+    sent = 0
+    with httpx.Client(base_url=url, timeout=60) as api:
+        started = time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            if sent / rate > elapsed:
+                time.sleep(sent / rate - elapsed)
+            body = [{"datastream": "steady", "time": T0 + sent + i, "value": 1} for i in range(100)]
+            api.post("/api/v1/readings", content=msgspec.json.encode(body))
+            sent += 100
+        background_rate = sent / (time.perf_counter() - started)
+    _wait_stored(url, "steady", T0 + sent - 1)
+    after = httpx.get(f"{url}/api/v1/stats").json()["sink"]["latency_ms"]["counts"]
+    counts = [a - b for a, b in zip(after, before, strict=True)]
+    return {
+        "p50": quantile_ms(counts, 0.5) or 0.0,
+        "p99": quantile_ms(counts, 0.99) or 0.0,
+        "background_per_s": background_rate,
+    }
+
+
+if __name__ == "__main__":
+    main()
