@@ -216,13 +216,16 @@ def _mqtt(url: str, port: int, seconds: float) -> dict[str, float]:
     return {"readings": sent, "per_s": sent / (done - started)}
 
 
-def _latency(url: str, seconds: float, rate: int = 20_000) -> dict[str, float]:
-    """Batches of 100 at a steady `rate`; the platform's own ingest → stored histogram, diffed."""
-    before = httpx.get(f"{url}/api/v1/stats").json()["sink"]["latency_ms"]["counts"]
+def _latency(url: str, seconds: float, rate: int = 20_000, warm_up_s: float = 2.0) -> dict[str, float]:
+    """Batches of 100 at a steady `rate`; the platform's own ingest → stored histogram, diffed over the
+    measurement (after `warm_up_s` at the same rate, so it is the steady state that is measured)."""
+    before = None
     sent = 0
     with httpx.Client(base_url=url, timeout=60) as api:
         started = time.perf_counter()
-        while (elapsed := time.perf_counter() - started) < seconds:
+        while (elapsed := time.perf_counter() - started) < seconds + warm_up_s:
+            if before is None and elapsed >= warm_up_s:
+                before = api.get("/api/v1/stats").json()["sink"]["latency_ms"]["counts"]
             if sent / rate > elapsed:
                 time.sleep(sent / rate - elapsed)
             body = [{"datastream": "steady", "time": T0 + sent + i, "value": 1} for i in range(100)]
@@ -231,6 +234,7 @@ def _latency(url: str, seconds: float, rate: int = 20_000) -> dict[str, float]:
         background_rate = sent / (time.perf_counter() - started)
     _wait_stored(url, "steady", T0 + sent - 1)
     after = httpx.get(f"{url}/api/v1/stats").json()["sink"]["latency_ms"]["counts"]
+    assert before is not None  # noqa: S101
     counts = [a - b for a, b in zip(after, before, strict=True)]
     return {
         "p50": quantile_ms(counts, 0.5) or 0.0,

@@ -67,6 +67,16 @@ def minute_rollups(readings: pa.Table) -> pa.Table:
     return grouped.select(columns).rename_columns(["datastream", "bucket", *stats, "first_time", "last_time"])
 
 
+def pending_minutes(touched_minutes: pa.Table, minutes: pa.Table) -> pa.Table:
+    """Every touched minute with the batch's numeric partials where it has some (text readings have none)."""
+    joined = touched_minutes.join(
+        minutes, keys=["datastream", "bucket"], join_type="left outer", use_threads=False
+    )
+    return joined.select(
+        ["datastream", "bucket", "count", "sum", "min", "max", "first", "last", "first_time", "last_time"]
+    )
+
+
 def late(rows: Sequence[LateObservation]) -> pa.Table:
     table = readings([row.observation for row in rows])
     table = table.append_column("late_by_ms", pa.array([row.late_by_ms for row in rows], pa.int64()))

@@ -1,10 +1,12 @@
 """DuckDB's rollups and latest values, maintained on their own thread so writes never wait for them.
 
 Recomputing touched buckets costs about 25 ms per transaction whatever the batch size, which would
-put a floor under every write's latency. So a write only notes the minutes it touched in
-`rollup_pending` (same transaction: a crash loses nothing), and this refresher catches up every
-`delay_s`, on its own connection: DuckDB's MVCC lets it run next to the writes, which only insert.
-Whoever reads rollups or latest values first calls `current()`, so readers never see the lag.
+put a floor under every write's latency. So a write only notes its minutes in `rollup_pending_minutes`
+(same transaction: a crash loses nothing), and this refresher catches up every `delay_s`, on its own
+connection: DuckDB's MVCC lets it run next to the writes, which only insert. A batch that only
+appended notes its own minute rollups, which merge exactly into the stored ones (no rescan of a busy
+minute's readings); any other batch notes the minutes to recompute from the raw readings. Whoever
+reads rollups or latest values first calls `current()`, so readers never see the lag.
 """
 
 import logging
@@ -13,11 +15,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
+import pyarrow as pa
 
 from iotstream.storage.exceptions import StorageError
-from iotstream.storage.rollups import DUCKDB, refresh, time_ranges
+from iotstream.storage.rollups import COLUMNS, DUCKDB, refresh, time_ranges
 
-__all__ = ["DeferredRollups"]
+__all__ = ["NOTE_MINUTES", "PENDING", "PENDING_COLUMNS", "DeferredRollups"]
+
+PENDING = "rollup_pending_minutes"
+PENDING_COLUMNS = (
+    "datastream VARCHAR NOT NULL, bucket BIGINT NOT NULL, count BIGINT, sum DOUBLE, min DOUBLE, max DOUBLE,"
+    " first DOUBLE, last DOUBLE, first_time BIGINT, last_time BIGINT, exact BOOLEAN NOT NULL"
+)
+NOTE_MINUTES = f"INSERT INTO {PENDING} SELECT *, ? FROM noted"  # noqa: S608 - `noted`: pending_minutes()
+_RECOMPUTE = "SELECT DISTINCT datastream, bucket FROM pending WHERE NOT exact"
+_MERGEABLE = (
+    "SELECT datastream, bucket, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,"  # noqa: S608
+    " arg_min(first, first_time) AS first, arg_max(last, last_time) AS last,"
+    " min(first_time) AS first_time, max(last_time) AS last_time FROM pending p"
+    f" WHERE exact AND count > 0 AND NOT EXISTS ({_RECOMPUTE} AND datastream = p.datastream"
+    " AND bucket = p.bucket) GROUP BY datastream, bucket"
+)
+_MERGED = (
+    "SELECT s.datastream, s.bucket, s.count + coalesce(r.count, 0), coalesce(s.sum + r.sum, s.sum),"
+    " least(s.min, r.min), greatest(s.max, r.max),"
+    " CASE WHEN r.first_time IS NULL OR s.first_time < r.first_time THEN s.first ELSE r.first END,"
+    " CASE WHEN r.last_time IS NULL OR s.last_time > r.last_time THEN s.last ELSE r.last END,"
+    " least(s.first_time, r.first_time), greatest(s.last_time, r.last_time)"
+    " FROM stage s LEFT JOIN rollup_1m r ON r.datastream = s.datastream AND r.bucket = s.bucket"
+    " AND r.bucket >= $1 AND r.bucket < $2 WHERE s.bucket >= $1 AND s.bucket < $2"
+)
+_DELETE_MERGED = (
+    "DELETE FROM rollup_1m r USING stage s WHERE r.datastream = s.datastream AND r.bucket = s.bucket"
+    " AND r.bucket >= ? AND r.bucket < ?"
+)
 
 _log = logging.getLogger(__name__)
 _READING = ["datastream", "phenomenon_time", "result_time", "value", "value_json", "id"]
@@ -42,7 +73,7 @@ class DeferredRollups:
         self._write_lock = write_lock
         self._refresh_lock = threading.Lock()
         self._where = where
-        pending = db.execute("SELECT count(*) FROM rollup_pending").fetchone()
+        pending = db.execute(f"SELECT count(*) FROM {PENDING}").fetchone()  # noqa: S608
         self._written = 1 if pending and pending[0] else 0  # writes noted so far
         self._covered = 0  # writes whose minutes the rollups include
         self._stop = threading.Event()
@@ -94,17 +125,53 @@ class DeferredRollups:
         with self._write_lock:  # the snapshot is taken by the first statement, between two writes
             covered = self._written
             db.begin()
-            touched = db.sql("SELECT DISTINCT datastream, bucket FROM rollup_pending").to_arrow_table()
-        if touched.num_rows:
-            db.register("touched", touched)
-            for low, high in time_ranges(touched.column("bucket").to_pylist()):
-                db.execute(_UPSERT_LATEST, [low, high])
-                for statement in refresh(DUCKDB, low, high):
-                    db.execute(statement)
-            db.unregister("touched")
-            db.execute("DELETE FROM rollup_pending")  # only the rows this snapshot saw
+            pending = db.sql(f"SELECT * FROM {PENDING}").to_arrow_table()  # noqa: S608
+        if pending.num_rows:
+            db.register("pending", pending)
+            self._latest(db, db.sql("SELECT DISTINCT datastream, bucket FROM pending").to_arrow_table())
+            self._merge(db, db.sql(_MERGEABLE).to_arrow_table())
+            self._recompute(db, db.sql(_RECOMPUTE).to_arrow_table())
+            db.unregister("pending")
+            db.execute(f"DELETE FROM {PENDING}")  # noqa: S608 - only the rows this snapshot saw
         db.commit()
         self._covered = max(self._covered, covered)
+
+    @staticmethod
+    def _latest(db: duckdb.DuckDBPyConnection, touched: pa.Table) -> None:
+        db.register("touched", touched)
+        for low, high in time_ranges(touched.column("bucket").to_pylist()):
+            db.execute(_UPSERT_LATEST, [low, high])
+        db.unregister("touched")
+
+    @staticmethod
+    def _merge(db: duckdb.DuckDBPyConnection, stage: pa.Table) -> None:
+        """Minutes that only gained new readings: stored ⊕ new, then their hours and days recomputed."""
+        if not stage.num_rows:
+            return
+        db.register("stage", stage)
+        ranges = time_ranges(stage.column("bucket").to_pylist())
+        for low, high in ranges:
+            merged = db.sql(_MERGED, params=[low, high]).to_arrow_table()
+            db.execute(_DELETE_MERGED, [low, high])
+            db.register("merged", merged)
+            db.execute(f"INSERT INTO rollup_1m ({COLUMNS}) SELECT * FROM merged")  # noqa: S608
+            db.unregister("merged")
+        db.unregister("stage")
+        db.register("touched", stage.select(["datastream", "bucket"]))
+        for low, high in ranges:
+            for statement in refresh(DUCKDB, low, high, minutes=False):
+                db.execute(statement)
+        db.unregister("touched")
+
+    @staticmethod
+    def _recompute(db: duckdb.DuckDBPyConnection, touched: pa.Table) -> None:
+        if not touched.num_rows:
+            return
+        db.register("touched", touched)
+        for low, high in time_ranges(touched.column("bucket").to_pylist()):
+            for statement in refresh(DUCKDB, low, high):
+                db.execute(statement)
+        db.unregister("touched")
 
     def close(self) -> None:
         self._stop.set()

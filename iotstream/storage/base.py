@@ -76,6 +76,7 @@ class PreparedReadings(NamedTuple):
     shape: BatchShape
     ranges: list[tuple[int, int]]  # time ranges whose rollups to refresh
     table: pa.Table  # the readings as Arrow, with their batch position as `seq`
+    minutes: pa.Table  # the batch's own 1-minute rollups (exact to merge when the batch only appends)
 
 
 def shape_of(rows: Sequence[Observation]) -> BatchShape:
@@ -177,7 +178,8 @@ class BaseStorage(ABC):
         good, rejected = self.valid_readings(rows)
         shape = shape_of(good)
         ranges = time_ranges(minute for _, minute in shape.touched)
-        return PreparedReadings(len(good), rejected, shape, ranges, _arrow.readings(good))
+        table = _arrow.readings(good)
+        return PreparedReadings(len(good), rejected, shape, ranges, table, _arrow.minute_rollups(table))
 
     @abstractmethod
     def write_prepared(self, prepared: "PreparedReadings") -> list[Rejected]:

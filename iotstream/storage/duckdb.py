@@ -21,7 +21,12 @@ import pyarrow as pa
 
 from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
 from iotstream.storage import _arrow
-from iotstream.storage._duckdb_rollups import DeferredRollups
+from iotstream.storage._duckdb_rollups import (
+    NOTE_MINUTES,
+    PENDING,
+    PENDING_COLUMNS,
+    DeferredRollups,
+)
 from iotstream.storage.base import (
     BaseStorage,
     PreparedReadings,
@@ -57,7 +62,7 @@ _SCHEMA = [
         last_time BIGINT NOT NULL, max DOUBLE, avg DOUBLE, threshold DOUBLE, state VARCHAR NOT NULL,
         closed_time BIGINT, updated_time BIGINT NOT NULL, PRIMARY KEY (rule, datastream, start_time))""",
     *(f"CREATE TABLE IF NOT EXISTS {r.table} ({_ROLLUP})" for r in ROLLUPS),
-    "CREATE TABLE IF NOT EXISTS rollup_pending (datastream VARCHAR NOT NULL, bucket BIGINT NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {PENDING} ({PENDING_COLUMNS})",
 ]
 _AGG = "datastream, window_name, start_time, end_time, count, sum, min, max, avg, first, last, revision"
 _AGG += ", updated_time"
@@ -111,15 +116,18 @@ class DuckDBStorage(BaseStorage):
         if not prepared.size:
             return prepared.rejected
         shape, ranges = prepared.shape, prepared.ranges
+        noted = _arrow.pending_minutes(_arrow.touched(shape.touched), prepared.minutes)
         with (
             self._transaction(f"writing {prepared.size} readings") as db,
-            _registered(db, batch=prepared.table, touched=_arrow.touched(shape.touched)),
+            _registered(db, batch=prepared.table, noted=noted),
         ):
             appends = shape.unique and self._only_appends(prepared.table)
             for low, high in [] if appends else ranges:
                 db.execute(_DELETE_REPLACED, [low, high])
             db.execute(_INSERT_READINGS if shape.unique else _INSERT_READINGS + _LAST_PER_KEY)
-            db.execute("INSERT INTO rollup_pending SELECT datastream, bucket FROM touched")
+            # Only appended: the batch's minutes merge exactly into the stored ones; else they are
+            # recomputed from the raw readings.
+            db.execute(NOTE_MINUTES, [appends])
             self._rollups.noted()
         return prepared.rejected
 
