@@ -38,6 +38,7 @@ test: lint
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/log_throughput.py
 	$(BIN)/python benchmarks/engine_throughput.py
+	$(BIN)/python benchmarks/end_to_end.py
 
 BENCH_VENV := .venv-bench
 

@@ -207,7 +207,7 @@ class BaseStorage(ABC):
         self, resolution: str, start_ms: int, end_ms: int, datastreams: Sequence[str] | None = None
     ) -> dict[str, list[Bucket]]:
         """Rollup buckets ("1m", "1h", "1d") starting in [start, end) per datastream, oldest first."""
-        self._rollups_current()
+        self.catch_up()
         table, p = self.rollup_table(resolution), self.dialect.param
         sql = f"SELECT datastream, bucket, count, sum, min, max, first, last FROM {table}"  # noqa: S608
         sql += f" WHERE bucket >= {p} AND bucket < {p}"
@@ -240,8 +240,9 @@ class BaseStorage(ABC):
                 return rollup.table
         raise ValueError(f"unknown resolution {resolution!r}; use one of {[r.name for r in ROLLUPS]}")
 
-    def _rollups_current(self) -> None:  # noqa: B027 - a hook; most stores have nothing to catch up
-        """Stores that defer rollup maintenance catch up here, before rollups are read."""
+    def catch_up(self) -> None:  # noqa: B027 - most stores have nothing to catch up
+        """Make rollups and latest values reflect every write so far (DuckDB maintains them a little
+        behind the writes; every query that reads them calls this first)."""
 
     @abstractmethod
     def aggregates(self, datastream: str, window: str, start_ms: int, end_ms: int) -> list[WindowAggregate]:

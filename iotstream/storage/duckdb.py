@@ -131,7 +131,7 @@ class DuckDBStorage(BaseStorage):
             self._rollups.noted()
         return prepared.rejected
 
-    def _rollups_current(self) -> None:
+    def catch_up(self) -> None:
         self._rollups.current()
 
     def _only_appends(self, batch: pa.Table) -> bool:
@@ -200,7 +200,7 @@ class DuckDBStorage(BaseStorage):
         return [WindowAggregate(*row) for row in rows]
 
     def latest(self, datastreams: Sequence[str] | None = None) -> dict[str, Observation]:
-        self._rollups_current()
+        self.catch_up()
         where, params = (
             ("", []) if datastreams is None else (" WHERE list_contains(?, datastream)", [list(datastreams)])
         )
