@@ -27,7 +27,7 @@ class StorageSettings(BaseModel):
     )
     retention: RetentionSettings = RetentionSettings()
     rollup_delay_ms: DurationMs = Field(
-        default=1_000,
+        default=5_000,
         ge=0,
         description="DuckDB: how long rollups may lag behind the readings (queries never see the lag).",
     )

@@ -79,7 +79,7 @@ class DuckDBStorage(BaseStorage):
     dialect = DUCKDB
 
     def __init__(
-        self, path: Path, retention: RetentionPolicy | None = None, *, rollup_delay_ms: int = 1_000
+        self, path: Path, retention: RetentionPolicy | None = None, *, rollup_delay_ms: int = 5_000
     ) -> None:
         super().__init__(retention)
         self.path = path

@@ -84,13 +84,18 @@ class StorageSink:
         self.latency = LatencyHistogram()  # from acceptance (the reading's result time) to stored
 
     def run(self, stop: threading.Event) -> None:
-        """Poll and decode the next batch while the previous one is written (the database works in
-        parallel with the decoding), committing each batch's offsets once it is stored."""
+        """With a backlog, poll and decode the next batch while the last one is written (the database
+        works in parallel with the decoding); without one, poll only once the write is done, so the
+        batch takes everything that arrived meanwhile instead of waiting through another write.
+        Each batch's offsets are committed once it is stored."""
         self._stop = stop
         pending: tuple[Future[bool], _Batch] | None = None
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iotstream-sink-writer") as writer:
                 while not stop.is_set():
+                    if pending is not None and pending[1].size < self._max_batch:
+                        self._settle(pending)
+                        pending = None
                     records = self._consumer.poll(self._max_batch, 0.5)
                     batch = self._decode(records) if records else None
                     self._settle(pending)
