@@ -103,6 +103,7 @@ def _run(args: argparse.Namespace, tmp: Path, mqtt_port: int, broker: str) -> di
         print(
             f"ingest → stored at 20,000 readings/s: p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms"
         )
+        print(f"  of which in the log: p50 {latency['log_p50']:.1f}, p99 {latency['log_p99']:.1f} ms")
     finally:
         process.terminate()
         process.communicate(timeout=60)
@@ -117,6 +118,8 @@ def _run(args: argparse.Namespace, tmp: Path, mqtt_port: int, broker: str) -> di
         "latency_p50_ms": round(latency["p50"], 2),
         "latency_p99_ms": round(latency["p99"], 2),
         "latency_background_readings_per_s": round(latency["background_per_s"]),
+        "log_ack_latency_p50_ms": latency["log_p50"],
+        "log_ack_latency_p99_ms": latency["log_p99"],
         "cpu_us_per_reading": round(cpu_per_reading, 1),
     }
 
@@ -247,16 +250,21 @@ def _latency(url: str, seconds: float, rate: int = 20_000, warm_up_s: float = 2.
     for thread in threads:
         thread.start()
     time.sleep(warm_up_s)
-    before = httpx.get(f"{url}/api/v1/stats").json()["sink"]["latency_ms"]["counts"]
+    stats = httpx.get(f"{url}/api/v1/stats").json()
+    before = stats["sink"]["latency_ms"]["counts"]
+    log_before = stats["ingest"]["log_latency_ms"]["counts"]
     for thread in threads:
         thread.join()
     background_rate = sum(sent) / (time.perf_counter() - started)
     _wait_stored(url, "steady", T0 + (sent[0] - 1) * clients)
-    after = httpx.get(f"{url}/api/v1/stats").json()["sink"]["latency_ms"]["counts"]
-    counts = [a - b for a, b in zip(after, before, strict=True)]
+    stats = httpx.get(f"{url}/api/v1/stats").json()
+    counts = [a - b for a, b in zip(stats["sink"]["latency_ms"]["counts"], before, strict=True)]
+    log = [a - b for a, b in zip(stats["ingest"]["log_latency_ms"]["counts"], log_before, strict=True)]
     return {
         "p50": quantile_ms(counts, 0.5) or 0.0,
         "p99": quantile_ms(counts, 0.99) or 0.0,
+        "log_p50": quantile_ms(log, 0.5) or 0.0,
+        "log_p99": quantile_ms(log, 0.99) or 0.0,
         "background_per_s": background_rate,
     }
 

@@ -113,7 +113,9 @@ class EmbeddedPlatform:
         """Counters for `GET /api/v1/stats`."""
         result: dict[str, Any] = {}
         if self.ingestor is not None:
-            result["ingest"] = vars(self.ingestor.counts) | {"pending": self.ingestor.pending}
+            ingest = self.ingestor
+            result["ingest"] = vars(ingest.counts) | {"pending": ingest.pending}
+            result["ingest"]["log_latency_ms"] = ingest.log_latency.snapshot()
         if self._sink is not None:
             sink = self._sink
             latency = sink.latency.snapshot()

@@ -11,9 +11,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import msgspec
 
+from iotstream._latency import LatencyHistogram
 from iotstream.exceptions import IotStreamError
 from iotstream.ingest.config import IngestSettings
 from iotstream.ingest.readings import ItemError, parse_readings
@@ -51,8 +53,11 @@ class IngestCounts:
 class _Acks:
     """Counts down the log's acknowledgements of one payload; calls `done` once, at the end."""
 
-    def __init__(self, expected: int, done: Done, release: Callable[[int], None]) -> None:
-        self._left = expected
+    def __init__(
+        self, expected: int, done: Done, release: Callable[[int], None], timing: tuple[LatencyHistogram, int]
+    ) -> None:
+        self._expected = self._left = expected
+        self._timing = timing  # where to record how long the log took, and since when
         self._error: Exception | None = None
         self._done = done
         self._release = release
@@ -65,6 +70,8 @@ class _Acks:
             finished = self._left == 0
         self._release(1)
         if finished:
+            histogram, since_ms = self._timing
+            histogram.add(time.time_ns() // 1_000_000, repeat(since_ms, self._expected))
             self._done(self._error)
 
 
@@ -86,6 +93,7 @@ class Ingestor:
         self._pending = 0
         self._lock = threading.Lock()
         self.counts = IngestCounts()
+        self.log_latency = LatencyHistogram()  # from acceptance to the log's acknowledgement
 
     @property
     def pending(self) -> int:
@@ -99,14 +107,15 @@ class Ingestor:
                 f"{self._settings.max_pending}); retry in {self._settings.retry_after_s} s",
                 self._settings.retry_after_s,
             )
-        readings, rejected = parse_readings(body, self._clock(), datastream=datastream)
+        received_ms = self._clock()
+        readings, rejected = parse_readings(body, received_ms, datastream=datastream)
         readings = self._known_only(readings, rejected)
         self.counts.accepted += len(readings)
         self.counts.rejected += len(rejected)
         if not readings:
             done(None)
             return IngestResult(0, rejected)
-        self._produce(readings, done)
+        self._produce(readings, done, received_ms)
         return IngestResult(len(readings), rejected)
 
     def _known_only(self, readings: list[Observation], rejected: list[ItemError]) -> list[Observation]:
@@ -119,10 +128,10 @@ class Ingestor:
             return readings
         return _drop_unknown(readings, rejected, unknown)
 
-    def _produce(self, readings: list[Observation], done: Done) -> None:
+    def _produce(self, readings: list[Observation], done: Done, received_ms: int) -> None:
         with self._lock:
             self._pending += len(readings)
-        acks = _Acks(len(readings), done, self._release)
+        acks = _Acks(len(readings), done, self._release, (self.log_latency, received_ms))
         produce = self._producer.produce
         produced = 0
         try:
