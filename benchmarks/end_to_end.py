@@ -120,6 +120,9 @@ def _run(args: argparse.Namespace, tmp: Path, mqtt_port: int, broker: str) -> di
         "latency_background_readings_per_s": round(latency["background_per_s"]),
         "log_ack_latency_p50_ms": latency["log_p50"],
         "log_ack_latency_p99_ms": latency["log_p99"],
+        "sink_write_p50_ms": latency["write_p50"],
+        "sink_write_p99_ms": latency["write_p99"],
+        "sink_writes": latency["writes"],
         "cpu_us_per_reading": round(cpu_per_reading, 1),
     }
 
@@ -253,6 +256,7 @@ def _latency(url: str, seconds: float, rate: int = 20_000, warm_up_s: float = 2.
     stats = httpx.get(f"{url}/api/v1/stats").json()
     before = stats["sink"]["latency_ms"]["counts"]
     log_before = stats["ingest"]["log_latency_ms"]["counts"]
+    writes_before = stats["sink"]["write_ms"]["counts"]
     for thread in threads:
         thread.join()
     background_rate = sum(sent) / (time.perf_counter() - started)
@@ -260,11 +264,15 @@ def _latency(url: str, seconds: float, rate: int = 20_000, warm_up_s: float = 2.
     stats = httpx.get(f"{url}/api/v1/stats").json()
     counts = [a - b for a, b in zip(stats["sink"]["latency_ms"]["counts"], before, strict=True)]
     log = [a - b for a, b in zip(stats["ingest"]["log_latency_ms"]["counts"], log_before, strict=True)]
+    writes = [a - b for a, b in zip(stats["sink"]["write_ms"]["counts"], writes_before, strict=True)]
     return {
         "p50": quantile_ms(counts, 0.5) or 0.0,
         "p99": quantile_ms(counts, 0.99) or 0.0,
         "log_p50": quantile_ms(log, 0.5) or 0.0,
         "log_p99": quantile_ms(log, 0.99) or 0.0,
+        "write_p50": quantile_ms(writes, 0.5) or 0.0,
+        "write_p99": quantile_ms(writes, 0.99) or 0.0,
+        "writes": sum(writes),
         "background_per_s": background_rate,
     }
 

@@ -118,8 +118,8 @@ class EmbeddedPlatform:
             result["ingest"]["log_latency_ms"] = ingest.log_latency.snapshot()
         if self._sink is not None:
             sink = self._sink
-            latency = sink.latency.snapshot()
-            result["sink"] = {"stored": sink.stored, "rejected": sink.rejected, "latency_ms": latency}
+            result["sink"] = {"stored": sink.stored, "rejected": sink.rejected}
+            result["sink"] |= {"latency_ms": sink.latency.snapshot(), "write_ms": sink.write_time.snapshot()}
         return result
 
     def running(self) -> list[str]:

@@ -63,6 +63,7 @@ class StorageSink:
         max_backoff_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         is_known: Callable[[str], bool] | None = None,
+        commit_interval_ms: int = 200,
     ) -> None:
         """`is_known` says whether a datastream is registered; without it every datastream is accepted."""
         self._storage = storage
@@ -81,13 +82,17 @@ class StorageSink:
         self._stop = threading.Event()
         self.stored = 0
         self.rejected = 0
+        self._commit_interval_s = commit_interval_ms / 1000
+        self._next_commit = 0.0
+        self._stored_offsets: dict[TopicPartition, int] = {}  # stored, not yet committed
         self.latency = LatencyHistogram()  # from acceptance (the reading's result time) to stored
+        self.write_time = LatencyHistogram()  # one sample per batch written
 
     def run(self, stop: threading.Event) -> None:
         """With a backlog, poll and decode the next batch while the last one is written (the database
         works in parallel with the decoding); without one, poll only once the write is done, so the
         batch takes everything that arrived meanwhile instead of waiting through another write.
-        Each batch's offsets are committed once it is stored."""
+        Offsets are committed only for stored batches."""
         self._stop = stop
         pending: tuple[Future[bool], _Batch] | None = None
         try:
@@ -101,6 +106,7 @@ class StorageSink:
                     self._settle(pending)
                     pending = (writer.submit(self._store, batch), batch) if batch else None
                 self._settle(pending)
+                self._commit_stored()
         finally:  # after the writer has finished: it may still be writing dead letters
             self.close()
 
@@ -110,18 +116,28 @@ class StorageSink:
         if records:
             batch = self._decode(records)
             if self._store(batch):
-                self._commit(batch)
+                self._stored_offsets |= batch.offsets
+                self._commit_stored()
         return len(records)
 
     def _settle(self, pending: "tuple[Future[bool], _Batch] | None") -> None:
+        """Wait for the write; its offsets are committed at most every `commit_interval_s`: a commit
+        is a write to the log, which would otherwise compete with ingestion for it after every batch.
+        A crash repeats what was stored but not committed, and the idempotent writes store it once."""
         if pending is not None and pending[0].result():
-            self._commit(pending[1])
+            self._stored_offsets |= pending[1].offsets
+            if time.monotonic() >= self._next_commit:
+                self._commit_stored()
 
-    def _commit(self, batch: "_Batch") -> None:
+    def _commit_stored(self) -> None:
+        offsets, self._stored_offsets = self._stored_offsets, {}
+        self._next_commit = time.monotonic() + self._commit_interval_s
+        if not offsets:
+            return
         try:
-            self._consumer.commit(batch.offsets)
+            self._consumer.commit(offsets)
         except CommitFailedError as err:  # the partitions moved on; their new owner rewrites, idempotently
-            _log.warning("stored %d records but could not commit them: %s", batch.size, err)
+            _log.warning("stored records up to %s but could not commit them: %s", offsets, err)
 
     def _decode(self, records: list[Record]) -> "_Batch":
         batch = _Batch(len(records), {kind: [] for kind in DECODERS}, [], {})
@@ -144,8 +160,10 @@ class StorageSink:
         """True once stored; False if asked to stop first (uncommitted, so the batch is read again)."""
         backoff_s = 0.1
         while not self._stop.is_set():
+            began_ms = time.time_ns() // 1_000_000
             try:
                 self._write(batch)
+                self.write_time.add(time.time_ns() // 1_000_000, (began_ms,))
             except StorageError as err:
                 if not err.retriable:
                     raise
