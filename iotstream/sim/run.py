@@ -8,7 +8,7 @@ from typing import Any
 from iotstream.sim.publish import HttpPublisher, MqttPublisher, Publisher, paced
 from iotstream.sim.smart_home import DAY_MS, SmartHome, smart_home_readings
 
-__all__ = ["houses", "open_publisher", "simulate"]
+__all__ = ["houses", "midnight_days_ago", "open_publisher", "simulate"]
 
 
 def houses(count: int, start_ms: int, days: int, seed: int) -> Iterator[dict[str, Any]]:
