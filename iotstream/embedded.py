@@ -8,6 +8,7 @@ the jobs checkpoint, then the sink writes what it holds.
 """
 
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
@@ -25,6 +26,7 @@ from iotstream.log.topics import platform_topics
 from iotstream.log.types import TopicSpec
 from iotstream.processing.jobs import AGGREGATES, build_jobs, internal_topics
 from iotstream.processing.runner import JobRunner
+from iotstream.processing.watermark import NO_WATERMARK
 from iotstream.storage import BaseStorage, RetentionSettings, RetentionWorker, open_storage
 from iotstream.storage.retention import TIERS
 from iotstream.storage.sink import SinkTopics, StorageSink
@@ -47,6 +49,7 @@ class EmbeddedPlatform:
         self.mqtt_broker: EmbeddedBroker | None = None
         self._mqtt: MqttIngest | None = None
         self._sink: StorageSink | None = None
+        self._runners: list[JobRunner] = []
         self._serve_api = serve_api
         self._stopped = threading.Event()
         self._roles_stop = threading.Event()
@@ -102,7 +105,9 @@ class EmbeddedPlatform:
         state_dir = self.settings.data_dir / "state"
         state_dir.mkdir(parents=True, exist_ok=True)
         for job in build_jobs(self.settings.jobs):
-            self._spawn(f"iotstream-job:{job.name}", JobRunner(job, log, state_dir).run)
+            runner = JobRunner(job, log, state_dir)
+            self._runners.append(runner)
+            self._spawn(f"iotstream-job:{job.name}", runner.run)
 
     def _spawn(self, name: str, run: Callable[[threading.Event], None]) -> None:
         thread = threading.Thread(target=run, args=(self._roles_stop,), name=name)
@@ -120,6 +125,14 @@ class EmbeddedPlatform:
             sink = self._sink
             result["sink"] = {"stored": sink.stored, "rejected": sink.rejected}
             result["sink"] |= {"latency_ms": sink.latency.snapshot(), "write_ms": sink.write_time.snapshot()}
+        result["jobs"] = {runner.job.name: _job_stats(runner) for runner in self._runners}
+        if self.log is not None:
+            groups = ["iotstream.storage", *(f"iotstream.job.{r.job.name}" for r in self._runners)]
+            result["lag"] = [
+                {"group": g.group, "topic": g.topic, "partition": g.partition, "lag": g.lag}
+                for group in groups
+                for g in self.log.group_lag(group)
+            ]
         return result
 
     def running(self) -> list[str]:
@@ -176,6 +189,7 @@ class EmbeddedPlatform:
         for thread in self._threads:
             thread.join()
         self._threads.clear()
+        self._runners.clear()
         if self._retention is not None:
             self._retention.stop()
             self._retention = None
@@ -193,6 +207,12 @@ class EmbeddedPlatform:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _job_stats(runner: JobRunner) -> dict[str, Any]:
+    watermark = runner.watermark_ms
+    delay = None if watermark == NO_WATERMARK else time.time() - watermark / 1000
+    return {"events_in": runner.events_in, "watermark_ms": watermark, "watermark_delay_s": delay}
 
 
 def _value_of(settings: Settings) -> Callable[[str], str | None]:

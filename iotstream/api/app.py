@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from iotstream import __version__
-from iotstream.api import queries, readings
+from iotstream.api import metrics, queries, readings
 from iotstream.api.services import Services
 
 __all__ = ["create_app"]
@@ -21,9 +21,11 @@ def create_app(services: Services) -> FastAPI:
         description="Open IoT live streaming: send readings; query raw data, window results, late readings.",
     )
     app.state.services = services
+    app.state.metrics = metrics.registry_for(services.stats)
     origins = services.settings.api.cors_origins
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
     app.include_router(readings.router)
     app.include_router(queries.router)
+    app.include_router(metrics.router)
     return app

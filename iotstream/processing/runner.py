@@ -170,6 +170,12 @@ class JobRunner:
             _log.warning("job %s: commit after checkpoint failed: %s", self.job.name, err)
 
     @property
+    def watermark_ms(self) -> int:
+        """The job's watermark (NO_WATERMARK before any reading); safe to read from another thread."""
+        marks = [task.watermarks.current() for task in list(self._tasks.values())]
+        return min((m for m in marks if m != NO_WATERMARK), default=NO_WATERMARK)
+
+    @property
     def events_in(self) -> int:
         """Records read so far; cheap, unlike `stats()`, which asks the log for end offsets."""
         return self._counts["events_in"]

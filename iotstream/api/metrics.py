@@ -1,0 +1,111 @@
+"""`GET /metrics`: the platform's counters in Prometheus' text format, read when scraped.
+
+Nothing is counted twice for Prometheus' sake: a collector turns the counters the roles keep anyway
+(`Services.stats()`) into metric families at scrape time, so the reading path pays nothing extra.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["PlatformCollector", "router"]
+
+router = APIRouter(tags=["metrics"])
+_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def registry_for(stats: Callable[[], dict[str, Any]]) -> CollectorRegistry:
+    """A registry of its own per app, so several platforms in one process (tests) never collide."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PlatformCollector(stats))
+    return registry
+
+
+class PlatformCollector(Collector):
+    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        ingest, sink = stats.get("ingest"), stats.get("sink")
+        if ingest is not None:
+            yield _counter(
+                "iotstream_readings_accepted", "Readings accepted by ingestion", ingest["accepted"]
+            )
+            yield _counter("iotstream_readings_rejected", "Readings refused at ingestion", ingest["rejected"])
+            yield _counter(
+                "iotstream_dead_lettered", "Payloads sent to the dead-letter topic", ingest["dead_lettered"]
+            )
+            yield GaugeMetricFamily(
+                "iotstream_readings_pending", "Readings waiting for the log", value=ingest["pending"]
+            )
+            yield _histogram(
+                "iotstream_log_ack_seconds", "Acceptance until the log acknowledged", ingest["log_latency_ms"]
+            )
+        if sink is not None:
+            yield _counter("iotstream_readings_stored", "Records written by the storage sink", sink["stored"])
+            yield _counter(
+                "iotstream_sink_refused", "Records the storage sink dead-lettered", sink["rejected"]
+            )
+            yield _histogram("iotstream_stored_seconds", "Acceptance until stored", sink["latency_ms"])
+            yield _histogram("iotstream_sink_write_seconds", "One storage sink batch write", sink["write_ms"])
+        yield from _jobs(stats.get("jobs", {}))
+        yield from _lag(stats.get("lag", []))
+        if "websocket_clients" in stats:
+            yield GaugeMetricFamily(
+                "iotstream_websocket_clients", "Connected live clients", value=stats["websocket_clients"]
+            )
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def _jobs(jobs: dict[str, dict[str, Any]]) -> Iterator[Metric]:
+    events = CounterMetricFamily("iotstream_job_events", "Records read by each job", labels=["job"])
+    delay = GaugeMetricFamily(
+        "iotstream_job_watermark_delay_seconds", "Wall clock minus each job's watermark", labels=["job"]
+    )
+    for name, job in jobs.items():
+        events.add_metric([name], job["events_in"])
+        if job.get("watermark_delay_s") is not None:
+            delay.add_metric([name], job["watermark_delay_s"])
+    yield events
+    yield delay
+
+
+def _lag(lags: list[dict[str, Any]]) -> Iterator[Metric]:
+    gauge = GaugeMetricFamily(
+        "iotstream_consumer_lag", "Records not yet committed", labels=["group", "topic", "partition"]
+    )
+    for lag in lags:
+        gauge.add_metric([lag["group"], lag["topic"], str(lag["partition"])], lag["lag"])
+    yield gauge
+
+
+def _histogram(name: str, documentation: str, snapshot: dict[str, list[int]]) -> HistogramMetricFamily:
+    """Our 1-ms histogram regrouped into Prometheus' cumulative buckets, in seconds."""
+    cumulative, running, buckets = {}, 0, []
+    for edge, count in zip(snapshot["le_ms"], snapshot["counts"], strict=True):
+        running += count
+        cumulative[edge] = running
+    total = running
+    edges = sorted(cumulative)
+    for bound in _BUCKETS_MS:
+        within = max((e for e in edges if e <= bound), default=None)
+        buckets.append((str(bound / 1000), float(cumulative[within] if within is not None else 0)))
+    buckets.append(("+Inf", float(total)))
+    # The sum is estimated from bucket bounds (1 ms wide up to a second); the open last bucket counts 60 s.
+    bounds = [min(edge, 60_000) for edge in snapshot["le_ms"]]
+    weighted = sum(edge * count for edge, count in zip(bounds, snapshot["counts"], strict=True))
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=weighted / 1000)
