@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from iotstream.api.app import create_app
+from iotstream.api.live import LiveHub
 from iotstream.api.server import ApiServer
 from iotstream.api.services import Services
 from iotstream.config import Settings
@@ -22,7 +23,7 @@ from iotstream.ingest.ingestor import Ingestor
 from iotstream.ingest.mqtt import MqttIngest
 from iotstream.ingest.mqtt_broker import EmbeddedBroker
 from iotstream.log import BaseLog, open_log
-from iotstream.log.topics import platform_topics
+from iotstream.log.topics import OBSERVATIONS, platform_topics
 from iotstream.log.types import TopicSpec
 from iotstream.processing.jobs import AGGREGATES, build_jobs, internal_topics
 from iotstream.processing.runner import JobRunner
@@ -50,6 +51,7 @@ class EmbeddedPlatform:
         self._mqtt: MqttIngest | None = None
         self._sink: StorageSink | None = None
         self._runners: list[JobRunner] = []
+        self._live: LiveHub | None = None
         self._serve_api = serve_api
         self._stopped = threading.Event()
         self._roles_stop = threading.Event()
@@ -76,8 +78,11 @@ class EmbeddedPlatform:
         self.ingestor = Ingestor(log, settings.ingest, known.known, known.register)
         self._start_mqtt(self.ingestor)
         if self._serve_api:
+            self._live = LiveHub(log, {OBSERVATIONS: "reading", AGGREGATES: "window"}).start()
             value_of = _value_of(settings)
-            services = Services(settings, self.ingestor, storage, value_of, known.names, self.stats)
+            services = Services(
+                settings, self.ingestor, storage, value_of, known.names, self.stats, self._live
+            )
             self.api = ApiServer(create_app(services), settings.api.host, settings.api.port).start()
 
     def _start_mqtt(self, ingestor: Ingestor) -> None:
@@ -125,6 +130,8 @@ class EmbeddedPlatform:
             sink = self._sink
             result["sink"] = {"stored": sink.stored, "rejected": sink.rejected}
             result["sink"] |= {"latency_ms": sink.latency.snapshot(), "write_ms": sink.write_time.snapshot()}
+        if self._live is not None:
+            result["websocket_clients"] = self._live.clients
         result["jobs"] = {runner.job.name: _job_stats(runner) for runner in self._runners}
         if self.log is not None:
             groups = ["iotstream.storage", *(f"iotstream.job.{r.job.name}" for r in self._runners)]
@@ -175,6 +182,9 @@ class EmbeddedPlatform:
         if self.api is not None:
             self.api.stop()
             self.api = None
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
         if self._mqtt is not None:
             self._mqtt.stop()
             self._mqtt = None

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from iotstream import __version__
-from iotstream.api import metrics, queries, readings
+from iotstream.api import live, metrics, queries, readings
 from iotstream.api.services import Services
 
 __all__ = ["create_app"]
@@ -22,10 +22,12 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.metrics = metrics.registry_for(services.stats)
+    app.state.live = services.live
     origins = services.settings.api.cors_origins
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
     app.include_router(readings.router)
     app.include_router(queries.router)
     app.include_router(metrics.router)
+    app.include_router(live.router)
     return app

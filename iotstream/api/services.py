@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from iotstream.api.live import LiveHub
 from iotstream.config import Settings
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.storage import BaseStorage
@@ -19,3 +20,4 @@ class Services:
     value_of: Callable[[str], str | None]  # the configured daily aggregate of a datastream, if any
     known_datastreams: Callable[[], frozenset[str]]
     stats: Callable[[], dict[str, Any]]  # counters of the roles in this process
+    live: LiveHub  # WebSocket push

@@ -1,0 +1,167 @@
+"""Live push: `/api/v1/live?datastream=NAME[&datastream=PATTERN...]` streams new readings and window
+results over a WebSocket as they reach the log.
+
+One reader thread follows the log for every client (from the end, committing nothing) and hands each
+client the events it asked for, as one JSON array per batch. Each client has a bounded queue of
+batches; a client that falls that far behind is closed with code 4008 and never slows the reader, the
+other clients or the pipeline.
+"""
+
+import asyncio
+import fnmatch
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+
+from iotstream.log.base import BaseLog
+from iotstream.log.types import Record, TopicPartition
+
+__all__ = ["TOO_SLOW", "LiveClient", "LiveHub", "router"]
+
+TOO_SLOW = 4008
+_log = logging.getLogger(__name__)
+
+
+class LiveClient:
+    """One WebSocket's subscription; `offer` is called by the hub thread, `next` by the socket's task."""
+
+    def __init__(self, patterns: Sequence[str], loop: asyncio.AbstractEventLoop, max_queued: int) -> None:
+        self._exact = {p for p in patterns if not any(c in p for c in "*?[")}
+        self._globs = [p for p in patterns if p not in self._exact]
+        self._loop = loop
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._max_queued = max_queued
+        self._queued = 0  # batches offered and not yet taken; changed under `_lock`
+        self._lock = threading.Lock()
+        self.too_slow = False
+
+    def wants(self, datastream: str) -> bool:
+        return datastream in self._exact or any(fnmatch.fnmatchcase(datastream, g) for g in self._globs)
+
+    def offer(self, frame: bytes) -> None:
+        with self._lock:
+            if self.too_slow:
+                return
+            if self._queued >= self._max_queued:
+                self.too_slow = True
+                frame_or_end: bytes | None = None  # tells the socket's task to close
+            else:
+                self._queued += 1
+                frame_or_end = frame
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, frame_or_end)
+
+    async def next(self) -> bytes | None:
+        """The next batch, or None once the client has fallen too far behind (what it has not taken
+        yet is dropped: the close should not wait behind stale data)."""
+        frame = None if self.too_slow else await self._queue.get()
+        with self._lock:
+            self._queued -= frame is not None
+        return None if self.too_slow else frame
+
+
+class LiveHub:
+    """Follows `topics` (topic → event type) from their end and fans events out to the clients."""
+
+    def __init__(self, log: BaseLog, topics: dict[str, str], max_queued: int = 64) -> None:
+        self._types = {topic: kind.encode() for topic, kind in topics.items()}
+        self._max_queued = max_queued
+        self._clients: set[LiveClient] = set()
+        self._lock = threading.Lock()
+        self._consumer = log.consumer()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in range(log.describe_topic(topic).spec.partitions)
+        ]
+        self._consumer.assign(partitions)
+        self._consumer.seek_to_end()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="iotstream-live")
+
+    def start(self) -> "LiveHub":
+        self._thread.start()
+        return self
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def join(self, patterns: Sequence[str], loop: asyncio.AbstractEventLoop) -> LiveClient:
+        client = LiveClient(patterns, loop, self._max_queued)
+        with self._lock:
+            self._clients.add(client)
+        return client
+
+    def leave(self, client: LiveClient) -> None:
+        with self._lock:
+            self._clients.discard(client)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                records = self._consumer.poll(5_000, 0.2)
+                if records and self._clients:
+                    self._fan_out(records)
+            except Exception:  # a live view must never take the platform down
+                _log.exception("live push failed on a batch; going on with the next")
+
+    def _fan_out(self, records: list[Record]) -> None:
+        with self._lock:
+            clients = list(self._clients)
+        by_datastream: dict[str, list[bytes]] = {}
+        for record in records:
+            if record.key is None or record.value is None:
+                continue
+            event = b'{"type":"' + self._types[record.topic] + b'","event":' + record.value + b"}"
+            by_datastream.setdefault(record.key.decode("utf-8", "replace"), []).append(event)
+        for client in clients:
+            events = _wanted(client, by_datastream)
+            if events:
+                client.offer(b"[" + b",".join(events) + b"]")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._consumer.close()
+
+
+def _wanted(client: LiveClient, by_datastream: dict[str, list[bytes]]) -> list[bytes]:
+    chosen: Iterable[list[bytes]] = (events for name, events in by_datastream.items() if client.wants(name))
+    return [event for events in chosen for event in events]
+
+
+router = APIRouter(tags=["live"])
+
+
+@router.websocket("/api/v1/live")
+async def live(
+    websocket: WebSocket,
+    datastream: Annotated[list[str], Query(description="Names or glob patterns; repeat for several")],
+) -> None:
+    """Each message is a JSON array of `{"type": "reading" | "window", "event": {...}}` in log order
+    per datastream."""
+    hub: LiveHub = websocket.app.state.live
+    await websocket.accept()
+    client = hub.join(datastream, asyncio.get_running_loop())
+    listening = asyncio.ensure_future(websocket.receive())  # completes when the client goes away
+    try:
+        while True:
+            frame = asyncio.ensure_future(client.next())
+            done, _ = await asyncio.wait({frame, listening}, return_when=asyncio.FIRST_COMPLETED)
+            if listening in done:
+                frame.cancel()
+                return
+            batch = frame.result()
+            if batch is None:
+                await websocket.close(TOO_SLOW, "too slow: the client fell too far behind the live stream")
+                return
+            await websocket.send_text(batch.decode())
+    except WebSocketDisconnect:
+        return
+    finally:
+        listening.cancel()
+        hub.leave(client)
