@@ -2,16 +2,11 @@
 
 from collections import defaultdict
 from statistics import fmean
-from typing import Any
+
+from iotstream.sim.smart_home import SMART_HOME_JOB
 
 DAY = 86_400_000
-HOME: dict[str, Any] = {
-    "type": "daily_meters",
-    "name": "home",
-    "aggregate": {"TH1": "avg", "TH2": "avg", "HVAC1": "sum", "HVAC2": "sum", "MiAC1": "sum"}
-    | {"MiAC2": "sum", "W1": "sum", "MOV1": "sum", "Etot": "max", "Wtot": "max"},
-    "meters": {"Etot": {"submeters": ["HVAC1", "HVAC2", "MiAC1", "MiAC2"]}, "Wtot": {"submeters": ["W1"]}},
-}
+HOME = SMART_HOME_JOB
 
 
 def expected_days(

@@ -17,6 +17,7 @@ from iotstream.cli._context import state
 from iotstream.config import Settings
 from iotstream.embedded import EmbeddedPlatform
 from iotstream.sim.run import houses, midnight_days_ago, open_publisher, simulate
+from iotstream.sim.smart_home import SMART_HOME_JOB
 from iotstream.sim.temperature import TemperatureSensors, temperature_readings
 
 __all__ = ["demo", "up"]
@@ -28,14 +29,7 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the log,
 Host = Annotated[str | None, typer.Option("--host", help="Address the API binds to (default 127.0.0.1).")]
 Port = Annotated[int | None, typer.Option("--port", help="API port (default 8000; 0 picks a free one).")]
 
-DEMO_JOB = {
-    "type": "daily_meters",
-    "name": "home",
-    "allowed_lateness": "3d",
-    "aggregate": {"TH1": "avg", "TH2": "avg", "HVAC1": "sum", "HVAC2": "sum", "MiAC1": "sum"}
-    | {"MiAC2": "sum", "W1": "sum", "MOV1": "sum", "Etot": "max", "Wtot": "max"},
-    "meters": {"Etot": {"submeters": ["HVAC1", "HVAC2", "MiAC1", "MiAC2"]}, "Wtot": {"submeters": ["W1"]}},
-}
+DEMO_JOB = {**SMART_HOME_JOB, "allowed_lateness": "3d"}  # corrects with the 2-day-late readings
 
 
 def up(

@@ -68,8 +68,8 @@ class _Acks:
             self._left -= 1
             self._error = self._error or error
             finished = self._left == 0
-        self._release(1)
         if finished:
+            self._release(self._expected)
             histogram, since_ms = self._timing
             histogram.add(time.time_ns() // 1_000_000, repeat(since_ms, self._expected))
             self._done(self._error)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DAY_MS", "STEP_MS", "SmartHome", "smart_home_readings"]
+__all__ = ["DAY_MS", "SMART_HOME_JOB", "STEP_MS", "SmartHome", "smart_home_readings"]
 
 STEP_MS = 15 * 60_000
 DAY_MS = 86_400_000
@@ -23,6 +23,15 @@ STEPS_PER_DAY = DAY_MS // STEP_MS
 _RANGES = {"TH1": (12, 35), "TH2": (12, 35), "HVAC1": (0, 100), "HVAC2": (0, 200), "MiAC1": (0, 150)}
 _RANGES |= {"MiAC2": (0, 200), "W1": (0, 1)}
 _LATE_OFFSET_MS = STEP_MS // 2
+
+# The originals' daily meter job for this house, as a `[[jobs]]` table (`iotstream demo` runs it).
+SMART_HOME_JOB: dict[str, Any] = {
+    "type": "daily_meters",
+    "name": "home",
+    "aggregate": {"TH1": "avg", "TH2": "avg", "HVAC1": "sum", "HVAC2": "sum", "MiAC1": "sum"}
+    | {"MiAC2": "sum", "W1": "sum", "MOV1": "sum", "Etot": "max", "Wtot": "max"},
+    "meters": {"Etot": {"submeters": ["HVAC1", "HVAC2", "MiAC1", "MiAC2"]}, "Wtot": {"submeters": ["W1"]}},
+}
 
 
 @dataclass(frozen=True)

@@ -157,19 +157,16 @@ class DeferredRollups:
             db.execute(f"INSERT INTO rollup_1m ({COLUMNS}) SELECT * FROM merged")  # noqa: S608
             db.unregister("merged")
         db.unregister("stage")
-        db.register("touched", stage.select(["datastream", "bucket"]))
-        for low, high in ranges:
-            for statement in refresh(DUCKDB, low, high, minutes=False):
-                db.execute(statement)
-        db.unregister("touched")
+        DeferredRollups._recompute(db, stage.select(["datastream", "bucket"]), minutes=False)
 
     @staticmethod
-    def _recompute(db: duckdb.DuckDBPyConnection, touched: pa.Table) -> None:
+    def _recompute(db: duckdb.DuckDBPyConnection, touched: pa.Table, *, minutes: bool = True) -> None:
+        """The touched buckets' tiers from the tier below (`minutes=False`: hours and days only)."""
         if not touched.num_rows:
             return
         db.register("touched", touched)
         for low, high in time_ranges(touched.column("bucket").to_pylist()):
-            for statement in refresh(DUCKDB, low, high):
+            for statement in refresh(DUCKDB, low, high, minutes=minutes):
                 db.execute(statement)
         db.unregister("touched")
 
