@@ -132,6 +132,7 @@ class EmbeddedPlatform:
             result["sink"] |= {"latency_ms": sink.latency.snapshot(), "write_ms": sink.write_time.snapshot()}
         if self._live is not None:
             result["websocket_clients"] = self._live.clients
+            result["websocket_dropped"] = self._live.dropped
         result["jobs"] = {runner.job.name: _job_stats(runner) for runner in self._runners}
         if self.log is not None:
             groups = ["iotstream.storage", *(f"iotstream.job.{r.job.name}" for r in self._runners)]

@@ -11,6 +11,7 @@ from iotstream._units import parse_time_ms
 __all__ = ["END_OF_TIME_MS", "iso", "json_response", "time_param"]
 
 END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01: later than any time storage accepts
+_SECONDS_BELOW = 100_000_000_000
 _encoder = msgspec.json.Encoder()
 
 
@@ -26,11 +27,17 @@ def iso(ms: int) -> str:
     return text.replace("+00:00", "Z")
 
 
-def time_param(name: str, raw: str | None, default_ms: int) -> int:
-    """A `from`/`to` query parameter: ISO-8601 (zone-less = UTC) or epoch milliseconds."""
+def time_param(name: str, raw: str | None, default_ms: int, *, seconds: bool = True) -> int:
+    """A `from`/`to` query parameter: ISO-8601 (zone-less = UTC), epoch milliseconds, or epoch seconds.
+
+    Grafana's JSON API datasource fills `$__unixEpochFrom()` in seconds and Infinity's `${__from}` in
+    milliseconds; numbers below 1e11 are read as seconds (1e11 ms is March 1973, 1e11 s the year 5138).
+    """
     if raw is None or raw == "":
         return default_ms
     value: Any = int(raw) if raw.lstrip("-").isdigit() else raw
+    if seconds and isinstance(value, int) and abs(value) < _SECONDS_BELOW:
+        value *= 1000
     parsed = parse_time_ms(value, default_ms, naive_is_utc=True)
     if isinstance(parsed, str):
         raise HTTPException(400, f"query parameter {name!r}: {parsed}")

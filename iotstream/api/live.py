@@ -12,7 +12,7 @@ import fnmatch
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
@@ -22,6 +22,7 @@ from iotstream.log.types import Record, TopicPartition
 __all__ = ["TOO_SLOW", "LiveClient", "LiveHub", "router"]
 
 TOO_SLOW = 4008
+_CLOSE_TIMEOUT_S = 10.0
 _log = logging.getLogger(__name__)
 
 
@@ -32,34 +33,35 @@ class LiveClient:
         self._exact = {p for p in patterns if not any(c in p for c in "*?[")}
         self._globs = [p for p in patterns if p not in self._exact]
         self._loop = loop
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._max_queued = max_queued
         self._queued = 0  # batches offered and not yet taken; changed under `_lock`
         self._lock = threading.Lock()
         self.too_slow = False
+        self.dropped = asyncio.Event()  # set (on the socket's loop) once the client is too slow
 
     def wants(self, datastream: str) -> bool:
         return datastream in self._exact or any(fnmatch.fnmatchcase(datastream, g) for g in self._globs)
 
-    def offer(self, frame: bytes) -> None:
+    def offer(self, frame: bytes) -> bool:
+        """Queue a batch; False once the client has fallen `max_queued` batches behind (it is dropped)."""
         with self._lock:
             if self.too_slow:
-                return
-            if self._queued >= self._max_queued:
-                self.too_slow = True
-                frame_or_end: bytes | None = None  # tells the socket's task to close
-            else:
+                return False
+            self.too_slow = self._queued >= self._max_queued
+            if not self.too_slow:
                 self._queued += 1
-                frame_or_end = frame
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, frame_or_end)
+        if self.too_slow:
+            self._loop.call_soon_threadsafe(self.dropped.set)
+            return False
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, frame)
+        return True
 
-    async def next(self) -> bytes | None:
-        """The next batch, or None once the client has fallen too far behind (what it has not taken
-        yet is dropped: the close should not wait behind stale data)."""
-        frame = None if self.too_slow else await self._queue.get()
+    async def next(self) -> bytes:
+        frame = await self._queue.get()
         with self._lock:
-            self._queued -= frame is not None
-        return None if self.too_slow else frame
+            self._queued -= 1
+        return frame
 
 
 class LiveHub:
@@ -69,6 +71,7 @@ class LiveHub:
         self._types = {topic: kind.encode() for topic, kind in topics.items()}
         self._max_queued = max_queued
         self._clients: set[LiveClient] = set()
+        self.dropped = 0  # clients closed for being too slow
         self._lock = threading.Lock()
         self._consumer = log.consumer()
         partitions = [
@@ -119,8 +122,9 @@ class LiveHub:
             by_datastream.setdefault(record.key.decode("utf-8", "replace"), []).append(event)
         for client in clients:
             events = _wanted(client, by_datastream)
-            if events:
-                client.offer(b"[" + b",".join(events) + b"]")
+            if events and not client.offer(b"[" + b",".join(events) + b"]"):
+                self.leave(client)
+                self.dropped += 1
 
     def stop(self) -> None:
         self._stop.set()
@@ -143,25 +147,43 @@ async def live(
     datastream: Annotated[list[str], Query(description="Names or glob patterns; repeat for several")],
 ) -> None:
     """Each message is a JSON array of `{"type": "reading" | "window", "event": {...}}` in log order
-    per datastream."""
+    per datastream. A client that falls 64 batches behind is closed with code 4008."""
     hub: LiveHub = websocket.app.state.live
     await websocket.accept()
     client = hub.join(datastream, asyncio.get_running_loop())
-    listening = asyncio.ensure_future(websocket.receive())  # completes when the client goes away
     try:
-        while True:
-            frame = asyncio.ensure_future(client.next())
-            done, _ = await asyncio.wait({frame, listening}, return_when=asyncio.FIRST_COMPLETED)
-            if listening in done:
-                frame.cancel()
-                return
-            batch = frame.result()
-            if batch is None:
-                await websocket.close(TOO_SLOW, "too slow: the client fell too far behind the live stream")
-                return
-            await websocket.send_text(batch.decode())
+        await _push(websocket, client)
     except WebSocketDisconnect:
         return
     finally:
-        listening.cancel()
         hub.leave(client)
+
+
+async def _push(websocket: WebSocket, client: LiveClient) -> None:
+    """Send batches until the client leaves or is dropped. A send waits while the client does not read;
+    being dropped cancels that wait (nothing of the frame is written yet), and the close frame follows
+    what the client has not read, bounded by `_CLOSE_TIMEOUT_S`."""
+    gone = asyncio.ensure_future(websocket.receive())  # completes when the client goes away
+    dropped = asyncio.ensure_future(client.dropped.wait())
+    step: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            step = asyncio.ensure_future(client.next())
+            await asyncio.wait({step, gone, dropped}, return_when=asyncio.FIRST_COMPLETED)
+            if step.done() and not (gone.done() or dropped.done()):
+                step = asyncio.ensure_future(websocket.send_text(step.result().decode()))
+                await asyncio.wait({step, gone, dropped}, return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():
+                return
+            if dropped.done():
+                step.cancel()
+                close = websocket.close(TOO_SLOW, "too slow: the client fell too far behind the live stream")
+                await asyncio.wait_for(close, _CLOSE_TIMEOUT_S)
+                return
+            step.result()  # a failed send ends the connection
+    except TimeoutError:
+        _log.info("a dropped live client did not read its close frame in %s s", _CLOSE_TIMEOUT_S)
+    finally:
+        for future in (gone, dropped, step):
+            if future is not None:
+                future.cancel()

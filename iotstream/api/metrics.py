@@ -65,6 +65,11 @@ class PlatformCollector(Collector):
             yield GaugeMetricFamily(
                 "iotstream_websocket_clients", "Connected live clients", value=stats["websocket_clients"]
             )
+            yield _counter(
+                "iotstream_websocket_dropped",
+                "Live clients closed for being too slow",
+                stats["websocket_dropped"],
+            )
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

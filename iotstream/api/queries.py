@@ -11,6 +11,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["queries"])
 _WINDOW = r"^\d+(ms|s|m|h|d|w)$"
+DAY_MS = 86_400_000
 
 
 @router.get("/aggregates", summary="Window results of a datastream (e.g. the daily meter values)")
@@ -40,6 +41,41 @@ def get_aggregates(
         for r in rows
     ]
     return json_response(body)
+
+
+@router.get("/series", summary="A datastream over a range, downsampled for a chart")
+def get_series(
+    request: Request,
+    datastream: str,
+    from_: Annotated[str | None, Query(alias="from", description="Default: a day before `to`")] = None,
+    to: Annotated[str | None, Query(description="Default: just after the latest reading")] = None,
+    points: Annotated[
+        int, Query(ge=1, le=100_000, description="At least this many points if possible")
+    ] = 500,
+) -> Response:
+    """Uses the coarsest rollup (1m, 1h, 1d) that still gives `points` values, raw readings when none
+    does. Each point is the bucket's average with its min, max and count. The shape suits Grafana's JSON
+    API and Infinity datasources (fields `$.points[*].time` and `$.points[*].value`)."""
+    services: Services = request.app.state.services
+    latest = services.storage.latest([datastream]).get(datastream)
+    end = time_param("to", to, END_OF_TIME_MS if latest is None else latest.phenomenon_time_ms + 1)
+    start = time_param("from", from_, end - DAY_MS)
+    series = services.storage.series(datastream, start, end, points)
+    body = {
+        "datastream": datastream,
+        "resolution": series.resolution,
+        "points": [
+            {"time": iso(b.start_ms), "value": b.avg, "min": b.min, "max": b.max, "count": b.count}
+            for b in series.buckets
+        ],
+    }
+    return json_response(body)
+
+
+@router.get("/jobs", summary="The configured stream jobs")
+def get_jobs(request: Request) -> Response:
+    services: Services = request.app.state.services
+    return json_response([job.model_dump(mode="json") for job in services.settings.jobs])
 
 
 @router.get("/late", summary="Readings that arrived after their windows were final")

@@ -18,7 +18,14 @@ import pyarrow as pa
 from iotstream.models import Alert, Bucket, LateObservation, Observation, Series, WindowAggregate
 from iotstream.storage import _arrow
 from iotstream.storage.retention import TIERS, Deletion, RetentionPolicy, RetentionSettings
-from iotstream.storage.rollups import ROLLUPS, Dialect, choose_resolution, time_ranges, touched_minutes
+from iotstream.storage.rollups import (
+    ROLLUPS,
+    Dialect,
+    choose_resolution,
+    coarsen,
+    time_ranges,
+    touched_minutes,
+)
 
 __all__ = [
     "BaseStorage",
@@ -216,8 +223,28 @@ class BaseStorage(ABC):
             sql, params = f"{sql} AND {self.dialect.one_of}", [*params, list(datastreams)]
         return group_buckets(self._query(f"{sql} ORDER BY datastream, bucket", params))
 
-    def series(self, datastream: str, start_ms: int, end_ms: int, points: int = 500) -> Series:
-        """The range at the coarsest resolution that still gives `points` values (for charts).
+    def recent(self, resolution: str, span_ms: int) -> dict[str, list[Bucket]]:
+        """Each datastream's buckets in the `span` up to its own latest reading: an overview's sparklines,
+        where a datastream that went quiet still shows its last day instead of nothing."""
+        self.catch_up()
+        table, p = self.rollup_table(resolution), self.dialect.param
+        sql = (
+            "SELECT r.datastream, r.bucket, r.count, r.sum, r.min, r.max, r.first, r.last"  # noqa: S608
+            f" FROM {table} r JOIN latest l ON l.datastream = r.datastream"
+            f" WHERE r.bucket > l.phenomenon_time - {p} ORDER BY r.datastream, r.bucket"
+        )
+        return group_buckets(self._query(sql, [span_ms]))
+
+    def windowed(self) -> list[tuple[str, str]]:
+        """Every (datastream, window) with stored window results: what a chart tool can offer."""
+        rows = self._query("SELECT DISTINCT datastream, window_name FROM aggregates ORDER BY 1, 2", [])
+        return [(datastream, window) for datastream, window in rows]
+
+    def series(
+        self, datastream: str, start_ms: int, end_ms: int, points: int = 500, at_most: int | None = None
+    ) -> Series:
+        """The range at the coarsest resolution that still gives `points` values (for charts), merged
+        further into at most `at_most` equal steps when given (a Grafana panel's maxDataPoints).
 
         Rollups are preferred because a chart can draw only so many points; raw readings are read only
         when no rollup is fine enough, or when the rollups that are have been deleted for this range.
@@ -226,12 +253,16 @@ class BaseStorage(ABC):
         resolution = choose_resolution(start_ms, end_ms, points, horizons)
         if resolution != "raw":
             buckets = self.buckets(resolution, start_ms, end_ms, [datastream]).get(datastream, [])
-            return Series(datastream, resolution, buckets)
-        readings = self.raw(datastream, start_ms, end_ms, limit=max(points, 1) * 100)
-        numeric = [
-            (o.phenomenon_time_ms, float(o.result)) for o in readings if type(o.result) in (int, float)
-        ]
-        return Series(datastream, "raw", [Bucket(t, 1, v, v, v, v, v) for t, v in numeric])
+        else:
+            readings = self.raw(datastream, start_ms, end_ms, limit=max(points, 1) * 100)
+            numeric = [
+                (o.phenomenon_time_ms, float(o.result)) for o in readings if type(o.result) in (int, float)
+            ]
+            buckets = [Bucket(t, 1, v, v, v, v, v) for t, v in numeric]
+        if at_most is not None:
+            width = next((r.width_ms for r in ROLLUPS if r.name == resolution), 1)
+            buckets = coarsen(buckets, start_ms, end_ms, at_most, width)
+        return Series(datastream, resolution, buckets)
 
     @staticmethod
     def rollup_table(resolution: str) -> str:

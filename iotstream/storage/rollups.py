@@ -11,6 +11,8 @@ Only numeric readings roll up. The time bounds are inlined integers so both data
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from iotstream.models import Bucket
+
 __all__ = [
     "COLUMNS",
     "DUCKDB",
@@ -200,3 +202,33 @@ def choose_resolution(start_ms: int, end_ms: int, points: int, horizons: dict[st
     if raw_horizon is None or raw_horizon <= start_ms or not holding:
         return "raw"
     return holding[-1].name
+
+
+def coarsen(
+    buckets: list[Bucket], start_ms: int, end_ms: int, at_most: int, width_ms: int = 1
+) -> list[Bucket]:
+    """Merge neighbouring buckets into at most `at_most` equal steps of [start, end), each a whole number
+    of `width_ms` so that every rollup bucket falls in one step; sums, extremes, first and last stay exact."""
+    if len(buckets) <= at_most:
+        return buckets
+    step = -(-max(end_ms - start_ms, 1) // at_most)
+    step = -(-step // width_ms) * width_ms
+    merged: list[Bucket] = []
+    for bucket in buckets:
+        slot = start_ms + (bucket.start_ms - start_ms) // step * step
+        if merged and merged[-1].start_ms == slot:
+            last = merged[-1]
+            merged[-1] = Bucket(
+                slot,
+                last.count + bucket.count,
+                last.sum + bucket.sum,
+                min(last.min, bucket.min),
+                max(last.max, bucket.max),
+                last.first,
+                bucket.last,
+            )
+        else:
+            merged.append(
+                Bucket(slot, bucket.count, bucket.sum, bucket.min, bucket.max, bucket.first, bucket.last)
+            )
+    return merged

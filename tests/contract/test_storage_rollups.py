@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 
 from iotstream.exceptions import ConfigError
-from iotstream.models import Alert, Bucket, Observation
+from iotstream.models import Alert, Bucket, Observation, WindowAggregate
 from iotstream.storage import BaseStorage, open_storage
 from iotstream.testing import FakeClock
 
@@ -102,6 +102,29 @@ def test_every_datastream_daily_in_one_query(storage: BaseStorage) -> None:
     daily = storage.buckets("1d", 0, 3 * DAY)
     assert sorted(daily) == [f"s{i}" for i in range(5)]
     assert [b.sum for b in daily["s4"]] == [4.0, 5.0, 6.0]
+
+
+def test_recent_buckets_end_at_each_datastreams_own_latest_reading(storage: BaseStorage) -> None:
+    # "busy" reports until day 10, "quiet" stopped on day 2: each gets its own last day, not the same range
+    storage.write_observations(
+        [_obs("busy", d * DAY + h * HOUR, float(h)) for d in range(10) for h in range(24)]
+    )
+    storage.write_observations(
+        [_obs("quiet", d * DAY + h * HOUR, float(d)) for d in range(2) for h in range(24)]
+    )
+    recent = storage.recent("1h", DAY)
+    assert [b.start_ms for b in recent["busy"]] == [9 * DAY + h * HOUR for h in range(24)]
+    assert [b.start_ms for b in recent["quiet"]] == [DAY + h * HOUR for h in range(24)]
+    assert [b.last for b in recent["quiet"]] == [1.0] * 24
+
+
+def test_the_windows_with_results_are_listed_once_each(storage: BaseStorage) -> None:
+    def window(datastream: str, name: str, start_ms: int) -> WindowAggregate:
+        return WindowAggregate(datastream, name, start_ms, start_ms + DAY, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+
+    assert storage.windowed() == []
+    storage.write_aggregates([window("m", "1d", 0), window("m", "1d", DAY), window("a", "1h", 0)])
+    assert storage.windowed() == [("a", "1h"), ("m", "1d")]
 
 
 def test_an_alert_episode_is_stored_once_in_its_latest_state(storage: BaseStorage) -> None:
