@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo up test lint format bench bench-kafka check clean
+.PHONY: demo up test lint format bench bench-kafka check clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,19 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format iotstream tests benchmarks
 	$(BIN)/ruff check --fix iotstream tests benchmarks
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
+
+# The dashboard test drives Debian's Chromium. As root on Debian this installs it; elsewhere it says how.
+browser:
+	@if ! command -v chromium >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium and chromium-driver for the dashboard test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else \
+			echo "the dashboard test needs Chromium: sudo apt-get install chromium chromium-driver"; \
+		fi; \
+	fi
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/log_throughput.py

@@ -134,7 +134,7 @@ def _start_platform(config: Path, data_dir: Path) -> tuple[subprocess.Popen[str]
     for line in process.stdout:
         if line.startswith("iotstream is serving "):
             threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
-            return process, line.removeprefix("iotstream is serving ").strip()
+            return process, line.removeprefix("iotstream is serving ").split()[0]
     raise RuntimeError("iotstream up did not start")
 
 

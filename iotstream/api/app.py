@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from iotstream import __version__
-from iotstream.api import grafana, live, metrics, queries, readings
+from iotstream.api import dashboard, grafana, live, metrics, queries, readings
 from iotstream.api.services import Services
 
 __all__ = ["create_app"]
@@ -31,4 +31,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(live.router)
     app.include_router(grafana.router)
+    app.include_router(dashboard.router)
+    app.mount("/ui", dashboard.static_files(), name="ui")
     return app

@@ -2,8 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from iotstream._units import parse_duration_ms
 from iotstream.api._http import END_OF_TIME_MS, iso, json_response, time_param
 from iotstream.api.services import Services
 
@@ -47,8 +48,9 @@ def get_aggregates(
 def get_series(
     request: Request,
     datastream: str,
-    from_: Annotated[str | None, Query(alias="from", description="Default: a day before `to`")] = None,
+    from_: Annotated[str | None, Query(alias="from", description="Default: `span` before `to`")] = None,
     to: Annotated[str | None, Query(description="Default: just after the latest reading")] = None,
+    span: Annotated[str, Query(pattern=_WINDOW, description="The range when `from` is not given")] = "1d",
     points: Annotated[
         int, Query(ge=1, le=100_000, description="At least this many points if possible")
     ] = 500,
@@ -59,10 +61,14 @@ def get_series(
     services: Services = request.app.state.services
     latest = services.storage.latest([datastream]).get(datastream)
     end = time_param("to", to, END_OF_TIME_MS if latest is None else latest.phenomenon_time_ms + 1)
-    start = time_param("from", from_, end - DAY_MS)
+    start = time_param("from", from_, max(end - parse_duration_ms(span), 0))
+    if start >= end:
+        raise HTTPException(400, f"'from' ({iso(start)}) must be before 'to' ({iso(end)})")
     series = services.storage.series(datastream, start, end, points)
     body = {
         "datastream": datastream,
+        "from": iso(start),
+        "to": iso(end),
         "resolution": series.resolution,
         "points": [
             {"time": iso(b.start_ms), "value": b.avg, "min": b.min, "max": b.max, "count": b.count}

@@ -70,9 +70,11 @@ def _serve(settings: Settings, *, demo: bool) -> None:
                 "",
                 "simulators: a smart home (1 s = 15 min, from 3 days ago) and 3 temperature sensors",
             ]
-        lines += ["", f"open {platform.api.url}/docs, or try:", *_examples(platform.api.url)]
+        url = platform.api.url
+        lines += ["", f"dashboard: {url}/ui/   API docs: {url}/docs   Grafana: {url}/grafana", "try:"]
+        lines += _examples(url)
         console.print(Panel(escape("\n".join(lines)), title="iotstream is running", subtitle="Ctrl-C stops"))
-        console.print(f"iotstream is serving {platform.api.url}", markup=False, soft_wrap=True)
+        console.print(f"iotstream is serving {url} (dashboard: {url}/ui/)", markup=False, soft_wrap=True)
         _stop_on_signals(platform)
         platform.wait()
         stop.set()

@@ -93,7 +93,7 @@ def test_demo_serves_simulated_readings_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
             banner.append(line)
             if line.startswith("iotstream is serving "):
                 break
-        url = banner[-1].removeprefix("iotstream is serving ").strip()
+        url = banner[-1].removeprefix("iotstream is serving ").split()[0]
         deadline = time.monotonic() + 60
         names: set[str] = set()
         while not {"TH1", "Etot", "temperature-1"} <= names:
@@ -110,6 +110,7 @@ def test_demo_serves_simulated_readings_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
     assert "storage: duckdb:///iotstream-data/store.duckdb" in text
     assert "keeps raw 30d, 1m 90d, 1h 730d, 1d forever" in text
     assert "jobs: home (daily_meters)" in text
+    assert f"(dashboard: {url}/ui/)" in text
     assert "iotstream stopped" in stdout
 
 

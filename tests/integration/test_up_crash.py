@@ -40,7 +40,7 @@ def start_up(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
     assert process.stdout is not None
     for line in process.stdout:
         if line.startswith("iotstream is serving "):
-            return process, line.removeprefix("iotstream is serving ").strip()
+            return process, line.removeprefix("iotstream is serving ").split()[0]
     raise AssertionError(f"iotstream up did not start (exit {process.wait()})")
 
 

@@ -1,0 +1,73 @@
+"""The web dashboard: static files under `/ui` (plain ES modules and a vendored uPlot, no build step),
+the one request that fills its overview, and a WebSocket that pushes pipeline health every second.
+
+The overview is a single query for every datastream at once (latest value plus a day of hourly
+averages), so the first paint stays fast with thousands of datastreams.
+"""
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from iotstream.api._http import iso, json_response
+from iotstream.api.services import Services
+
+__all__ = ["STATIC", "router", "static_files"]
+
+STATIC = Path(__file__).parent / "static"
+SPARK_SPAN_MS = 86_400_000
+HEALTH_EVERY_S = 1.0
+
+router = APIRouter(tags=["dashboard"])
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=STATIC, html=True)
+
+
+@router.get("/", include_in_schema=False)
+def index() -> RedirectResponse:
+    return RedirectResponse("/ui/")
+
+
+@router.get("/api/v1/overview", summary="Every datastream with its latest value and a day of hourly averages")
+def overview(request: Request) -> Response:
+    """`spark` holds the hourly averages of the day before each datastream's own latest reading, so one
+    that went quiet still shows its last day."""
+    services: Services = request.app.state.services
+    latest = services.storage.latest()
+    recent = services.storage.recent("1h", SPARK_SPAN_MS)
+    names = sorted(set(latest) | services.known_datastreams())
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        reading = latest.get(name)
+        last = None if reading is None else {"time": iso(reading.phenomenon_time_ms), "value": reading.result}
+        spark = [[b.start_ms, b.avg] for b in recent.get(name, [])]
+        rows.append({"name": name, "latest": last, "aggregate": services.value_of(name), "spark": spark})
+    jobs = [job.model_dump(mode="json") for job in services.settings.jobs]
+    return json_response({"datastreams": rows, "jobs": jobs})
+
+
+@router.websocket("/api/v1/live/health")
+async def health(websocket: WebSocket) -> None:
+    """The counters of `GET /api/v1/stats`, pushed every second with the server's time (`now_ms`), so a
+    page derives rates without polling."""
+    services: Services = websocket.app.state.services
+    await websocket.accept()
+    gone = asyncio.ensure_future(websocket.receive())
+    try:
+        while not gone.done():
+            stats = await asyncio.to_thread(services.stats)
+            stats["now_ms"] = int(time.time() * 1000)
+            await websocket.send_text(msgspec.json.encode(stats).decode())
+            await asyncio.wait({gone}, timeout=HEALTH_EVERY_S)
+    except WebSocketDisconnect:
+        return
+    finally:
+        gone.cancel()

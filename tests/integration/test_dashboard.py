@@ -1,0 +1,144 @@
+"""The dashboard in a real headless Chromium against `iotstream demo`: the simulated datastreams are
+listed, a chart draws points, readings posted after the page loaded appear without a reload, and no
+page logs an error. Screenshots of each page are saved in the test's tmp dir."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",  # the tests may run as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # no calls to Google's servers from a machine without internet
+    "--disable-component-update",
+    "--disable-sync",
+]
+SIMULATED = ("TH1", "Etot", "temperature-1")
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail(
+            "Chromium is missing: apt-get install chromium chromium-driver (`make test` does it as root)"
+        )
+    return path
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[str]:
+    command = [sys.executable, "-m", "iotstream", "demo", "--port", "0"]
+    errors = tmp_path / "demo.stderr"
+    with (
+        errors.open("w") as stderr,
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
+    ):
+        try:
+            url = _served_url(process)
+            if url is None:
+                pytest.fail(f"iotstream demo did not start: {errors.read_text()}")
+            wait_for_datastreams(url, SIMULATED)
+            yield url
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=60)
+            assert process.returncode == 0, errors.read_text()
+        finally:
+            process.kill()
+
+
+def _served_url(process: "subprocess.Popen[str]") -> str | None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("iotstream is serving "):
+            return line.removeprefix("iotstream is serving ").split()[0]
+    return None
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+def wait_for_datastreams(url: str, names: tuple[str, ...]) -> None:
+    deadline = time.monotonic() + 60
+    while not set(names) <= {d["name"] for d in httpx.get(f"{url}/api/v1/datastreams").json()}:
+        assert time.monotonic() < deadline, f"the simulators never sent {names}"
+        time.sleep(0.5)
+
+
+def post(url: str, datastream: str, value: float) -> None:
+    reading = {"datastream": datastream, "time": int(time.time() * 1000), "value": value}
+    assert httpx.post(f"{url}/api/v1/readings", json=reading).status_code == 202
+
+
+def shoot(page: Page, folder: Path, name: str) -> None:
+    path = folder / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def test_the_dashboard_shows_the_demo_live_and_without_errors(
+    demo: str, browser: Browser, tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda message: _keep_errors(message, errors))
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+
+    page.goto(f"{demo}/ui/")
+    for name in SIMULATED:
+        page.wait_for_selector(f'#datastreams tr[data-datastream="{name}"]')
+    page.wait_for_selector(".connection.live")
+    shoot(page, tmp_path, "overview")
+
+    post(demo, "browser-probe", 4242.5)  # a datastream that did not exist when the page loaded
+    probe = page.locator('#datastreams tr[data-datastream="browser-probe"] td.value')
+    probe.filter(has_text="4242.5").wait_for(timeout=15_000)
+    post(demo, "browser-probe", 17.25)
+    probe.filter(has_text="17.25").wait_for(timeout=15_000)
+
+    page.goto(f"{demo}/ui/#/datastream/temperature-1")
+    page.wait_for_selector("#chart canvas")
+    page.wait_for_function("Number(document.querySelector('#chart').dataset.points) > 0")
+    shoot(page, tmp_path, "chart")
+
+    page.goto(f"{demo}/ui/#/datastream/browser-probe")
+    page.locator('button[data-span="1h"]').click()
+    page.wait_for_function("document.querySelector('#chart').dataset.points === '2'")
+    post(demo, "browser-probe", 30.0)
+    page.wait_for_function("document.querySelector('#chart').dataset.points === '3'", timeout=15_000)
+    assert page.locator("#resolution").inner_text().startswith("3 points, raw readings")
+
+    page.goto(f"{demo}/ui/#/meters")
+    page.wait_for_selector('.meter[data-meter="Etot"]')
+    shoot(page, tmp_path, "meters")
+
+    page.goto(f"{demo}/ui/#/health")
+    accepted = page.locator('[data-card="accepted"] .big')
+    page.wait_for_function(
+        "Number(document.querySelector('[data-card=\"accepted\"] .big')?.textContent) > 0", timeout=15_000
+    )
+    assert int(accepted.inner_text()) > 0
+    page.wait_for_selector("#jobs table")
+    shoot(page, tmp_path, "health")
+
+    assert errors == []
+
+
+def _keep_errors(message: ConsoleMessage, errors: list[str]) -> None:
+    if message.type == "error":
+        errors.append(f"console: {message.text} at {message.location}")
