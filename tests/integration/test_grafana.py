@@ -2,12 +2,15 @@
 platform and the answers checked for shape and value; the JSON API / Infinity conventions likewise."""
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
@@ -236,11 +239,12 @@ def test_the_time_macros_in_ms_seconds_and_iso_give_the_same_series(platform: Em
 def test_the_infinity_macro_outputs_are_accepted_as_range_bounds(platform: EmbeddedPlatform) -> None:
     cases = {c["input"]: c["output"] for c in INFINITY["infinity_plugin"]["url_macro_cases"]}
     start = cases["${__timeFrom:date:iso}"]  # 2020-07-13T20:19:09.254Z
-    assert (
-        series(platform, start, "2023-01-02T00:00:00Z")
-        == series(platform, cases["${__timeFrom}"], "1672617600000")
-        == series(platform, cases["${__timeFrom:date:seconds}"], "1672617600")
-    )
+    as_iso = series(platform, start, "2023-01-02T00:00:00Z")
+    as_ms = series(platform, cases["${__timeFrom}"], "1672617600000")
+    as_seconds = series(platform, cases["${__timeFrom:date:seconds}"], "1672617600")
+    assert as_iso == as_ms
+    assert as_seconds["from"] == "2020-07-13T20:19:09Z"  # whole seconds: the milliseconds are gone
+    assert as_seconds["points"] == as_ms["points"] != []
 
 
 def test_the_series_has_the_shape_json_api_fields_select(platform: EmbeddedPlatform) -> None:
@@ -251,3 +255,56 @@ def test_the_series_has_the_shape_json_api_fields_select(platform: EmbeddedPlatf
     assert all(isinstance(p["time"], str) and isinstance(p["value"], float) for p in answer["points"])
     assert answer["resolution"] == "1h"
     assert len(answer["points"]) == 72
+
+
+# The Grafana files shipped in deploy/
+
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+
+
+def test_the_shipped_dashboard_is_answered_by_its_datasources(
+    platform: EmbeddedPlatform, api: httpx.Client
+) -> None:
+    assert platform.storage is not None
+    assert platform.api is not None
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "iotstream.json").read_text())
+    provisioned = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "iotstream.yaml").read_text()
+    )
+    datasources = {d["uid"]: d for d in provisioned["datasources"]}
+    seed_house(platform.storage)
+    metrics = {
+        family.name
+        for family in text_string_to_metric_families(httpx.get(platform.api.url + "/metrics").text)
+    }
+
+    simplejson = prometheus = 0
+    for panel in dashboard["panels"]:
+        source = datasources[panel["datasource"]["uid"]]
+        for target in panel["targets"]:
+            if source["type"] == "prometheus":
+                prometheus += 1
+                assert set(re.findall(r"iotstream_\w+?(?=_total|_bucket|\b)", target["expr"])) <= metrics
+                continue
+            assert source["url"].endswith("/grafana")
+            assert source["type"] == "grafana-simple-json-datasource"
+            simplejson += 1
+            body = {
+                "range": {"from": JAN_1, "to": JAN_1 + 3 * DAY},
+                "maxDataPoints": 500,
+                "targets": [target],
+            }
+            [answer] = api.post("/query", json=body).json()
+            assert answer.get("datapoints") or answer.get("rows"), target
+    assert simplejson >= 8
+    assert prometheus >= 3
+
+
+def seed_house(storage: BaseStorage) -> None:
+    names = ("TH2", "HVAC1", "MiAC1", "MiAC2")
+    storage.write_observations(
+        [Observation(n, JAN_1 + h * HOUR, 1.0, JAN_1, f"{n}{h}") for n in names for h in range(48)]
+    )
+    meters = ("Etot", "Etot.diff", "Etot.rest", "Wtot.diff")
+    storage.write_aggregates([day(name, JAN_1 + d * DAY, 2.0) for name in meters for d in range(2)])
