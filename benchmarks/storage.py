@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import msgspec
 import psycopg
+from _dataset import generate_month, sensor_name
 
 from iotstream.log import TopicSpec, open_log
 from iotstream.models import Observation
@@ -82,7 +83,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ("postgres", _fresh_database(args.postgres)),
     ):
         with open_storage(url, retention={"raw": f"{args.days + 1}d"}) as store:  # all raw kept
-            rows, end = _generate(store, args.days, args.datastreams, interval_s)
+            rows, end = generate_month(store, args.days, args.datastreams, interval_s)
             queries[name] = _query_latencies(store, args, interval_s, end, 50 if args.quick else 200)
         _progress(f"{name} queries on {rows:,} rows: {queries[name]}")
     return {
@@ -104,7 +105,7 @@ def _batches(rows: int, datastreams: int, per_batch: int = 50_000) -> list[list[
     """Readings of every datastream once a second, ending now, as a device fleet would send them."""
     seconds = rows // datastreams
     start = (int(time.time()) - seconds) * 1000
-    names = [f"sensor-{i:03d}" for i in range(datastreams)]
+    names = [sensor_name(i, datastreams) for i in range(datastreams)]
     readings = [
         Observation(name, start + s * 1000, float(s % 97) + i / 10, start + s * 1000, f"{name}@{s}")
         for s in range(seconds)
@@ -156,48 +157,6 @@ def _through_sink(store: BaseStorage, log_path: Path, rows: int, datastreams: in
     return rows / elapsed
 
 
-def _generate(store: BaseStorage, days: int, datastreams: int, interval_s: int) -> tuple[int, int]:
-    """The month of readings, made by the database itself (loading it through Python would be the
-    ingest benchmark again, for an hour), then rolled up by the store's own rebuild."""
-    end = int(time.time()) // 60 * 60_000
-    start = end - days * DAY_MS
-    # The first and last reading of each datastream through the normal path: creates partitions.
-    store.write_observations(
-        [
-            Observation(f"sensor-{i:03d}", t, 0.0, t, f"edge{t}")
-            for i in range(datastreams)
-            for t in (start, end)
-        ]
-    )
-    sql = (
-        "INSERT INTO observations SELECT 'sensor-' || lpad(CAST(d AS VARCHAR), 3, '0'), t, t,"  # noqa: S608
-        " 20 + 10 * sin(t / 3600000.0 + d), NULL, CAST(d AS VARCHAR) || '@' || CAST(t AS VARCHAR)"
-        f" FROM {{d_range}}, {{t_range}} WHERE t > {start} AND t < {end}"
-    )
-    began = time.perf_counter()
-    step = interval_s * 1000
-    if hasattr(store, "_db"):  # DuckDB
-        store._db.execute(
-            sql.format(
-                d_range=f"range(0, {datastreams}) r1(d)", t_range=f"range({start}, {end}, {step}) r2(t)"
-            )
-        )
-    else:
-        with psycopg.connect(store.url) as conn:  # type: ignore[attr-defined]
-            conn.execute(
-                sql.replace("VARCHAR", "text").format(  # type: ignore[arg-type]
-                    d_range=f"generate_series(0, {datastreams - 1}) d",
-                    t_range=f"generate_series({start}::bigint, {end}, {step}) t",
-                )
-            )
-            conn.execute("ANALYZE")
-    _progress(f"generated {days} days in {time.perf_counter() - began:.1f} s")
-    began = time.perf_counter()
-    store.rebuild_rollups(start, end + 1)
-    _progress(f"rolled up in {time.perf_counter() - began:.1f} s")
-    return datastreams * (days * DAY_MS // step), end
-
-
 def _query_latencies(
     store: BaseStorage, args: argparse.Namespace, interval_s: int, end: int, repeats: int
 ) -> dict[str, float]:
@@ -205,7 +164,7 @@ def _query_latencies(
     days, datastreams = args.days, args.datastreams
     minutes = 1_440 // max(1, interval_s // 60)  # minutes of the last day that have a reading
     end += 1
-    names = [f"sensor-{i:03d}" for i in range(datastreams)]
+    names = [sensor_name(i, datastreams) for i in range(datastreams)]
 
     def last_day(i: int) -> object:
         series = store.series(names[i % datastreams], end - DAY_MS, end, points=1_440)

@@ -4,14 +4,39 @@ OpenAPI docs are at `/docs`. Errors are JSON `{"detail": "..."}` with a 4xx stat
 fix; a 503 carries `Retry-After`.
 """
 
+import time
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotstream import __version__
 from iotstream.api import dashboard, grafana, live, metrics, queries, readings
 from iotstream.api.services import Services
 
 __all__ = ["create_app"]
+
+
+class ServerTiming:
+    """Adds `Server-Timing: app;dur=MS` to every HTTP response: the time from the request to its response
+    headers, which browsers' developer tools show and the dashboard benchmark reports."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+
+        async def send_timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                timing = f"app;dur={(time.perf_counter() - began) * 1000:.2f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", timing)]}
+            await send(message)
+
+        await self.app(scope, receive, send_timed)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -33,4 +58,5 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(grafana.router)
     app.include_router(dashboard.router)
     app.mount("/ui", dashboard.static_files(), name="ui")
+    app.add_middleware(ServerTiming)
     return app

@@ -42,13 +42,13 @@ def overview(request: Request) -> Response:
     that went quiet still shows its last day."""
     services: Services = request.app.state.services
     latest = services.storage.latest()
-    recent = services.storage.recent("1h", SPARK_SPAN_MS)
+    recent = services.storage.recent_averages("1h", SPARK_SPAN_MS)
     names = sorted(set(latest) | services.known_datastreams())
     rows: list[dict[str, Any]] = []
     for name in names:
         reading = latest.get(name)
         last = None if reading is None else {"time": iso(reading.phenomenon_time_ms), "value": reading.result}
-        spark = [[b.start_ms, b.avg] for b in recent.get(name, [])]
+        spark = recent.get(name, [])
         rows.append({"name": name, "latest": last, "aggregate": services.value_of(name), "spark": spark})
     jobs = [job.model_dump(mode="json") for job in services.settings.jobs]
     return json_response({"datastreams": rows, "jobs": jobs})

@@ -21,6 +21,7 @@ from iotstream.storage.retention import TIERS, Deletion, RetentionPolicy, Retent
 from iotstream.storage.rollups import (
     ROLLUPS,
     Dialect,
+    affordable,
     choose_resolution,
     coarsen,
     time_ranges,
@@ -223,17 +224,20 @@ class BaseStorage(ABC):
             sql, params = f"{sql} AND {self.dialect.one_of}", [*params, list(datastreams)]
         return group_buckets(self._query(f"{sql} ORDER BY datastream, bucket", params))
 
-    def recent(self, resolution: str, span_ms: int) -> dict[str, list[Bucket]]:
-        """Each datastream's buckets in the `span` up to its own latest reading: an overview's sparklines,
-        where a datastream that went quiet still shows its last day instead of nothing."""
+    def recent_averages(self, resolution: str, span_ms: int) -> dict[str, list[tuple[int, float]]]:
+        """(bucket start, average) of each datastream's buckets in the `span` up to its own latest reading:
+        an overview's sparklines, where a datastream that went quiet still shows its last day."""
         self.catch_up()
         table, p = self.rollup_table(resolution), self.dialect.param
         sql = (
-            "SELECT r.datastream, r.bucket, r.count, r.sum, r.min, r.max, r.first, r.last"  # noqa: S608
+            "SELECT r.datastream, r.bucket, r.sum / r.count"  # noqa: S608
             f" FROM {table} r JOIN latest l ON l.datastream = r.datastream"
-            f" WHERE r.bucket > l.phenomenon_time - {p} ORDER BY r.datastream, r.bucket"
+            f" WHERE r.bucket > l.phenomenon_time - {p} AND r.count > 0 ORDER BY r.datastream, r.bucket"
         )
-        return group_buckets(self._query(sql, [span_ms]))
+        series: dict[str, list[tuple[int, float]]] = {}
+        for datastream, start, average in self._query(sql, [span_ms]):
+            series.setdefault(datastream, []).append((start, average))
+        return series
 
     def windowed(self) -> list[tuple[str, str]]:
         """Every (datastream, window) with stored window results: what a chart tool can offer."""
@@ -244,13 +248,16 @@ class BaseStorage(ABC):
         self, datastream: str, start_ms: int, end_ms: int, points: int = 500, at_most: int | None = None
     ) -> Series:
         """The range at the coarsest resolution that still gives `points` values (for charts), merged
-        further into at most `at_most` equal steps when given (a Grafana panel's maxDataPoints).
+        further into at most `at_most` equal steps when given (a Grafana panel's maxDataPoints) — reading
+        no more than ten times `at_most` buckets when a coarser tier can answer.
 
         Rollups are preferred because a chart can draw only so many points; raw readings are read only
         when no rollup is fine enough, or when the rollups that are have been deleted for this range.
         """
         horizons = {tier: self.retention.horizon_ms(datastream, tier) for tier in TIERS}
         resolution = choose_resolution(start_ms, end_ms, points, horizons)
+        if at_most is not None:
+            resolution = affordable(resolution, start_ms, end_ms, 10 * at_most, horizons)
         if resolution != "raw":
             buckets = self.buckets(resolution, start_ms, end_ms, [datastream]).get(datastream, [])
         else:

@@ -166,8 +166,8 @@ def rebuild(dialect: Dialect, low_ms: int, high_ms: int) -> list[str]:
             f" {_aggregates(dialect, source)}"
             f" FROM {source} s WHERE s.{time_column} >= {low} AND s.{time_column} < {high}"
             + (" AND s.value IS NOT NULL" if source == "observations" else "")
-            + " GROUP BY 1, 2"
-        )
+            + " GROUP BY 1, 2 ORDER BY 2"  # time-clustered, as rollups made while data arrives are,
+        )  # so that a range query skips every other row group by its min/max
         source, time_column = rollup.table, "bucket"
     return statements
 
@@ -232,3 +232,21 @@ def coarsen(
                 Bucket(slot, bucket.count, bucket.sum, bucket.min, bucket.max, bucket.first, bucket.last)
             )
     return merged
+
+
+def affordable(
+    resolution: str, start_ms: int, end_ms: int, max_buckets: int, horizons: dict[str, int | None]
+) -> str:
+    """`resolution`, or a coarser tier that still holds `start` when it would read more than `max_buckets`
+    buckets: a month of minutes merged into a thousand chart points costs fifteen times a month of hours."""
+    names = [rollup.name for rollup in ROLLUPS]
+    if resolution not in names:
+        return resolution  # raw readings are chosen only for ranges too short for any rollup
+    tier = names.index(resolution)
+    while (
+        tier + 1 < len(ROLLUPS)
+        and (end_ms - start_ms) // ROLLUPS[tier].width_ms > max_buckets
+        and (horizons.get(ROLLUPS[tier + 1].name) or 0) <= start_ms
+    ):
+        tier += 1
+    return ROLLUPS[tier].name

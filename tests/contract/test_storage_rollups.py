@@ -104,7 +104,7 @@ def test_every_datastream_daily_in_one_query(storage: BaseStorage) -> None:
     assert [b.sum for b in daily["s4"]] == [4.0, 5.0, 6.0]
 
 
-def test_recent_buckets_end_at_each_datastreams_own_latest_reading(storage: BaseStorage) -> None:
+def test_recent_averages_end_at_each_datastreams_own_latest_reading(storage: BaseStorage) -> None:
     # "busy" reports until day 10, "quiet" stopped on day 2: each gets its own last day, not the same range
     storage.write_observations(
         [_obs("busy", d * DAY + h * HOUR, float(h)) for d in range(10) for h in range(24)]
@@ -112,10 +112,9 @@ def test_recent_buckets_end_at_each_datastreams_own_latest_reading(storage: Base
     storage.write_observations(
         [_obs("quiet", d * DAY + h * HOUR, float(d)) for d in range(2) for h in range(24)]
     )
-    recent = storage.recent("1h", DAY)
-    assert [b.start_ms for b in recent["busy"]] == [9 * DAY + h * HOUR for h in range(24)]
-    assert [b.start_ms for b in recent["quiet"]] == [DAY + h * HOUR for h in range(24)]
-    assert [b.last for b in recent["quiet"]] == [1.0] * 24
+    recent = storage.recent_averages("1h", DAY)
+    assert recent["busy"] == [(9 * DAY + h * HOUR, float(h)) for h in range(24)]
+    assert recent["quiet"] == [(DAY + h * HOUR, 1.0) for h in range(24)]
 
 
 def test_the_windows_with_results_are_listed_once_each(storage: BaseStorage) -> None:

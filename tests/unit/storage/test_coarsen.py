@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iotstream.models import Bucket
-from iotstream.storage.rollups import coarsen
+from iotstream.storage.rollups import affordable, coarsen
 
 MINUTE = 60_000
 
@@ -33,3 +33,13 @@ def test_merged_buckets_are_exact_and_at_most_as_many_as_asked(minutes: list[int
         assert step.sum == sum(b.sum for b in members)
         assert (step.min, step.max) == (min(b.min for b in members), max(b.max for b in members))
         assert (step.first, step.last) == (members[0].first, members[-1].last)
+
+
+def test_a_long_range_with_few_points_reads_a_coarser_tier() -> None:
+    forever: dict[str, int | None] = {}
+    day = 24 * 60 * MINUTE
+    assert affordable("1m", 0, 30 * day, 10_000, forever) == "1h"  # 43,200 minutes > 10,000
+    assert affordable("1m", 0, 3 * day, 10_000, forever) == "1m"  # 4,320 minutes are fine
+    assert affordable("1m", 0, 3000 * day, 1_000, forever) == "1d"
+    assert affordable("1m", 0, 30 * day, 10_000, {"1h": 1}) == "1m"  # the hours from 0 are gone
+    assert affordable("raw", 0, 30 * day, 10, forever) == "raw"
