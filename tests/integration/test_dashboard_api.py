@@ -108,3 +108,14 @@ def test_the_dashboard_is_served_from_the_root(api: httpx.Client) -> None:
     assert '<script type="module" src="app.js">' in page.text
     assert api.get("/ui/vendor/uplot/uPlot.iife.min.js").status_code == 200
     assert "MIT" in api.get("/ui/vendor/uplot/LICENSE").text
+
+
+def test_the_api_is_documented_and_listens_only_on_loopback_by_default(
+    platform: EmbeddedPlatform, api: httpx.Client
+) -> None:
+    assert load_settings().api.host == "127.0.0.1"
+    assert platform.api is not None and platform.api.url.startswith("http://127.0.0.1:")
+    assert api.get("/docs").status_code == 200
+    paths = api.get("/openapi.json").json()["paths"]
+    expected = {"/api/v1/readings", "/api/v1/series", "/api/v1/overview", "/grafana/query", "/metrics"}
+    assert expected <= set(paths)

@@ -17,7 +17,7 @@ from iotstream.embedded import EmbeddedPlatform
 from iotstream.models import Alert, Observation, WindowAggregate
 from iotstream.storage import BaseStorage
 
-FIXTURES = Path(__file__).parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 SIMPLEJSON = json.loads((FIXTURES / "grafana_simplejson_contract.json").read_text())
 INFINITY = json.loads((FIXTURES / "grafana_jsonapi_infinity_contract.json").read_text())
 DASHBOARD = json.loads((FIXTURES / "orestiszar_grafana_simplejson_dashboard.json").read_text())
