@@ -114,7 +114,8 @@ def test_the_api_is_documented_and_listens_only_on_loopback_by_default(
     platform: EmbeddedPlatform, api: httpx.Client
 ) -> None:
     assert load_settings().api.host == "127.0.0.1"
-    assert platform.api is not None and platform.api.url.startswith("http://127.0.0.1:")
+    assert platform.api is not None
+    assert platform.api.url.startswith("http://127.0.0.1:")
     assert api.get("/docs").status_code == 200
     paths = api.get("/openapi.json").json()["paths"]
     expected = {"/api/v1/readings", "/api/v1/series", "/api/v1/overview", "/grafana/query", "/metrics"}
