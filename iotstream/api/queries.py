@@ -54,6 +54,9 @@ def get_series(
     points: Annotated[
         int, Query(ge=1, le=100_000, description="At least this many points if possible")
     ] = 500,
+    max_points: Annotated[
+        int | None, Query(ge=1, le=100_000, description="Merge into at most this many equal steps")
+    ] = None,
 ) -> Response:
     """Uses the coarsest rollup (1m, 1h, 1d) that still gives `points` values, raw readings when none
     does. Each point is the bucket's average with its min, max and count. The shape suits Grafana's JSON
@@ -64,7 +67,7 @@ def get_series(
     start = time_param("from", from_, max(end - parse_duration_ms(span), 0))
     if start >= end:
         raise HTTPException(400, f"'from' ({iso(start)}) must be before 'to' ({iso(end)})")
-    series = services.storage.series(datastream, start, end, points)
+    series = services.storage.series(datastream, start, end, points, at_most=max_points)
     body = {
         "datastream": datastream,
         "from": iso(start),

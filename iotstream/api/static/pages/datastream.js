@@ -4,7 +4,8 @@ import { dayBars, el, fitWidth, formatTime, formatValue, getJSON, liveQuery, sub
 
 const SPANS = ["1h", "6h", "1d", "7d", "30d"];
 const WIDTH_MS = { raw: 0, "1m": 60_000, "1h": 3_600_000, "1d": 86_400_000 };
-const POINTS = 600;
+const POINTS = 600; // at least, where the data has them
+const MAX_POINTS = 1500; // more than a chart can show is merged on the server
 
 export async function datastream(main, name) {
   const status = el("span", { class: "muted", id: "resolution" });
@@ -23,8 +24,8 @@ export async function datastream(main, name) {
   async function load(range) {
     Object.assign(view, { span: range.span ?? view.span, follow: !range.from });
     const params = range.from
-      ? { datastream: name, from: range.from, to: range.to, points: POINTS }
-      : { datastream: name, span: view.span, points: POINTS };
+      ? { datastream: name, from: range.from, to: range.to, points: POINTS, max_points: MAX_POINTS }
+      : { datastream: name, span: view.span, points: POINTS, max_points: MAX_POINTS };
     const series = await getJSON("/api/v1/series", params);
     Object.assign(view, { resolution: series.resolution, from: Date.parse(series.from), to: Date.parse(series.to) });
     view.counts = series.points.map((p) => p.count);
