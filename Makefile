@@ -50,6 +50,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/log_throughput.py
 	$(BIN)/python benchmarks/engine_throughput.py
 	$(BIN)/python benchmarks/end_to_end.py
+	$(BIN)/python benchmarks/dashboard.py
 
 BENCH_VENV := .venv-bench
 
