@@ -1,14 +1,14 @@
 """Small HTTP helpers shared by the routes: fast JSON responses, time parameters, precise 400s."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from fastapi import HTTPException, Response
+from fastapi import Depends, HTTPException, Query, Response
 
 from iotstream._units import parse_time_ms
 
-__all__ = ["END_OF_TIME_MS", "iso", "json_response", "time_param"]
+__all__ = ["END_OF_TIME_MS", "TimeRange", "iso", "json_response", "time_param"]
 
 END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01: later than any time storage accepts
 _SECONDS_BELOW = 100_000_000_000
@@ -42,3 +42,13 @@ def time_param(name: str, raw: str | None, default_ms: int, *, seconds: bool = T
     if isinstance(parsed, str):
         raise HTTPException(400, f"query parameter {name!r}: {parsed}")
     return parsed
+
+
+def _time_range(
+    from_: Annotated[str | None, Query(alias="from", description="ISO-8601, epoch ms or epoch s")] = None,
+    to: Annotated[str | None, Query(description="ISO-8601, epoch ms or epoch s (exclusive)")] = None,
+) -> tuple[int, int]:
+    return time_param("from", from_, 0), time_param("to", to, END_OF_TIME_MS)
+
+
+TimeRange = Annotated[tuple[int, int], Depends(_time_range)]  # [from, to) in epoch ms; all time when absent

@@ -8,14 +8,14 @@ averages), so the first paint stays fast with thousands of datastreams.
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from iotstream.api._http import iso, json_response
+from iotstream.api._http import json_response
+from iotstream.api.queries import datastream_list
 from iotstream.api.services import Services
 
 __all__ = ["STATIC", "router", "static_files"]
@@ -41,15 +41,8 @@ def overview(request: Request) -> Response:
     """`spark` holds the hourly averages of the day before each datastream's own latest reading, so one
     that went quiet still shows its last day."""
     services: Services = request.app.state.services
-    latest = services.storage.latest()
     recent = services.storage.recent_averages("1h", SPARK_SPAN_MS)
-    names = sorted(set(latest) | services.known_datastreams())
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        reading = latest.get(name)
-        last = None if reading is None else {"time": iso(reading.phenomenon_time_ms), "value": reading.result}
-        spark = recent.get(name, [])
-        rows.append({"name": name, "latest": last, "aggregate": services.value_of(name), "spark": spark})
+    rows = [row | {"spark": recent.get(row["name"], [])} for row in datastream_list(services)]
     jobs = [job.model_dump(mode="json") for job in services.settings.jobs]
     return json_response({"datastreams": rows, "jobs": jobs})
 

@@ -146,9 +146,8 @@ def _points(services: Services, target: str, start: int, end: int, body: QueryRe
         width = _width(body, start, end)
         series = services.storage.series(datastream, start, end, width, at_most=body.max_data_points)
         return [[bucket.avg, bucket.start_ms] for bucket in series.buckets]
-    chosen = services.value_of(datastream) or "avg"
     rows = services.storage.aggregates(datastream, window, start, end)
-    return [[row.count if chosen == "count" else getattr(row, chosen), row.start_ms] for row in rows]
+    return [[services.window_value(row), row.start_ms] for row in rows]
 
 
 def _resolve(storage: BaseStorage, target: str) -> tuple[str, str | None] | None:

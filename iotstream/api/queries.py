@@ -1,38 +1,34 @@
 """Read endpoints over the store: window aggregates, late readings, the list of datastreams."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from iotstream._units import parse_duration_ms
-from iotstream.api._http import END_OF_TIME_MS, iso, json_response, time_param
+from iotstream.api._http import END_OF_TIME_MS, TimeRange, iso, json_response, time_param
 from iotstream.api.services import Services
 
-__all__ = ["router"]
+__all__ = ["datastream_list", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["queries"])
 _WINDOW = r"^\d+(ms|s|m|h|d|w)$"
-DAY_MS = 86_400_000
 
 
 @router.get("/aggregates", summary="Window results of a datastream (e.g. the daily meter values)")
 def get_aggregates(
     request: Request,
     datastream: str,
+    time_range: TimeRange,
     window: Annotated[str, Query(pattern=_WINDOW, description='The window name, e.g. "1d"')] = "1d",
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
 ) -> Response:
     """`value` is the aggregate the job was configured with for this datastream (avg when unknown)."""
     services: Services = request.app.state.services
-    start, end = time_param("from", from_, 0), time_param("to", to, END_OF_TIME_MS)
-    chosen = services.value_of(datastream) or "avg"
-    rows = services.storage.aggregates(datastream, window, start, end)
+    rows = services.storage.aggregates(datastream, window, *time_range)
     body = [
         {
             "start": iso(r.start_ms),
             "end": iso(r.end_ms),
-            "value": r.count if chosen == "count" else getattr(r, chosen),
+            "value": services.window_value(r),
             "count": r.count,
             "min": r.min,
             "max": r.max,
@@ -88,15 +84,9 @@ def get_jobs(request: Request) -> Response:
 
 
 @router.get("/late", summary="Readings that arrived after their windows were final")
-def get_late(
-    request: Request,
-    datastream: str,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-) -> Response:
+def get_late(request: Request, datastream: str, time_range: TimeRange) -> Response:
     services: Services = request.app.state.services
-    start, end = time_param("from", from_, 0), time_param("to", to, END_OF_TIME_MS)
-    rows = services.storage.late(datastream, start, end)
+    rows = services.storage.late(datastream, *time_range)
     body = [
         {"time": iso(r.observation.phenomenon_time_ms), "value": r.observation.result}
         | {"late_by_s": r.late_by_ms / 1000, "job": r.job}
@@ -107,15 +97,18 @@ def get_late(
 
 @router.get("/datastreams", summary="Every datastream with its latest reading")
 def get_datastreams(request: Request) -> Response:
-    services: Services = request.app.state.services
+    return json_response(datastream_list(request.app.state.services))
+
+
+def datastream_list(services: Services) -> list[dict[str, Any]]:
+    """Every stored or registered datastream, by name, with its latest reading and configured aggregate."""
     latest = services.storage.latest()
-    names = sorted(set(latest) | services.known_datastreams())
-    body = []
-    for name in names:
+    listing = []
+    for name in sorted(set(latest) | services.known_datastreams()):
         reading = latest.get(name)
         last = None if reading is None else {"time": iso(reading.phenomenon_time_ms), "value": reading.result}
-        body.append({"name": name, "latest": last, "aggregate": services.value_of(name)})
-    return json_response(body)
+        listing.append({"name": name, "latest": last, "aggregate": services.value_of(name)})
+    return listing
 
 
 @router.get(

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from iotstream.api._http import END_OF_TIME_MS, iso, json_response, time_param
+from iotstream.api._http import TimeRange, iso, json_response, time_param
 from iotstream.api.services import Services
 from iotstream.ingest.ingestor import IngestBusyError
 from iotstream.ingest.readings import InvalidPayloadError
@@ -71,13 +71,12 @@ def _busy(message: str, retry_after_s: int) -> Response:
 def get_readings(
     request: Request,
     datastream: str,
-    from_: Annotated[str | None, Query(alias="from", description="ISO-8601, epoch ms or epoch s")] = None,
-    to: Annotated[str | None, Query(description="ISO-8601, epoch ms or epoch s (exclusive)")] = None,
+    time_range: TimeRange,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1_000,
     after: Annotated[str | None, Query(description="Continue after this time (from the Link header)")] = None,
 ) -> Response:
     services: Services = request.app.state.services
-    start, end = time_param("from", from_, 0), time_param("to", to, END_OF_TIME_MS)
+    start, end = time_range
     after_ms = None if after is None else time_param("after", after, 0, seconds=False)
     rows = services.storage.raw(datastream, start, end, limit=limit, after_ms=after_ms)
     body = [{"time": iso(r.phenomenon_time_ms), "value": r.result, "id": r.id} for r in rows]

@@ -7,6 +7,7 @@ from typing import Any
 from iotstream.api.live import LiveHub
 from iotstream.config import Settings
 from iotstream.ingest.ingestor import Ingestor
+from iotstream.models import WindowAggregate
 from iotstream.storage import BaseStorage
 
 __all__ = ["Services"]
@@ -21,3 +22,8 @@ class Services:
     known_datastreams: Callable[[], frozenset[str]]
     stats: Callable[[], dict[str, Any]]  # counters of the roles in this process
     live: LiveHub  # WebSocket push
+
+    def window_value(self, row: WindowAggregate) -> float | None:
+        """The aggregate configured for the row's datastream (its average when none is configured)."""
+        value: float | None = getattr(row, self.value_of(row.datastream) or "avg")
+        return value

@@ -11,7 +11,7 @@ from websockets.sync.client import connect
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
-from iotstream.models import Observation
+from iotstream.models import Observation, WindowAggregate
 from iotstream.sim.smart_home import SMART_HOME_JOB
 
 HOUR, DAY = 3_600_000, 86_400_000
@@ -120,3 +120,33 @@ def test_the_api_is_documented_and_listens_only_on_loopback_by_default(
     paths = api.get("/openapi.json").json()["paths"]
     expected = {"/api/v1/readings", "/api/v1/series", "/api/v1/overview", "/grafana/query", "/metrics"}
     assert expected <= set(paths)
+
+
+def test_readings_and_window_results_are_cut_to_from_and_to(
+    platform: EmbeddedPlatform, api: httpx.Client
+) -> None:
+    assert platform.storage is not None
+    platform.storage.write_observations(
+        [Observation("a", T0 + h * HOUR, float(h), T0, f"a{h}") for h in range(48)]
+    )
+    day = [
+        WindowAggregate("a", "1d", T0 + d * DAY, T0 + (d + 1) * DAY, 1, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0)
+        for d in range(2)
+    ]
+    platform.storage.write_aggregates(day)
+    window = {
+        "datastream": "a",
+        "from": "2026-01-01T10:00:00Z",
+        "to": str((T0 + 12 * HOUR) // 1000),
+    }  # ISO, seconds
+    readings = api.get("/api/v1/readings", params=window).json()
+    assert [r["value"] for r in readings] == [10.0, 11.0]
+    everything = api.get("/api/v1/readings", params={"datastream": "a", "limit": 100}).json()
+    assert len(everything) == 48
+    days = api.get("/api/v1/aggregates", params={"datastream": "a", "from": T0 + DAY}).json()
+    assert [(d["start"], d["value"]) for d in days] == [
+        ("2026-01-02T00:00:00Z", 2.0)
+    ]  # avg: nothing configured
+    bad = api.get("/api/v1/late", params={"datastream": "a", "from": "soon"})
+    assert bad.status_code == 400
+    assert "query parameter 'from'" in bad.json()["detail"]
