@@ -28,6 +28,11 @@ def platform(tmp_path: Path) -> Iterator[EmbeddedPlatform]:
         yield running
 
 
+def hourly(datastream: str, hours: int) -> list[Observation]:
+    """Hour h from T0 holds the value h."""
+    return [Observation(datastream, T0 + h * HOUR, float(h), T0, f"{datastream}{h}") for h in range(hours)]
+
+
 @pytest.fixture
 def api(platform: EmbeddedPlatform) -> Iterator[httpx.Client]:
     assert platform.api is not None
@@ -40,10 +45,7 @@ def test_the_overview_has_every_datastream_with_its_latest_value_and_last_day(
 ) -> None:
     assert platform.storage is not None
     # "a" reports every hour for two days; "b" once, a day earlier
-    platform.storage.write_observations(
-        [Observation("a", T0 + h * HOUR, float(h), T0, f"a{h}") for h in range(48)]
-        + [Observation("b", T0 - DAY, "offline", T0, "b0")]
-    )
+    platform.storage.write_observations([*hourly("a", 48), Observation("b", T0 - DAY, "offline", T0, "b0")])
     overview = api.get("/api/v1/overview").json()
     by_name = {d["name"]: d for d in overview["datastreams"]}
     assert list(by_name) == ["a", "b"]
@@ -126,9 +128,7 @@ def test_readings_and_window_results_are_cut_to_from_and_to(
     platform: EmbeddedPlatform, api: httpx.Client
 ) -> None:
     assert platform.storage is not None
-    platform.storage.write_observations(
-        [Observation("a", T0 + h * HOUR, float(h), T0, f"a{h}") for h in range(48)]
-    )
+    platform.storage.write_observations(hourly("a", 48))
     day = [
         WindowAggregate("a", "1d", T0 + d * DAY, T0 + (d + 1) * DAY, 1, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0)
         for d in range(2)
