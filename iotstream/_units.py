@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-__all__ = ["DurationMs", "SizeBytes", "parse_duration_ms", "parse_size_bytes", "parse_time_ms"]
+__all__ = ["DurationMs", "SizeBytes", "iso_ms", "parse_duration_ms", "parse_size_bytes", "parse_time_ms"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DURATION_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -85,3 +85,14 @@ def parse_time_ms(raw: Any, default_ms: int, *, naive_is_utc: bool = False) -> i
             return f"time {raw!r} has no time zone"
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)
+
+
+def iso_ms(ms: int) -> str:
+    """Epoch ms → `2024-05-01T10:00:00Z` (milliseconds shown only when there are some).
+
+    >>> iso_ms(1714557600000), iso_ms(1714557600123)
+    ('2024-05-01T10:00:00Z', '2024-05-01T10:00:00.123Z')
+    """
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    text = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
+    return text.replace("+00:00", "Z")

@@ -20,6 +20,7 @@ from iotstream.exceptions import ConfigError
 from iotstream.ingest.config import IngestSettings, MqttSettings
 from iotstream.log.config import LogSettings
 from iotstream.processing.jobs import JobSettings
+from iotstream.registry.config import RegistrySettings
 from iotstream.storage.config import StorageSettings
 
 __all__ = ["DEFAULT_CONFIG_FILE", "Settings", "load_settings"]
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
     )
     log: LogSettings = LogSettings()
     storage: StorageSettings = StorageSettings()
+    registry: RegistrySettings = RegistrySettings()
     ingest: IngestSettings = IngestSettings()
     mqtt: MqttSettings = MqttSettings()
     api: ApiSettings = ApiSettings()
@@ -54,7 +56,10 @@ class Settings(BaseSettings):
         storage = self.storage.model_copy(
             update={"url": _under(self.data_dir, self.storage.url, "duckdb:///")}
         )
-        return self.model_copy(update={"log": log, "storage": storage})
+        registry = self.registry.model_copy(
+            update={"url": _under(self.data_dir, self.registry.url, "sqlite:///")}
+        )
+        return self.model_copy(update={"log": log, "storage": storage, "registry": registry})
 
     @classmethod
     def settings_customise_sources(

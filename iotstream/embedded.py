@@ -18,7 +18,6 @@ from iotstream.api.live import LiveHub
 from iotstream.api.server import ApiServer
 from iotstream.api.services import Services
 from iotstream.config import Settings
-from iotstream.ingest.datastreams import KnownDatastreams
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.ingest.mqtt import MqttIngest
 from iotstream.ingest.mqtt_broker import EmbeddedBroker
@@ -28,6 +27,11 @@ from iotstream.log.types import TopicSpec
 from iotstream.processing.jobs import AGGREGATES, build_jobs, internal_topics
 from iotstream.processing.runner import JobRunner
 from iotstream.processing.watermark import NO_WATERMARK
+from iotstream.registry import Catalog, open_catalog
+from iotstream.registry.datastreams import DatastreamNames
+from iotstream.registry.sensorthings.sending import ObservationSender
+from iotstream.registry.sensorthings.service import SensorThings
+from iotstream.registry.writes import RegistryWrites
 from iotstream.storage import BaseStorage, RetentionSettings, RetentionWorker, open_storage
 from iotstream.storage.retention import TIERS
 from iotstream.storage.sink import SinkTopics, StorageSink
@@ -45,6 +49,7 @@ class EmbeddedPlatform:
         self.settings = settings
         self.log: BaseLog | None = None
         self.storage: BaseStorage | None = None
+        self.catalog: Catalog | None = None
         self.ingestor: Ingestor | None = None
         self.api: ApiServer | None = None
         self.mqtt_broker: EmbeddedBroker | None = None
@@ -74,14 +79,25 @@ class EmbeddedPlatform:
         self.storage = storage = open_storage(settings.storage)
         self._start_sink(log, storage)
         self._start_jobs(log)
-        known = KnownDatastreams([*settings.ingest.datastreams, *storage.latest()])
-        self.ingestor = Ingestor(log, settings.ingest, known.known, known.register)
+        self.catalog = catalog = open_catalog(settings.registry.url)
+        names = DatastreamNames(catalog)
+        names.register([*settings.ingest.datastreams, *storage.latest()])  # readings older than the catalog
+        self.ingestor = Ingestor(log, settings.ingest, names.known, names.register)
         self._start_mqtt(self.ingestor)
         if self._serve_api:
             self._live = LiveHub(log, {OBSERVATIONS: "reading", AGGREGATES: "window"}).start()
-            value_of = _value_of(settings)
+            sensorthings = SensorThings(
+                catalog, storage, RegistryWrites(names, ObservationSender(self.ingestor, storage)).apply
+            )
             services = Services(
-                settings, self.ingestor, storage, value_of, known.names, self.stats, self._live
+                settings,
+                self.ingestor,
+                storage,
+                _value_of(settings),
+                names.names,
+                self.stats,
+                self._live,
+                sensorthings,
             )
             self.api = ApiServer(create_app(services), settings.api.host, settings.api.port).start()
 
@@ -207,6 +223,9 @@ class EmbeddedPlatform:
         if self.storage is not None:
             self.storage.close()
             self.storage = None
+        if self.catalog is not None:
+            self.catalog.close()
+            self.catalog = None
         if self.log is not None:
             self.log.close()
             self.log = None

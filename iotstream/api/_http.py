@@ -1,11 +1,11 @@
 """Small HTTP helpers shared by the routes: fast JSON responses, time parameters, precise 400s."""
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
 from fastapi import Depends, HTTPException, Query, Response
 
+from iotstream._units import iso_ms as iso
 from iotstream._units import parse_time_ms
 
 __all__ = ["END_OF_TIME_MS", "TimeRange", "iso", "json_response", "time_param"]
@@ -18,13 +18,6 @@ _encoder = msgspec.json.Encoder()
 def json_response(document: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """msgspec encodes our result lists several times faster than FastAPI's default path."""
     return Response(_encoder.encode(document), status_code, headers, media_type="application/json")
-
-
-def iso(ms: int) -> str:
-    """Epoch ms → `2024-05-01T10:00:00Z` (milliseconds shown only when there are some)."""
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    text = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
-    return text.replace("+00:00", "Z")
 
 
 def time_param(name: str, raw: str | None, default_ms: int, *, seconds: bool = True) -> int:

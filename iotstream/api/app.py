@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from iotstream import __version__
 from iotstream.api import dashboard, grafana, live, metrics, queries, readings
 from iotstream.api.services import Services
+from iotstream.registry.sensorthings import routes as sensorthings
 
 __all__ = ["create_app"]
 
@@ -48,6 +49,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.metrics = metrics.registry_for(services.stats)
     app.state.live = services.live
+    app.state.sensorthings = services.sensorthings
     origins = services.settings.api.cors_origins
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
@@ -57,6 +59,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(live.router)
     app.include_router(grafana.router)
     app.include_router(dashboard.router)
+    app.include_router(sensorthings.router)
     app.mount("/ui", dashboard.static_files(), name="ui")
     app.add_middleware(ServerTiming)
     return app

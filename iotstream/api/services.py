@@ -8,6 +8,7 @@ from iotstream.api.live import LiveHub
 from iotstream.config import Settings
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.models import WindowAggregate
+from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.storage import BaseStorage
 
 __all__ = ["Services"]
@@ -22,6 +23,7 @@ class Services:
     known_datastreams: Callable[[], frozenset[str]]
     stats: Callable[[], dict[str, Any]]  # counters of the roles in this process
     live: LiveHub  # WebSocket push
+    sensorthings: SensorThings | None = None  # the registry's SensorThings API, where a catalog is configured
 
     def window_value(self, row: WindowAggregate) -> float | None:
         """The aggregate configured for the row's datastream (its average when none is configured)."""

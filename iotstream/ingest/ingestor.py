@@ -81,7 +81,7 @@ class Ingestor:
         log: BaseLog,
         settings: IngestSettings,
         known: Callable[[str], bool] | None = None,
-        register: Callable[[Iterable[str]], None] | None = None,
+        register: Callable[[Iterable[str]], object] | None = None,
         clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         """`known(name)` says whether a datastream is registered; `register` is told of new ones."""

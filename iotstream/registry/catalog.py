@@ -1,0 +1,74 @@
+"""Opening the catalog: `sqlite:///registry.db` (embedded) or `postgresql://…` (distributed), migrated
+to the current schema with Alembic on open, so an old data directory upgrades itself.
+"""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from iotstream.exceptions import ConfigError
+
+__all__ = ["Catalog", "open_catalog"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class Catalog:
+    """The catalog database. `session()` is a unit of work: everything in it commits or nothing does."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_lock = threading.Lock()  # SQLite has one writer; waiting here beats "database is locked"
+
+    @contextmanager
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        if write and self.dialect == "sqlite":
+            with self._write_lock, self._sessions.begin() as session:
+                yield session
+        else:
+            with self._sessions.begin() as session:
+                yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_catalog(url: str) -> Catalog:
+    engine = _engine(url)
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return Catalog(engine)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith(("postgresql://", "postgres://")):
+        driver_url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return create_engine(driver_url, pool_pre_ping=True)
+    raise ConfigError(f"[registry] url {url!r} must start with sqlite:/// or postgresql://")
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

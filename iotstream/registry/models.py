@@ -1,0 +1,167 @@
+"""The catalog's tables: the SensorThings entities except Observations, which live in the time-series
+store (a reading is an Observation; only its optional SensorThings extras are kept here).
+
+Ids are integers from each table's own sequence. A Datastream's `name` is unique: it is the key its
+readings travel and are stored under everywhere else in iotstream.
+"""
+
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Base",
+    "Datastream",
+    "FeatureOfInterest",
+    "HistoricalLocation",
+    "Location",
+    "ObservationExtras",
+    "ObservedProperty",
+    "Sensor",
+    "Thing",
+]
+
+# JSONB on PostgreSQL, so $filter can compare JSON values there.
+JSON_VALUE = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON_VALUE, Any: JSON_VALUE}
+
+
+thing_locations = Table(
+    "thing_locations",
+    Base.metadata,
+    Column("thing_id", ForeignKey("things.id", ondelete="CASCADE"), primary_key=True),
+    Column("location_id", ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+historical_location_locations = Table(
+    "historical_location_locations",
+    Base.metadata,
+    Column(
+        "historical_location_id", ForeignKey("historical_locations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("location_id", ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Thing(Base):
+    __tablename__ = "things"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    properties: Mapped[dict[str, Any] | None]
+
+    locations: Mapped[list["Location"]] = relationship(secondary=thing_locations, back_populates="things")
+    historical_locations: Mapped[list["HistoricalLocation"]] = relationship(
+        back_populates="thing", cascade="all, delete-orphan", passive_deletes=True
+    )
+    datastreams: Mapped[list["Datastream"]] = relationship(back_populates="thing")
+
+
+class Location(Base):
+    __tablename__ = "locations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    encoding_type: Mapped[str] = mapped_column(String(255))
+    location: Mapped[Any]
+    properties: Mapped[dict[str, Any] | None]
+
+    things: Mapped[list[Thing]] = relationship(secondary=thing_locations, back_populates="locations")
+    historical_locations: Mapped[list["HistoricalLocation"]] = relationship(
+        secondary=historical_location_locations, back_populates="locations"
+    )
+
+
+class HistoricalLocation(Base):
+    __tablename__ = "historical_locations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+    thing_id: Mapped[int] = mapped_column(ForeignKey("things.id", ondelete="CASCADE"), index=True)
+
+    thing: Mapped[Thing] = relationship(back_populates="historical_locations")
+    locations: Mapped[list[Location]] = relationship(
+        secondary=historical_location_locations, back_populates="historical_locations"
+    )
+
+
+class Sensor(Base):
+    __tablename__ = "sensors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    encoding_type: Mapped[str] = mapped_column(String(255))
+    sensor_metadata: Mapped[Any] = mapped_column("metadata", JSON_VALUE)
+    properties: Mapped[dict[str, Any] | None]
+
+    datastreams: Mapped[list["Datastream"]] = relationship(back_populates="sensor")
+
+
+class ObservedProperty(Base):
+    __tablename__ = "observed_properties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    definition: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    properties: Mapped[dict[str, Any] | None]
+
+    datastreams: Mapped[list["Datastream"]] = relationship(back_populates="observed_property")
+
+
+class Datastream(Base):
+    __tablename__ = "datastreams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    observation_type: Mapped[str] = mapped_column(Text)
+    unit_of_measurement: Mapped[dict[str, Any] | None]
+    observed_area: Mapped[Any | None]
+    properties: Mapped[dict[str, Any] | None]
+    placeholder: Mapped[bool] = mapped_column(default=False)  # registered by ingestion, to be completed
+    thing_id: Mapped[int] = mapped_column(ForeignKey("things.id"), index=True)
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("sensors.id"), index=True)
+    observed_property_id: Mapped[int] = mapped_column(ForeignKey("observed_properties.id"), index=True)
+
+    thing: Mapped[Thing] = relationship(back_populates="datastreams")
+    sensor: Mapped[Sensor] = relationship(back_populates="datastreams")
+    observed_property: Mapped[ObservedProperty] = relationship(back_populates="datastreams")
+
+
+class FeatureOfInterest(Base):
+    __tablename__ = "features_of_interest"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    encoding_type: Mapped[str] = mapped_column(String(255))
+    feature: Mapped[Any]
+    properties: Mapped[dict[str, Any] | None]
+    location_id: Mapped[int | None] = mapped_column(  # the Location it was made from, if any
+        ForeignKey("locations.id", ondelete="SET NULL"), index=True
+    )
+
+
+class ObservationExtras(Base):
+    """What a SensorThings Observation carries beyond a reading, keyed like the reading itself."""
+
+    __tablename__ = "observation_extras"
+
+    datastream_id: Mapped[int] = mapped_column(ForeignKey("datastreams.id"), primary_key=True)
+    phenomenon_time_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    phenomenon_end_ms: Mapped[int | None] = mapped_column(BigInteger)  # an interval's end
+    valid_time: Mapped[str | None] = mapped_column(Text)
+    result_quality: Mapped[Any | None]
+    parameters: Mapped[dict[str, Any] | None]
+    feature_of_interest_id: Mapped[int | None] = mapped_column(
+        ForeignKey("features_of_interest.id"), index=True
+    )

@@ -1,0 +1,21 @@
+"""The client mistakes a SensorThings request can make, each with its HTTP status."""
+
+from iotstream.exceptions import IotStreamError
+
+__all__ = ["BadRequest", "Conflict", "NotFound", "StaError"]
+
+
+class StaError(IotStreamError):
+    status = 400
+
+
+class BadRequest(StaError):
+    status = 400
+
+
+class NotFound(StaError):
+    status = 404
+
+
+class Conflict(StaError):
+    status = 409

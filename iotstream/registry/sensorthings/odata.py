@@ -1,0 +1,174 @@
+"""The query options of a SensorThings request ($filter, $expand, $select, $orderby, $top, $skip, $count)
+parsed into one `Query`. `$filter` uses odata-query's OData v4 grammar; the rest are simple enough to
+split here. Every problem is a `QueryError` that names the option and what is wrong with it.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from odata_query import ast
+from odata_query.exceptions import ODataException
+from odata_query.grammar import ODataLexer, ODataParser
+
+from iotstream.exceptions import IotStreamError
+
+__all__ = ["DEFAULT_TOP", "MAX_TOP", "Order", "Query", "QueryError", "parse_filter", "parse_query"]
+
+DEFAULT_TOP = 100
+MAX_TOP = 10_000
+_OPTIONS = {"$filter", "$expand", "$select", "$orderby", "$top", "$skip", "$count", "$resultFormat"}
+
+
+class QueryError(IotStreamError):
+    """A query option that cannot be understood: the client's mistake, answered with 400."""
+
+
+@dataclass(frozen=True)
+class Order:
+    expression: ast._Node
+    descending: bool
+
+
+@dataclass(frozen=True)
+class Query:
+    filter: ast._Node | None = None
+    orderby: tuple[Order, ...] = ()
+    select: tuple[str, ...] = ()
+    expand: dict[str, "Query"] = field(default_factory=dict)
+    top: int | None = None
+    skip: int = 0
+    count: bool = False
+
+    @property
+    def limit(self) -> int:
+        return DEFAULT_TOP if self.top is None else self.top
+
+
+def parse_query(options: Mapping[str, str]) -> Query:
+    unknown = [name for name in options if name.startswith("$") and name not in _OPTIONS]
+    if unknown:
+        raise QueryError(f"unknown query option {unknown[0]}; SensorThings has {', '.join(sorted(_OPTIONS))}")
+    return Query(
+        filter=parse_filter(options["$filter"]) if "$filter" in options else None,
+        orderby=_orderby(options.get("$orderby")),
+        select=_names("$select", options.get("$select")),
+        expand=_expand(options.get("$expand")),
+        top=_number("$top", options.get("$top"), MAX_TOP),
+        skip=_number("$skip", options.get("$skip"), None) or 0,
+        count=_boolean("$count", options.get("$count")),
+    )
+
+
+def parse_filter(text: str) -> ast._Node:
+    try:
+        node: ast._Node = ODataParser().parse(ODataLexer().tokenize(text))
+    except ODataException as err:
+        raise QueryError(f"$filter {text!r}: {err}") from err
+    if node is None:
+        raise QueryError("$filter is empty")
+    return node
+
+
+def _orderby(text: str | None) -> tuple[Order, ...]:
+    orders = []
+    for item in _split(text or ""):
+        words = item.rsplit(None, 1)
+        descending = len(words) == 2 and words[1].lower() == "desc"
+        expression = words[0] if len(words) == 2 and words[1].lower() in ("asc", "desc") else item
+        orders.append(Order(_expression("$orderby", expression), descending))
+    return tuple(orders)
+
+
+def _expression(option: str, text: str) -> ast._Node:
+    try:
+        node: ast._Node = ODataParser().parse(ODataLexer().tokenize(text))
+    except ODataException as err:
+        raise QueryError(f"{option} {text!r}: {err}") from err
+    return node
+
+
+def _names(option: str, text: str | None) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
+    bad = [name for name in names if not name.replace("@iot.", "").replace("/", "").isalnum()]
+    if bad:
+        raise QueryError(f"{option}: {bad[0]!r} is not a property name")
+    return names
+
+
+def _expand(text: str | None) -> dict[str, Query]:
+    expanded: dict[str, Query] = {}
+    for item in _split(text or ""):
+        path, _, rest = item.partition("(")
+        if rest and not rest.endswith(")"):
+            raise QueryError(f"$expand {item!r}: options must be closed with ')'")
+        options = _options(rest[:-1]) if rest else {}
+        head, *tail = [segment.strip() for segment in path.split("/")]
+        if not head:
+            raise QueryError(f"$expand {item!r}: a navigation property name is missing")
+        inner = (
+            parse_query(options)
+            if not tail
+            else Query(expand=_expand(f"{'/'.join(tail)}{'(' + rest if rest else ''}"))
+        )
+        if head in expanded:
+            inner = _merge(expanded[head], inner)
+        expanded[head] = inner
+    return expanded
+
+
+def _merge(first: Query, second: Query) -> Query:
+    expand = dict(first.expand)
+    for name, query in second.expand.items():
+        expand[name] = _merge(expand[name], query) if name in expand else query
+    options = second if second.filter or second.select or second.orderby or second.top else first
+    return Query(
+        options.filter, options.orderby, options.select, expand, options.top, options.skip, options.count
+    )
+
+
+def _options(text: str) -> dict[str, str]:
+    options = {}
+    for part in _split(text, ";"):
+        name, equals, value = part.partition("=")
+        if not equals:
+            raise QueryError(f"$expand option {part!r} must look like $name=value")
+        options[name.strip()] = value.strip()
+    return options
+
+
+def _split(text: str, separator: str = ",") -> list[str]:
+    """Split at separators outside parentheses and quotes."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for index, char in enumerate(text):
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and char == separator:
+            parts.append(text[start:index])
+            start = index + 1
+    if depth != 0 or quoted:
+        raise QueryError(f"unbalanced parentheses or quotes in {text!r}")
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _number(option: str, text: str | None, maximum: int | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise QueryError(f"{option} must be a whole number ≥ 0, got {text!r}")
+    value = int(text)
+    if maximum is not None and value > maximum:
+        raise QueryError(f"{option} {value} is more than the maximum {maximum}")
+    return value
+
+
+def _boolean(option: str, text: str | None) -> bool:
+    if text is None or text == "false":
+        return False
+    if text == "true":
+        return True
+    raise QueryError(f"{option} must be true or false, got {text!r}")

@@ -1,0 +1,176 @@
+"""`$filter` over Observations, which come from the time-series store rather than the catalog: the
+expression is evaluated in Python on each reading the store returns for the requested range.
+
+Values follow SQL's rules as the catalog's filter does: comparing with a missing value is false
+(except `eq null`), numbers compare as numbers whatever their JSON spelling, times as instants.
+"""
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from typing import Any
+
+from odata_query import ast
+
+from iotstream.registry.sensorthings import values
+from iotstream.registry.sensorthings.odata import QueryError
+
+__all__ = ["TIME_PROPERTIES", "evaluate", "time_bounds"]
+
+TIME_PROPERTIES = frozenset({"phenomenonTime", "resultTime"})
+Resolve = Callable[[list[str]], Any]  # a member path → its value for the current row
+
+
+def evaluate(node: ast._Node, resolve: Resolve) -> bool:
+    return _truth(_value(node, resolve))
+
+
+def time_bounds(node: ast._Node | None) -> tuple[int, int]:
+    """[start, end) of phenomenonTime that every match lies in, from comparisons joined by `and`;
+    the store is asked for this range only."""
+    start, end = 0, values.END_OF_TIME_MS
+    for comparison in _conjuncts(node):
+        if not (isinstance(comparison, ast.Compare) and isinstance(comparison.right, ast.DateTime)):
+            continue
+        if not (isinstance(comparison.left, ast.Identifier) and comparison.left.name == "phenomenonTime"):
+            continue
+        at = values.to_ms(values.literal(comparison.right))
+        operator = type(comparison.comparator)
+        if operator in (ast.Gt, ast.GtE, ast.Eq):
+            start = max(start, at + (1 if operator is ast.Gt else 0))
+        if operator in (ast.Lt, ast.LtE, ast.Eq):
+            end = min(end, at + (0 if operator is ast.Lt else 1))
+    return start, end
+
+
+def _conjuncts(node: ast._Node | None) -> list[ast._Node]:
+    if node is None:
+        return []
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        return [*_conjuncts(node.left), *_conjuncts(node.right)]
+    return [node]
+
+
+def _truth(value: Any) -> bool:
+    return value is True
+
+
+def _value(node: ast._Node, resolve: Resolve) -> Any:
+    if isinstance(node, ast.BoolOp):
+        left = evaluate(node.left, resolve)
+        if isinstance(node.op, ast.And):
+            return left and evaluate(node.right, resolve)
+        return left or evaluate(node.right, resolve)
+    if isinstance(node, ast.UnaryOp):
+        operand = _value(node.operand, resolve)
+        if isinstance(node.op, ast.Not):
+            return not _truth(operand)
+        return -operand if _is_number(operand) else None
+    if isinstance(node, ast.Compare):
+        return _compare(node, resolve)
+    if isinstance(node, ast._Literal):
+        return values.literal(node)
+    if isinstance(node, ast.Identifier | ast.Attribute):
+        return resolve(values.segments(node))
+    if isinstance(node, ast.BinOp):
+        return _arithmetic(node, _value(node.left, resolve), _value(node.right, resolve))
+    if isinstance(node, ast.Call):
+        function = _FUNCTIONS.get(node.func.name)
+        if function is None:
+            raise QueryError(f"$filter function {node.func.name}() is not supported on Observations")
+        arguments = [_value(arg, resolve) for arg in node.args]
+        return None if any(a is None for a in arguments) else function(*arguments)
+    raise QueryError(f"{values.show(node)} is not supported in a filter on Observations")
+
+
+def _compare(node: ast.Compare, resolve: Resolve) -> bool:
+    left = _value(node.left, resolve)
+    if isinstance(node.comparator, ast.In):
+        if not isinstance(node.right, ast.List):
+            raise QueryError("'in' needs a list: result in (1, 2)")
+        return any(_equal(left, values.literal(item)) for item in node.right.val)
+    right = _value(node.right, resolve)
+    left, right = _as_instants(left, right)
+    if isinstance(node.comparator, ast.Eq):
+        return _equal(left, right)
+    if isinstance(node.comparator, ast.NotEq):
+        return not _equal(left, right)
+    if left is None or right is None or _is_number(left) != _is_number(right):
+        return False
+    try:
+        return bool(_ORDER[type(node.comparator)](left, right))
+    except TypeError:
+        return False
+
+
+def _as_instants(left: Any, right: Any) -> tuple[Any, Any]:
+    if isinstance(left, dt.datetime) or isinstance(right, dt.datetime):
+        return _ms(left), _ms(right)
+    return left, right
+
+
+def _ms(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return values.to_ms(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if left is None or right is None:
+        return left is None and right is None
+    if _is_number(left) and _is_number(right):
+        return bool(left == right)
+    return type(left) is type(right) and bool(left == right)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _arithmetic(node: ast.BinOp, left: Any, right: Any) -> Any:
+    if not (_is_number(left) and _is_number(right)):
+        return None
+    if isinstance(node.op, ast.Div | ast.Mod) and right == 0:
+        return None
+    return _ARITHMETIC[type(node.op)](left, right)
+
+
+def _utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+_ORDER: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+}
+_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Mod: lambda a, b: a % b,
+}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "substring": lambda s, start, length=None: str(s)[start : None if length is None else start + length],
+    "startswith": lambda a, b: str(a).startswith(str(b)),
+    "endswith": lambda a, b: str(a).endswith(str(b)),
+    "contains": lambda a, b: str(b) in str(a),
+    "tolower": lambda s: str(s).lower(),
+    "toupper": lambda s: str(s).upper(),
+    "trim": lambda s: str(s).strip(),
+    "length": lambda s: len(str(s)),
+    "concat": lambda a, b: f"{a}{b}",
+    "indexof": lambda a, b: str(a).find(str(b)),
+    "round": lambda x: math.floor(x + 0.5),
+    "floor": math.floor,
+    "ceiling": math.ceil,
+    "now": lambda: values.now_ms(),
+    "year": lambda ms: _utc(_ms(ms)).year,
+    "month": lambda ms: _utc(_ms(ms)).month,
+    "day": lambda ms: _utc(_ms(ms)).day,
+    "hour": lambda ms: _utc(_ms(ms)).hour,
+    "minute": lambda ms: _utc(_ms(ms)).minute,
+    "second": lambda ms: _utc(_ms(ms)).second,
+}

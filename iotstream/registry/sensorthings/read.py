@@ -1,0 +1,110 @@
+"""Reading catalog entities: one collection page (filtered, ordered, counted, paged) with its expansions.
+
+Paging follows the standard: a page holds `$top` entities (100 by default) and, when more match,
+`@iot.nextLink` is the same request with `$skip` moved on. One extra row is read to know that.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Link
+from iotstream.registry.sensorthings.json import entity_json
+from iotstream.registry.sensorthings.odata import Query, QueryError
+from iotstream.registry.sensorthings.sql import FilterCompiler
+
+__all__ = ["Parent", "Reader"]
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The entity a collection hangs off (`Things(1)/Datastreams`): its set, id and the link followed."""
+
+    entities: EntitySet
+    id: int
+    link: Link
+
+
+# Expanding Observations reads the time-series store; the SensorThings service supplies that.
+ObservationsOf = Callable[[Any, Query, str], dict[str, Any]]
+
+
+class Reader:
+    def __init__(self, session: Session, dialect: str, base: str, observations: ObservationsOf) -> None:
+        self._session = session
+        self._dialect = dialect
+        self._base = base
+        self._observations = observations
+
+    def collection(
+        self, entities: EntitySet, query: Query, parent: Parent | None = None, page_url: str = ""
+    ) -> dict[str, Any]:
+        statement = self._filtered(entities, query, parent)
+        document: dict[str, Any] = {}
+        if query.count:
+            document["@iot.count"] = self._session.scalar(
+                select(func.count()).select_from(statement.subquery())
+            )
+        statement = self._ordered(entities, statement, query).offset(query.skip).limit(query.limit + 1)
+        rows = list(self._session.scalars(statement))
+        if len(rows) > query.limit and page_url:
+            document["@iot.nextLink"] = _next_link(page_url, query)
+        document["value"] = [self.entity(entities, row, query) for row in rows[: query.limit]]
+        return document
+
+    def find(self, entities: EntitySet, entity_id: int) -> Any:
+        return self._session.get(entities.model, entity_id)
+
+    def entity(self, entities: EntitySet, row: Any, query: Query) -> dict[str, Any]:
+        document = entity_json(entities, row, self._base, query.select)
+        for name, inner in query.expand.items():
+            link = entities.link(name)
+            if link is None:
+                raise QueryError(f"$expand: {entities.singular} has no link {name!r}")
+            document.pop(f"{name}@iot.navigationLink", None)
+            document[name] = self._expanded(entities, row, link, inner)
+        return document
+
+    def _expanded(self, entities: EntitySet, row: Any, link: Link, query: Query) -> Any:
+        target = ENTITY_SETS[link.target]
+        if link.target == "Observations":
+            return self._observations(row, query, entities.name)["value"]
+        if not link.many:
+            related = getattr(row, link.attribute)
+            return None if related is None else self.entity(target, related, query)
+        parent = Parent(entities, row.id, link)
+        return self.collection(target, query, parent)["value"]
+
+    def _filtered(self, entities: EntitySet, query: Query, parent: Parent | None) -> Select[Any]:
+        statement = select(entities.model)
+        if parent is not None:
+            statement = statement.where(_belongs_to(parent))
+        if query.filter is not None:
+            statement = statement.where(FilterCompiler(entities, self._dialect).where(query.filter))
+        return statement
+
+    def _ordered(self, entities: EntitySet, statement: Select[Any], query: Query) -> Select[Any]:
+        compiler = FilterCompiler(entities, self._dialect)
+        orders = [compiler.order(order) for order in query.orderby]
+        return statement.order_by(*orders, entities.model.id)
+
+
+def _belongs_to(parent: Parent) -> Any:
+    """The condition "is linked to the parent", through the relationship's other side."""
+    relationship = getattr(parent.entities.model, parent.link.attribute).property
+    reverse = getattr(relationship.mapper.class_, relationship.back_populates)
+    condition = parent.entities.model.id == parent.id
+    return reverse.any(condition) if reverse.property.uselist else reverse.has(condition)
+
+
+def _next_link(page_url: str, query: Query) -> str:
+    base, _, rest = page_url.partition("?")
+    kept = [pair for pair in (rest.split("&") if rest else []) if not pair.startswith(("%24skip=", "$skip="))]
+    kept.append(urlencode({"$skip": query.skip + query.limit}))
+    if query.top is None:
+        kept.append(urlencode({"$top": query.limit}))
+    return f"{base}?{'&'.join(p for p in kept if not p.startswith(('%24top=', '$top=')) or query.top)}"

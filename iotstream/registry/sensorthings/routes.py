@@ -1,0 +1,188 @@
+"""The SensorThings v1.1 HTTP API under `/v1.1`.
+
+Errors are `{"code": status, "type": "error", "message": "..."}` (FROST's shape) with 400 for bad
+bodies and query options, 404 for missing entities, 409 for conflicts (a Datastream name in use, an
+entity still referenced).
+"""
+
+from typing import Any
+
+import jsonpatch
+import msgspec
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from iotstream.api._http import json_response
+from iotstream.registry.sensorthings.entities import ENTITY_SETS
+from iotstream.registry.sensorthings.errors import BadRequest, StaError
+from iotstream.registry.sensorthings.json import link_path
+from iotstream.registry.sensorthings.odata import QueryError, parse_query
+from iotstream.registry.sensorthings.paths import parse_path
+from iotstream.registry.sensorthings.service import NOTHING_THERE, SensorThings
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1.1", tags=["SensorThings"])
+_decoder = msgspec.json.Decoder()
+_CONFORMANCE = [
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/create-update-delete",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/create-observations-via-mqtt/observations-creation",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/data-array/data-array",
+]
+
+
+def _service(request: Request) -> SensorThings:
+    service: SensorThings | None = getattr(request.app.state, "sensorthings", None)
+    if service is None:
+        raise StaError("the SensorThings API needs the registry; it is not configured here")
+    return service
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/v1.1"
+
+
+def _error(err: Exception) -> Response:
+    status = err.status if isinstance(err, StaError) else 404 if isinstance(err, LookupError) else 400
+    message = str(err).strip("'\"") if isinstance(err, LookupError) else str(err)
+    return json_response({"code": status, "type": "error", "message": message}, status)
+
+
+@router.get("", summary="The entity sets and the server's conformance classes")
+def root(request: Request) -> Response:
+    base = _base(request)
+    sets = [{"name": name, "url": f"{base}/{name}"} for name in ENTITY_SETS]
+    return json_response({"value": sets, "serverSettings": {"conformance": _CONFORMANCE}})
+
+
+@router.get("/{path:path}", summary="Entities, collections, linked entities and properties")
+async def get(request: Request, path: str) -> Response:
+    try:
+        resource = parse_path(path)
+        query = parse_query(dict(request.query_params))
+        url = str(request.url)
+        result = await run_in_threadpool(_service(request).get, resource, query, _base(request), url)
+    except (StaError, QueryError, LookupError) as err:
+        return _error(err)
+    if result is NOTHING_THERE:
+        return Response(status_code=204)
+    if resource.raw_value and resource.property is not None:
+        value = result.get(resource.property) if isinstance(result, dict) else result
+        return Response(str(value), media_type="text/plain")
+    return json_response(result)
+
+
+@router.post("/CreateObservations", status_code=201, summary="Many Observations in the dataArray format")
+async def create_observations(request: Request) -> Response:
+    try:
+        groups = _data_arrays(await _body(request))
+        service = _service(request)
+        answers: list[str] = []
+        for datastream_id, bodies in groups:
+            ids = await run_in_threadpool(service.create_observations, datastream_id, bodies)
+            answers += [f"{_base(request)}/Observations('{i}')" for i in ids]
+    except (StaError, QueryError, LookupError) as err:
+        return _error(err)
+    return json_response(answers, 201)
+
+
+@router.post("/{path:path}", status_code=201, summary="Create an entity (deep insert allowed)")
+async def create(request: Request, path: str) -> Response:
+    try:
+        body = await _body(request)
+        resource = parse_path(path)
+        service = _service(request)
+        name, entity_id = await run_in_threadpool(service.create, resource, body)
+        location = f"{_base(request)}/{link_path(ENTITY_SETS[name], entity_id)}"
+        created = await run_in_threadpool(
+            service.get, parse_path(location.rsplit("/", 1)[1]), parse_query({}), _base(request), ""
+        )
+    except (StaError, QueryError, LookupError) as err:
+        return _error(err)
+    return json_response(created, 201, {"Location": location})
+
+
+@router.patch(
+    "/{path:path}", summary="Change an entity: JSON merge, or JSON patch (application/json-patch+json)"
+)
+async def patch(request: Request, path: str) -> Response:
+    try:
+        body = await _body(request)
+        resource = parse_path(path)
+        service = _service(request)
+        if request.headers.get("content-type", "").startswith("application/json-patch+json"):
+            current = await run_in_threadpool(service.current, resource, _base(request))
+            body = _json_patched(current, body)
+            await run_in_threadpool(lambda: service.update(resource, body, replace=False))
+        else:
+            await run_in_threadpool(lambda: service.update(resource, body, replace=False))
+    except (StaError, QueryError, LookupError) as err:
+        return _error(err)
+    return Response(status_code=200)
+
+
+@router.put("/{path:path}", summary="Replace an entity")
+async def put(request: Request, path: str) -> Response:
+    try:
+        body = await _body(request)
+        resource = parse_path(path)
+        service = _service(request)
+        await run_in_threadpool(lambda: service.update(resource, body, replace=True))
+    except (StaError, QueryError, LookupError) as err:
+        return _error(err)
+    return Response(status_code=200)
+
+
+@router.delete("/{path:path}", summary="Delete an entity that nothing uses any more")
+async def delete(request: Request, path: str) -> Response:
+    try:
+        resource = parse_path(path)
+        await run_in_threadpool(_service(request).delete, resource)
+    except (StaError, QueryError, LookupError) as err:
+        return _error(err)
+    return Response(status_code=200)
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return _decoder.decode(raw)
+    except msgspec.DecodeError as err:
+        raise BadRequest(f"body is not JSON: {err}") from err
+
+
+def _json_patched(current: dict[str, Any], operations: Any) -> dict[str, Any]:
+    if not isinstance(operations, list):
+        raise BadRequest("a JSON patch is an array of operations")
+    document = {k: v for k, v in current.items() if not k.startswith("@iot.") and "@iot." not in k}
+    try:
+        patched: dict[str, Any] = jsonpatch.apply_patch(document, operations)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as err:
+        raise BadRequest(f"JSON patch: {err}") from err
+    return patched
+
+
+def _data_arrays(body: Any) -> list[tuple[int, list[dict[str, Any]]]]:
+    if not isinstance(body, list):
+        raise BadRequest("CreateObservations takes an array of {Datastream, components, dataArray} objects")
+    groups = []
+    for index, group in enumerate(body):
+        if not isinstance(group, dict):
+            raise BadRequest(f"item {index} must be an object")
+        datastream = group.get("Datastream")
+        components, rows = group.get("components"), group.get("dataArray")
+        if not isinstance(datastream, dict) or not isinstance(datastream.get("@iot.id"), int):
+            raise BadRequest(f"item {index}: Datastream must be {{'@iot.id': n}}")
+        if not isinstance(components, list) or not isinstance(rows, list):
+            raise BadRequest(f"item {index}: components and dataArray must be arrays")
+        bodies = []
+        for row in rows:
+            if not isinstance(row, list) or len(row) != len(components):
+                raise BadRequest(f"item {index}: every dataArray row must have {len(components)} values")
+            bodies.append(dict(zip(components, row, strict=True)))
+        groups.append((datastream["@iot.id"], bodies))
+    return groups

@@ -1,0 +1,139 @@
+"""Observations created through SensorThings (HTTP, CreateObservations, MQTT) become readings on the same
+path as `POST /api/v1/readings`: the ingestor validates them and the log acknowledges them before the
+request is answered. Their SensorThings extras are written to the catalog in the request's transaction.
+
+The answer waits (up to `visible_within_s`) until the store has the reading, so a client that creates an
+Observation and then queries finds it; a reading the log has acknowledged is never lost either way.
+"""
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from sqlalchemy.orm import Session
+
+from iotstream._units import parse_time_ms
+from iotstream.ingest.ingestor import Ingestor
+from iotstream.registry import models
+from iotstream.registry.sensorthings.errors import BadRequest, StaError
+from iotstream.registry.sensorthings.observations import observation_id
+from iotstream.registry.sensorthings.write import Written
+from iotstream.storage import BaseStorage
+
+__all__ = ["ObservationSender"]
+
+_encoder = msgspec.json.Encoder()
+
+
+class Unavailable(StaError):
+    status = 503
+
+
+class ObservationSender:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        storage: BaseStorage,
+        clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        visible_within_s: float = 5.0,
+    ) -> None:
+        self._ingestor = ingestor
+        self._storage = storage
+        self._clock = clock
+        self._visible_within_s = visible_within_s
+
+    def send(self, session: Session, written: Written) -> list[str]:
+        readings, ids = [], []
+        for datastream, body in written.observations:
+            start, end = self._phenomenon(body.get("phenomenonTime"))
+            readings.append({"datastream": datastream.name, "time": start, "value": body["result"]})
+            ids.append(observation_id(datastream.id, start))
+            self._keep_extras(session, datastream, start, end, body)
+        if readings:
+            self._submit(readings)
+            self._wait_until_stored(written, readings)
+        return ids
+
+    def _phenomenon(self, raw: Any) -> tuple[int, int | None]:
+        if raw is None:
+            return self._clock(), None
+        if not isinstance(raw, str):
+            raise BadRequest(f"phenomenonTime must be ISO-8601 text, got {type(raw).__name__}")
+        first, _, second = raw.partition("/")
+        start = _instant(first)
+        end = _instant(second) if second else None
+        if end is not None and end < start:
+            raise BadRequest(f"phenomenonTime {raw!r} ends before it starts")
+        return start, end
+
+    def _keep_extras(
+        self,
+        session: Session,
+        datastream: models.Datastream,
+        start: int,
+        end: int | None,
+        body: dict[str, Any],
+    ) -> None:
+        feature = body.get("FeatureOfInterest")
+        extras = models.ObservationExtras(
+            datastream_id=datastream.id,
+            phenomenon_time_ms=start,
+            phenomenon_end_ms=end,
+            valid_time=_text(body.get("validTime"), "validTime"),
+            result_quality=body.get("resultQuality"),
+            parameters=_object(body.get("parameters")),
+            feature_of_interest_id=getattr(feature, "id", None),
+        )
+        if extras.feature_of_interest_id is None and all(
+            v is None for v in (end, extras.valid_time, extras.result_quality, extras.parameters)
+        ):
+            existing = session.get(models.ObservationExtras, (datastream.id, start))
+            if existing is not None:  # a new reading for the same instant replaces the old one whole
+                session.delete(existing)
+            return
+        session.merge(extras)
+
+    def _submit(self, readings: list[dict[str, Any]]) -> None:
+        acknowledged = threading.Event()
+        failure: list[Exception] = []
+
+        def done(error: Exception | None) -> None:
+            if error is not None:
+                failure.append(error)
+            acknowledged.set()
+
+        result = self._ingestor.submit(_encoder.encode(readings), done)
+        if result.rejected:
+            first = result.rejected[0]
+            raise BadRequest(f"Observation {first.position}: {first.error}")
+        if not acknowledged.wait(30) or failure:
+            raise Unavailable(f"the log did not acknowledge the readings: {failure or 'timed out'}")
+
+    def _wait_until_stored(self, written: Written, readings: list[dict[str, Any]]) -> None:
+        last = readings[-1]
+        deadline = time.monotonic() + self._visible_within_s
+        while time.monotonic() < deadline:
+            if self._storage.raw(last["datastream"], last["time"], last["time"] + 1, limit=1):
+                return
+            time.sleep(0.01)
+
+
+def _instant(text: str) -> int:
+    parsed = parse_time_ms(text, 0)
+    if isinstance(parsed, str):
+        raise BadRequest(f"phenomenonTime: {parsed}")
+    return parsed
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"{name} must be ISO-8601 text")
+    return value
+
+
+def _object(value: Any) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise BadRequest("parameters must be a JSON object")
+    return value

@@ -1,0 +1,201 @@
+"""The SensorThings operations on resources, each in one catalog transaction. The HTTP routes and the
+MQTT extension both call these; neither knows SQL or the store.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from iotstream.registry.catalog import Catalog
+from iotstream.registry.sensorthings import observations as obs
+from iotstream.registry.sensorthings.entities import ENTITY_SETS, OBSERVATIONS, EntitySet
+from iotstream.registry.sensorthings.errors import BadRequest, NotFound
+from iotstream.registry.sensorthings.json import property_value
+from iotstream.registry.sensorthings.odata import Query
+from iotstream.registry.sensorthings.paths import Resource, Step
+from iotstream.registry.sensorthings.read import Parent, Reader
+from iotstream.registry.sensorthings.write import Writer, Written
+from iotstream.storage import BaseStorage
+
+__all__ = ["NOTHING_THERE", "SensorThings"]
+
+NOTHING_THERE = object()  # a property that is null: answered with 204
+OnWritten = Callable[[Session, Written], list[str]]  # sends readings and registry changes; → observation ids
+
+
+class SensorThings:
+    def __init__(self, catalog: Catalog, storage: BaseStorage, on_written: OnWritten) -> None:
+        self.catalog = catalog
+        self.storage = storage
+        self._on_written = on_written
+
+    # reading
+
+    def get(self, resource: Resource, query: Query, base: str, page_url: str) -> Any:
+        with self.catalog.session() as session:
+            reader = self._reader(session, base)
+            *parents, last = resource.steps
+            if last.entities is OBSERVATIONS:
+                return self._observations(session, base, parents, last, query, page_url, resource)
+            parent_row = self._walk(session, parents)
+            if last.key is None and (last.link is None or last.link.many):
+                parent = None if last.link is None else Parent(parents[-1].entities, parent_row.id, last.link)
+                return reader.collection(last.entities, query, parent, page_url)
+            row = self._row(session, last, parent_row)
+            if resource.property is not None:
+                return _property(last.entities, row, resource.property)
+            return reader.entity(last.entities, row, query)
+
+    def _observations(
+        self,
+        session: Session,
+        base: str,
+        parents: list[Step],
+        last: Step,
+        query: Query,
+        page_url: str,
+        resource: Resource,
+    ) -> Any:
+        reader = obs.ObservationReader(session, self.storage, base)
+        if last.key is not None:
+            document = reader.one(str(last.key), query)
+            if resource.property is not None:
+                value = document.get(resource.property)
+                return NOTHING_THERE if value is None else {resource.property: value}
+            return document
+        parent_row = self._walk(session, parents) if parents else None
+        if parent_row is None:
+            datastreams = list(session.query(self._model("Datastreams")).order_by("id"))
+        elif parents[-1].entities.name == "Datastreams":
+            datastreams = [parent_row]
+        else:
+            raise BadRequest(
+                "Observations can be listed for a Datastream or for all: Datastreams(id)/Observations"
+            )
+        return reader.collection(datastreams, query, page_url)
+
+    def observations_of(self, session: Session, base: str) -> Callable[[Any, Query, str], dict[str, Any]]:
+        """For $expand=Observations on a Datastream."""
+
+        def expand(row: Any, query: Query, owner: str) -> dict[str, Any]:
+            if owner != "Datastreams":
+                raise BadRequest(f"$expand=Observations is supported on Datastreams, not on {owner}")
+            return obs.ObservationReader(session, self.storage, base).collection([row], query)
+
+        return expand
+
+    def _reader(self, session: Session, base: str) -> Reader:
+        return Reader(session, self.catalog.dialect, base, self.observations_of(session, base))
+
+    def _walk(self, session: Session, steps: list[Step]) -> Any:
+        row = None
+        for step in steps:
+            row = self._row(session, step, row)
+        return row
+
+    def _row(self, session: Session, step: Step, parent_row: Any) -> Any:
+        if step.link is not None and not step.link.many:
+            row = getattr(parent_row, step.link.attribute)
+            if row is None or (step.key is not None and row.id != step.key):
+                raise NotFound(f"{step.entities.singular} {step.key} is not linked there")
+            return row
+        row = session.get(step.entities.model, step.key) if isinstance(step.key, int) else None
+        if row is None:
+            raise NotFound(f"no {step.entities.singular} {step.key!r}")
+        if step.link is not None and row not in getattr(parent_row, step.link.attribute):
+            raise NotFound(f"{step.entities.singular} {step.key} is not linked to that entity")
+        return row
+
+    def _model(self, name: str) -> Any:
+        return ENTITY_SETS[name].model
+
+    # writing
+
+    def create(self, resource: Resource, body: Any) -> tuple[str, Any]:
+        """(entity set, id) of what was created."""
+        *parents, last = resource.steps
+        if last.key is not None or resource.property is not None:
+            raise BadRequest("POST to a collection, e.g. /v1.1/Things")
+        with self.catalog.session(write=True) as session:
+            writer = Writer(session)
+            parent_row = self._walk(session, parents) if parents else None
+            if last.entities is OBSERVATIONS:
+                datastream: Any = parent_row if parents else _datastream_of(writer, body)
+                if parents and parents[-1].entities.name != "Datastreams":
+                    raise BadRequest(
+                        "POST Observations to /v1.1/Observations or Datastreams(id)/Observations"
+                    )
+                writer.observation(datastream, body)
+                ids = self._on_written(session, writer.written)
+                return "Observations", ids[0]
+            implied = self._implied(parents, last, parent_row)
+            row = writer.create(last.entities, body, implied)
+            if parent_row is not None and last.link is not None and last.link.many and implied is None:
+                getattr(parent_row, last.link.attribute).append(row)
+            session.flush()
+            self._on_written(session, writer.written)
+            return last.entities.name, row.id
+
+    def _implied(self, parents: list[Step], last: Step, parent_row: Any) -> dict[str, Any] | None:
+        if parent_row is None or last.link is None:
+            return None
+        back = next(
+            (k for k in last.entities.links if k.target == parents[-1].entities.name and not k.many), None
+        )
+        return {back.json: parent_row} if back else None
+
+    def create_observations(self, datastream_id: int, bodies: list[Any]) -> list[str]:
+        with self.catalog.session(write=True) as session:
+            writer = Writer(session)
+            datastream = writer.existing(
+                ENTITY_SETS["Datastreams"], datastream_id, "CreateObservations refers to"
+            )
+            for body in bodies:
+                writer.observation(datastream, body)
+            return self._on_written(session, writer.written)
+
+    def update(self, resource: Resource, body: Any, *, replace: bool) -> None:
+        *parents, last = resource.steps
+        if last.entities is OBSERVATIONS:
+            raise BadRequest("an Observation is a stored reading: send a new one for the same phenomenonTime")
+        with self.catalog.session(write=True) as session:
+            row = self._row(session, last, self._walk(session, parents))
+            writer = Writer(session)
+            writer.update(last.entities, row, body, replace=replace)
+            self._on_written(session, writer.written)
+
+    def current(self, resource: Resource, base: str) -> dict[str, Any]:
+        """The entity's own properties as JSON, which a JSON patch applies to."""
+        return dict(self.get(Resource(resource.steps), Query(), base, ""))
+
+    def delete(self, resource: Resource) -> None:
+        *parents, last = resource.steps
+        if last.entities is OBSERVATIONS:
+            raise BadRequest(
+                "deleting single Observations is not supported yet: readings leave the store through its"
+                " retention tiers"
+            )
+        with self.catalog.session(write=True) as session:
+            row = self._row(session, last, self._walk(session, parents))
+            has_readings = last.entities.name == "Datastreams" and bool(self.storage.latest([row.name]))
+            writer = Writer(session)
+            writer.delete(last.entities, row, has_readings)
+            self._on_written(session, writer.written)
+
+
+def _datastream_of(writer: Writer, body: Any) -> Any:
+    link = body.get("Datastream") if isinstance(body, dict) else None
+    if not isinstance(link, dict) or "@iot.id" not in link:
+        raise BadRequest("an Observation needs its Datastream: give Datastream: {'@iot.id': n}")
+    return writer.existing(ENTITY_SETS["Datastreams"], link["@iot.id"], "the Observation refers to")
+
+
+def _property(entities: EntitySet, row: Any, name: str) -> Any:
+    if name in ("id", "@iot.id"):
+        return {"@iot.id": row.id}
+    prop = entities.property(name)
+    if prop is None:
+        raise NotFound(f"{entities.singular} has no property {name!r}")
+    value = property_value(prop, row)
+    return NOTHING_THERE if value is None else {name: value}

@@ -1,0 +1,342 @@
+"""`$filter` and `$orderby` compiled to SQL over the catalog (SQLite or PostgreSQL).
+
+A navigation path becomes nested EXISTS subqueries (`Datastreams/Thing/name` → `EXISTS (datastream …
+EXISTS (thing … name = …))`), each hop on its own alias, so a path that comes back to the entity being
+filtered (`Datastreams/Thing/Datastreams/…`) is not confused with it. A to-many path compared with null
+has left-join meaning, as in FROST: `Datastreams/id eq null` holds for a Thing without Datastreams.
+Properties inside JSON (`properties/field`) compare by JSON value: numbers as numbers, strings as text.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from odata_query import ast
+from sqlalchemy import Float, Integer, and_, cast, func, literal, not_, null, or_, true
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from iotstream.registry.sensorthings import values
+from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet
+from iotstream.registry.sensorthings.odata import Order, QueryError
+
+__all__ = ["FilterCompiler"]
+
+Expr = ColumnElement[Any]
+
+
+@dataclass(frozen=True)
+class _Hop:
+    relationship: Any  # the relationship attribute on the alias it starts from
+    many: bool
+    alias: Any  # the aliased class it leads to
+
+
+@dataclass(frozen=True)
+class _Scope:
+    entities: EntitySet
+    alias: Any
+    variables: dict[str, "_Scope"] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Value:
+    expr: Expr
+    kind: str  # text | json | time | number | bool | null
+    hops: tuple[_Hop, ...] = ()
+    text: Expr | None = None  # a JSON value as text, for string functions (PostgreSQL)
+    literal: Any = values.NOTHING  # the Python value of a literal
+
+
+class FilterCompiler:
+    """Compiles expressions of one entity set, for one SQL dialect ("sqlite" or "postgresql")."""
+
+    def __init__(self, entities: EntitySet, dialect: str) -> None:
+        self._root = _Scope(entities, entities.model)
+        self._postgres = dialect == "postgresql"
+
+    def where(self, node: ast._Node) -> Expr:
+        return self._bool(node, self._root)
+
+    def order(self, order: Order) -> Expr:
+        value = self._value(order.expression, self._root)
+        if value.hops:
+            raise QueryError(
+                "$orderby on a linked entity's property is not supported; order by own properties"
+            )
+        return value.expr.desc() if order.descending else value.expr.asc()
+
+    # booleans
+
+    def _bool(self, node: ast._Node, scope: _Scope) -> Expr:
+        if isinstance(node, ast.BoolOp):
+            combine = and_ if isinstance(node.op, ast.And) else or_
+            return combine(self._bool(node.left, scope), self._bool(node.right, scope))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return not_(self._bool(node.operand, scope))
+        if isinstance(node, ast.Compare):
+            return self._compare(node, scope)
+        if isinstance(node, ast.CollectionLambda):
+            return self._lambda(node, scope)
+        if isinstance(node, ast.Call | ast.Identifier | ast.Attribute | ast.Boolean):
+            value = self._value(node, scope)
+            if value.kind not in ("bool", "json"):
+                raise QueryError(f"{values.show(node)} is not true or false")
+            return _wrap(value.hops, value.expr == true() if value.kind == "json" else value.expr)
+        raise QueryError(f"{values.show(node)} is not a condition")
+
+    def _compare(self, node: ast.Compare, scope: _Scope) -> Expr:
+        left, right = self._value(node.left, scope), self._value(node.right, scope)
+        if left.hops and right.hops:
+            raise QueryError(f"{values.show(node)}: only one side of a comparison may follow links")
+        hops = left.hops or right.hops
+        if isinstance(node.comparator, ast.In):
+            if not isinstance(node.right, ast.List):
+                raise QueryError("'in' needs a list: name in ('a', 'b')")
+            items = [self._literal(item, left.kind) for item in node.right.val]
+            return _wrap(hops, left.expr.in_(items))
+        if right.kind == "null" or left.kind == "null":
+            known = left if right.kind == "null" else right
+            is_null = self._is_null(known)
+            if isinstance(node.comparator, ast.Eq):
+                return _wrap(hops, is_null, null_rows=True)
+            if isinstance(node.comparator, ast.NotEq):
+                return _wrap(hops, not_(is_null))
+            raise QueryError(f"{values.show(node)}: null can only be compared with eq or ne")
+        a, b = self._comparable(left, right)
+        return _wrap(hops, _COMPARATORS[type(node.comparator)](a, b))
+
+    def _lambda(self, node: ast.CollectionLambda, scope: _Scope) -> Expr:
+        hops, last = self._path(values.segments(node.owner), scope, collection=True)
+        if node.lambda_ is None:
+            return _wrap(hops, last.relationship.of_type(last.alias).any())
+        inner_set = _set_of(last.alias)
+        variable = node.lambda_.identifier.name
+        # Inside a lambda, a path without a variable still starts at the entity being filtered.
+        bound = {**scope.variables, variable: _Scope(inner_set, last.alias)}
+        inner = _Scope(scope.entities, scope.alias, bound)
+        condition = self._bool(node.lambda_.expression, inner)
+        related = last.relationship.of_type(last.alias)
+        if isinstance(node.operator, ast.All):
+            return _wrap(hops, not_(related.any(not_(condition))))
+        return _wrap(hops, related.any(condition))
+
+    # values
+
+    def _value(self, node: ast._Node, scope: _Scope) -> _Value:
+        if isinstance(node, ast._Literal):
+            python = values.literal(node)
+            kind = values.kind_of(python, node)
+            return _Value(null() if python is None else literal(python), kind, literal=python)
+        if isinstance(node, ast.Identifier | ast.Attribute):
+            return self._member(values.segments(node), scope)
+        if isinstance(node, ast.Call):
+            return self._call(node, scope)
+        if isinstance(node, ast.BinOp):
+            left, right = self._value(node.left, scope), self._value(node.right, scope)
+            a, b = self._number(left), self._number(right)
+            return _Value(_ARITHMETIC[type(node.op)](a, b), "number", left.hops or right.hops)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            operand = self._value(node.operand, scope)
+            return _Value(-self._number(operand), "number", operand.hops)
+        raise QueryError(f"{values.show(node)} is not a value")
+
+    def _member(self, segments: list[str], scope: _Scope) -> _Value:
+        hops: list[_Hop] = []
+        if segments[0] in scope.variables:
+            scope = scope.variables[segments[0]]
+            segments = segments[1:]
+        for index, segment in enumerate(segments):
+            if segment in ("id", "@iot.id"):
+                return _Value(scope.alias.id, "number", tuple(hops))
+            prop = scope.entities.property(segment)
+            if prop is not None:
+                column = getattr(scope.alias, prop.column)
+                if prop.kind == "json":
+                    return self._json(column, segments[index + 1 :], tuple(hops))
+                if index != len(segments) - 1:
+                    raise QueryError(
+                        f"{scope.entities.singular}/{segment} has no property {segments[index + 1]!r}"
+                    )
+                return _Value(column, prop.kind, tuple(hops))
+            scope = self._hop(scope, segment, hops)
+        raise QueryError(f"{'/'.join(segments)} is an entity, not a value: name one of its properties")
+
+    def _hop(self, scope: _Scope, segment: str, hops: list[_Hop]) -> _Scope:
+        link = scope.entities.link(segment)
+        if link is None:
+            raise QueryError(
+                f"{scope.entities.singular} has no property or link {segment!r}; it has "
+                + ", ".join(
+                    [p.json for p in scope.entities.properties] + [k.json for k in scope.entities.links]
+                )
+            )
+        if not link.attribute:
+            raise QueryError(f"filtering {scope.entities.name} by their {link.json} is not supported")
+        target = ENTITY_SETS[link.target]
+        alias = aliased(target.model)
+        hops.append(_Hop(getattr(scope.alias, link.attribute), link.many, alias))
+        return _Scope(target, alias, scope.variables)
+
+    def _path(self, segments: list[str], scope: _Scope, *, collection: bool) -> tuple[tuple[_Hop, ...], _Hop]:
+        hops: list[_Hop] = []
+        if segments[0] in scope.variables:
+            scope = scope.variables[segments[0]]
+            segments = segments[1:]
+        for segment in segments:
+            scope = self._hop(scope, segment, hops)
+        if not hops or (collection and not hops[-1].many):
+            raise QueryError(f"any()/all() need a collection such as Datastreams, got {'/'.join(segments)!r}")
+        return tuple(hops[:-1]), hops[-1]
+
+    def _json(self, column: Expr, path: list[str], hops: tuple[_Hop, ...]) -> _Value:
+        if self._postgres:
+            return _Value(
+                func.jsonb_extract_path(column, *path),
+                "json",
+                hops,
+                func.jsonb_extract_path_text(column, *path),
+            )
+        selector = "$" + "".join(f'."{name}"' for name in path)
+        return _Value(func.json_extract(column, selector), "json", hops)
+
+    def _call(self, node: ast.Call, scope: _Scope) -> _Value:
+        name = node.func.name
+        args = [self._value(arg, scope) for arg in node.args]
+        hops = next((a.hops for a in args if a.hops), ())
+        build = _FUNCTIONS.get(name)
+        if build is None:
+            raise QueryError(f"$filter function {name}() is not supported")
+        expr, kind = build(self, args)
+        return _Value(expr, kind, hops)
+
+    # conversions
+
+    def _text(self, value: _Value) -> Expr:
+        return value.text if value.text is not None else value.expr
+
+    def _number(self, value: _Value) -> Expr:
+        if value.kind == "json" and self._postgres:
+            return cast(self._text(value), Float)
+        return value.expr
+
+    def _is_null(self, value: _Value) -> Expr:
+        if value.kind == "json" and self._postgres:
+            return or_(value.expr.is_(None), value.expr == cast(literal("null"), JSONB))
+        return value.expr.is_(None)
+
+    def _literal(self, node: ast._Node, kind: str) -> Any:
+        if not isinstance(node, ast._Literal):
+            raise QueryError(f"{values.show(node)}: a list may only hold literals")
+        python = values.literal(node)
+        return values.to_ms(python) if kind == "time" else python
+
+    def _comparable(self, left: _Value, right: _Value) -> tuple[Expr, Expr]:
+        if "time" in (left.kind, right.kind):
+            return self._as_time(left), self._as_time(right)
+        if self._postgres and "json" in (left.kind, right.kind) and left.kind != right.kind:
+            return self._as_jsonb(left), self._as_jsonb(right)
+        return left.expr, right.expr
+
+    def _as_time(self, value: _Value) -> Expr:
+        if value.literal is not values.NOTHING:
+            return literal(values.to_ms(value.literal))
+        if value.kind in ("time", "number"):
+            return value.expr
+        raise QueryError(
+            "a time can only be compared with a time, e.g. phenomenonTime gt 2024-01-01T00:00:00Z"
+        )
+
+    def _as_jsonb(self, value: _Value) -> Expr:
+        if value.kind == "json":
+            return value.expr
+        if value.literal is not values.NOTHING:
+            return cast(literal(json.dumps(value.literal, default=str)), JSONB)
+        return func.to_jsonb(value.expr)
+
+    def _time_part(self, value: _Value, part: str) -> Expr:
+        ms = self._as_time(value)
+        if self._postgres:
+            moment = func.timezone("UTC", func.to_timestamp(ms / 1000.0))
+            return cast(func.date_part(part, moment), Integer)
+        pattern = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}[
+            part
+        ]
+        return cast(func.strftime(pattern, ms / 1000.0, "unixepoch"), Integer)
+
+
+def _wrap(hops: tuple[_Hop, ...], condition: Expr, *, null_rows: bool = False) -> Expr:
+    """The condition moved inside the EXISTS of each hop. With `null_rows`, an entity with nothing
+    behind a hop counts as one row of nulls (left-join meaning)."""
+    for hop in reversed(hops):
+        related = hop.relationship.of_type(hop.alias)
+        exists = related.any(condition) if hop.many else related.has(condition)
+        if null_rows:
+            exists = or_(exists, not_(related.any() if hop.many else related.has()))
+        condition = exists
+    return condition
+
+
+def _set_of(alias: Any) -> EntitySet:
+    model = alias.__mapper__.class_ if hasattr(alias, "__mapper__") else alias
+    return next(s for s in ENTITY_SETS.values() if s.model is model)
+
+
+def _substring(c: FilterCompiler, args: list[_Value]) -> tuple[Expr, str]:
+    text, start = c._text(args[0]), args[1].expr + 1
+    return (func.substr(text, start, args[2].expr) if len(args) == 3 else func.substr(text, start)), "text"
+
+
+def _like(
+    pattern: Callable[[Expr, Expr], Expr],
+) -> Callable[[FilterCompiler, list[_Value]], tuple[Expr, str]]:
+    return lambda c, args: (pattern(c._text(args[0]), c._text(args[1])), "bool")
+
+
+def _text_function(sql: str) -> Callable[[FilterCompiler, list[_Value]], tuple[Expr, str]]:
+    return lambda c, args: (getattr(func, sql)(c._text(args[0])), "text")
+
+
+def _part(name: str) -> Callable[[FilterCompiler, list[_Value]], tuple[Expr, str]]:
+    return lambda c, args: (c._time_part(args[0], name), "number")
+
+
+def _indexof(c: FilterCompiler, args: list[_Value]) -> tuple[Expr, str]:
+    position = func.strpos if c._postgres else func.instr
+    return position(c._text(args[0]), c._text(args[1])) - 1, "number"
+
+
+_FUNCTIONS: dict[str, Callable[[FilterCompiler, list[_Value]], tuple[Expr, str]]] = {
+    "substring": _substring,
+    "startswith": _like(lambda a, b: a.startswith(b, autoescape=False)),
+    "endswith": _like(lambda a, b: a.endswith(b, autoescape=False)),
+    "contains": _like(lambda a, b: a.contains(b, autoescape=False)),
+    "tolower": _text_function("lower"),
+    "toupper": _text_function("upper"),
+    "trim": _text_function("trim"),
+    "length": lambda c, args: (func.length(c._text(args[0])), "number"),
+    "concat": lambda c, args: (c._text(args[0]).concat(c._text(args[1])), "text"),
+    "indexof": _indexof,
+    "round": lambda c, args: (func.round(c._number(args[0])), "number"),
+    "now": lambda c, args: (literal(values.now_ms()), "time"),
+    **{name: _part(name) for name in ("year", "month", "day", "hour", "minute", "second")},
+}
+
+_COMPARATORS: dict[type, Callable[[Expr, Expr], Expr]] = {
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+}
+
+_ARITHMETIC: dict[type, Callable[[Expr, Expr], Expr]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: cast(a, Float) / b,
+    ast.Mod: lambda a, b: a % b,
+}

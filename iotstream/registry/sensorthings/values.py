@@ -1,0 +1,80 @@
+"""Helpers both filter back ends share: literals as Python values, member paths as segments, times."""
+
+import datetime as dt
+import time
+from typing import Any
+
+from odata_query import ast
+
+from iotstream._units import parse_time_ms
+from iotstream.registry.sensorthings.odata import QueryError
+
+__all__ = ["END_OF_TIME_MS", "NOTHING", "kind_of", "literal", "now_ms", "segments", "show", "to_ms"]
+
+END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01
+NOTHING: Any = object()  # "not a literal" (None is the literal null)
+
+
+def segments(node: ast._Node) -> list[str]:
+    """`Datastreams/Thing/name` as ["Datastreams", "Thing", "name"]."""
+    if isinstance(node, ast.Identifier):
+        return [*node.namespace, node.name]
+    if isinstance(node, ast.Attribute):
+        return [*segments(node.owner), node.attr]
+    raise QueryError(f"{show(node)} is not a property path")
+
+
+def literal(node: ast._Node) -> Any:
+    if isinstance(node, ast.DateTime):
+        return node.py_val if node.py_val.tzinfo else node.py_val.replace(tzinfo=dt.UTC)
+    if isinstance(node, ast.Duration | ast.Geography | ast.GUID | ast.Time | ast.Date | ast.List):
+        raise QueryError(f"{type(node).__name__} literals are not supported in $filter")
+    if isinstance(node, ast._Literal):
+        return node.py_val
+    raise QueryError(f"{show(node)} is not a literal")
+
+
+def kind_of(value: Any, node: ast._Node) -> str:
+    if value is None:
+        return "null"
+    if isinstance(node, ast.DateTime):
+        return "time"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "text"
+
+
+def to_ms(value: Any) -> int:
+    """A time literal (or ISO text) as epoch milliseconds."""
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        parsed = parse_time_ms(value, 0, naive_is_utc=True)
+        if isinstance(parsed, int):
+            return parsed
+    raise QueryError(f"{value!r} is not a time")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def show(node: ast._Node) -> str:
+    """A node as the user wrote it, roughly, for error messages."""
+    if isinstance(node, ast.Identifier | ast.Attribute):
+        return "/".join(segments(node))
+    if isinstance(node, ast.String):
+        return repr(node.val)
+    if isinstance(node, ast._Literal) and hasattr(node, "val"):
+        return str(node.val)
+    if isinstance(node, ast.Null):
+        return "null"
+    if isinstance(node, ast.Call):
+        return f"{node.func.name}({', '.join(show(a) for a in node.args)})"
+    if isinstance(node, ast.Compare):
+        return f"{show(node.left)} {type(node.comparator).__name__.lower()} {show(node.right)}"
+    return type(node).__name__

@@ -1,0 +1,259 @@
+"""Creating, changing and deleting catalog entities, with SensorThings' rules.
+
+Everything one request writes happens in the caller's session, so a request that fails part-way
+(an unknown property three levels deep in a deep insert, a reference to a missing id) writes nothing.
+A nested object with `@iot.id` is a reference to an existing entity — even when it repeats other
+properties, as frost-sta-client's requests do — and anything else is a new entity (deep insert).
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from iotstream._units import parse_time_ms
+from iotstream.registry import models
+from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Link, Property
+from iotstream.registry.sensorthings.errors import BadRequest, Conflict, NotFound
+
+__all__ = ["Writer"]
+
+_IGNORED = ("@iot.selfLink", "@iot.navigationLink")
+
+
+@dataclass
+class Written:
+    """What a request changed: the registry topics republish these after the commit."""
+
+    changed: list[tuple[str, int]] = field(default_factory=list)  # (entity set, id)
+    deleted: list[tuple[str, int]] = field(default_factory=list)
+    observations: list[tuple[models.Datastream, dict[str, Any]]] = field(default_factory=list)
+
+
+class Writer:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.written = Written()
+
+    # create
+
+    def create(self, entities: EntitySet, body: Any, implied: dict[str, Any] | None = None) -> Any:
+        """A new entity from `body`; `implied` links come from where it is nested (a Thing's Datastream)."""
+        document = self._document(entities, body)
+        if entities.name == "Observations":
+            raise BadRequest("Observations are created through the Datastream: see create_observation")
+        row = entities.model()
+        self._set_properties(entities, row, document, replace=True)
+        with self._session.no_autoflush:  # the row is complete only once every link is set
+            self._session.add(row)
+            for link in entities.links:
+                if link.json in document:
+                    self._link(entities, row, link, document[link.json])
+                elif implied and link.json in implied:
+                    setattr(row, link.attribute, implied[link.json])
+                elif link.required:
+                    raise BadRequest(
+                        f"a {entities.singular} needs a {link.json}: give {link.json}: {{'@iot.id': n}}"
+                    )
+            self._after_create(entities, row)
+        self._session.flush()
+        self.written.changed.append((entities.name, row.id))
+        return row
+
+    def _document(self, entities: EntitySet, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise BadRequest(f"a {entities.singular} must be a JSON object, got {type(body).__name__}")
+        allowed = {p.json for p in entities.properties} | {k.json for k in entities.links} | {"@iot.id"}
+        for key in body:
+            if key not in allowed and not key.endswith(_IGNORED):
+                known = ", ".join(sorted(allowed - {"@iot.id"}))
+                raise BadRequest(f"{entities.singular} has no property {key!r}; it has {known}")
+        return {k: v for k, v in body.items() if not k.endswith(_IGNORED)}
+
+    def _set_properties(
+        self, entities: EntitySet, row: Any, document: dict[str, Any], *, replace: bool
+    ) -> None:
+        for prop in entities.properties:
+            if prop.json in document:
+                setattr(row, prop.column, _property_value(entities, prop, document[prop.json]))
+            elif replace and prop.required:
+                raise BadRequest(f"a {entities.singular} needs {prop.json!r}")
+            elif replace:
+                setattr(row, prop.column, "" if prop.column == "description" else None)
+
+    def _link(self, entities: EntitySet, row: Any, link: Link, value: Any) -> None:
+        target = ENTITY_SETS[link.target]
+        if not link.attribute:
+            self._nested_observations(row, value)
+            return
+        if not link.many:
+            setattr(row, link.attribute, self._related(entities, target, value, implied=None))
+            return
+        if not isinstance(value, list):
+            raise BadRequest(f"{entities.singular}.{link.json} must be a JSON array")
+        back = _back_link(entities, link)
+        implied = {back: row} if back else None
+        related = [self._related(entities, target, item, implied=implied) for item in value]
+        collection = getattr(row, link.attribute)
+        for item in related:
+            if item not in collection:
+                collection.append(item)
+
+    def _related(
+        self, owner: EntitySet, target: EntitySet, value: Any, implied: dict[str, Any] | None
+    ) -> Any:
+        if isinstance(value, dict) and "@iot.id" in value:
+            return self.existing(target, value["@iot.id"], f"{owner.singular} refers to")
+        return self.create(target, value, implied)
+
+    def existing(self, entities: EntitySet, entity_id: Any, context: str = "") -> Any:
+        row = self._session.get(entities.model, entity_id) if isinstance(entity_id, int) else None
+        if row is None:
+            prefix = f"{context} " if context else ""
+            raise NotFound(f"{prefix}{entities.singular} {entity_id!r}, which does not exist")
+        return row
+
+    def _nested_observations(self, datastream: Any, value: Any) -> None:
+        if not isinstance(value, list):
+            raise BadRequest("Datastream.Observations must be a JSON array")
+        for item in value:
+            self.observation(datastream, item)
+
+    def observation(self, datastream: models.Datastream, body: Any) -> None:
+        """Checked now, sent to ingestion after the commit (the reading needs its Datastream to exist)."""
+        if not isinstance(body, dict):
+            raise BadRequest("an Observation must be a JSON object")
+        allowed = {"phenomenonTime", "resultTime", "result", "resultQuality", "validTime", "parameters"}
+        allowed |= {"Datastream", "FeatureOfInterest", "@iot.id"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise BadRequest(
+                f"Observation has no property {unknown[0]!r}; it has {', '.join(sorted(allowed))}"
+            )
+        if "result" not in body:
+            raise BadRequest("an Observation needs a 'result'")
+        if isinstance(body.get("FeatureOfInterest"), dict):
+            foi = self._related(
+                ENTITY_SETS["Observations"],
+                ENTITY_SETS["FeaturesOfInterest"],
+                body["FeatureOfInterest"],
+                None,
+            )
+            body = {**body, "FeatureOfInterest": foi}
+        self.written.observations.append((datastream, body))
+
+    def _after_create(self, entities: EntitySet, row: Any) -> None:
+        if entities.name == "Things" and row.locations:
+            self._moved(row, list(row.locations))
+        elif entities.name == "Locations":
+            for thing in row.things:
+                self._moved(thing, [row])
+        elif entities.name == "Datastreams":
+            self._unique_name(row)
+
+    def _moved(self, thing: models.Thing, locations: list[models.Location]) -> None:
+        history = models.HistoricalLocation(
+            time_ms=time.time_ns() // 1_000_000, thing=thing, locations=locations
+        )
+        self._session.add(history)
+
+    def _unique_name(self, datastream: models.Datastream) -> None:
+        with self._session.no_autoflush:
+            clash = self._session.scalar(
+                select(models.Datastream.id).where(
+                    models.Datastream.name == datastream.name, models.Datastream.id != (datastream.id or -1)
+                )
+            )
+        if clash is not None:
+            raise Conflict(
+                f"Datastream {clash} is already named {datastream.name!r}; a Datastream's name is the key its"
+                " readings are sent and stored under, so names are unique"
+            )
+
+    # update
+
+    def update(self, entities: EntitySet, row: Any, body: Any, *, replace: bool) -> Any:
+        document = self._document(entities, body)
+        if document.get("@iot.id", row.id) != row.id:
+            raise BadRequest(f"@iot.id {document['@iot.id']!r} in the body differs from the URL's {row.id}")
+        if entities.name == "Datastreams" and document.get("name", row.name) != row.name:
+            raise Conflict(
+                f"Datastream {row.id} is named {row.name!r}: a Datastream's name is the key its readings are"
+                " stored under and cannot change; create a new Datastream instead"
+            )
+        self._set_properties(entities, row, document, replace=replace)
+        for link in entities.links:
+            if link.json not in document or not link.attribute:
+                continue
+            if link.many:
+                self._replace_many(entities, row, link, document[link.json])
+            else:
+                setattr(
+                    row,
+                    link.attribute,
+                    self._related(entities, ENTITY_SETS[link.target], document[link.json], None),
+                )
+        self._session.flush()
+        self.written.changed.append((entities.name, row.id))
+        return row
+
+    def _replace_many(self, entities: EntitySet, row: Any, link: Link, value: Any) -> None:
+        if entities.name == "Things" and link.json == "Locations":
+            row.locations = []
+            self._link(entities, row, link, value)
+            self._moved(row, list(row.locations))
+            return
+        self._link(entities, row, link, value)
+
+    # delete
+
+    def delete(self, entities: EntitySet, row: Any, has_readings: bool) -> None:
+        blockers = _blockers(self._session, entities, row)
+        if blockers:
+            raise Conflict(
+                f"{entities.singular} {row.id} is still used by {blockers}; delete or relink those first"
+            )
+        if entities.name == "Datastreams" and has_readings:
+            raise Conflict(
+                f"Datastream {row.id} ({row.name!r}) still has Observations in storage; they are kept by the"
+                " retention tiers, and the Datastream can be deleted once they are gone"
+            )
+        if entities.name == "Datastreams":
+            self._session.query(models.ObservationExtras).filter_by(datastream_id=row.id).delete()
+        self._session.delete(row)
+        self._session.flush()
+        self.written.deleted.append((entities.name, row.id))
+
+
+def _blockers(session: Session, entities: EntitySet, row: Any) -> str:
+    if entities.name in ("Things", "Sensors", "ObservedProperties") and row.datastreams:
+        return "Datastreams " + ", ".join(str(d.id) for d in row.datastreams)
+    if entities.name == "FeaturesOfInterest":
+        extras = models.ObservationExtras
+        used = session.scalar(
+            select(extras.datastream_id).where(extras.feature_of_interest_id == row.id).limit(1)
+        )
+        return "" if used is None else "Observations"
+    return ""
+
+
+def _back_link(entities: EntitySet, link: Link) -> str | None:
+    """The required to-one link a nested entity gets from its parent (a Thing's Datastream → Thing)."""
+    target = ENTITY_SETS[link.target]
+    back = next((k for k in target.links if k.target == entities.name and not k.many), None)
+    return back.json if back else None
+
+
+def _property_value(entities: EntitySet, prop: Property, value: Any) -> Any:
+    if prop.kind == "time":
+        parsed = parse_time_ms(value, 0) if value is not None else "is missing"
+        if isinstance(parsed, str):
+            raise BadRequest(f"{entities.singular}.{prop.json}: {parsed}")
+        return parsed
+    if prop.kind == "text" and not isinstance(value, str):
+        raise BadRequest(f"{entities.singular}.{prop.json} must be text, got {type(value).__name__}")
+    if prop.json == "properties" and value is not None and not isinstance(value, dict):
+        raise BadRequest(f"{entities.singular}.properties must be a JSON object")
+    return value

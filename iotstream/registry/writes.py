@@ -1,0 +1,27 @@
+"""What happens when a SensorThings request has written to the catalog, before its commit: new
+Datastream names become known to ingestion, created Observations are sent as readings, and (after the
+commit) the changed entities are published to the registry topics."""
+
+from sqlalchemy.orm import Session
+
+from iotstream.registry.datastreams import DatastreamNames
+from iotstream.registry.models import Datastream
+from iotstream.registry.sensorthings.sending import ObservationSender
+from iotstream.registry.sensorthings.write import Written
+
+__all__ = ["RegistryWrites"]
+
+
+class RegistryWrites:
+    def __init__(self, names: DatastreamNames, sender: ObservationSender) -> None:
+        self._names = names
+        self._sender = sender
+
+    def apply(self, session: Session, written: Written) -> list[str]:
+        new = [session.get(Datastream, i) for kind, i in written.changed if kind == "Datastreams"]
+        self._names.add(d.name for d in new if d is not None)
+        try:
+            return self._sender.send(session, written)
+        finally:
+            if written.deleted:
+                self._names.reload()
