@@ -5,7 +5,6 @@ commit) the changed entities are published to the registry topics."""
 from sqlalchemy.orm import Session
 
 from iotstream.registry.datastreams import DatastreamNames
-from iotstream.registry.models import Datastream
 from iotstream.registry.sensorthings.sending import ObservationSender
 from iotstream.registry.sensorthings.write import Written
 
@@ -18,8 +17,7 @@ class RegistryWrites:
         self._sender = sender
 
     def apply(self, session: Session, written: Written) -> list[str]:
-        new = [session.get(Datastream, i) for kind, i in written.changed if kind == "Datastreams"]
-        self._names.add(d.name for d in new if d is not None)
+        self._names.add(row.name for kind, row in written.changed if kind == "Datastreams")
         try:
             return self._sender.send(session, written)
         finally:

@@ -68,6 +68,8 @@ class ObservationReader:
     def collection(
         self, datastreams: list[models.Datastream], query: Query, page_url: str = ""
     ) -> dict[str, Any]:
+        for path in values.members(query.filter) + [values.segments(o.expression) for o in query.orderby]:
+            _check_member(path)
         start, end = pyfilter.time_bounds(query.filter)
         wanted = query.skip + query.limit + 1
         whole = query.count or bool(query.orderby)  # every match is needed, not just the first page
@@ -130,11 +132,7 @@ class ObservationReader:
         head, *rest = path
         if head == "Datastream":
             return _datastream_member(reading.datastream, rest)
-        raw = _raw_properties(reading)
-        if head not in raw:
-            known = ", ".join(["id", *(p.json for p in OBSERVATIONS.properties), "Datastream"])
-            raise QueryError(f"Observation has no property {head!r}; it has {known}")
-        value = raw[head]
+        value = _raw_properties(reading)[head]
         for name in rest:
             value = value.get(name) if isinstance(value, dict) else None
         return value
@@ -152,6 +150,18 @@ class ObservationReader:
             wanted = set(query.select) | ({"@iot.id"} if "id" in query.select else set())
             document = {k: v for k, v in document.items() if k.split("@iot.navigationLink")[0] in wanted}
         return document
+
+
+def _check_member(path: list[str]) -> None:
+    head = path[0]
+    known = ["id", *(p.json for p in OBSERVATIONS.properties)]
+    if head == "Datastream":
+        if path[1:] not in (["id"], ["@iot.id"], ["name"], ["description"], ["observationType"]):
+            raise QueryError(
+                f"on Observations, $filter can follow Datastream to id, name or description, not {path}"
+            )
+    elif head not in known:
+        raise QueryError(f"Observation has no property {head!r}; it has {', '.join(known)}, Datastream")
 
 
 def _raw_properties(reading: _Reading) -> dict[str, Any]:

@@ -75,9 +75,10 @@ def _value(node: ast._Node, resolve: Resolve) -> Any:
     if isinstance(node, ast.BinOp):
         return _arithmetic(node, _value(node.left, resolve), _value(node.right, resolve))
     if isinstance(node, ast.Call):
-        function = _FUNCTIONS.get(node.func.name)
+        name = ".".join([*node.func.namespace, node.func.name])
+        function = _FUNCTIONS.get(name)
         if function is None:
-            raise QueryError(f"$filter function {node.func.name}() is not supported on Observations")
+            raise QueryError(f"$filter function {name}() is not supported on Observations")
         arguments = [_value(arg, resolve) for arg in node.args]
         return None if any(a is None for a in arguments) else function(*arguments)
     raise QueryError(f"{values.show(node)} is not supported in a filter on Observations")

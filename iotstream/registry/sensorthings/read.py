@@ -17,7 +17,7 @@ from iotstream.registry.sensorthings.json import entity_json
 from iotstream.registry.sensorthings.odata import Query, QueryError
 from iotstream.registry.sensorthings.sql import FilterCompiler
 
-__all__ = ["Parent", "Reader"]
+__all__ = ["Parent", "Reader", "check_expand"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Reader:
     def collection(
         self, entities: EntitySet, query: Query, parent: Parent | None = None, page_url: str = ""
     ) -> dict[str, Any]:
+        check_expand(entities, query)
         statement = self._filtered(entities, query, parent)
         document: dict[str, Any] = {}
         if query.count:
@@ -91,6 +92,15 @@ class Reader:
         compiler = FilterCompiler(entities, self._dialect)
         orders = [compiler.order(order) for order in query.orderby]
         return statement.order_by(*orders, entities.model.id)
+
+
+def check_expand(entities: EntitySet, query: Query) -> None:
+    """Every $expand name is a link, checked before reading, so an empty page does not hide the mistake."""
+    for name, inner in query.expand.items():
+        link = entities.link(name)
+        if link is None:
+            raise QueryError(f"$expand: {entities.singular} has no link {name!r}")
+        check_expand(ENTITY_SETS[link.target], inner)
 
 
 def _belongs_to(parent: Parent) -> Any:

@@ -203,12 +203,12 @@ class FilterCompiler:
         return _Value(func.json_extract(column, selector), "json", hops)
 
     def _call(self, node: ast.Call, scope: _Scope) -> _Value:
-        name = node.func.name
-        args = [self._value(arg, scope) for arg in node.args]
-        hops = next((a.hops for a in args if a.hops), ())
+        name = ".".join([*node.func.namespace, node.func.name])
         build = _FUNCTIONS.get(name)
         if build is None:
             raise QueryError(f"$filter function {name}() is not supported")
+        args = [self._value(arg, scope) for arg in node.args]
+        hops = next((a.hops for a in args if a.hops), ())
         expr, kind = build(self, args)
         return _Value(expr, kind, hops)
 

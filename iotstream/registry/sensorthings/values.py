@@ -9,7 +9,17 @@ from odata_query import ast
 from iotstream._units import parse_time_ms
 from iotstream.registry.sensorthings.odata import QueryError
 
-__all__ = ["END_OF_TIME_MS", "NOTHING", "kind_of", "literal", "now_ms", "segments", "show", "to_ms"]
+__all__ = [
+    "END_OF_TIME_MS",
+    "NOTHING",
+    "kind_of",
+    "literal",
+    "members",
+    "now_ms",
+    "segments",
+    "show",
+    "to_ms",
+]
 
 END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01
 NOTHING: Any = object()  # "not a literal" (None is the literal null)
@@ -22,6 +32,19 @@ def segments(node: ast._Node) -> list[str]:
     if isinstance(node, ast.Attribute):
         return [*segments(node.owner), node.attr]
     raise QueryError(f"{show(node)} is not a property path")
+
+
+def members(node: ast._Node | None) -> list[list[str]]:
+    """Every property path an expression uses, to check them before any row is read."""
+    if node is None or isinstance(node, ast._Literal):
+        return []
+    if isinstance(node, ast.Identifier | ast.Attribute):
+        return [segments(node)]
+    children = [
+        getattr(node, name) for name in ("left", "right", "operand", "expression") if hasattr(node, name)
+    ]
+    children += list(getattr(node, "args", []))
+    return [path for child in children for path in members(child)]
 
 
 def literal(node: ast._Node) -> Any:

@@ -27,7 +27,7 @@ _IGNORED = ("@iot.selfLink", "@iot.navigationLink")
 class Written:
     """What a request changed: the registry topics republish these after the commit."""
 
-    changed: list[tuple[str, int]] = field(default_factory=list)  # (entity set, id)
+    changed: list[tuple[str, Any]] = field(default_factory=list)  # (entity set, row)
     deleted: list[tuple[str, int]] = field(default_factory=list)
     observations: list[tuple[models.Datastream, dict[str, Any]]] = field(default_factory=list)
 
@@ -41,6 +41,12 @@ class Writer:
 
     def create(self, entities: EntitySet, body: Any, implied: dict[str, Any] | None = None) -> Any:
         """A new entity from `body`; `implied` links come from where it is nested (a Thing's Datastream)."""
+        row = self._create(entities, body, implied)
+        self._session.flush()
+        return row
+
+    def _create(self, entities: EntitySet, body: Any, implied: dict[str, Any] | None) -> Any:
+        """Nested entities are flushed with their parent, once every required link is set."""
         document = self._document(entities, body)
         if entities.name == "Observations":
             raise BadRequest("Observations are created through the Datastream: see create_observation")
@@ -58,8 +64,7 @@ class Writer:
                         f"a {entities.singular} needs a {link.json}: give {link.json}: {{'@iot.id': n}}"
                     )
             self._after_create(entities, row)
-        self._session.flush()
-        self.written.changed.append((entities.name, row.id))
+        self.written.changed.append((entities.name, row))
         return row
 
     def _document(self, entities: EntitySet, body: Any) -> dict[str, Any]:
@@ -106,7 +111,7 @@ class Writer:
     ) -> Any:
         if isinstance(value, dict) and "@iot.id" in value:
             return self.existing(target, value["@iot.id"], f"{owner.singular} refers to")
-        return self.create(target, value, implied)
+        return self._create(target, value, implied)
 
     def existing(self, entities: EntitySet, entity_id: Any, context: str = "") -> Any:
         row = self._session.get(entities.model, entity_id) if isinstance(entity_id, int) else None
@@ -196,7 +201,7 @@ class Writer:
                     self._related(entities, ENTITY_SETS[link.target], document[link.json], None),
                 )
         self._session.flush()
-        self.written.changed.append((entities.name, row.id))
+        self.written.changed.append((entities.name, row))
         return row
 
     def _replace_many(self, entities: EntitySet, row: Any, link: Link, value: Any) -> None:
@@ -247,6 +252,8 @@ def _back_link(entities: EntitySet, link: Link) -> str | None:
 
 
 def _property_value(entities: EntitySet, prop: Property, value: Any) -> Any:
+    if value is None and prop.required:
+        raise BadRequest(f"a {entities.singular} needs {prop.json!r}, not null")
     if prop.kind == "time":
         parsed = parse_time_ms(value, 0) if value is not None else "is missing"
         if isinstance(parsed, str):
