@@ -99,7 +99,7 @@ def _compare(node: ast.Compare, resolve: Resolve) -> bool:
     if left is None or right is None or _is_number(left) != _is_number(right):
         return False
     try:
-        return bool(_ORDER[type(node.comparator)](left, right))
+        return bool(values.COMPARATORS[type(node.comparator)](left, right))
     except TypeError:
         return False
 
@@ -133,26 +133,13 @@ def _arithmetic(node: ast.BinOp, left: Any, right: Any) -> Any:
         return None
     if isinstance(node.op, ast.Div | ast.Mod) and right == 0:
         return None
-    return _ARITHMETIC[type(node.op)](left, right)
+    return values.ARITHMETIC[type(node.op)](left, right)
 
 
 def _utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
-_ORDER: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Lt: lambda a, b: a < b,
-    ast.LtE: lambda a, b: a <= b,
-    ast.Gt: lambda a, b: a > b,
-    ast.GtE: lambda a, b: a >= b,
-}
-_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.Mod: lambda a, b: a % b,
-}
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "substring": lambda s, start, length=None: str(s)[start : None if length is None else start + length],
     "startswith": lambda a, b: str(a).startswith(str(b)),

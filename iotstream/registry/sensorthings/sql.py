@@ -106,7 +106,7 @@ class FilterCompiler:
                 return _wrap(hops, not_(is_null))
             raise QueryError(f"{values.show(node)}: null can only be compared with eq or ne")
         a, b = self._comparable(left, right)
-        return _wrap(hops, _COMPARATORS[type(node.comparator)](a, b))
+        return _wrap(hops, values.COMPARATORS[type(node.comparator)](a, b))
 
     def _lambda(self, node: ast.CollectionLambda, scope: _Scope) -> Expr:
         hops, last = self._path(values.segments(node.owner), scope, collection=True)
@@ -324,19 +324,9 @@ _FUNCTIONS: dict[str, Callable[[FilterCompiler, list[_Value]], tuple[Expr, str]]
     **{name: _part(name) for name in ("year", "month", "day", "hour", "minute", "second")},
 }
 
-_COMPARATORS: dict[type, Callable[[Expr, Expr], Expr]] = {
-    ast.Eq: lambda a, b: a == b,
-    ast.NotEq: lambda a, b: a != b,
-    ast.Lt: lambda a, b: a < b,
-    ast.LtE: lambda a, b: a <= b,
-    ast.Gt: lambda a, b: a > b,
-    ast.GtE: lambda a, b: a >= b,
-}
 
-_ARITHMETIC: dict[type, Callable[[Expr, Expr], Expr]] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: cast(a, Float) / b,
-    ast.Mod: lambda a, b: a % b,
-}
+def _divide(a: Expr, b: Expr) -> Expr:
+    return cast(a, Float) / b  # SQL would divide integers as integers
+
+
+_ARITHMETIC: dict[type, Callable[[Expr, Expr], Expr]] = {**values.ARITHMETIC, ast.Div: _divide}

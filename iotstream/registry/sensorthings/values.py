@@ -1,7 +1,9 @@
 """Helpers both filter back ends share: literals as Python values, member paths as segments, times."""
 
 import datetime as dt
+import operator
 import time
+from collections.abc import Callable
 from typing import Any
 
 from odata_query import ast
@@ -22,7 +24,24 @@ __all__ = [
 ]
 
 END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01
-NOTHING: Any = object()  # "not a literal" (None is the literal null)
+NOTHING: Any = object()
+
+# Python's operators work on numbers and on SQLAlchemy expressions alike: both filters use these.
+COMPARATORS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Mod: operator.mod,
+}  # "not a literal" (None is the literal null)
 
 
 def segments(node: ast._Node) -> list[str]:

@@ -77,3 +77,31 @@ def test_historical_locations_record_each_thing_with_its_locations(
     thing = created["Things"][0]
     history = sta.get(f"/Things({thing})/HistoricalLocations?$expand=Locations($select=name)").json()["value"]
     assert sorted(loc["name"] for h in history for loc in h["Locations"]) == ["Location 1.0", "Location 1.1"]
+
+
+def test_arithmetic_functions_ordering_and_paging_on_the_same_entities(
+    sta: httpx.Client, created: dict[str, list[Any]]
+) -> None:
+    def names(url: str) -> list[str]:
+        answer = sta.get(url)
+        assert answer.status_code == 200, answer.text
+        return [e.get("name", e.get("result")) for e in answer.json()["value"]]
+
+    assert names("/Things?$filter=properties/field mul 2 eq 6") == ["Thing 3"]
+    assert names("/Things?$filter=length(name) eq 7 and not (name eq 'Thing 1')&$orderby=name desc") == [
+        "Thing 4",
+        "Thing 3",
+        "Thing 2",
+    ]
+    assert names("/Locations?$filter=tolower(name) eq 'location 2'") == ["Location 2"]
+    datastream = created["Datastreams"][1]
+    observations = f"/Datastreams({datastream})/Observations"
+    assert names(f"{observations}?$filter=result add 2 gt 6 and hour(phenomenonTime) lt 6") == [5, 6, 7]
+    assert names(f"{observations}?$filter=year(phenomenonTime) eq 2016&$orderby=result desc&$top=2") == [8, 7]
+    first = sta.get("/Things?$top=3&$select=name&$count=true").json()
+    assert (first["@iot.count"], [t["name"] for t in first["value"]]) == (
+        4,
+        ["Thing 1", "Thing 2", "Thing 3"],
+    )
+    rest = sta.get(first["@iot.nextLink"]).json()
+    assert ([t["name"] for t in rest["value"]], "@iot.nextLink" in rest) == (["Thing 4"], False)
