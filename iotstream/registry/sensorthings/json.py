@@ -5,7 +5,7 @@ from typing import Any
 from iotstream._units import iso_ms
 from iotstream.registry.sensorthings.entities import EntitySet, Property
 
-__all__ = ["entity_json", "link_path", "property_value"]
+__all__ = ["entity_json", "link_path", "next_link", "property_value"]
 
 
 def link_path(entities: EntitySet, entity_id: Any) -> str:
@@ -37,3 +37,13 @@ def entity_json(entities: EntitySet, row: Any, base: str, select: tuple[str, ...
         if not wanted or link.json in wanted:
             document[f"{link.json}@iot.navigationLink"] = f"{own}/{link.json}"
     return document
+
+
+def next_link(page_url: str, skip: int, top: int) -> str:
+    """The request of `page_url` for the next page: its own options with `$top` and `$skip` set."""
+    base, _, options = page_url.partition("?")
+    kept = [
+        o for o in options.split("&") if o and not o.startswith(("$skip=", "%24skip=", "$top=", "%24top="))
+    ]
+    kept += [f"%24top={top}", f"%24skip={skip}"]
+    return f"{base}?{'&'.join(kept)}"

@@ -15,6 +15,7 @@ from iotstream.models import Observation
 from iotstream.registry import models
 from iotstream.registry.sensorthings import pyfilter, values
 from iotstream.registry.sensorthings.entities import OBSERVATIONS
+from iotstream.registry.sensorthings.json import next_link
 from iotstream.registry.sensorthings.odata import Query, QueryError
 from iotstream.storage import BaseStorage
 
@@ -91,8 +92,7 @@ class ObservationReader:
         document: dict[str, Any] = {"@iot.count": len(matches)} if query.count else {}
         page = matches[query.skip : query.skip + query.limit]
         if len(matches) > query.skip + query.limit and page_url:
-            separator = "&" if "?" in page_url else "?"
-            document["@iot.nextLink"] = _with_skip(page_url, separator, query.skip + query.limit, query.limit)
+            document["@iot.nextLink"] = next_link(page_url, query.skip + query.limit, query.limit)
         document["value"] = [self.json(reading, query) for reading in page]
         return document
 
@@ -204,11 +204,3 @@ def _datastream_member(datastream: models.Datastream, path: list[str]) -> Any:
 
 def _sortable(value: Any) -> Any:
     return value if isinstance(value, int | float | str) else str(value)
-
-
-def _with_skip(page_url: str, separator: str, skip: int, top: int) -> str:
-    base, _, rest = page_url.partition("?")
-    kept = [p for p in rest.split("&") if p and not p.startswith(("$skip=", "%24skip=", "$top=", "%24top="))]
-    return (
-        f"{base}?{'&'.join([*kept, f'$top={top}', f'$skip={skip}'])}".replace("?&", "?") if separator else ""
-    )

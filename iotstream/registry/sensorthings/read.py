@@ -7,13 +7,12 @@ Paging follows the standard: a page holds `$top` entities (100 by default) and, 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Link
-from iotstream.registry.sensorthings.json import entity_json
+from iotstream.registry.sensorthings.json import entity_json, next_link
 from iotstream.registry.sensorthings.odata import Query, QueryError
 from iotstream.registry.sensorthings.sql import FilterCompiler
 
@@ -53,7 +52,7 @@ class Reader:
         statement = self._ordered(entities, statement, query).offset(query.skip).limit(query.limit + 1)
         rows = list(self._session.scalars(statement))
         if len(rows) > query.limit and page_url:
-            document["@iot.nextLink"] = _next_link(page_url, query)
+            document["@iot.nextLink"] = next_link(page_url, query.skip + query.limit, query.limit)
         document["value"] = [self.entity(entities, row, query) for row in rows[: query.limit]]
         return document
 
@@ -109,12 +108,3 @@ def _belongs_to(parent: Parent) -> Any:
     reverse = getattr(relationship.mapper.class_, relationship.back_populates)
     condition = parent.entities.model.id == parent.id
     return reverse.any(condition) if reverse.property.uselist else reverse.has(condition)
-
-
-def _next_link(page_url: str, query: Query) -> str:
-    base, _, rest = page_url.partition("?")
-    kept = [pair for pair in (rest.split("&") if rest else []) if not pair.startswith(("%24skip=", "$skip="))]
-    kept.append(urlencode({"$skip": query.skip + query.limit}))
-    if query.top is None:
-        kept.append(urlencode({"$top": query.limit}))
-    return f"{base}?{'&'.join(p for p in kept if not p.startswith(('%24top=', '$top=')) or query.top)}"
