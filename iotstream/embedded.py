@@ -27,7 +27,7 @@ from iotstream.log.types import TopicSpec
 from iotstream.processing.jobs import AGGREGATES, build_jobs, internal_topics
 from iotstream.processing.runner import JobRunner
 from iotstream.processing.watermark import NO_WATERMARK
-from iotstream.registry import Catalog, open_catalog
+from iotstream.registry.catalog import Catalog, open_catalog
 from iotstream.registry.datastreams import DatastreamNames
 from iotstream.registry.sensorthings.sending import ObservationSender
 from iotstream.registry.sensorthings.service import SensorThings

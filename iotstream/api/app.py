@@ -14,6 +14,7 @@ from iotstream import __version__
 from iotstream.api import dashboard, grafana, live, metrics, queries, readings
 from iotstream.api.services import Services
 from iotstream.registry.sensorthings import routes as sensorthings
+from iotstream.registry.sensorthings.errors import StaError
 
 __all__ = ["create_app"]
 
@@ -60,6 +61,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(grafana.router)
     app.include_router(dashboard.router)
     app.include_router(sensorthings.router)
+    app.add_exception_handler(StaError, sensorthings.error_response)
     app.mount("/ui", dashboard.static_files(), name="ui")
     app.add_middleware(ServerTiming)
     return app

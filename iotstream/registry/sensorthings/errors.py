@@ -2,7 +2,7 @@
 
 from iotstream.exceptions import IotStreamError
 
-__all__ = ["BadRequest", "Conflict", "NotFound", "StaError"]
+__all__ = ["BadRequest", "Conflict", "NotFound", "StaError", "Unavailable"]
 
 
 class StaError(IotStreamError):
@@ -19,3 +19,9 @@ class NotFound(StaError):
 
 class Conflict(StaError):
     status = 409
+
+
+class Unavailable(StaError):
+    """The log did not take the readings: the client retries."""
+
+    status = 503

@@ -15,6 +15,7 @@ from iotstream.models import Observation
 from iotstream.registry import models
 from iotstream.registry.sensorthings import pyfilter, values
 from iotstream.registry.sensorthings.entities import OBSERVATIONS
+from iotstream.registry.sensorthings.errors import NotFound
 from iotstream.registry.sensorthings.json import next_link
 from iotstream.registry.sensorthings.odata import Query, QueryError
 from iotstream.storage import BaseStorage
@@ -31,7 +32,7 @@ def observation_id(datastream_id: int, time_ms: int) -> str:
 def parse_observation_id(text: str) -> tuple[int, int]:
     datastream, _, time_ms = text.strip("'").partition("-")
     if not (datastream.isdigit() and time_ms.isdigit()):
-        raise LookupError(f"no Observation {text!r}: Observation ids look like '<datastream id>-<epoch ms>'")
+        raise NotFound(f"no Observation {text!r}: Observation ids look like '<datastream id>-<epoch ms>'")
     return int(datastream), int(time_ms)
 
 
@@ -57,14 +58,8 @@ class ObservationReader:
         datastream = self._session.get(models.Datastream, datastream_id)
         found = self._read(datastream, time_ms, time_ms + 1) if datastream else []
         if not found:
-            raise LookupError(f"no Observation {text_id!r}")
+            raise NotFound(f"no Observation {text_id!r}")
         return self.json(found[0], query)
-
-    def find(self, text_id: str) -> tuple[models.Datastream, Observation] | None:
-        datastream_id, time_ms = parse_observation_id(text_id)
-        datastream = self._session.get(models.Datastream, datastream_id)
-        found = self._read(datastream, time_ms, time_ms + 1) if datastream else []
-        return (datastream, found[0].observation) if datastream and found else None
 
     def collection(
         self, datastreams: list[models.Datastream], query: Query, page_url: str = ""

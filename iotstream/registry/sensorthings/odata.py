@@ -10,7 +10,7 @@ from odata_query import ast
 from odata_query.exceptions import ODataException
 from odata_query.grammar import ODataLexer, ODataParser
 
-from iotstream.exceptions import IotStreamError
+from iotstream.registry.sensorthings.errors import BadRequest
 
 __all__ = ["DEFAULT_TOP", "MAX_TOP", "Order", "Query", "QueryError", "parse_filter", "parse_query"]
 
@@ -19,7 +19,7 @@ MAX_TOP = 10_000
 _OPTIONS = {"$filter", "$expand", "$select", "$orderby", "$top", "$skip", "$count", "$resultFormat"}
 
 
-class QueryError(IotStreamError):
+class QueryError(BadRequest):
     """A query option that cannot be understood: the client's mistake, answered with 400."""
 
 
@@ -96,23 +96,21 @@ def _names(option: str, text: str | None) -> tuple[str, ...]:
 
 
 def _expand(text: str | None) -> dict[str, Query]:
+    """`Datastreams($top=1),Datastreams/Observations` → {"Datastreams": Query(top=1, expand={...})}."""
     expanded: dict[str, Query] = {}
     for item in _split(text or ""):
         path, _, rest = item.partition("(")
-        if rest and not rest.endswith(")"):
-            raise QueryError(f"$expand {item!r}: options must be closed with ')'")
-        options = _options(rest[:-1]) if rest else {}
-        head, *tail = [segment.strip() for segment in path.split("/")]
+        head, slash, deeper = item.partition("/") if "/" in path else (path, "", "")
+        head = head.strip()
         if not head:
             raise QueryError(f"$expand {item!r}: a navigation property name is missing")
-        inner = (
-            parse_query(options)
-            if not tail
-            else Query(expand=_expand(f"{'/'.join(tail)}{'(' + rest if rest else ''}"))
-        )
-        if head in expanded:
-            inner = _merge(expanded[head], inner)
-        expanded[head] = inner
+        if slash:  # the options belong to the last step of the path
+            inner = Query(expand=_expand(deeper))
+        elif rest and not rest.endswith(")"):
+            raise QueryError(f"$expand {item!r}: options must be closed with ')'")
+        else:
+            inner = parse_query(_options(rest[:-1]) if rest else {})
+        expanded[head] = _merge(expanded[head], inner) if head in expanded else inner
     return expanded
 
 

@@ -62,9 +62,7 @@ class Reader:
     def entity(self, entities: EntitySet, row: Any, query: Query) -> dict[str, Any]:
         document = entity_json(entities, row, self._base, query.select)
         for name, inner in query.expand.items():
-            link = entities.link(name)
-            if link is None:
-                raise QueryError(f"$expand: {entities.singular} has no link {name!r}")
+            link = _expand_link(entities, name)
             document.pop(f"{name}@iot.navigationLink", None)
             document[name] = self._expanded(entities, row, link, inner)
         return document
@@ -96,10 +94,14 @@ class Reader:
 def check_expand(entities: EntitySet, query: Query) -> None:
     """Every $expand name is a link, checked before reading, so an empty page does not hide the mistake."""
     for name, inner in query.expand.items():
-        link = entities.link(name)
-        if link is None:
-            raise QueryError(f"$expand: {entities.singular} has no link {name!r}")
-        check_expand(ENTITY_SETS[link.target], inner)
+        check_expand(ENTITY_SETS[_expand_link(entities, name).target], inner)
+
+
+def _expand_link(entities: EntitySet, name: str) -> Link:
+    link = entities.link(name)
+    if link is None:
+        raise QueryError(f"$expand: {entities.singular} has no link {name!r}")
+    return link
 
 
 def _belongs_to(parent: Parent) -> Any:

@@ -7,20 +7,19 @@ entity still referenced).
 
 from typing import Any
 
-import jsonpatch
 import msgspec
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from iotstream.api._http import json_response
 from iotstream.registry.sensorthings.entities import ENTITY_SETS
-from iotstream.registry.sensorthings.errors import BadRequest, StaError
+from iotstream.registry.sensorthings.errors import BadRequest, NotFound, StaError
 from iotstream.registry.sensorthings.json import link_path
-from iotstream.registry.sensorthings.odata import QueryError, parse_query
+from iotstream.registry.sensorthings.odata import parse_query
 from iotstream.registry.sensorthings.paths import parse_path
 from iotstream.registry.sensorthings.service import NOTHING_THERE, SensorThings
 
-__all__ = ["router"]
+__all__ = ["error_response", "router"]
 
 router = APIRouter(prefix="/v1.1", tags=["SensorThings"])
 _decoder = msgspec.json.Decoder()
@@ -38,7 +37,7 @@ _CONFORMANCE = [
 def _service(request: Request) -> SensorThings:
     service: SensorThings | None = getattr(request.app.state, "sensorthings", None)
     if service is None:
-        raise StaError("the SensorThings API needs the registry; it is not configured here")
+        raise NotFound("the SensorThings API needs the registry, which this process does not run")
     return service
 
 
@@ -46,10 +45,10 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/v1.1"
 
 
-def _error(err: Exception) -> Response:
-    status = err.status if isinstance(err, StaError) else 404 if isinstance(err, LookupError) else 400
-    message = str(err).strip("'\"") if isinstance(err, LookupError) else str(err)
-    return json_response({"code": status, "type": "error", "message": message}, status)
+async def error_response(_request: Request, err: Exception) -> Response:
+    """The app's handler for `StaError`: every client mistake below, answered in FROST's shape."""
+    status = err.status if isinstance(err, StaError) else 500
+    return json_response({"code": status, "type": "error", "message": str(err)}, status)
 
 
 @router.get("", summary="The entity sets and the server's conformance classes")
@@ -61,89 +60,62 @@ def root(request: Request) -> Response:
 
 @router.get("/{path:path}", summary="Entities, collections, linked entities and properties")
 async def get(request: Request, path: str) -> Response:
-    try:
-        resource = parse_path(path)
-        query = parse_query(dict(request.query_params))
-        url = str(request.url)
-        result = await run_in_threadpool(_service(request).get, resource, query, _base(request), url)
-    except (StaError, QueryError, LookupError) as err:
-        return _error(err)
+    resource = parse_path(path)
+    query = parse_query(dict(request.query_params))
+    url = str(request.url)
+    result = await run_in_threadpool(_service(request).get, resource, query, _base(request), url)
     if result is NOTHING_THERE:
         return Response(status_code=204)
     if resource.raw_value and resource.property is not None:
-        value = result.get(resource.property) if isinstance(result, dict) else result
-        return Response(str(value), media_type="text/plain")
+        return Response(str(result.get(resource.property)), media_type="text/plain")
     return json_response(result)
 
 
 @router.post("/CreateObservations", status_code=201, summary="Many Observations in the dataArray format")
 async def create_observations(request: Request) -> Response:
-    try:
-        groups = _data_arrays(await _body(request))
-        service = _service(request)
-        answers: list[str] = []
-        for datastream_id, bodies in groups:
-            ids = await run_in_threadpool(service.create_observations, datastream_id, bodies)
-            answers += [f"{_base(request)}/Observations('{i}')" for i in ids]
-    except (StaError, QueryError, LookupError) as err:
-        return _error(err)
+    groups = _data_arrays(await _body(request))
+    service = _service(request)
+    answers: list[str] = []
+    for datastream_id, bodies in groups:
+        ids = await run_in_threadpool(service.create_observations, datastream_id, bodies)
+        answers += [f"{_base(request)}/Observations('{i}')" for i in ids]
     return json_response(answers, 201)
 
 
 @router.post("/{path:path}", status_code=201, summary="Create an entity (deep insert allowed)")
 async def create(request: Request, path: str) -> Response:
-    try:
-        body = await _body(request)
-        resource = parse_path(path)
-        service = _service(request)
-        name, entity_id = await run_in_threadpool(service.create, resource, body)
-        location = f"{_base(request)}/{link_path(ENTITY_SETS[name], entity_id)}"
-        created = await run_in_threadpool(
-            service.get, parse_path(location.rsplit("/", 1)[1]), parse_query({}), _base(request), ""
-        )
-    except (StaError, QueryError, LookupError) as err:
-        return _error(err)
-    return json_response(created, 201, {"Location": location})
+    body = await _body(request)
+    service = _service(request)
+    name, entity_id = await run_in_threadpool(service.create, parse_path(path), body)
+    created_path = link_path(ENTITY_SETS[name], entity_id)
+    created = await run_in_threadpool(
+        service.get, parse_path(created_path), parse_query({}), _base(request), ""
+    )
+    return json_response(created, 201, {"Location": f"{_base(request)}/{created_path}"})
 
 
 @router.patch(
     "/{path:path}", summary="Change an entity: JSON merge, or JSON patch (application/json-patch+json)"
 )
 async def patch(request: Request, path: str) -> Response:
-    try:
-        body = await _body(request)
-        resource = parse_path(path)
-        service = _service(request)
-        if request.headers.get("content-type", "").startswith("application/json-patch+json"):
-            current = await run_in_threadpool(service.current, resource, _base(request))
-            body = _json_patched(current, body)
-            await run_in_threadpool(lambda: service.update(resource, body, replace=False))
-        else:
-            await run_in_threadpool(lambda: service.update(resource, body, replace=False))
-    except (StaError, QueryError, LookupError) as err:
-        return _error(err)
+    body = await _body(request)
+    json_patch = request.headers.get("content-type", "").startswith("application/json-patch+json")
+    resource = parse_path(path)
+    await run_in_threadpool(lambda: _service(request).update(resource, body, json_patch=json_patch))
     return Response(status_code=200)
 
 
 @router.put("/{path:path}", summary="Replace an entity")
 async def put(request: Request, path: str) -> Response:
-    try:
-        body = await _body(request)
-        resource = parse_path(path)
-        service = _service(request)
-        await run_in_threadpool(lambda: service.update(resource, body, replace=True))
-    except (StaError, QueryError, LookupError) as err:
-        return _error(err)
+    body = await _body(request)
+    resource = parse_path(path)
+    await run_in_threadpool(lambda: _service(request).update(resource, body, replace=True))
     return Response(status_code=200)
 
 
 @router.delete("/{path:path}", summary="Delete an entity that nothing uses any more")
 async def delete(request: Request, path: str) -> Response:
-    try:
-        resource = parse_path(path)
-        await run_in_threadpool(_service(request).delete, resource)
-    except (StaError, QueryError, LookupError) as err:
-        return _error(err)
+    await run_in_threadpool(_service(request).delete, parse_path(path))
     return Response(status_code=200)
 
 
@@ -153,17 +125,6 @@ async def _body(request: Request) -> Any:
         return _decoder.decode(raw)
     except msgspec.DecodeError as err:
         raise BadRequest(f"body is not JSON: {err}") from err
-
-
-def _json_patched(current: dict[str, Any], operations: Any) -> dict[str, Any]:
-    if not isinstance(operations, list):
-        raise BadRequest("a JSON patch is an array of operations")
-    document = {k: v for k, v in current.items() if not k.startswith("@iot.") and "@iot." not in k}
-    try:
-        patched: dict[str, Any] = jsonpatch.apply_patch(document, operations)
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as err:
-        raise BadRequest(f"JSON patch: {err}") from err
-    return patched
 
 
 def _data_arrays(body: Any) -> list[tuple[int, list[dict[str, Any]]]]:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from iotstream._units import parse_time_ms
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.registry import models
-from iotstream.registry.sensorthings.errors import BadRequest, StaError
+from iotstream.registry.sensorthings.errors import BadRequest, Unavailable
 from iotstream.registry.sensorthings.observations import observation_id
 from iotstream.registry.sensorthings.write import Written
 from iotstream.storage import BaseStorage
@@ -25,10 +25,6 @@ from iotstream.storage import BaseStorage
 __all__ = ["ObservationSender"]
 
 _encoder = msgspec.json.Encoder()
-
-
-class Unavailable(StaError):
-    status = 503
 
 
 class ObservationSender:
@@ -53,7 +49,7 @@ class ObservationSender:
             self._keep_extras(session, datastream, start, end, body)
         if readings:
             self._submit(readings)
-            self._wait_until_stored(written, readings)
+            self._wait_until_stored(readings[-1])
         return ids
 
     def _phenomenon(self, raw: Any) -> tuple[int, int | None]:
@@ -111,8 +107,7 @@ class ObservationSender:
         if not acknowledged.wait(30) or failure:
             raise Unavailable(f"the log did not acknowledge the readings: {failure or 'timed out'}")
 
-    def _wait_until_stored(self, written: Written, readings: list[dict[str, Any]]) -> None:
-        last = readings[-1]
+    def _wait_until_stored(self, last: dict[str, Any]) -> None:
         deadline = time.monotonic() + self._visible_within_s
         while time.monotonic() < deadline:
             if self._storage.raw(last["datastream"], last["time"], last["time"] + 1, limit=1):

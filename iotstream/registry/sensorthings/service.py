@@ -5,13 +5,16 @@ MQTT extension both call these; neither knows SQL or the store.
 from collections.abc import Callable
 from typing import Any
 
+import jsonpatch
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from iotstream.registry import models
 from iotstream.registry.catalog import Catalog
 from iotstream.registry.sensorthings import observations as obs
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, OBSERVATIONS, EntitySet
 from iotstream.registry.sensorthings.errors import BadRequest, NotFound
-from iotstream.registry.sensorthings.json import property_value
+from iotstream.registry.sensorthings.json import entity_json, property_value
 from iotstream.registry.sensorthings.odata import Query
 from iotstream.registry.sensorthings.paths import Resource, Step
 from iotstream.registry.sensorthings.read import Parent, Reader
@@ -66,7 +69,7 @@ class SensorThings:
             return document
         parent_row = self._walk(session, parents) if parents else None
         if parent_row is None:
-            datastreams = list(session.query(self._model("Datastreams")).order_by("id"))
+            datastreams = list(session.scalars(select(models.Datastream).order_by(models.Datastream.id)))
         elif parents[-1].entities.name == "Datastreams":
             datastreams = [parent_row]
         else:
@@ -106,9 +109,6 @@ class SensorThings:
         if step.link is not None and row not in getattr(parent_row, step.link.attribute):
             raise NotFound(f"{step.entities.singular} {step.key} is not linked to that entity")
         return row
-
-    def _model(self, name: str) -> Any:
-        return ENTITY_SETS[name].model
 
     # writing
 
@@ -155,19 +155,20 @@ class SensorThings:
                 writer.observation(datastream, body)
             return self._on_written(session, writer.written)
 
-    def update(self, resource: Resource, body: Any, *, replace: bool) -> None:
+    def update(
+        self, resource: Resource, body: Any, *, replace: bool = False, json_patch: bool = False
+    ) -> None:
+        """PATCH (a JSON merge, or with `json_patch` a JSON patch of the entity's properties) or PUT."""
         *parents, last = resource.steps
         if last.entities is OBSERVATIONS:
             raise BadRequest("an Observation is a stored reading: send a new one for the same phenomenonTime")
         with self.catalog.session(write=True) as session:
             row = self._row(session, last, self._walk(session, parents))
+            if json_patch:  # read and written in one transaction, so no other change slips in between
+                body = _patched(entity_json(last.entities, row, ""), body)
             writer = Writer(session)
             writer.update(last.entities, row, body, replace=replace)
             self._on_written(session, writer.written)
-
-    def current(self, resource: Resource, base: str) -> dict[str, Any]:
-        """The entity's own properties as JSON, which a JSON patch applies to."""
-        return dict(self.get(Resource(resource.steps), Query(), base, ""))
 
     def delete(self, resource: Resource) -> None:
         *parents, last = resource.steps
@@ -189,6 +190,17 @@ def _datastream_of(writer: Writer, body: Any) -> Any:
     if not isinstance(link, dict) or "@iot.id" not in link:
         raise BadRequest("an Observation needs its Datastream: give Datastream: {'@iot.id': n}")
     return writer.existing(ENTITY_SETS["Datastreams"], link["@iot.id"], "the Observation refers to")
+
+
+def _patched(current: dict[str, Any], operations: Any) -> dict[str, Any]:
+    if not isinstance(operations, list):
+        raise BadRequest("a JSON patch is an array of operations")
+    document = {k: v for k, v in current.items() if "@iot." not in k}
+    try:
+        patched: dict[str, Any] = jsonpatch.apply_patch(document, operations)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as err:
+        raise BadRequest(f"JSON patch: {err}") from err
+    return patched
 
 
 def _property(entities: EntitySet, row: Any, name: str) -> Any:

@@ -105,3 +105,19 @@ def test_arithmetic_functions_ordering_and_paging_on_the_same_entities(
     )
     rest = sta.get(first["@iot.nextLink"]).json()
     assert ([t["name"] for t in rest["value"]], "@iot.nextLink" in rest) == (["Thing 4"], False)
+
+
+def test_nested_expansions_take_their_own_options(sta: httpx.Client, created: dict[str, list[Any]]) -> None:
+    url = (
+        "/Things?$filter=name eq 'Thing 1'&$select=name"
+        "&$expand=Datastreams($orderby=name desc;$top=2;$select=name),"
+        "Datastreams/ObservedProperty($select=name)"
+    )
+    answer = sta.get(url)
+    assert answer.status_code == 200, answer.text
+    [thing] = answer.json()["value"]
+    assert thing["name"] == "Thing 1"
+    assert [(d["name"], d["ObservedProperty"]["name"]) for d in thing["Datastreams"]] == [
+        ("Datastream 2", "ObservedProperty 2"),
+        ("Datastream 1", "ObservedProperty 1"),
+    ]
