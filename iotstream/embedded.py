@@ -29,6 +29,7 @@ from iotstream.processing.runner import JobRunner
 from iotstream.processing.watermark import NO_WATERMARK
 from iotstream.registry.catalog import Catalog, open_catalog
 from iotstream.registry.datastreams import DatastreamNames
+from iotstream.registry.publisher import RegistryPublisher, registry_topics
 from iotstream.registry.sensorthings.sending import ObservationSender
 from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.registry.writes import RegistryWrites
@@ -62,6 +63,7 @@ class EmbeddedPlatform:
         self._roles_stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._retention: RetentionWorker | None = None
+        self._publisher: RegistryPublisher | None = None
 
     def start(self) -> Self:
         try:
@@ -78,8 +80,9 @@ class EmbeddedPlatform:
         self._create_topics(log)
         self.storage = storage = open_storage(settings.storage)
         self._start_sink(log, storage)
-        self._start_jobs(log)
         self.catalog = catalog = open_catalog(settings.registry.url)
+        self._publisher = RegistryPublisher(catalog, log).start()  # before the jobs that join with it
+        self._start_jobs(log)
         names = DatastreamNames(catalog)
         names.register([*settings.ingest.datastreams, *storage.latest()])  # readings older than the catalog
         self.ingestor = Ingestor(log, settings.ingest, names.known, names.register)
@@ -112,6 +115,8 @@ class EmbeddedPlatform:
         for spec in platform_topics(self.settings.log.default_partitions):
             log.create_topic(spec, exist_ok=True)
         log.create_topic(TopicSpec(AGGREGATES, self.settings.log.default_partitions), exist_ok=True)
+        for spec in registry_topics():
+            log.create_topic(spec, exist_ok=True)
         for name in internal_topics(self.settings.jobs):
             log.create_topic(TopicSpec(name, partitions=1), exist_ok=True)
 
@@ -223,6 +228,9 @@ class EmbeddedPlatform:
         if self.storage is not None:
             self.storage.close()
             self.storage = None
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
         if self.catalog is not None:
             self.catalog.close()
             self.catalog = None

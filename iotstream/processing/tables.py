@@ -23,8 +23,15 @@ class TableReader:
         ]
         self._consumer.assign(partitions)
         self._consumer.seek_to_beginning()
-        while self.refresh(timeout_s=0.5):  # catch up before the job reads its first reading
-            pass
+        self._catch_up(log, partitions)
+
+    def _catch_up(self, log: BaseLog, partitions: list[TopicPartition]) -> None:
+        """Read up to the end offsets seen now, so the job starts with the whole table. A poll that
+        finds nothing ends it too: compaction may have removed the tail records."""
+        ends = log.end_offsets(partitions)
+        while any(self._consumer.position(tp) < end for tp, end in ends.items()):
+            if not self.refresh(timeout_s=0.5):
+                return
 
     def refresh(self, timeout_s: float = 0.0) -> int:
         records = self._consumer.poll(max_records=10_000, timeout_s=timeout_s)

@@ -3,8 +3,8 @@ to the current schema with Alembic on open, so an old data directory upgrades it
 """
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from iotstream.exceptions import ConfigError
+from iotstream.registry.changes import Changes, changes_of, track
 
 __all__ = ["Catalog", "open_catalog"]
 
@@ -21,22 +22,33 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 class Catalog:
-    """The catalog database. `session()` is a unit of work: everything in it commits or nothing does."""
+    """The catalog database. `session()` is a unit of work: everything in it commits or nothing does.
+
+    `on_commit` callbacks hear what each committed transaction touched (the registry topics are
+    published from there); on SQLite they run while the writer lock is still held, so they see the
+    commits in order.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.on_commit: list[Callable[[Changes], None]] = []
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        track(self._sessions)
         self._write_lock = threading.Lock()  # SQLite has one writer; waiting here beats "database is locked"
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
-        if write and self.dialect == "sqlite":
-            with self._write_lock, self._sessions.begin() as session:
-                yield session
-        else:
+        lock: AbstractContextManager[object] = (
+            self._write_lock if write and self.dialect == "sqlite" else nullcontext()
+        )
+        with lock:
             with self._sessions.begin() as session:
                 yield session
+            changes = changes_of(session)
+            if changes is not None:
+                for callback in self.on_commit:
+                    callback(changes)
 
     def close(self) -> None:
         self.engine.dispose()
