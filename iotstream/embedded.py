@@ -30,6 +30,7 @@ from iotstream.processing.watermark import NO_WATERMARK
 from iotstream.registry.catalog import Catalog, open_catalog
 from iotstream.registry.datastreams import DatastreamNames
 from iotstream.registry.publisher import RegistryPublisher, registry_topics
+from iotstream.registry.sensorthings.mqtt import SensorThingsMqtt
 from iotstream.registry.sensorthings.sending import ObservationSender
 from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.registry.writes import RegistryWrites
@@ -64,6 +65,7 @@ class EmbeddedPlatform:
         self._threads: list[threading.Thread] = []
         self._retention: RetentionWorker | None = None
         self._publisher: RegistryPublisher | None = None
+        self._sta_mqtt: SensorThingsMqtt | None = None
 
     def start(self) -> Self:
         try:
@@ -88,21 +90,21 @@ class EmbeddedPlatform:
         self.ingestor = Ingestor(log, settings.ingest, names.known, names.register)
         self._start_mqtt(self.ingestor)
         if self._serve_api:
-            self._live = LiveHub(log, {OBSERVATIONS: "reading", AGGREGATES: "window"}).start()
-            sensorthings = SensorThings(
-                catalog, storage, RegistryWrites(names, ObservationSender(self.ingestor, storage)).apply
-            )
-            services = Services(
-                settings,
-                self.ingestor,
-                storage,
-                _value_of(settings),
-                names.names,
-                self.stats,
-                self._live,
-                sensorthings,
-            )
-            self.api = ApiServer(create_app(services), settings.api.host, settings.api.port).start()
+            self._start_api(log, storage, catalog, names, self.ingestor)
+
+    def _start_api(
+        self, log: BaseLog, storage: BaseStorage, catalog: Catalog, names: DatastreamNames, ingestor: Ingestor
+    ) -> None:
+        settings = self.settings
+        self._live = LiveHub(log, {OBSERVATIONS: "reading", AGGREGATES: "window"}).start()
+        writes = RegistryWrites(names, ObservationSender(ingestor))
+        sensorthings = SensorThings(catalog, storage, writes.apply)
+        live, value_of, stats = self._live, _value_of(settings), self.stats
+        services = Services(settings, ingestor, storage, value_of, names.names, stats, live, sensorthings)
+        self.api = ApiServer(create_app(services), settings.api.host, settings.api.port).start()
+        if self._mqtt is not None and settings.mqtt.sensorthings:
+            base = f"{self.api.url}/v1.1"
+            self._sta_mqtt = SensorThingsMqtt(settings.mqtt, sensorthings, ingestor, log, base).start()
 
     def _start_mqtt(self, ingestor: Ingestor) -> None:
         mqtt = self.settings.mqtt
@@ -207,6 +209,9 @@ class EmbeddedPlatform:
         if self._live is not None:
             self._live.stop()
             self._live = None
+        if self._sta_mqtt is not None:
+            self._sta_mqtt.stop()
+            self._sta_mqtt = None
         if self._mqtt is not None:
             self._mqtt.stop()
             self._mqtt = None

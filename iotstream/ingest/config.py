@@ -38,6 +38,12 @@ class MqttSettings(BaseModel):
         description="Filter to subscribe to; a `+` level names the datastream of readings without one.",
     )
     client_id: str = "iotstream-ingest"
+    sensorthings: bool = Field(
+        default=True,
+        description="The SensorThings MQTT extension on this broker: Observations published to"
+        " v1.1/Datastreams(id)/Observations are created; new entities and readings are published to"
+        " their v1.1/… topics.",
+    )
 
     @field_validator("url")
     @classmethod

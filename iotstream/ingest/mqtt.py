@@ -19,7 +19,7 @@ from iotstream.ingest.ingestor import IngestBusyError, Ingestor
 from iotstream.ingest.readings import InvalidPayloadError
 from iotstream.log.exceptions import LogError
 
-__all__ = ["MqttIngest", "datastream_from_topic"]
+__all__ = ["MqttIngest", "connect", "datastream_from_topic", "durable_client"]
 
 _log = logging.getLogger(__name__)
 
@@ -38,25 +38,39 @@ def datastream_from_topic(topic_filter: str, topic: str) -> str | None:
     return parts[index] if index < len(parts) and parts[index] else None
 
 
+def durable_client(client_id: str) -> mqtt.Client:
+    """A persistent session with manual acknowledgements: a QoS 1 message is acknowledged only once
+    handled, so the broker resends what a crash interrupted."""
+    version = CallbackAPIVersion.VERSION2
+    client = mqtt.Client(version, client_id=client_id, clean_session=False, manual_ack=True)
+    client.reconnect_delay_set(1, 5)
+    return client
+
+
+def connect(
+    client: mqtt.Client, settings: MqttSettings, subscribed: threading.Event, timeout_s: float
+) -> None:
+    """Connect in the background and wait until the `on_connect` callback has subscribed."""
+    host, port = settings.host_port
+    client.connect_async(host, port)
+    client.loop_start()
+    if not subscribed.wait(timeout_s):
+        client.disconnect()
+        client.loop_stop()
+        raise LogError(f"cannot reach the MQTT broker at {settings.url} ([mqtt] url)")
+
+
 class MqttIngest:
     def __init__(self, settings: MqttSettings, ingestor: Ingestor) -> None:
         self._settings = settings
         self._ingestor = ingestor
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=settings.client_id, clean_session=False, manual_ack=True
-        )
+        self._client = durable_client(settings.client_id)
         self._client.on_connect = self._connected
         self._client.on_message = self._received
-        self._client.reconnect_delay_set(1, 5)
 
     def start(self, timeout_s: float = 10.0) -> "MqttIngest":
-        host, port = self._settings.host_port
-        self._client.connect_async(host, port)
-        self._client.loop_start()
-        if not self._subscribed.wait(timeout_s):
-            self.stop()
-            raise LogError(f"cannot reach the MQTT broker at {self._settings.url} ([mqtt] url)")
+        connect(self._client, self._settings, self._subscribed, timeout_s)
         return self
 
     def _connected(

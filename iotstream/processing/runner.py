@@ -86,9 +86,9 @@ class JobRunner:
 
     def step(self, timeout_s: float = 0.2) -> int:
         """Poll once and process; returns how many records were read."""
-        if self._table_reader is not None:
-            self._table_reader.refresh()
         records = self._consumer.poll(self._max_batch, timeout_s)
+        if self._table_reader is not None:  # after the poll, so a row written before a reading is seen
+            self._table_reader.refresh()
         by_task: dict[int, list[Record]] = {}
         for record in records:
             by_task.setdefault(record.partition, []).append(record)

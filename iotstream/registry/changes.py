@@ -8,8 +8,8 @@ cannot silently fall behind one of them.
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import InstanceState, Session, sessionmaker
 
 from iotstream.registry import models
 
@@ -34,6 +34,8 @@ class Changes:
 
     touched: dict[type, set[int]] = field(default_factory=dict)
     deleted_datastreams: set[str] = field(default_factory=set)  # names: the key of registry.datastreams
+    created: dict[Any, None] = field(default_factory=dict)  # new rows, in the order they were flushed
+    updated: dict[Any, set[str]] = field(default_factory=dict)  # changed rows → their changed attributes
 
     def add(self, model: type, ids: Any) -> None:
         self.touched.setdefault(model, set()).update(ids)
@@ -73,8 +75,16 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
 
 
 def _after_flush(session: Session, _context: Any) -> None:
-    """New and changed rows, once new ones have their ids."""
+    """New and changed rows, once new ones have their ids (attribute history is still there)."""
     changes = _changes(session)
-    for row in (*session.new, *session.dirty):
+    for row in session.new:
         if isinstance(row, _ENTITIES):
             changes.add(type(row), [row.id])
+            changes.created[row] = None
+    for row in session.dirty:
+        if isinstance(row, _ENTITIES):
+            changes.add(type(row), [row.id])
+            state: InstanceState[Any] = inspect(row)
+            changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
+            if row not in changes.created:
+                changes.updated.setdefault(row, set()).update(changed)

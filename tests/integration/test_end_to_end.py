@@ -175,7 +175,8 @@ def test_without_auto_registration_unknown_datastreams_are_refused_by_index(
 def test_when_the_log_cannot_keep_up_the_api_answers_503_with_retry_after(
     platform_factory: Callable[..., EmbeddedPlatform], tmp_path: Path
 ) -> None:
-    ingest = {"max_pending": 5, "retry_after_s": 3}
+    # "s" is registered at start: registering a new datastream publishes it to the (blocked) log too
+    ingest = {"max_pending": 5, "retry_after_s": 3, "datastreams": ["s"]}
     platform = platform_factory("0s", ingest=ingest, log={"busy_timeout_ms": 60_000})
     assert platform.api is not None
     assert platform.ingestor is not None

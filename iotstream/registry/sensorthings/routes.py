@@ -78,6 +78,8 @@ async def create_observations(request: Request) -> Response:
     answers: list[str] = []
     for datastream_id, bodies in groups:
         ids = await run_in_threadpool(service.create_observations, datastream_id, bodies)
+        if ids:
+            await run_in_threadpool(service.wait_until_stored, ids[-1])
         answers += [f"{_base(request)}/Observations('{i}')" for i in ids]
     return json_response(answers, 201)
 
@@ -87,6 +89,8 @@ async def create(request: Request, path: str) -> Response:
     body = await _body(request)
     service = _service(request)
     name, entity_id = await run_in_threadpool(service.create, parse_path(path), body)
+    if name == "Observations":
+        await run_in_threadpool(service.wait_until_stored, entity_id)
     created_path = link_path(ENTITY_SETS[name], entity_id)
     created = await run_in_threadpool(
         service.get, parse_path(created_path), parse_query({}), _base(request), ""

@@ -2,8 +2,8 @@
 path as `POST /api/v1/readings`: the ingestor validates them and the log acknowledges them before the
 request is answered. Their SensorThings extras are written to the catalog in the request's transaction.
 
-The answer waits (up to `visible_within_s`) until the store has the reading, so a client that creates an
-Observation and then queries finds it; a reading the log has acknowledged is never lost either way.
+A reading the log has acknowledged is never lost; waiting until the store shows it is the caller's
+choice, after the commit (`SensorThings.wait_until_stored`).
 """
 
 import threading
@@ -20,7 +20,6 @@ from iotstream.registry import models
 from iotstream.registry.sensorthings.errors import BadRequest, Unavailable
 from iotstream.registry.sensorthings.observations import observation_id
 from iotstream.registry.sensorthings.write import Written
-from iotstream.storage import BaseStorage
 
 __all__ = ["ObservationSender"]
 
@@ -31,14 +30,10 @@ class ObservationSender:
     def __init__(
         self,
         ingestor: Ingestor,
-        storage: BaseStorage,
         clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-        visible_within_s: float = 5.0,
     ) -> None:
         self._ingestor = ingestor
-        self._storage = storage
         self._clock = clock
-        self._visible_within_s = visible_within_s
 
     def send(self, session: Session, written: Written) -> list[str]:
         readings, ids = [], []
@@ -49,7 +44,6 @@ class ObservationSender:
             self._keep_extras(session, datastream, start, end, body)
         if readings:
             self._submit(readings)
-            self._wait_until_stored(readings[-1])
         return ids
 
     def _phenomenon(self, raw: Any) -> tuple[int, int | None]:
@@ -106,13 +100,6 @@ class ObservationSender:
             raise BadRequest(f"Observation {first.position}: {first.error}")
         if not acknowledged.wait(30) or failure:
             raise Unavailable(f"the log did not acknowledge the readings: {failure or 'timed out'}")
-
-    def _wait_until_stored(self, last: dict[str, Any]) -> None:
-        deadline = time.monotonic() + self._visible_within_s
-        while time.monotonic() < deadline:
-            if self._storage.raw(last["datastream"], last["time"], last["time"] + 1, limit=1):
-                return
-            time.sleep(0.01)
 
 
 def _instant(text: str) -> int:

@@ -2,6 +2,7 @@
 MQTT extension both call these; neither knows SQL or the store.
 """
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -154,6 +155,19 @@ class SensorThings:
             for body in bodies:
                 writer.observation(datastream, body)
             return self._on_written(session, writer.written)
+
+    def wait_until_stored(self, observation_id: str, within_s: float = 5.0) -> None:
+        """So a client that creates an Observation and then queries finds it. Called after the commit:
+        the catalog is not held while the sink catches up."""
+        datastream_id, time_ms = obs.parse_observation_id(observation_id)
+        with self.catalog.session() as session:
+            datastream = session.get(models.Datastream, datastream_id)
+            name = datastream.name if datastream else None
+        deadline = time.monotonic() + within_s
+        while name is not None and time.monotonic() < deadline:
+            if self.storage.raw(name, time_ms, time_ms + 1, limit=1):
+                return
+            time.sleep(0.01)
 
     def update(
         self, resource: Resource, body: Any, *, replace: bool = False, json_patch: bool = False

@@ -1,0 +1,151 @@
+"""The SensorThings MQTT extension, on the broker MQTT ingestion uses.
+
+Creating: an Observation published to `v1.1/Datastreams(id)/Observations` (or to `v1.1/Observations`
+with its Datastream) is created exactly as a POST is, on worker threads so the network loop never waits
+for the log. It is acknowledged (QoS 1) once created; one that cannot be created goes to the dead-letter
+topic with the reason. Receiving: see `notify`.
+
+The broker sends iotstream its own notifications back (MQTT 3.1.1 has no "no local"); they are the only
+Observations carrying `@iot.selfLink`, so they are recognised and dropped.
+"""
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import msgspec
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+from iotstream.ingest.config import MqttSettings
+from iotstream.ingest.ingestor import Ingestor
+from iotstream.ingest.mqtt import connect, durable_client
+from iotstream.log import BaseLog
+from iotstream.log.exceptions import LogError
+from iotstream.log.topics import OBSERVATIONS
+from iotstream.log.types import Record, TopicPartition
+from iotstream.processing.tables import TableReader
+from iotstream.registry.changes import Changes
+from iotstream.registry.records import DATASTREAMS_TOPIC
+from iotstream.registry.sensorthings.errors import StaError
+from iotstream.registry.sensorthings.notify import PREFIX, entity_messages, observation_message
+from iotstream.registry.sensorthings.paths import parse_path
+from iotstream.registry.sensorthings.service import SensorThings
+from iotstream.storage.records import decode_observation
+
+__all__ = ["SensorThingsMqtt"]
+
+_log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+_OWN = b'"@iot.selfLink"'
+
+
+class SensorThingsMqtt:
+    def __init__(
+        self, settings: MqttSettings, service: SensorThings, ingestor: Ingestor, log: BaseLog, base: str
+    ) -> None:
+        self._settings = settings
+        self._service = service
+        self._ingestor = ingestor
+        self._log = log
+        self._base = base
+        self._subscribed = threading.Event()
+        self._stop = threading.Event()
+        self._workers = ThreadPoolExecutor(2, thread_name_prefix="iotstream-sta-mqtt")
+        self._feed: threading.Thread | None = None
+        self._client = durable_client(f"{settings.client_id}-sensorthings")
+        self._client.on_connect = self._connected
+        self._client.on_message = self._received
+
+    def start(self, timeout_s: float = 10.0) -> "SensorThingsMqtt":
+        connect(self._client, self._settings, self._subscribed, timeout_s)
+        self._service.catalog.on_commit.append(self._entities_changed)
+        self._feed = threading.Thread(target=self._observations, name="iotstream-sta-mqtt-feed")
+        self._feed.start()
+        return self
+
+    def _connected(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        if reason.is_failure:
+            _log.warning("MQTT broker %s refused the connection: %s", self._settings.url, reason)
+            return
+        client.subscribe([(f"{PREFIX}/Observations", 1), (f"{PREFIX}/+/Observations", 1)])
+        self._subscribed.set()
+
+    # creating
+
+    def _received(self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        if _OWN in message.payload:
+            client.ack(message.mid, message.qos)
+            return
+        self._workers.submit(self._create, message)
+
+    def _create(self, message: mqtt.MQTTMessage) -> None:
+        payload = bytes(message.payload)
+        try:
+            body = msgspec.json.decode(payload)
+            self._service.create(parse_path(message.topic.removeprefix(PREFIX)), body)
+        except msgspec.DecodeError as err:
+            self._refuse(message, f"the payload is not JSON: {err}")
+        except StaError as err:
+            self._refuse(message, str(err))
+        except Exception:  # the log or catalog is down: no ack, so the broker resends it after a reconnect
+            _log.exception("Observation from %s not created", message.topic)
+            return
+        self._client.ack(message.mid, message.qos)
+
+    def _refuse(self, message: mqtt.MQTTMessage, reason: str) -> None:
+        payload, source = bytes(message.payload), f"mqtt:{message.topic}"
+        self._ingestor.dead_letter(payload, f"SensorThings MQTT: {reason}", source)
+        self._ingestor.flush()
+
+    # receiving
+
+    def _entities_changed(self, changes: Changes) -> None:
+        for topic, document in entity_messages(changes, self._base):
+            self._client.publish(topic, _encode(document))
+
+    def _observations(self) -> None:
+        """Every new reading, published as an Observation of its Datastream."""
+        tables: dict[str, dict[str, Any]] = {}
+        datastreams = TableReader(self._log, [DATASTREAMS_TOPIC], tables)
+        consumer = self._log.consumer()
+        partitions = self._log.describe_topic(OBSERVATIONS).spec.partitions
+        consumer.assign([TopicPartition(OBSERVATIONS, p) for p in range(partitions)])
+        consumer.seek_to_end()
+        try:
+            while not self._stop.is_set():
+                try:
+                    records = consumer.poll(max_records=1_000, timeout_s=0.2)
+                    datastreams.refresh()  # after the poll: a reading's Datastream was published before it
+                except LogError:
+                    _log.exception("SensorThings MQTT: cannot read new readings; trying again")
+                    self._stop.wait(1.0)
+                    continue
+                for record in records:
+                    self._publish_observation(record, tables.get(DATASTREAMS_TOPIC, {}))
+        finally:
+            consumer.close()
+            datastreams.close()
+
+    def _publish_observation(self, record: Record, datastreams: dict[str, Any]) -> None:
+        observation = decode_observation(record)
+        if isinstance(observation, str):
+            return  # not a reading: the storage sink dead-letters it
+        datastream = datastreams.get(observation.datastream)
+        if datastream is None:
+            return
+        topics, document = observation_message(observation, datastream["@iot.id"], self._base)
+        payload = _encode(document)
+        for topic in topics:
+            self._client.publish(topic, payload)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._feed is not None:
+            self._feed.join()
+        if self._entities_changed in self._service.catalog.on_commit:
+            self._service.catalog.on_commit.remove(self._entities_changed)
+        self._workers.shutdown(wait=True)
+        self._client.disconnect()
+        self._client.loop_stop()
