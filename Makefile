@@ -51,6 +51,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/engine_throughput.py
 	$(BIN)/python benchmarks/end_to_end.py
 	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/sensorthings.py
 
 BENCH_VENV := .venv-bench
 

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any
 import duckdb
 import httpx
 from _dataset import DAY_MS, generate_month, sensor_name
+from _timing import checked_get, percentiles, server_ms
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     with EmbeddedPlatform(settings) as running, httpx.Client(timeout=60) as client:
         assert running.api is not None  # noqa: S101
         requests = _requests(client, running.api.url, datastreams, days)
-        timings = {name: _timings(request, args.repeats) for name, request in requests.items()}
+        timings = {name: percentiles(request, args.repeats) for name, request in requests.items()}
     for name, timing in timings.items():
         print(f"{name}: server p50 {timing['server_p50']} ms, p95 {timing['server_p95']} ms", flush=True)
     return {
@@ -85,11 +85,7 @@ def _requests(
     """Each page's first requests, checked for the right data; each returns its server time in ms."""
 
     def timed(path: str, check: Callable[[Any], bool], **params: Any) -> float:
-        response = client.get(url + path, params=params)
-        response.raise_for_status()
-        if not check(response.json()):
-            raise RuntimeError(f"{path} {params} returned wrong data")
-        return float(response.headers["server-timing"].removeprefix("app;dur="))
+        return checked_get(client, url + path, check, params)
 
     def name(i: int) -> str:
         return sensor_name(i % datastreams, datastreams)
@@ -125,27 +121,13 @@ def _requests(
         response.raise_for_status()
         if not min(500, days * 24 - 1) <= len(response.json()[0]["datapoints"]) <= 1_000:  # hours at least
             raise RuntimeError("the Grafana panel got the wrong number of points")
-        return float(response.headers["server-timing"].removeprefix("app;dur="))
+        return server_ms(response)
 
     return {
         "overview": overview,
         "datastream_chart_1d": chart_day,
         "datastream_chart_month": chart_month,
         "grafana_panel_month": grafana_month,
-    }
-
-
-def _timings(request: Callable[[int], float], repeats: int) -> dict[str, float]:
-    request(0)  # warm up
-    server, round_trip = [], []
-    for i in range(repeats):
-        began = time.perf_counter()
-        server.append(request(i))
-        round_trip.append((time.perf_counter() - began) * 1000)
-    return {
-        "server_p50": round(statistics.median(server), 1),
-        "server_p95": round(statistics.quantiles(server, n=20)[-1], 1),
-        "round_trip_p95": round(statistics.quantiles(round_trip, n=20)[-1], 1),
     }
 
 

@@ -100,7 +100,7 @@ class EmbeddedPlatform:
         writes = RegistryWrites(names, ObservationSender(ingestor))
         sensorthings = SensorThings(catalog, storage, writes.apply)
         live, value_of, stats = self._live, _value_of(settings), self.stats
-        services = Services(settings, ingestor, storage, value_of, names.names, stats, live, sensorthings)
+        services = Services(settings, ingestor, storage, value_of, names.describe, stats, live, sensorthings)
         self.api = ApiServer(create_app(services), settings.api.host, settings.api.port).start()
         if self._mqtt is not None and settings.mqtt.sensorthings:
             base = f"{self.api.url}/v1.1"

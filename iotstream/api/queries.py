@@ -95,19 +95,25 @@ def get_late(request: Request, datastream: str, time_range: TimeRange) -> Respon
     return json_response(body)
 
 
-@router.get("/datastreams", summary="Every datastream with its latest reading")
+_UNREGISTERED = {"registry_id": None, "unit": None, "thing": None, "placeholder": None}
+
+
+@router.get("/datastreams", summary="Every datastream with its latest reading, unit and Thing")
 def get_datastreams(request: Request) -> Response:
     return json_response(datastream_list(request.app.state.services))
 
 
 def datastream_list(services: Services) -> list[dict[str, Any]]:
-    """Every stored or registered datastream, by name, with its latest reading and configured aggregate."""
+    """Every stored or registered datastream, by name, with its latest reading, configured aggregate and
+    what the registry knows of it (unit, Thing; None for a datastream the catalog does not have)."""
     latest = services.storage.latest()
+    described = services.describe_datastreams()
     listing = []
-    for name in sorted(set(latest) | services.known_datastreams()):
+    for name in sorted(set(latest) | set(described)):
         reading = latest.get(name)
         last = None if reading is None else {"time": iso(reading.phenomenon_time_ms), "value": reading.result}
-        listing.append({"name": name, "latest": last, "aggregate": services.value_of(name)})
+        registry = described.get(name, _UNREGISTERED)
+        listing.append({"name": name, "latest": last, "aggregate": services.value_of(name)} | registry)
     return listing
 
 

@@ -6,6 +6,7 @@ completes later through the SensorThings API.
 
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +32,20 @@ class DatastreamNames:
 
     def names(self) -> frozenset[str]:
         return self._names
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Name → what datastream listings show from the catalog: its SensorThings id, unit symbol,
+        Thing, and whether it is still a placeholder."""
+        ds = models.Datastream
+        query = select(ds.name, ds.id, ds.unit_of_measurement, models.Thing.name, ds.placeholder).join(
+            ds.thing
+        )
+        with self._catalog.session() as session:
+            rows = session.execute(query).all()
+        return {
+            name: {"registry_id": id_, "unit": (unit or {}).get("symbol"), "thing": thing, "placeholder": p}
+            for name, id_, unit, thing, p in rows
+        }
 
     def reload(self) -> None:
         with self._catalog.session() as session:

@@ -55,6 +55,10 @@ def test_the_overview_has_every_datastream_with_its_latest_value_and_last_day(
         "name": "b",
         "latest": {"time": "2025-12-31T00:00:00Z", "value": "offline"},
         "aggregate": None,
+        "registry_id": None,  # written straight to the store: the catalog does not know it
+        "unit": None,
+        "thing": None,
+        "placeholder": None,
         "spark": [],
     }
     assert [job["name"] for job in overview["jobs"]] == [SMART_HOME_JOB["name"]]

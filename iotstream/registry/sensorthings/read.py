@@ -105,8 +105,13 @@ def _expand_link(entities: EntitySet, name: str) -> Link:
 
 
 def _belongs_to(parent: Parent) -> Any:
-    """The condition "is linked to the parent", through the relationship's other side."""
+    """The condition "is linked to the parent", on indexed key columns (an EXISTS through the
+    relationship would be evaluated once per row of the whole target table)."""
     relationship = getattr(parent.entities.model, parent.link.attribute).property
-    reverse = getattr(relationship.mapper.class_, relationship.back_populates)
-    condition = parent.entities.model.id == parent.id
-    return reverse.any(condition) if reverse.property.uselist else reverse.has(condition)
+    target = relationship.mapper.class_
+    if relationship.secondary is None:  # the target holds the key: Datastream.thing_id
+        ((_, key),) = relationship.local_remote_pairs
+        return getattr(target, key.key) == parent.id
+    ((_, own),) = relationship.synchronize_pairs  # thing_locations.thing_id
+    ((_, theirs),) = relationship.secondary_synchronize_pairs  # thing_locations.location_id
+    return target.id.in_(select(theirs).where(own == parent.id))

@@ -42,6 +42,11 @@ class SensorThings:
             *parents, last = resource.steps
             if last.entities is OBSERVATIONS:
                 return self._observations(session, base, parents, last, query, page_url, resource)
+            if parents and parents[-1].entities is OBSERVATIONS:
+                row = self._linked_to_observation(session, parents[-1], last)
+                if resource.property is not None:
+                    return _property(last.entities, row, resource.property)
+                return reader.entity(last.entities, row, query)
             parent_row = self._walk(session, parents)
             if last.key is None and (last.link is None or last.link.many):
                 parent = None if last.link is None else Parent(parents[-1].entities, parent_row.id, last.link)
@@ -78,6 +83,21 @@ class SensorThings:
                 "Observations can be listed for a Datastream or for all: Datastreams(id)/Observations"
             )
         return reader.collection(datastreams, query, page_url)
+
+    def _linked_to_observation(self, session: Session, observation: Step, last: Step) -> Any:
+        """Observations(id)/Datastream or /FeatureOfInterest."""
+        datastream_id, time_ms = obs.parse_observation_id(str(observation.key))
+        datastream = session.get(models.Datastream, datastream_id)
+        if datastream is None or not self.storage.raw(datastream.name, time_ms, time_ms + 1, limit=1):
+            raise NotFound(f"no Observation {observation.key!r}")
+        if last.entities.name == "Datastreams":
+            return datastream
+        extras = session.get(models.ObservationExtras, (datastream_id, time_ms))
+        feature = extras.feature_of_interest_id if extras is not None else None
+        row = session.get(models.FeatureOfInterest, feature) if feature is not None else None
+        if row is None:
+            raise NotFound(f"Observation {observation.key!r} has no FeatureOfInterest")
+        return row
 
     def observations_of(self, session: Session, base: str) -> Callable[[Any, Query, str], dict[str, Any]]:
         """For $expand=Observations on a Datastream."""

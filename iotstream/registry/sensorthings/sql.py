@@ -1,7 +1,8 @@
 """`$filter` and `$orderby` compiled to SQL over the catalog (SQLite or PostgreSQL).
 
-A navigation path becomes nested EXISTS subqueries (`Datastreams/Thing/name` → `EXISTS (datastream …
-EXISTS (thing … name = …))`), each hop on its own alias, so a path that comes back to the entity being
+A navigation path becomes nested subqueries (`Datastreams/Thing/name` → `EXISTS (datastream … thing_id
+IN (SELECT id FROM thing … WHERE name = …))`: EXISTS for to-many hops, IN for to-one, which is evaluated
+once rather than per row), each hop on its own alias, so a path that comes back to the entity being
 filtered (`Datastreams/Thing/Datastreams/…`) is not confused with it. A to-many path compared with null
 has left-join meaning, as in FROST: `Datastreams/id eq null` holds for a Thing without Datastreams.
 Properties inside JSON (`properties/field`) compare by JSON value: numbers as numbers, strings as text.
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from odata_query import ast
-from sqlalchemy import Float, Integer, and_, cast, func, literal, not_, null, or_, true
+from sqlalchemy import Float, Integer, and_, cast, func, literal, not_, null, or_, select, true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -32,6 +33,7 @@ class _Hop:
     relationship: Any  # the relationship attribute on the alias it starts from
     many: bool
     alias: Any  # the aliased class it leads to
+    source: Any  # the alias (or class) it starts from
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ class FilterCompiler:
             raise QueryError(f"filtering {scope.entities.name} by their {link.json} is not supported")
         target = ENTITY_SETS[link.target]
         alias = aliased(target.model)
-        hops.append(_Hop(getattr(scope.alias, link.attribute), link.many, alias))
+        hops.append(_Hop(getattr(scope.alias, link.attribute), link.many, alias, scope.alias))
         return _Scope(target, alias, scope.variables)
 
     def _path(self, segments: list[str], scope: _Scope, *, collection: bool) -> tuple[tuple[_Hop, ...], _Hop]:
@@ -271,6 +273,11 @@ def _wrap(hops: tuple[_Hop, ...], condition: Expr, *, null_rows: bool = False) -
     """The condition moved inside the EXISTS of each hop. With `null_rows`, an entity with nothing
     behind a hop counts as one row of nulls (left-join meaning)."""
     for hop in reversed(hops):
+        if not hop.many and not null_rows:  # `fk IN (…)`: evaluated once, not once per row as EXISTS is
+            ((local, remote),) = hop.relationship.property.local_remote_pairs
+            keys = select(getattr(hop.alias, remote.key)).where(condition)
+            condition = getattr(hop.source, local.key).in_(keys)
+            continue
         related = hop.relationship.of_type(hop.alias)
         exists = related.any(condition) if hop.many else related.has(condition)
         if null_rows:

@@ -146,8 +146,34 @@ class Writer:
                 body["FeatureOfInterest"],
                 None,
             )
+            self._session.flush()  # a new one needs its id before the Observation refers to it
             body = {**body, "FeatureOfInterest": foi}
+        elif "FeatureOfInterest" not in body:
+            body = {**body, "FeatureOfInterest": self._feature_from_location(datastream)}
         self.written.observations.append((datastream, body))
+
+    def _feature_from_location(self, datastream: models.Datastream) -> models.FeatureOfInterest | None:
+        """SensorThings: an Observation sent without a FeatureOfInterest gets the one made from its
+        Thing's Location — created the first time, shared afterwards. Without a Location, none."""
+        locations = sorted(datastream.thing.locations, key=lambda location: location.id)
+        if not locations:
+            return None
+        location = locations[0]
+        feature = models.FeatureOfInterest
+        found = self._session.scalar(select(feature).where(feature.location_id == location.id).limit(1))
+        if found is not None:
+            return found
+        made = feature(
+            name=location.name,
+            description=location.description,
+            encoding_type=location.encoding_type,
+            feature=location.location,
+            location_id=location.id,
+        )
+        self._session.add(made)
+        self._session.flush()
+        self.written.changed.append(("FeaturesOfInterest", made))
+        return made
 
     def _after_create(self, entities: EntitySet, row: Any) -> None:
         if entities.name == "Things" and row.locations:

@@ -1,9 +1,12 @@
-"""A running platform (embedded: SQLite log, DuckDB store, SQLite catalog) and an HTTP client on /v1.1."""
+"""A running platform (embedded: SQLite log, DuckDB store; the catalog on SQLite or PostgreSQL) and an
+HTTP client on /v1.1."""
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from iotstream.config import load_settings
@@ -13,11 +16,24 @@ FIXTURES = Path(__file__).parents[2] / "fixtures"
 FOREVER = {"raw": "36500d", "1m": "36500d", "1h": "36500d"}
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[EmbeddedPlatform]:
-    settings = load_settings(data_dir=tmp_path, api={"port": 0}, storage={"retention": FOREVER})
+@pytest.fixture(params=["sqlite", "postgresql"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmbeddedPlatform]:
+    """The same tests on both catalogs: SQLite (embedded) and PostgreSQL, whose JSON is JSONB."""
+    registry = (
+        {"url": _fresh_database(request.getfixturevalue("postgres_url"))} if request.param != "sqlite" else {}
+    )
+    settings = load_settings(
+        data_dir=tmp_path, api={"port": 0}, storage={"retention": FOREVER}, registry=registry
+    )
     with EmbeddedPlatform(settings) as running:
         yield running
+
+
+def _fresh_database(server_url: str) -> str:
+    name = f"catalog_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture
