@@ -2,6 +2,7 @@
 to the current schema with Alembic on open, so an old data directory upgrades itself.
 """
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -18,6 +19,7 @@ from iotstream.registry.changes import Changes, changes_of, track
 
 __all__ = ["Catalog", "open_catalog"]
 
+_log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -47,8 +49,15 @@ class Catalog:
                 yield session
             changes = changes_of(session)
             if changes is not None:
-                for callback in self.on_commit:
-                    callback(changes)
+                self._committed(changes)
+
+    def _committed(self, changes: Changes) -> None:
+        """A callback that fails is logged: the transaction has committed, the request succeeded."""
+        for callback in self.on_commit:
+            try:
+                callback(changes)
+            except Exception:
+                _log.exception("after a catalog commit, %r failed", callback)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -34,7 +34,7 @@ class Changes:
 
     touched: dict[type, set[int]] = field(default_factory=dict)
     deleted_datastreams: set[str] = field(default_factory=set)  # names: the key of registry.datastreams
-    created: dict[Any, None] = field(default_factory=dict)  # new rows, in the order they were flushed
+    created: dict[Any, None] = field(default_factory=dict)  # new rows (a dict: an ordered set)
     updated: dict[Any, set[str]] = field(default_factory=dict)  # changed rows → their changed attributes
 
     def add(self, model: type, ids: Any) -> None:

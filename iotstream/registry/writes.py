@@ -1,6 +1,6 @@
 """What happens when a SensorThings request has written to the catalog, before its commit: new
-Datastream names become known to ingestion, created Observations are sent as readings, and (after the
-commit) the changed entities are published to the registry topics."""
+Datastream names become known to ingestion and created Observations are sent as readings. (After the
+commit, `RegistryPublisher` publishes the changed entities to the registry topics.)"""
 
 from sqlalchemy.orm import Session
 

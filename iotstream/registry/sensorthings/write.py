@@ -25,7 +25,8 @@ _IGNORED = ("@iot.selfLink", "@iot.navigationLink")
 
 @dataclass
 class Written:
-    """What a request changed: the registry topics republish these after the commit."""
+    """What a request changed that ingestion must hear of: new Datastream names, deletions, and the
+    Observations to send as readings. (The registry topics learn of changes from the catalog itself.)"""
 
     changed: list[tuple[str, Any]] = field(default_factory=list)  # (entity set, row)
     deleted: list[tuple[str, int]] = field(default_factory=list)
