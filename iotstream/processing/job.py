@@ -27,7 +27,19 @@ from iotstream.processing.exceptions import ProcessingConfigError
 from iotstream.processing.windowing import Event
 from iotstream.processing.windows import BaseWindows
 
-__all__ = ["Filter", "FlatMap", "Job", "JoinTable", "KeyBy", "Map", "Process", "Step", "To", "Window"]
+__all__ = [
+    "Filter",
+    "FlatMap",
+    "InOrder",
+    "Job",
+    "JoinTable",
+    "KeyBy",
+    "Map",
+    "Process",
+    "Step",
+    "To",
+    "Window",
+]
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,11 @@ class JoinTable:
 
 
 @dataclass(frozen=True)
+class InOrder:
+    """Hold events until the watermark passes them, then release them sorted by event time."""
+
+
+@dataclass(frozen=True)
 class Window:
     windows: BaseWindows
     aggregation: Aggregator[Any, Any] | None
@@ -77,7 +94,7 @@ class To:
     topic: str
 
 
-Step = Map | Filter | KeyBy | FlatMap | Process | JoinTable | Window | To
+Step = Map | Filter | KeyBy | FlatMap | Process | JoinTable | InOrder | Window | To
 
 
 @dataclass(frozen=True)
@@ -129,6 +146,12 @@ class Job:
     def process(self, fn: Callable[[Any, Event], tuple[Any, Iterable[Event]]]) -> "Job":
         """Run `fn` with per-key state kept in checkpoints."""
         return self._then(Process(fn))
+
+    def in_order(self) -> "Job":
+        """Release events in event-time order once the watermark has passed them, so a `process` after
+        it sees each key's events in time order however they arrived. An event that arrives behind the
+        watermark goes to the late output; results wait out the job's out-of-orderness."""
+        return self._then(InOrder())
 
     def join_table(self, topic: str, fn: Callable[[Any, Any], Any]) -> "Job":
         """Enrich each value with the latest row of a (compacted) table topic under the same key."""

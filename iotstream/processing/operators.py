@@ -5,12 +5,14 @@ something raises is it rerun event by event, so the one bad event goes to the de
 with the reason and the others go on.
 """
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from iotstream.processing import job as steps
 from iotstream.processing.aggregations import Stats
+from iotstream.processing.watermark import NO_WATERMARK
 from iotstream.processing.windowing import Event, LateReading, WindowOperator
 
 __all__ = ["Operator", "TaskOutput", "compile_step"]
@@ -159,6 +161,41 @@ class _Window(Operator):
         self._operator.restore(snapshot)
 
 
+class _InOrder(Operator):
+    """A heap of held events; `flush` pops those the watermark has passed. Ties keep arrival order."""
+
+    def __init__(self) -> None:
+        self._held: list[tuple[int, int, Event]] = []
+        self._arrivals = 0
+        self._released = NO_WATERMARK  # every event at or before this time has been released
+
+    def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
+        for event in events:
+            if event[2] <= self._released:
+                late_by = self._released - event[2]
+                out.late.append(("in_order", LateReading(event[0], event[1], event[2], late_by)))
+                continue
+            self._arrivals += 1
+            heapq.heappush(self._held, (event[2], self._arrivals, event))
+        return []
+
+    def flush(self, watermark: int, out: TaskOutput) -> list[Event]:
+        released = []
+        while self._held and self._held[0][0] <= watermark:
+            released.append(heapq.heappop(self._held)[2])
+        self._released = max(self._released, watermark)
+        return released
+
+    def snapshot(self) -> Any:
+        return {"held": [list(e) for _, _, e in sorted(self._held)], "released": self._released}
+
+    def restore(self, snapshot: Any) -> None:
+        self._held = [(e[2], i, (e[0], e[1], e[2])) for i, e in enumerate(snapshot["held"])]
+        heapq.heapify(self._held)
+        self._arrivals = len(self._held)
+        self._released = snapshot["released"]
+
+
 class _To(Operator):
     def __init__(self, topic: str) -> None:
         self._topic = topic
@@ -183,6 +220,8 @@ def compile_step(step: steps.Step, tables: dict[str, dict[str, Any]]) -> Operato
             return _Process(fn)
         case steps.JoinTable(topic, fn):
             return _Join(tables.setdefault(topic, {}), fn)
+        case steps.InOrder():
+            return _InOrder()
         case steps.Window():
             return _Window(step)
         case steps.To(topic):

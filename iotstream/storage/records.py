@@ -106,10 +106,12 @@ def decode_aggregate(record: Record) -> WindowAggregate | str:
 
 
 def decode_alert(record: Record) -> Alert | str:
-    """An alert event as the alert jobs write it (times in epoch ms or ISO-8601)."""
+    """An alert episode (times in epoch ms or ISO-8601), alone or as the value of a job's event."""
     document = _object(record)
     if isinstance(document, str):
         return document
+    if "rule" not in document and isinstance(document.get("value"), dict):
+        document = document["value"]  # {"key", "time", "value": episode}, as `Job.to` writes events
     start, last = _alert_time(document, "start"), _alert_time(document, "last")
     closed = None if document.get("closed_at") is None else _alert_time(document, "closed_at")
     if isinstance(start, str) or isinstance(last, str) or isinstance(closed, str):

@@ -4,18 +4,36 @@ Each job type is a settings model (its `type` field tells them apart) and a func
 engine `Job`s that implement it.
 """
 
+from typing import Annotated
+
+from pydantic import Field
+
 from iotstream.processing.job import Job
 from iotstream.processing.jobs.daily_meters import AGGREGATES, DailyMetersSettings, daily_meter_jobs
+from iotstream.processing.jobs.threshold import ThresholdSettings, threshold_job
 
-__all__ = ["AGGREGATES", "DailyMetersSettings", "JobSettings", "build_jobs", "internal_topics"]
+__all__ = [
+    "AGGREGATES",
+    "DailyMetersSettings",
+    "JobSettings",
+    "ThresholdSettings",
+    "build_jobs",
+    "internal_topics",
+]
 
-JobSettings = DailyMetersSettings  # a discriminated union on `type` once there is a second type
+JobSettings = Annotated[DailyMetersSettings | ThresholdSettings, Field(discriminator="type")]
 
 
 def build_jobs(settings: list[JobSettings]) -> list[Job]:
-    return [job for spec in settings for job in daily_meter_jobs(spec)]
+    jobs: list[Job] = []
+    for spec in settings:
+        if isinstance(spec, ThresholdSettings):
+            jobs.append(threshold_job(spec))
+        else:
+            jobs += daily_meter_jobs(spec)
+    return jobs
 
 
 def internal_topics(settings: list[JobSettings]) -> list[str]:
     """Topics the jobs pass data through between themselves (each needs one partition)."""
-    return [spec.days_topic for spec in settings]
+    return [spec.days_topic for spec in settings if isinstance(spec, DailyMetersSettings)]

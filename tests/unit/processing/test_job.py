@@ -162,3 +162,18 @@ def test_a_union_of_topics_fires_windows_only_when_every_source_has_passed_them(
         ]
     )
     assert [(e[1].start_ms, e[1].value["sum"]) for _, e in out.to_topics] == [(0, 5.0)]
+
+
+def test_in_order_releases_each_keys_events_in_event_time_order_once_the_watermark_passes() -> None:
+    seen = (
+        Job("ordered", sources=["observations"], out_of_orderness_ms=5)
+        .in_order()
+        .process(lambda state, event: (None, [(event[0], [event[1], event[2]], event[2])]))
+        .to("out")
+    )
+    arrivals = [("a", 1.0, 10), ("a", 2.0, 7), ("b", 9.0, 8), ("a", 3.0, 12), ("a", 4.0, 30), ("a", 5.0, 9)]
+    sink = run_job(seen, arrivals, batch_size=1, finish=True)
+    order = [(doc["key"], doc["value"][1]) for doc in sink.topics["out"]]
+    # 5.0 at 9 arrives after 30 made the watermark 25: it is late, everything else comes sorted
+    assert order == [("a", 7), ("b", 8), ("a", 10), ("a", 12), ("a", 30)]
+    assert [(late.key, late.timestamp_ms, late.late_by_ms) for late in sink.late] == [("a", 9, 16)]

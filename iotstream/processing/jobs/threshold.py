@@ -1,0 +1,143 @@
+"""Threshold alerts with hysteresis, on event time (`[[jobs]] type = "threshold"`).
+
+Per datastream, in event-time order (the job waits out its out-of-orderness, so disorder within it
+gives the same episodes): an episode opens at the first reading strictly beyond the threshold, stays
+open while readings are not strictly back past threshold ∓ hysteresis, and closes at the first reading
+that is. With `min_duration` it is announced only once it has lasted that long; a shorter one is
+dropped. Each announced reading emits an event — "open", then "update" per reading that keeps it open,
+then "close" — carrying the whole episode, to the `alerts` topic, where the storage sink keeps the
+latest state per (rule, datastream, start).
+
+`avg` is time-weighted: readings joined by straight lines (the trapezoid rule), so every reading counts
+and uneven sampling does not skew it; an episode of one instant averages its readings. For a `below`
+rule `max` is the most extreme reading, the lowest.
+"""
+
+import fnmatch
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from iotstream._units import DurationMs
+from iotstream.log.topics import ALERTS, OBSERVATIONS
+from iotstream.processing.job import Job
+from iotstream.processing.windowing import Event
+
+__all__ = ["ThresholdSettings", "episode_step", "threshold_job"]
+
+
+class ThresholdSettings(BaseModel):
+    """One `[[jobs]]` table with `type = "threshold"`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["threshold"]
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    datastreams: list[str] = Field(min_length=1, description="Names or glob patterns (boiler-*).")
+    above: float | None = None
+    below: float | None = None
+    hysteresis: float = Field(default=0.0, ge=0)
+    min_duration: DurationMs = 0
+    out_of_orderness: DurationMs = 0
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> "ThresholdSettings":
+        if (self.above is None) == (self.below is None):
+            raise ValueError(f"threshold job {self.name!r} needs exactly one of `above` and `below`")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        return self.above if self.above is not None else self.below  # type: ignore[return-value]
+
+    def value_of(self, datastream: str) -> None:
+        """No daily aggregate: alerts are episodes, not window values."""
+        return None
+
+    def watches(self, datastream: str) -> bool:
+        return any(fnmatch.fnmatchcase(datastream, pattern) for pattern in self.datastreams)
+
+
+def threshold_job(settings: ThresholdSettings) -> Job:
+    watched: dict[str, bool] = {}  # pattern matches, remembered per name
+
+    def wanted(event: Event) -> tuple[Event, ...]:
+        name = event[0]
+        if name not in watched:
+            watched[name] = settings.watches(name)
+        return (event,) if watched[name] else ()
+
+    return (
+        Job(settings.name, sources=[OBSERVATIONS], out_of_orderness_ms=settings.out_of_orderness)
+        .flat_map(wanted)
+        .in_order()
+        .process(lambda state, event: episode_step(settings, state, event))
+        .to(ALERTS)
+    )
+
+
+def episode_step(settings: ThresholdSettings, state: Any, event: Event) -> tuple[Any, list[Event]]:
+    """The next state of one datastream's episode (None: no episode) and the alert events it emits.
+
+    Values are mirrored for a `below` rule, so one set of comparisons serves both directions.
+    """
+    datastream, value, time_ms = event
+    if type(value) not in (int, float):
+        raise ValueError(f"threshold rules need numbers, got {type(value).__name__}")
+    sign = 1.0 if settings.above is not None else -1.0
+    value, limit = sign * float(value), sign * settings.threshold
+    if state is None:
+        if value <= limit:
+            return None, []
+        state = {"start": time_ms, "last": time_ms, "max": value, "area": 0.0, "sum": value, "n": 1}
+        state |= {"previous": value, "open": False}
+    elif value < limit - settings.hysteresis:
+        closing = [_alert(settings, datastream, state, sign, "close", time_ms)] if state["open"] else []
+        return None, closing
+    else:
+        state = _extended(state, value, time_ms)
+    if state["open"]:
+        return state, [_alert(settings, datastream, state, sign, "update", None)]
+    if state["last"] - state["start"] >= settings.min_duration:
+        state["open"] = True
+        return state, [_alert(settings, datastream, state, sign, "open", None)]
+    return state, []
+
+
+def _extended(state: dict[str, Any], value: float, time_ms: int) -> dict[str, Any]:
+    elapsed = time_ms - state["last"]
+    return state | {
+        "last": time_ms,
+        "max": max(state["max"], value),
+        "area": state["area"] + (state["previous"] + value) / 2 * elapsed,
+        "sum": state["sum"] + value,
+        "n": state["n"] + 1,
+        "previous": value,
+    }
+
+
+def _alert(
+    settings: ThresholdSettings,
+    datastream: str,
+    state: dict[str, Any],
+    sign: float,
+    kind: str,
+    closed_at: int | None,
+) -> Event:
+    duration_ms = state["last"] - state["start"]
+    avg = state["area"] / duration_ms if duration_ms else state["sum"] / state["n"]
+    document = {
+        "rule": settings.name,
+        "datastream": datastream,
+        "event": kind,
+        "state": "closed" if kind == "close" else "open",
+        "start": state["start"],
+        "last": state["last"],
+        "duration_s": duration_ms / 1000,
+        "max": sign * state["max"],
+        "avg": sign * avg,
+        "threshold": settings.threshold,
+        "hysteresis": settings.hysteresis,
+        "closed_at": closed_at,
+    }
+    return datastream, document, state["last"] if closed_at is None else closed_at
