@@ -1,6 +1,6 @@
 """Read endpoints over the store: window aggregates, late readings, the list of datastreams."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
@@ -74,6 +74,24 @@ def get_series(
             for b in series.buckets
         ],
     }
+    return json_response(body)
+
+
+@router.get("/alerts", summary="Alert episodes that started in the range, oldest first")
+def get_alerts(
+    request: Request,
+    time_range: TimeRange,
+    datastream: str | None = None,
+    state: Annotated[Literal["open", "closed"] | None, Query()] = None,
+) -> Response:
+    services: Services = request.app.state.services
+    episodes = services.storage.alerts(datastream, state, *time_range)
+    body = [
+        {"rule": a.rule, "datastream": a.datastream, "state": a.state, "start": iso(a.start_ms)}
+        | {"last": iso(a.last_ms), "duration_s": a.duration_s, "max": a.max, "avg": a.avg}
+        | {"threshold": a.threshold, "closed_at": None if a.closed_ms is None else iso(a.closed_ms)}
+        for a in episodes
+    ]
     return json_response(body)
 
 

@@ -32,6 +32,9 @@ def test_a_configured_rule_stores_each_episode_with_its_latest_state(tmp_path: P
         while len(episodes := platform.storage.alerts("boiler-1")) < 2 or episodes[1].last_ms < T0 + 6 * M:
             assert time.monotonic() < deadline, f"episodes stored: {episodes}"
             time.sleep(0.05)
+        with httpx.Client(base_url=platform.api.url) as api:
+            listed = api.get("/api/v1/alerts", params={"datastream": "boiler-1", "state": "closed"}).json()
+            refused = api.get("/api/v1/alerts", params={"state": "maybe"})
     closed, still_open = episodes
     assert (closed.rule, closed.state, closed.start_ms, closed.last_ms) == (
         "overheat",
@@ -46,3 +49,18 @@ def test_a_configured_rule_stores_each_episode_with_its_latest_state(tmp_path: P
         130.0,
         None,
     )
+    assert listed == [
+        {
+            "rule": "overheat",
+            "datastream": "boiler-1",
+            "state": "closed",
+            "start": "2026-09-21T14:14:00Z",
+            "last": "2026-09-21T14:16:00Z",
+            "duration_s": 120.0,
+            "max": 101.5,
+            "avg": 100.25,
+            "threshold": 100.0,
+            "closed_at": "2026-09-21T14:17:00Z",
+        }
+    ]
+    assert refused.status_code == 422
