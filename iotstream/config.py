@@ -15,6 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from iotstream.alerts.config import NotifySettings
 from iotstream.api.config import ApiSettings
 from iotstream.exceptions import ConfigError
 from iotstream.ingest.config import IngestSettings, MqttSettings
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     api: ApiSettings = ApiSettings()
     jobs: list[JobSettings] = Field(default_factory=list)
+    notify: NotifySettings = NotifySettings()
 
     def in_data_dir(self) -> "Settings":
         """These settings with relative `sqlite:///` and `duckdb:///` paths placed under `data_dir`."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from iotstream.alerts import Delivery, deliveries
 from iotstream.api.app import create_app
 from iotstream.api.live import LiveHub
 from iotstream.api.server import ApiServer
@@ -58,6 +59,7 @@ class EmbeddedPlatform:
         self._mqtt: MqttIngest | None = None
         self._sink: StorageSink | None = None
         self._runners: list[JobRunner] = []
+        self._deliveries: list[Delivery] = []
         self._live: LiveHub | None = None
         self._serve_api = serve_api
         self._stopped = threading.Event()
@@ -85,6 +87,7 @@ class EmbeddedPlatform:
         self.catalog = catalog = open_catalog(settings.registry.url)
         self._publisher = RegistryPublisher(catalog, log).start()  # before the jobs that join with it
         self._start_jobs(log)
+        self._start_notify(log)
         names = DatastreamNames(catalog)
         names.register([*settings.ingest.datastreams, *storage.latest()])  # readings older than the catalog
         self.ingestor = Ingestor(log, settings.ingest, names.known, names.register)
@@ -137,6 +140,11 @@ class EmbeddedPlatform:
             self._runners.append(runner)
             self._spawn(f"iotstream-job:{job.name}", runner.run)
 
+    def _start_notify(self, log: BaseLog) -> None:
+        for delivery in deliveries(self.settings.notify, log):
+            self._deliveries.append(delivery)
+            self._spawn(f"iotstream-notify:{delivery.sink.name}", delivery.run)
+
     def _spawn(self, name: str, run: Callable[[threading.Event], None]) -> None:
         thread = threading.Thread(target=run, args=(self._roles_stop,), name=name)
         thread.start()
@@ -157,8 +165,10 @@ class EmbeddedPlatform:
             result["websocket_clients"] = self._live.clients
             result["websocket_dropped"] = self._live.dropped
         result["jobs"] = {runner.job.name: _job_stats(runner) for runner in self._runners}
+        result["notify"] = {d.sink.name: dict(d.counts) for d in self._deliveries}
         if self.log is not None:
             groups = ["iotstream.storage", *(f"iotstream.job.{r.job.name}" for r in self._runners)]
+            groups += [delivery.group for delivery in self._deliveries]
             result["lag"] = [
                 {"group": g.group, "topic": g.topic, "partition": g.partition, "lag": g.lag}
                 for group in groups
@@ -184,6 +194,9 @@ class EmbeddedPlatform:
             f"jobs: {jobs}",
             "storage sink: readings, aggregates, late readings and alerts → storage",
         ]
+        if settings.notify.sinks:
+            sinks = ", ".join(sink.name or sink.type for sink in settings.notify.sinks)
+            lines.append(f"notifications: {sinks} ({', '.join(settings.notify.events)} events)")
         mqtt = settings.mqtt
         if self._mqtt is not None:
             broker = "embedded broker" if self.mqtt_broker is not None else "broker"
@@ -227,6 +240,7 @@ class EmbeddedPlatform:
             thread.join()
         self._threads.clear()
         self._runners.clear()
+        self._deliveries.clear()
         if self._retention is not None:
             self._retention.stop()
             self._retention = None

@@ -60,6 +60,7 @@ class PlatformCollector(Collector):
             yield _histogram("iotstream_stored_seconds", "Acceptance until stored", sink["latency_ms"])
             yield _histogram("iotstream_sink_write_seconds", "One storage sink batch write", sink["write_ms"])
         yield from _jobs(stats.get("jobs", {}))
+        yield from _notifications(stats.get("notify", {}))
         yield from _lag(stats.get("lag", []))
         if "websocket_clients" in stats:
             yield GaugeMetricFamily(
@@ -87,6 +88,17 @@ def _jobs(jobs: dict[str, dict[str, Any]]) -> Iterator[Metric]:
             delay.add_metric([name], job["watermark_delay_s"])
     yield events
     yield delay
+
+
+def _notifications(sinks: dict[str, dict[str, int]]) -> Iterator[Metric]:
+    """Per sink: sent, retried (failed attempts), dead_lettered, skipped (not a notifying event)."""
+    outcomes = CounterMetricFamily(
+        "iotstream_notifications", "Alert notification outcomes per sink", labels=["sink", "result"]
+    )
+    for sink, counts in sinks.items():
+        for result, count in counts.items():
+            outcomes.add_metric([sink, result], count)
+    yield outcomes
 
 
 def _lag(lags: list[dict[str, Any]]) -> Iterator[Metric]:

@@ -128,6 +128,7 @@ def _alert(
     avg = state["area"] / duration_ms if duration_ms else state["sum"] / state["n"]
     document = {
         "rule": settings.name,
+        "kind": "threshold",
         "datastream": datastream,
         "event": kind,
         "state": "closed" if kind == "close" else "open",
@@ -137,6 +138,7 @@ def _alert(
         "max": sign * state["max"],
         "avg": sign * avg,
         "threshold": settings.threshold,
+        "direction": "above" if sign > 0 else "below",
         "hysteresis": settings.hysteresis,
         "closed_at": closed_at,
     }

@@ -1,0 +1,99 @@
+"""Settings of the notification service: `[notify]` and one `[[notify.sinks]]` table per destination.
+
+```toml
+[notify]
+events = ["open", "close"]        # add "update" to hear about every reading of an open episode
+give_up_after = "1d"              # a sink that stays down this long: the message is dead-lettered
+
+[[notify.sinks]]
+type = "webhook"                  # or "email", "telegram", "log"
+url = "https://hooks.example.com/iot"
+```
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from iotstream._units import DurationMs
+from iotstream.alerts.message import DEFAULT_SUBJECT, DEFAULT_TEMPLATE, check_template
+
+__all__ = [
+    "EmailSettings",
+    "LogSinkSettings",
+    "NotifySettings",
+    "SinkSettings",
+    "TelegramSettings",
+    "WebhookSettings",
+]
+
+_NAME = r"^[A-Za-z0-9_.-]+$"
+
+
+class _Sink(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(default="", pattern=r"^$|" + _NAME, description="Unique; defaults to the type.")
+    timeout: DurationMs = Field(default=10_000, gt=0, description="One delivery attempt at most.")
+
+
+class WebhookSettings(_Sink):
+    """POSTs `{"text": message, "alert": episode, "thing": ..., "location": ..., "unit": ...}`."""
+
+    type: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class EmailSettings(_Sink):
+    type: Literal["email"]
+    host: str
+    port: int = Field(default=25, gt=0, lt=65536)
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    sender: str = Field(pattern=r"@")
+    to: list[str] = Field(min_length=1)
+    subject: str = DEFAULT_SUBJECT
+
+    _subject = field_validator("subject")(lambda cls, text: check_template(text))
+
+
+class TelegramSettings(_Sink):
+    """The Bot API's sendMessage; `base_url` points elsewhere for a local Bot API server (or a test)."""
+
+    type: Literal["telegram"]
+    token: str = Field(min_length=1)
+    chat_id: str = Field(min_length=1)
+    base_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
+
+
+class LogSinkSettings(_Sink):
+    """Writes each message to the `iotstream.notify` logger (at WARNING for open, INFO otherwise)."""
+
+    type: Literal["log"]
+
+
+SinkSettings = Annotated[
+    WebhookSettings | EmailSettings | TelegramSettings | LogSinkSettings, Field(discriminator="type")
+]
+
+
+class NotifySettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sinks: list[SinkSettings] = Field(default_factory=list)
+    events: list[Literal["open", "update", "close"]] = Field(default=["open", "close"], min_length=1)
+    template: str = Field(default=DEFAULT_TEMPLATE, description="str.format fields: see alerts/message.py")
+    retry_initial: DurationMs = Field(default=1_000, gt=0)
+    retry_max: DurationMs = Field(default=300_000, gt=0)
+    give_up_after: DurationMs = Field(default=86_400_000, gt=0)
+
+    _template = field_validator("template")(lambda cls, text: check_template(text))
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "NotifySettings":
+        names = [sink.name or sink.type for sink in self.sinks]
+        if duplicated := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"notify sinks need distinct names; give each a `name` (repeated: {duplicated})")
+        return self
