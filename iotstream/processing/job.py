@@ -64,9 +64,16 @@ class FlatMap:
 
 @dataclass(frozen=True)
 class Process:
-    """`fn(state, event) -> (new_state, outputs)`; state is per key, None at first, msgpack-able."""
+    """`fn(state, event) -> (new_state, outputs)`; state is per key, None at first, msgpack-able.
+
+    With a timer, `timer(state)` says when (wall-clock epoch ms; None: never) `on_timer(state, key,
+    now_ms) -> (new_state, outputs)` runs for that key: processing time, for what happens when
+    nothing arrives.
+    """
 
     fn: Callable[[Any, Event], tuple[Any, Iterable[Event]]]
+    timer: Callable[[Any], int | None] | None = None
+    on_timer: Callable[[Any, str, int], tuple[Any, Iterable[Event]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,9 +150,18 @@ class Job:
         """Turn each `(key, value, time)` event into zero or more events."""
         return self._then(FlatMap(fn))
 
-    def process(self, fn: Callable[[Any, Event], tuple[Any, Iterable[Event]]]) -> "Job":
-        """Run `fn` with per-key state kept in checkpoints."""
-        return self._then(Process(fn))
+    def process(
+        self,
+        fn: Callable[[Any, Event], tuple[Any, Iterable[Event]]],
+        *,
+        timer: Callable[[Any], int | None] | None = None,
+        on_timer: Callable[[Any, str, int], tuple[Any, Iterable[Event]]] | None = None,
+    ) -> "Job":
+        """Run `fn` with per-key state kept in checkpoints; optionally a processing-time timer per key
+        (see `Process`). Timers fire between batches, at most one poll interval after they are due."""
+        if (timer is None) != (on_timer is None):
+            raise ProcessingConfigError(f"job {self.name!r}: process needs both `timer` and `on_timer`")
+        return self._then(Process(fn, timer, on_timer))
 
     def in_order(self) -> "Job":
         """Release events in event-time order once the watermark has passed them, so a `process` after

@@ -6,6 +6,7 @@ with the reason and the others go on.
 """
 
 import heapq
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,15 +93,21 @@ def _flat_map(fn: Callable[[Event], Iterable[Event]]) -> Operator:
 
 
 class _Process(Operator):
-    def __init__(self, fn: Callable[[Any, Event], tuple[Any, Iterable[Event]]]) -> None:
-        self._fn = fn
+    def __init__(self, step: steps.Process, wall_clock: Callable[[], float]) -> None:
+        self._fn = step.fn
         self._states: dict[str, Any] = {}
         self._run = _guarded("process", self._batch, self._one)
+        self._timers = None
+        if step.timer is not None and step.on_timer is not None:
+            self._timers = _Timers(step.timer, step.on_timer, wall_clock)
 
     def _one(self, event: Event) -> list[Event]:
-        state, outputs = self._fn(self._states.get(event[0]), event)
+        key = event[0]
+        state, outputs = self._fn(self._states.get(key), event)
         outputs = list(outputs)
-        self._states[event[0]] = state  # only after fn succeeded, so a failure leaves state intact
+        self._states[key] = state  # only after fn succeeded, so a failure leaves state intact
+        if self._timers is not None:
+            self._timers.schedule(key, state)
         return outputs
 
     def _batch(self, events: list[Event]) -> list[Event]:
@@ -109,11 +116,66 @@ class _Process(Operator):
     def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
         return self._run(events, out) if events else events
 
+    def flush(self, watermark: int, out: TaskOutput) -> list[Event]:
+        return [] if self._timers is None else self._timers.fire(self._states, out)
+
     def snapshot(self) -> Any:
         return self._states
 
     def restore(self, snapshot: Any) -> None:
         self._states = dict(snapshot)
+        if self._timers is not None:
+            for key, state in self._states.items():
+                self._timers.schedule(key, state)
+
+
+class _Timers:
+    """Processing-time timers, one per key, in a heap. A key is in the heap at most once (plus rarely
+    an earlier due time): when its entry comes due, the timer is asked again, so state that moved the
+    due time later (every new reading, for a staleness rule) costs nothing until then."""
+
+    def __init__(
+        self,
+        timer: Callable[[Any], int | None],
+        on_timer: Callable[[Any, str, int], tuple[Any, Iterable[Event]]],
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self._timer, self._on_timer, self._wall_clock = timer, on_timer, wall_clock
+        self._heap: list[tuple[int, str]] = []
+        self._scheduled: dict[str, int] = {}  # key → earliest due time in the heap
+
+    def schedule(self, key: str, state: Any) -> None:
+        due = self._timer(state)
+        if due is not None and due < self._scheduled.get(key, 2**63):
+            self._scheduled[key] = due
+            heapq.heappush(self._heap, (due, key))
+
+    def fire(self, states: dict[str, Any], out: TaskOutput) -> list[Event]:
+        now_ms = int(self._wall_clock() * 1000)
+        fired: list[Event] = []
+        while self._heap and self._heap[0][0] <= now_ms:
+            due, key = heapq.heappop(self._heap)
+            if self._scheduled.get(key) != due:
+                continue  # superseded by an earlier entry, which already ran
+            del self._scheduled[key]
+            state = states.get(key)
+            current = self._timer(state)
+            if current is not None and current > now_ms:
+                self.schedule(key, state)
+            elif current is not None:
+                fired += self._run(key, state, now_ms, states, out)
+        return fired
+
+    def _run(self, key: str, state: Any, now_ms: int, states: dict[str, Any], out: TaskOutput) -> list[Event]:
+        try:
+            state, outputs = self._on_timer(state, key, now_ms)
+            outputs = list(outputs)
+        except Exception as err:  # dropped, not retried: a timer that always raises must not spin
+            out.rejected.append(((key, None, now_ms), f"on_timer raised {type(err).__name__}: {err}"))
+            return []
+        states[key] = state
+        self.schedule(key, state)
+        return outputs
 
 
 class _Join(Operator):
@@ -205,8 +267,10 @@ class _To(Operator):
         return events
 
 
-def compile_step(step: steps.Step, tables: dict[str, dict[str, Any]]) -> Operator:
-    """A fresh operator for one task."""
+def compile_step(
+    step: steps.Step, tables: dict[str, dict[str, Any]], wall_clock: Callable[[], float] = time.time
+) -> Operator:
+    """A fresh operator for one task; `wall_clock` (epoch seconds) drives processing-time timers."""
     match step:
         case steps.Map(fn):
             return _map(fn)
@@ -216,8 +280,8 @@ def compile_step(step: steps.Step, tables: dict[str, dict[str, Any]]) -> Operato
             return _key_by(fn)
         case steps.FlatMap(fn):
             return _flat_map(fn)
-        case steps.Process(fn):
-            return _Process(fn)
+        case steps.Process():
+            return _Process(step, wall_clock)
         case steps.JoinTable(topic, fn):
             return _Join(tables.setdefault(topic, {}), fn)
         case steps.InOrder():

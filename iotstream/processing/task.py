@@ -4,6 +4,7 @@ Like Kafka Streams, work is split by partition number, so a key's readings alway
 window state, and a task moves between processes as a whole (state + positions) on rebalance.
 """
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,12 @@ _Chunk = tuple[list[Any], dict[int, int]]  # events, and the newest event time p
 
 class Task:
     def __init__(
-        self, job: Job, partition: int, tables: dict[str, dict[str, Any]], clock: Callable[[], float]
+        self,
+        job: Job,
+        partition: int,
+        tables: dict[str, dict[str, Any]],
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.partition = partition
         self._sources = {topic: index for index, topic in enumerate(job.sources)}
@@ -29,7 +35,7 @@ class Task:
         self._out_of_orderness_ms = job.out_of_orderness_ms
         for index in self._sources.values():
             self.watermarks.assign(index)
-        self._operators = [compile_step(step, tables) for step in job.steps]
+        self._operators = [compile_step(step, tables, wall_clock) for step in job.steps]
         self._positions: dict[str, int] = {}  # source topic → next offset not yet in the state
 
     @property

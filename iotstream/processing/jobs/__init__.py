@@ -10,18 +10,22 @@ from pydantic import Field
 
 from iotstream.processing.job import Job
 from iotstream.processing.jobs.daily_meters import AGGREGATES, DailyMetersSettings, daily_meter_jobs
+from iotstream.processing.jobs.staleness import StalenessSettings, staleness_job
 from iotstream.processing.jobs.threshold import ThresholdSettings, threshold_job
 
 __all__ = [
     "AGGREGATES",
     "DailyMetersSettings",
     "JobSettings",
+    "StalenessSettings",
     "ThresholdSettings",
     "build_jobs",
     "internal_topics",
 ]
 
-JobSettings = Annotated[DailyMetersSettings | ThresholdSettings, Field(discriminator="type")]
+JobSettings = Annotated[
+    DailyMetersSettings | ThresholdSettings | StalenessSettings, Field(discriminator="type")
+]
 
 
 def build_jobs(settings: list[JobSettings]) -> list[Job]:
@@ -29,6 +33,8 @@ def build_jobs(settings: list[JobSettings]) -> list[Job]:
     for spec in settings:
         if isinstance(spec, ThresholdSettings):
             jobs.append(threshold_job(spec))
+        elif isinstance(spec, StalenessSettings):
+            jobs.append(staleness_job(spec))
         else:
             jobs += daily_meter_jobs(spec)
     return jobs

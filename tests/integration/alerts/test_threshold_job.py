@@ -64,3 +64,32 @@ def test_a_configured_rule_stores_each_episode_with_its_latest_state(tmp_path: P
         }
     ]
     assert refused.status_code == 422
+
+
+def test_a_staleness_rule_stores_the_silence_and_its_end(tmp_path: Path) -> None:
+    rule = {"type": "staleness", "name": "quiet", "datastreams": ["meter-*"], "after": "1s"}
+    settings = load_settings(data_dir=tmp_path, api={"port": 0}, jobs=[rule])
+    now = int(time.time() * 1000)
+    with EmbeddedPlatform(settings) as platform:
+        assert platform.api is not None
+        assert platform.storage is not None
+        storage, url = platform.storage, f"{platform.api.url}/api/v1/readings"
+        assert httpx.post(url, json={"datastream": "meter-1", "time": now, "value": 1}).status_code == 202
+        deadline = time.monotonic() + 20
+        while [a.state for a in storage.alerts("meter-1")] != ["open"]:
+            assert time.monotonic() < deadline, "the silence was not noticed"
+            time.sleep(0.05)
+        assert (
+            httpx.post(url, json={"datastream": "meter-1", "time": now + 5_000, "value": 2}).status_code
+            == 202
+        )
+        while [a.state for a in storage.alerts("meter-1")] != ["closed"]:
+            assert time.monotonic() < deadline, "the returning reading did not close the alert"
+            time.sleep(0.05)
+        (episode,) = storage.alerts("meter-1")
+    assert (episode.rule, episode.start_ms, episode.closed_ms, episode.threshold) == (
+        "quiet",
+        now,
+        now + 5_000,
+        1.0,
+    )
