@@ -12,37 +12,26 @@ was known to be silent (when it was detected; when it ended), `closed_at` the ti
 ended it, and `threshold` the configured silence in seconds.
 """
 
-import fnmatch
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from iotstream._units import DurationMs
 from iotstream.log.topics import ALERTS, OBSERVATIONS
 from iotstream.processing.job import Job
+from iotstream.processing.jobs._rules import RuleSettings, watched_only
 from iotstream.processing.windowing import Event
 
 __all__ = ["StalenessRule", "StalenessSettings", "staleness_job"]
 
 
-class StalenessSettings(BaseModel):
+class StalenessSettings(RuleSettings):
     """One `[[jobs]]` table with `type = "staleness"`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     type: Literal["staleness"]
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    datastreams: list[str] = Field(min_length=1, description="Names or glob patterns (boiler-*).")
     after: DurationMs = Field(gt=0, description="Silence that opens an alert, such as 15m.")
-
-    def value_of(self, datastream: str) -> None:
-        """No daily aggregate: alerts are episodes, not window values."""
-        return None
-
-    def watches(self, datastream: str) -> bool:
-        return any(fnmatch.fnmatchcase(datastream, pattern) for pattern in self.datastreams)
 
 
 class StalenessRule:
@@ -93,16 +82,9 @@ class StalenessRule:
 
 def staleness_job(settings: StalenessSettings, clock: Callable[[], float] = time.time) -> Job:
     rule = StalenessRule(settings, clock)
-    watched: dict[str, bool] = {}
-
-    def wanted(event: Event) -> tuple[Event, ...]:
-        if event[0] not in watched:
-            watched[event[0]] = settings.watches(event[0])
-        return (event,) if watched[event[0]] else ()
-
     return (
         Job(settings.name, sources=[OBSERVATIONS])
-        .flat_map(wanted)
+        .flat_map(watched_only(settings))
         .process(rule.on_reading, timer=rule.due, on_timer=rule.on_silence)
         .to(ALERTS)
     )

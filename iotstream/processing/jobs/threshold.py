@@ -13,27 +13,23 @@ and uneven sampling does not skew it; an episode of one instant averages its rea
 rule `max` is the most extreme reading, the lowest.
 """
 
-import fnmatch
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from iotstream._units import DurationMs
 from iotstream.log.topics import ALERTS, OBSERVATIONS
 from iotstream.processing.job import Job
+from iotstream.processing.jobs._rules import RuleSettings, watched_only
 from iotstream.processing.windowing import Event
 
 __all__ = ["ThresholdSettings", "episode_step", "threshold_job"]
 
 
-class ThresholdSettings(BaseModel):
+class ThresholdSettings(RuleSettings):
     """One `[[jobs]]` table with `type = "threshold"`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     type: Literal["threshold"]
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    datastreams: list[str] = Field(min_length=1, description="Names or glob patterns (boiler-*).")
     above: float | None = None
     below: float | None = None
     hysteresis: float = Field(default=0.0, ge=0)
@@ -50,26 +46,11 @@ class ThresholdSettings(BaseModel):
     def threshold(self) -> float:
         return self.above if self.above is not None else self.below  # type: ignore[return-value]
 
-    def value_of(self, datastream: str) -> None:
-        """No daily aggregate: alerts are episodes, not window values."""
-        return None
-
-    def watches(self, datastream: str) -> bool:
-        return any(fnmatch.fnmatchcase(datastream, pattern) for pattern in self.datastreams)
-
 
 def threshold_job(settings: ThresholdSettings) -> Job:
-    watched: dict[str, bool] = {}  # pattern matches, remembered per name
-
-    def wanted(event: Event) -> tuple[Event, ...]:
-        name = event[0]
-        if name not in watched:
-            watched[name] = settings.watches(name)
-        return (event,) if watched[name] else ()
-
     return (
         Job(settings.name, sources=[OBSERVATIONS], out_of_orderness_ms=settings.out_of_orderness)
-        .flat_map(wanted)
+        .flat_map(watched_only(settings))
         .in_order()
         .process(lambda state, event: episode_step(settings, state, event))
         .to(ALERTS)
