@@ -20,7 +20,8 @@ _HEADLINES = {"open": "alert", "update": "ongoing", "close": "resolved"}
 
 def context(alert: dict[str, Any], registry_row: dict[str, Any] | None) -> dict[str, Any]:
     """Every field a template may use. A datastream the registry does not know is named by its key."""
-    thing, location, unit = _registry_facts(alert["datastream"], registry_row)
+    thing, location, declared = _registry_facts(alert["datastream"], registry_row)
+    unit = alert.get("unit") or declared  # a rule with a unit converted the values into it
     fields = {
         "rule": alert["rule"],
         "datastream": alert["datastream"],

@@ -2,12 +2,13 @@
 
 from iotstream.log.types import TopicSpec
 
-__all__ = ["ALERTS", "DEADLETTER", "LATE", "OBSERVATIONS", "platform_topics"]
+__all__ = ["ALERTS", "DEADLETTER", "LATE", "OBSERVATIONS", "REGISTRY_DATASTREAMS", "platform_topics"]
 
 OBSERVATIONS = "observations"
 LATE = "observations.late"
 DEADLETTER = "observations.deadletter"
 ALERTS = "alerts"
+REGISTRY_DATASTREAMS = "registry.datastreams"  # Datastreams by name, with Thing, Locations and unit
 
 
 def platform_topics(partitions: int) -> list[TopicSpec]:

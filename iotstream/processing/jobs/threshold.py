@@ -11,16 +11,22 @@ latest state per (rule, datastream, start).
 `avg` is time-weighted: readings joined by straight lines (the trapezoid rule), so every reading counts
 and uneven sampling does not skew it; an episode of one instant averages its readings. For a `below`
 rule `max` is the most extreme reading, the lowest.
+
+With `unit` (degC, degF or K) a rule compares temperatures from datastreams declared in any of them:
+each reading is converted from the unit its Datastream declares in the registry, and the episode's
+values are in the rule's unit (see `_temperature`).
 """
 
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from iotstream._units import DurationMs
-from iotstream.log.topics import ALERTS, OBSERVATIONS
+from iotstream.log.topics import ALERTS, OBSERVATIONS, REGISTRY_DATASTREAMS
 from iotstream.processing.job import Job
 from iotstream.processing.jobs._rules import RuleSettings, watched_only
+from iotstream.processing.jobs._temperature import SYMBOLS, canonical_unit, declared_unit, to_unit
 from iotstream.processing.windowing import Event
 
 __all__ = ["ThresholdSettings", "episode_step", "threshold_job"]
@@ -35,6 +41,18 @@ class ThresholdSettings(RuleSettings):
     hysteresis: float = Field(default=0.0, ge=0)
     min_duration: DurationMs = 0
     out_of_orderness: DurationMs = 0
+    unit: str | None = Field(
+        default=None,
+        description="degC, degF or K (or °C, Fahrenheit, ...): compare temperatures in this unit,"
+        " converting each datastream's readings from the unit it declares in the registry.",
+    )
+
+    @field_validator("unit")
+    @classmethod
+    def _temperature(cls, unit: str | None) -> str | None:
+        if unit is not None and canonical_unit(unit) is None:
+            raise ValueError(f"unit {unit!r} is not a temperature unit; use degC, degF or K")
+        return None if unit is None else canonical_unit(unit)
 
     @model_validator(mode="after")
     def _one_direction(self) -> "ThresholdSettings":
@@ -48,13 +66,23 @@ class ThresholdSettings(RuleSettings):
 
 
 def threshold_job(settings: ThresholdSettings) -> Job:
-    return (
-        Job(settings.name, sources=[OBSERVATIONS], out_of_orderness_ms=settings.out_of_orderness)
-        .flat_map(watched_only(settings))
-        .in_order()
-        .process(lambda state, event: episode_step(settings, state, event))
-        .to(ALERTS)
-    )
+    job = Job(settings.name, sources=[OBSERVATIONS], out_of_orderness_ms=settings.out_of_orderness)
+    job = job.flat_map(watched_only(settings))
+    if settings.unit is not None:
+        job = job.join_table(REGISTRY_DATASTREAMS, _converter(settings.unit))
+    return job.in_order().process(lambda state, event: episode_step(settings, state, event)).to(ALERTS)
+
+
+def _converter(unit: str) -> Callable[[Any, Any], Any]:
+    """Readings into the rule's unit, from the unit their Datastream declares (none: the rule's)."""
+
+    def convert(value: Any, datastream: Any) -> Any:
+        source = declared_unit(datastream)
+        if source is None or source == unit or type(value) not in (int, float):
+            return value  # not a number: the episode step rejects it with the reason
+        return to_unit(float(value), source, unit)
+
+    return convert
 
 
 def episode_step(settings: ThresholdSettings, state: Any, event: Event) -> tuple[Any, list[Event]]:
@@ -121,6 +149,7 @@ def _alert(
         "threshold": settings.threshold,
         "direction": "above" if sign > 0 else "below",
         "hysteresis": settings.hysteresis,
+        "unit": None if settings.unit is None else SYMBOLS[settings.unit],
         "closed_at": closed_at,
     }
     return datastream, document, state["last"] if closed_at is None else closed_at
