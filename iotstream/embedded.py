@@ -23,7 +23,7 @@ from iotstream.ingest.ingestor import Ingestor
 from iotstream.ingest.mqtt import MqttIngest
 from iotstream.ingest.mqtt_broker import EmbeddedBroker
 from iotstream.log import BaseLog, open_log
-from iotstream.log.topics import OBSERVATIONS, platform_topics
+from iotstream.log.topics import ALERTS, OBSERVATIONS, platform_topics
 from iotstream.log.types import TopicSpec
 from iotstream.processing.jobs import AGGREGATES, build_jobs, internal_topics
 from iotstream.processing.runner import JobRunner
@@ -99,7 +99,7 @@ class EmbeddedPlatform:
         self, log: BaseLog, storage: BaseStorage, catalog: Catalog, names: DatastreamNames, ingestor: Ingestor
     ) -> None:
         settings = self.settings
-        self._live = LiveHub(log, {OBSERVATIONS: "reading", AGGREGATES: "window"}).start()
+        self._live = LiveHub(log, {OBSERVATIONS: "reading", AGGREGATES: "window", ALERTS: "alert"}).start()
         writes = RegistryWrites(names, ObservationSender(ingestor))
         sensorthings = SensorThings(catalog, storage, writes.apply)
         live, value_of, stats = self._live, _value_of(settings), self.stats

@@ -1,5 +1,5 @@
-"""Live push: `/api/v1/live?datastream=NAME[&datastream=PATTERN...]` streams new readings and window
-results over a WebSocket as they reach the log.
+"""Live push: `/api/v1/live?datastream=NAME[&datastream=PATTERN...]` streams new readings, window
+results and alert events over a WebSocket as they reach the log.
 
 One reader thread follows the log for every client (from the end, committing nothing) and hands each
 client the events it asked for, as one JSON array per batch. Each client has a bounded queue of
@@ -146,7 +146,7 @@ async def live(
     websocket: WebSocket,
     datastream: Annotated[list[str], Query(description="Names or glob patterns; repeat for several")],
 ) -> None:
-    """Each message is a JSON array of `{"type": "reading" | "window", "event": {...}}` in log order
+    """Each message is a JSON array of `{"type": "reading" | "window" | "alert", "event": {...}}` in log order
     per datastream. A client that falls 64 batches behind is closed with code 4008."""
     hub: LiveHub = websocket.app.state.live
     await websocket.accept()

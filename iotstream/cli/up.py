@@ -30,6 +30,12 @@ Host = Annotated[str | None, typer.Option("--host", help="Address the API binds 
 Port = Annotated[int | None, typer.Option("--port", help="API port (default 8000; 0 picks a free one).")]
 
 DEMO_JOB = {**SMART_HOME_JOB, "allowed_lateness": "3d"}  # corrects with the 2-day-late readings
+# The simulated temperature sensors spike now and then: the rules the data-store thesis ran on them.
+DEMO_RULES = [
+    {"type": "threshold", "name": "overheat", "datastreams": ["temperature-*"], "above": 28.0}
+    | {"hysteresis": 0.5, "min_duration": "5s"},
+    {"type": "staleness", "name": "silent", "datastreams": ["temperature-*"], "after": "30s"},
+]
 
 
 def up(
@@ -43,11 +49,14 @@ def up(
 def demo(
     ctx: typer.Context, config: Config = None, data_dir: DataDir = None, host: Host = None, port: Port = None
 ) -> None:
-    """`up` with the smart-home meter job and simulators sending to it over HTTP."""
+    """`up` with the smart-home meter job, temperature alert rules (notified in the log) and
+    simulators sending to them over HTTP."""
     overrides = _overrides(data_dir, host, port)
     settings = state(ctx).reload(config, **overrides)
     if not settings.jobs:
-        overrides["jobs"] = [DEMO_JOB]
+        overrides["jobs"] = [DEMO_JOB, *DEMO_RULES]
+    if not settings.notify.sinks:
+        overrides["notify"] = {"sinks": [{"type": "log"}]}
     # The simulated house sends water readings 10 days late; keep raw readings long enough for them.
     overrides["storage"] = {"retention": {"raw": "30d"}}
     _serve(state(ctx).reload(config, **overrides), demo=True)

@@ -86,7 +86,12 @@ class JoinTable:
 
 @dataclass(frozen=True)
 class InOrder:
-    """Hold events until the watermark passes them, then release them sorted by event time."""
+    """Hold events until the watermark passes them, then release them sorted by event time.
+
+    `per_key_lag_ms` set: each key's own event time (its newest minus this lag) releases its events.
+    """
+
+    per_key_lag_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,11 +168,16 @@ class Job:
             raise ProcessingConfigError(f"job {self.name!r}: process needs both `timer` and `on_timer`")
         return self._then(Process(fn, timer, on_timer))
 
-    def in_order(self) -> "Job":
+    def in_order(self, *, per_key: bool = False) -> "Job":
         """Release events in event-time order once the watermark has passed them, so a `process` after
         it sees each key's events in time order however they arrived. An event that arrives behind the
-        watermark goes to the late output; results wait out the job's out-of-orderness."""
-        return self._then(InOrder())
+        watermark goes to the late output; results wait out the job's out-of-orderness.
+
+        `per_key=True` gives each key a watermark of its own (its newest event time minus the job's
+        out-of-orderness): for per-datastream logic over a topic shared with unrelated datastreams,
+        whose clocks (a backfill, a simulator running ahead) must not hold back or overtake it. A key's
+        last events within the out-of-orderness then wait for its next event or the end of input."""
+        return self._then(InOrder(self.out_of_orderness_ms if per_key else None))
 
     def join_table(self, topic: str, fn: Callable[[Any, Any], Any]) -> "Job":
         """Enrich each value with the latest row of a (compacted) table topic under the same key."""

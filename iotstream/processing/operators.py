@@ -13,7 +13,8 @@ from typing import Any
 
 from iotstream.processing import job as steps
 from iotstream.processing.aggregations import Stats
-from iotstream.processing.watermark import NO_WATERMARK
+from iotstream.processing.timers import Timers
+from iotstream.processing.watermark import END_OF_INPUT, NO_WATERMARK
 from iotstream.processing.windowing import Event, LateReading, WindowOperator
 
 __all__ = ["Operator", "TaskOutput", "compile_step"]
@@ -99,7 +100,7 @@ class _Process(Operator):
         self._run = _guarded("process", self._batch, self._one)
         self._timers = None
         if step.timer is not None and step.on_timer is not None:
-            self._timers = _Timers(step.timer, step.on_timer, wall_clock)
+            self._timers = Timers(step.timer, step.on_timer, wall_clock)
 
     def _one(self, event: Event) -> list[Event]:
         key = event[0]
@@ -117,7 +118,11 @@ class _Process(Operator):
         return self._run(events, out) if events else events
 
     def flush(self, watermark: int, out: TaskOutput) -> list[Event]:
-        return [] if self._timers is None else self._timers.fire(self._states, out)
+        if self._timers is None:
+            return []
+        fired, failed = self._timers.fire(self._states)
+        out.rejected += failed
+        return fired
 
     def snapshot(self) -> Any:
         return self._states
@@ -127,55 +132,6 @@ class _Process(Operator):
         if self._timers is not None:
             for key, state in self._states.items():
                 self._timers.schedule(key, state)
-
-
-class _Timers:
-    """Processing-time timers, one per key, in a heap. A key is in the heap at most once (plus rarely
-    an earlier due time): when its entry comes due, the timer is asked again, so state that moved the
-    due time later (every new reading, for a staleness rule) costs nothing until then."""
-
-    def __init__(
-        self,
-        timer: Callable[[Any], int | None],
-        on_timer: Callable[[Any, str, int], tuple[Any, Iterable[Event]]],
-        wall_clock: Callable[[], float],
-    ) -> None:
-        self._timer, self._on_timer, self._wall_clock = timer, on_timer, wall_clock
-        self._heap: list[tuple[int, str]] = []
-        self._scheduled: dict[str, int] = {}  # key → earliest due time in the heap
-
-    def schedule(self, key: str, state: Any) -> None:
-        due = self._timer(state)
-        if due is not None and due < self._scheduled.get(key, 2**63):
-            self._scheduled[key] = due
-            heapq.heappush(self._heap, (due, key))
-
-    def fire(self, states: dict[str, Any], out: TaskOutput) -> list[Event]:
-        now_ms = int(self._wall_clock() * 1000)
-        fired: list[Event] = []
-        while self._heap and self._heap[0][0] <= now_ms:
-            due, key = heapq.heappop(self._heap)
-            if self._scheduled.get(key) != due:
-                continue  # superseded by an earlier entry, which already ran
-            del self._scheduled[key]
-            state = states.get(key)
-            current = self._timer(state)
-            if current is not None and current > now_ms:
-                self.schedule(key, state)
-            elif current is not None:
-                fired += self._run(key, state, now_ms, states, out)
-        return fired
-
-    def _run(self, key: str, state: Any, now_ms: int, states: dict[str, Any], out: TaskOutput) -> list[Event]:
-        try:
-            state, outputs = self._on_timer(state, key, now_ms)
-            outputs = list(outputs)
-        except Exception as err:  # dropped, not retried: a timer that always raises must not spin
-            out.rejected.append(((key, None, now_ms), f"on_timer raised {type(err).__name__}: {err}"))
-            return []
-        states[key] = state
-        self.schedule(key, state)
-        return outputs
 
 
 class _Join(Operator):
@@ -258,6 +214,51 @@ class _InOrder(Operator):
         self._released = snapshot["released"]
 
 
+class _InOrderPerKey(Operator):
+    """A heap per key, released up to that key's newest event time minus `lag_ms`."""
+
+    def __init__(self, lag_ms: int) -> None:
+        self._lag_ms = lag_ms
+        self._held: dict[str, list[tuple[int, int, Event]]] = {}
+        self._newest: dict[str, int] = {}
+        self._released: dict[str, int] = {}  # per key: every event at or before this time went out
+        self._arrivals = 0
+
+    def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
+        for event in events:
+            key, time_ms = event[0], event[2]
+            released = self._released.get(key, NO_WATERMARK)
+            if time_ms <= released:
+                out.late.append(("in_order", LateReading(key, event[1], time_ms, released - time_ms)))
+                continue
+            self._arrivals += 1
+            heapq.heappush(self._held.setdefault(key, []), (time_ms, self._arrivals, event))
+            self._newest[key] = max(self._newest.get(key, time_ms), time_ms)
+        return []
+
+    def flush(self, watermark: int, out: TaskOutput) -> list[Event]:
+        released: list[Event] = []
+        for key in list(self._held):
+            mark = END_OF_INPUT if watermark >= END_OF_INPUT else self._newest[key] - self._lag_ms
+            held = self._held[key]
+            while held and held[0][0] <= mark:
+                released.append(heapq.heappop(held)[2])
+            self._released[key] = max(self._released.get(key, NO_WATERMARK), min(mark, self._newest[key]))
+            if not held:
+                del self._held[key]
+        return released
+
+    def snapshot(self) -> Any:
+        held = [list(e) for events in self._held.values() for _, _, e in sorted(events)]
+        return {"held": held, "newest": self._newest, "released": self._released}
+
+    def restore(self, snapshot: Any) -> None:
+        self._newest, self._released = dict(snapshot["newest"]), dict(snapshot["released"])
+        for index, (key, value, time_ms) in enumerate(snapshot["held"]):
+            self._held.setdefault(key, []).append((time_ms, index, (key, value, time_ms)))
+        self._arrivals = len(snapshot["held"])
+
+
 class _To(Operator):
     def __init__(self, topic: str) -> None:
         self._topic = topic
@@ -284,8 +285,10 @@ def compile_step(
             return _Process(step, wall_clock)
         case steps.JoinTable(topic, fn):
             return _Join(tables.setdefault(topic, {}), fn)
-        case steps.InOrder():
+        case steps.InOrder(None):
             return _InOrder()
+        case steps.InOrder(lag_ms) if lag_ms is not None:
+            return _InOrderPerKey(lag_ms)
         case steps.Window():
             return _Window(step)
         case steps.To(topic):

@@ -12,11 +12,10 @@ from iotstream.log.types import Record, TopicPartition
 from iotstream.processing.codec import decode
 from iotstream.processing.job import Job
 from iotstream.processing.operators import TaskOutput, compile_step
-from iotstream.processing.watermark import Watermarks
+from iotstream.processing.watermark import END_OF_INPUT, Watermarks
 
 __all__ = ["Task"]
 
-_END_OF_TIME = 2**62
 _Chunk = tuple[list[Any], dict[int, int]]  # events, and the newest event time per source among them
 
 
@@ -66,7 +65,7 @@ class Task:
     def finish(self) -> TaskOutput:
         """The input is over (a bounded backfill, a test): close every window that is still open."""
         out = TaskOutput()
-        self._run([], _END_OF_TIME, _END_OF_TIME, out)
+        self._run([], END_OF_INPUT, END_OF_INPUT, out)
         return out
 
     def _decode(self, records: list[Record]) -> tuple[list[_Chunk], list[tuple[Record, str]]]:

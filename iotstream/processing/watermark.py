@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["NO_WATERMARK", "Watermarks"]
+__all__ = ["END_OF_INPUT", "NO_WATERMARK", "Watermarks"]
 
 NO_WATERMARK = -(2**63)  # before any reading: nothing is late, nothing fires
+END_OF_INPUT = 2**62  # the watermark when a bounded input is over: everything fires
 
 
 @dataclass

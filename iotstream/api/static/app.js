@@ -1,12 +1,13 @@
-// The dashboard's router: #/ (datastreams), #/datastream/NAME, #/meters, #/health. Each page renders
+// The dashboard's router: #/ (datastreams), #/datastream/NAME, #/meters, #/alerts, #/health. Each page renders
 // into <main> and returns a function that closes its live subscriptions.
 import { el } from "./lib.js";
+import { alerts } from "./pages/alerts.js";
 import { datastream } from "./pages/datastream.js";
 import { health } from "./pages/health.js";
 import { meters } from "./pages/meters.js";
 import { overview } from "./pages/overview.js";
 
-const PAGES = { "": overview, datastream, meters, health };
+const PAGES = { "": overview, datastream, meters, alerts, health };
 const main = document.getElementById("page");
 let leave = () => {};
 let visit = 0;

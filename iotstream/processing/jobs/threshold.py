@@ -1,12 +1,13 @@
 """Threshold alerts with hysteresis, on event time (`[[jobs]] type = "threshold"`).
 
-Per datastream, in event-time order (the job waits out its out-of-orderness, so disorder within it
-gives the same episodes): an episode opens at the first reading strictly beyond the threshold, stays
-open while readings are not strictly back past threshold ∓ hysteresis, and closes at the first reading
-that is. With `min_duration` it is announced only once it has lasted that long; a shorter one is
-dropped. Each announced reading emits an event — "open", then "update" per reading that keeps it open,
-then "close" — carrying the whole episode, to the `alerts` topic, where the storage sink keeps the
-latest state per (rule, datastream, start).
+Per datastream, in event-time order (each datastream's readings wait out the out-of-orderness
+against its own newest reading, so disorder within it gives the same episodes, and other datastreams'
+clocks neither hold them back nor make them late): an episode opens at the first reading strictly
+beyond the threshold, stays open while readings are not strictly back past threshold ∓ hysteresis, and
+closes at the first reading that is. With `min_duration` it is announced only once it has lasted that
+long; a shorter one is dropped. Each announced reading emits an event — "open", then "update" per
+reading that keeps it open, then "close" — carrying the whole episode, to the `alerts` topic, where the
+storage sink keeps the latest state per (rule, datastream, start).
 
 `avg` is time-weighted: readings joined by straight lines (the trapezoid rule), so every reading counts
 and uneven sampling does not skew it; an episode of one instant averages its readings. For a `below`
@@ -70,7 +71,11 @@ def threshold_job(settings: ThresholdSettings) -> Job:
     job = job.flat_map(watched_only(settings))
     if settings.unit is not None:
         job = job.join_table(REGISTRY_DATASTREAMS, _converter(settings.unit))
-    return job.in_order().process(lambda state, event: episode_step(settings, state, event)).to(ALERTS)
+    return (
+        job.in_order(per_key=True)
+        .process(lambda state, event: episode_step(settings, state, event))
+        .to(ALERTS)
+    )
 
 
 def _converter(unit: str) -> Callable[[Any, Any], Any]:

@@ -6,6 +6,7 @@ import pytest
 
 from iotstream.log.types import Record
 from iotstream.processing.job import Job
+from iotstream.processing.task import Task
 from iotstream.processing.windowing import Event
 from iotstream.processing.windows import Tumbling
 from iotstream.testing import reading_record, run_job
@@ -177,3 +178,42 @@ def test_in_order_releases_each_keys_events_in_event_time_order_once_the_waterma
     # 5.0 at 9 arrives after 30 made the watermark 25: it is late, everything else comes sorted
     assert order == [("a", 7), ("b", 8), ("a", 10), ("a", 12), ("a", 30)]
     assert [(late.key, late.timestamp_ms, late.late_by_ms) for late in sink.late] == [("a", 9, 16)]
+
+
+def test_in_order_per_key_is_neither_held_back_nor_overtaken_by_other_keys() -> None:
+    seen = (
+        Job("ordered", sources=["observations"], out_of_orderness_ms=5)
+        .in_order(per_key=True)
+        .process(lambda state, event: (None, [(event[0], event[1], event[2])]))
+        .to("out")
+    )
+    # "ahead" runs a day ahead (a simulator); "a" arrives out of order within 5 ms; "slow" stops early
+    arrivals = [("ahead", 0.0, 86_400_000), ("a", 1.0, 10), ("a", 2.0, 7), ("slow", 9.0, 8)]
+    arrivals += [("a", 3.0, 16), ("a", 4.0, 30), ("a", 5.0, 9)]
+    unfinished = run_job(seen, arrivals, batch_size=1, finish=False)
+    assert [(doc["key"], doc["time"]) for doc in unfinished.topics["out"]] == [
+        ("a", 7),
+        ("a", 10),
+        ("a", 16),  # released when 30 arrived: 30 - 5 ≥ 16; 30 itself waits for a's next reading
+    ]  # a day ahead, "ahead" neither released "a" early nor made it late
+    assert [(late.key, late.timestamp_ms, late.late_by_ms) for late in unfinished.late] == [("a", 9, 16)]
+    finished = run_job(seen, arrivals, batch_size=1, finish=True)
+    tail = sorted((doc["key"], doc["time"]) for doc in finished.topics["out"][3:])
+    assert tail == [("a", 30), ("ahead", 86_400_000), ("slow", 8)]  # the end of input releases all
+
+
+def test_in_order_per_key_keeps_what_it_holds_across_a_checkpoint() -> None:
+    job = (
+        Job("ordered", sources=["observations"], out_of_orderness_ms=5)
+        .in_order(per_key=True)
+        .process(lambda state, event: (None, [event]))
+        .to("out")
+    )
+    first = Task(job, 0, {}, clock=lambda: 0.0)
+    first.process([reading_record("a", 1.0, 10), reading_record("a", 2.0, 20, offset=1)])
+    second = Task(job, 0, {}, clock=lambda: 0.0)
+    second.restore(first.snapshot())
+    out, _ = second.process([reading_record("a", 3.0, 12, offset=2), reading_record("a", 4.0, 40, offset=3)])
+    assert [event[2] for _, event in out.to_topics] == [20]  # released by 40 (40 - 5 ≥ 20)
+    assert [(late.timestamp_ms, late.late_by_ms) for _, late in out.late] == [(12, 3)]  # 10 went out at 15
+    assert [event[2] for _, event in second.finish().to_topics] == [40]
