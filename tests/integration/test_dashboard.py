@@ -80,8 +80,8 @@ def wait_for_datastreams(url: str, names: tuple[str, ...]) -> None:
         time.sleep(0.5)
 
 
-def post(url: str, datastream: str, value: float) -> None:
-    reading = {"datastream": datastream, "time": int(time.time() * 1000), "value": value}
+def post(url: str, datastream: str, value: float, time_ms: int | None = None) -> None:
+    reading = {"datastream": datastream, "time": time_ms or int(time.time() * 1000), "value": value}
     assert httpx.post(f"{url}/api/v1/readings", json=reading).status_code == 202
 
 
@@ -135,6 +135,18 @@ def test_the_dashboard_shows_the_demo_live_and_without_errors(
     assert int(accepted.inner_text()) > 0
     page.wait_for_selector("#jobs table")
     shoot(page, tmp_path, "health")
+
+    page.goto(f"{demo}/ui/#/alerts")
+    page.wait_for_selector("#alerts-summary:not(:empty)")
+    now = int(time.time() * 1000)  # the demo's overheat rule: above 28, held at least 5 s
+    post(demo, "temperature-probe", 1000.0, now)
+    post(demo, "temperature-probe", 1001.0, now + 6_000)
+    probe_alert = '#alerts tr[data-datastream="temperature-probe"][data-rule="overheat"]'
+    page.wait_for_selector(f'{probe_alert}[data-state="open"]', timeout=15_000)
+    post(demo, "temperature-probe", 20.0, now + 7_000)
+    page.wait_for_selector(f'{probe_alert}[data-state="closed"]', timeout=15_000)
+    assert page.locator(f"{probe_alert} td.value").inner_text() == "1001"
+    shoot(page, tmp_path, "alerts")
 
     assert errors == []
 
