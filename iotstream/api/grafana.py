@@ -179,5 +179,11 @@ def _annotation(alert: Alert, echo: dict[str, Any]) -> dict[str, Any]:
         "isRegion": end > alert.start_ms,
         "title": f"{alert.rule}: {alert.datastream} {alert.state}",
         "tags": [alert.rule, alert.datastream, alert.state],
-        "text": f"max {alert.max}, average {alert.avg}, threshold {alert.threshold}",
+        "text": _annotation_text(alert),
     }
+
+
+def _annotation_text(alert: Alert) -> str:
+    if alert.max is None:  # a staleness rule: the threshold is the silence allowed
+        return f"no data for {alert.duration_s:g} s (allowed {alert.threshold:g} s)"
+    return f"max {alert.max}, average {alert.avg}, threshold {alert.threshold}"

@@ -71,6 +71,7 @@ def platform(tmp_path: Path) -> Iterator[EmbeddedPlatform]:
                     "overheat", "boiler-2", JAN_1 + 5 * HOUR, JAN_1 + 5 * HOUR, 101.0, 101.0, 100.0, "open"
                 ),
                 Alert("overheat", "boiler-1", JAN_1 + 9 * DAY, JAN_1 + 9 * DAY, 110.0, 110.0, 100.0, "open"),
+                Alert("silent", "meter-9", JAN_1, JAN_1 + HOUR, None, None, 900.0, "closed", JAN_1 + HOUR),
             ]
         )
         yield running
@@ -188,6 +189,8 @@ def test_alerts_come_back_as_annotations_echoing_the_request(api: httpx.Client) 
     assert "max 104.0" in answer[0]["text"]
     by_rule = api.post("/annotations", json=body | {"annotation": {"query": "overheat"}}).json()
     assert len(by_rule) == 2
+    (silence,) = api.post("/annotations", json=body | {"annotation": {"query": "silent"}}).json()
+    assert silence["text"] == "no data for 3600 s (allowed 900 s)"
 
 
 def test_ad_hoc_filter_keys_and_values(api: httpx.Client) -> None:
