@@ -52,6 +52,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/end_to_end.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/sensorthings.py
+	$(BIN)/python benchmarks/alerts.py
 
 BENCH_VENV := .venv-bench
 
