@@ -94,10 +94,12 @@ def _flat_map(fn: Callable[[Event], Iterable[Event]]) -> Operator:
 
 
 class _Process(Operator):
+    """Event by event, never the batch-then-rerun of stateless steps: rerunning would apply the events
+    before a failing one to the state twice."""
+
     def __init__(self, step: steps.Process, wall_clock: Callable[[], float]) -> None:
         self._fn = step.fn
         self._states: dict[str, Any] = {}
-        self._run = _guarded("process", self._batch, self._one)
         self._timers = None
         if step.timer is not None and step.on_timer is not None:
             self._timers = Timers(step.timer, step.on_timer, wall_clock)
@@ -106,16 +108,19 @@ class _Process(Operator):
         key = event[0]
         state, outputs = self._fn(self._states.get(key), event)
         outputs = list(outputs)
-        self._states[key] = state  # only after fn succeeded, so a failure leaves state intact
         if self._timers is not None:
             self._timers.schedule(key, state)
+        self._states[key] = state  # only after fn succeeded, so a failure leaves state intact
         return outputs
 
-    def _batch(self, events: list[Event]) -> list[Event]:
-        return [o for e in events for o in self._one(e)]
-
     def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
-        return self._run(events, out) if events else events
+        result: list[Event] = []
+        for event in events:
+            try:
+                result += self._one(event)
+            except Exception as err:
+                out.rejected.append((event, f"process raised {type(err).__name__}: {err}"))
+        return result
 
     def flush(self, watermark: int, out: TaskOutput) -> list[Event]:
         if self._timers is None:

@@ -16,9 +16,9 @@ S1 = [("s1", 99.0, 0), ("s1", 100.0, 1 * M), ("s1", 100.5, 2 * M), ("s1", 99.5, 
 S1 += [("s1", 101.5, 4 * M), ("s1", 99.4, 5 * M), ("s1", 99.0, 6 * M)]
 
 
-def _events(readings: list[tuple[str, Any, int]], **rule: Any) -> list[dict[str, Any]]:
+def _events(readings: list[tuple[str, Any, int]], batch_size: int = 1, **rule: Any) -> list[dict[str, Any]]:
     settings = ThresholdSettings(**(RULE | {"hysteresis": 0.5} | rule))
-    sink = run_job(threshold_job(settings), readings, batch_size=1)
+    sink = run_job(threshold_job(settings), readings, batch_size=batch_size)
     return sink.topics.get("alerts", [])
 
 
@@ -90,3 +90,9 @@ def test_a_reading_that_is_not_a_number_is_rejected_and_the_rest_go_on() -> None
 def test_a_rule_needs_exactly_one_direction() -> None:
     with pytest.raises(ValidationError, match="exactly one of `above` and `below`"):
         ThresholdSettings(**(RULE | {"below": 1.0}))
+
+
+def test_a_bad_reading_in_the_middle_of_a_batch_leaves_the_episodes_of_the_others_unchanged() -> None:
+    with_bad = [*S1[:3], ("s1", "hot", 2 * M + 1), *S1[3:]]
+    mixed = _events(with_bad, batch_size=100)
+    assert _summary(mixed) == _summary(_events(S1))  # nothing before the bad one is counted twice
