@@ -1,8 +1,9 @@
 """The compiled steps of one task: each takes a batch of events and returns the next batch.
 
-A user function that raises must not stop the job: the batch runs in one tight loop, and only if
-something raises is it rerun event by event, so the one bad event goes to the dead-letter output
-with the reason and the others go on.
+A user function that raises must not stop the job: a stateless step runs the batch in one tight loop,
+and only if something raises is it rerun event by event, so the one bad event goes to the dead-letter
+output with the reason and the others go on. A `process` step, which keeps state, always goes event by
+event.
 """
 
 import heapq
