@@ -86,8 +86,8 @@ class EmbeddedPlatform:
         self._start_sink(log, storage)
         self.catalog = catalog = open_catalog(settings.registry.url)
         self._publisher = RegistryPublisher(catalog, log).start()  # before the jobs that join with it
+        self._start_notify(log)  # before the jobs: a new sink starts at the alerts topic's end
         self._start_jobs(log)
-        self._start_notify(log)
         names = DatastreamNames(catalog)
         names.register([*settings.ingest.datastreams, *storage.latest()])  # readings older than the catalog
         self.ingestor = Ingestor(log, settings.ingest, names.known, names.register)

@@ -4,6 +4,7 @@ undelivered event and is retried with exponential backoff (interrupted at once b
 sinks, the jobs and the storage carry on. After the receiver returns, everything it missed follows in
 order. An event still undeliverable after `give_up_after`, or refused for good (a 4xx, an unknown
 recipient), goes to the dead-letter topic with the reason; so does an event that is not an alert.
+A sink configured for the first time starts with the alerts raised from then on.
 
 Delivery is at least once: a crash between sending and committing repeats that one message.
 """
@@ -51,7 +52,16 @@ class Delivery:
         self._registry = TableReader(log, [DATASTREAMS_TOPIC], self._tables)
         self._producer = log.producer()
         self._consumer = log.consumer(self.group, auto_offset_reset="earliest")
+        self._start_new_sink_at_the_end(log)
         self._consumer.subscribe([ALERTS])
+
+    def _start_new_sink_at_the_end(self, log: BaseLog) -> None:
+        """A sink seen for the first time hears of alerts raised from now on, not of the topic's
+        history; one that ran before resumes where it left off, so nothing raised while it (or the
+        platform) was down is lost."""
+        partitions = [TopicPartition(ALERTS, p) for p in range(log.describe_topic(ALERTS).spec.partitions)]
+        if all(offset is None for offset in self._consumer.committed(partitions).values()):
+            self._consumer.commit(log.end_offsets(partitions))
 
     def run(self, stop: threading.Event) -> None:
         try:

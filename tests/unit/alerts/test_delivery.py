@@ -72,6 +72,20 @@ def _events(*kinds: str) -> list[dict[str, Any]]:
     return [EPISODE | {"event": kind, "state": "closed" if kind == "close" else "open"} for kind in kinds]
 
 
+def test_a_new_sink_starts_at_the_end_and_a_known_one_resumes_where_it_stopped(log: BaseLog) -> None:
+    _publish(log, *_events("open", "close"))  # history from before the sink was configured
+    sink = FakeSink()
+    first = Delivery(sink, log, NotifySettings(template="{start}"))
+    _publish(log, EPISODE | {"event": "open", "start": 1})
+    _drain(first)
+    first.close()
+    _publish(log, EPISODE | {"event": "open", "start": 2})  # raised while the sink was not running
+    again = Delivery(sink, log, NotifySettings(template="{start}"))
+    _drain(again)
+    again.close()
+    assert sink.texts == ["1970-01-01T00:00:00.001Z", "1970-01-01T00:00:00.002Z"]
+
+
 def test_only_opens_and_closes_notify_by_default_and_a_replayed_one_is_not_repeated(log: BaseLog) -> None:
     sink = FakeSink()
     delivery = Delivery(sink, log, NotifySettings(template="{event} {datastream} {thing}"))
