@@ -1,6 +1,7 @@
 """`iotstream up` (the platform in one process) and `iotstream demo` (the same, with the smart-home
 job and simulators preconfigured)."""
 
+import logging
 import signal
 import threading
 import time
@@ -68,6 +69,7 @@ def _overrides(data_dir: Path | None, host: str | None, port: int | None) -> dic
 
 
 def _serve(settings: Settings, *, demo: bool) -> None:
+    _show_notifications()
     with EmbeddedPlatform(settings) as platform:
         assert platform.api is not None  # noqa: S101 - started with the API
         lines = platform.running()
@@ -90,6 +92,16 @@ def _serve(settings: Settings, *, demo: bool) -> None:
         for thread in simulators:
             thread.join()
     console.print("iotstream stopped; data is kept", markup=False)
+
+
+def _show_notifications() -> None:
+    """The log sink's messages (open at WARNING, close at INFO) on the console, unless logging is set up."""
+    logger = logging.getLogger("iotstream.notify")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s notification: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def _start_simulators(url: str, stop: threading.Event) -> list[threading.Thread]:
