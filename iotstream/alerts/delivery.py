@@ -22,10 +22,9 @@ from iotstream.alerts.config import NotifySettings
 from iotstream.alerts.message import DEFAULT_TEMPLATE, context, render
 from iotstream.alerts.sinks import BaseSink, DeliveryError, Notice
 from iotstream.log.base import BaseLog
-from iotstream.log.topics import ALERTS, DEADLETTER
+from iotstream.log.topics import ALERTS, DEADLETTER, REGISTRY_DATASTREAMS
 from iotstream.log.types import Record, TopicPartition
 from iotstream.processing.tables import TableReader
-from iotstream.registry.records import DATASTREAMS_TOPIC
 
 __all__ = ["Delivery"]
 
@@ -49,7 +48,7 @@ class Delivery:
         self._failing_since: dict[tuple[str, int, int], float] = {}  # record → first failed attempt
         self._sent: OrderedDict[tuple[Any, ...], None] = OrderedDict()
         self._tables: dict[str, dict[str, Any]] = {}
-        self._registry = TableReader(log, [DATASTREAMS_TOPIC], self._tables)
+        self._registry = TableReader(log, [REGISTRY_DATASTREAMS], self._tables)
         self._producer = log.producer()
         self._consumer = log.consumer(self.group, auto_offset_reset="earliest")
         self._start_new_sink_at_the_end(log)
@@ -101,7 +100,7 @@ class Delivery:
             self.counts["skipped"] += 1
             return "done"
         try:
-            fields = context(alert, self._tables.get(DATASTREAMS_TOPIC, {}).get(alert["datastream"]))
+            fields = context(alert, self._tables.get(REGISTRY_DATASTREAMS, {}).get(alert["datastream"]))
             notice = Notice(render(self._settings.template, fields, DEFAULT_TEMPLATE), fields, alert)
         except (KeyError, TypeError, ValueError) as err:
             return self._dead_letter(record, f"cannot render the notification: {type(err).__name__} {err}")

@@ -6,6 +6,7 @@ taken to be in the rule's unit already; one that declares something other than a
 be compared, and its readings are rejected with that reason.
 """
 
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["SYMBOLS", "canonical_unit", "declared_unit", "to_unit"]
@@ -35,7 +36,15 @@ def declared_unit(row: Any) -> str | None:
 
     Raises ValueError when it declares a unit that is not a temperature."""
     unit = row.get("unitOfMeasurement") if isinstance(row, dict) else None
-    texts = [str(unit[f]) for f in ("symbol", "name", "definition") if isinstance(unit, dict) and unit.get(f)]
+    texts = tuple(
+        str(unit[f]) for f in ("symbol", "name", "definition") if isinstance(unit, dict) and unit.get(f)
+    )
+    return _temperature_of(texts)
+
+
+@lru_cache(maxsize=1024)
+def _temperature_of(texts: tuple[str, ...]) -> str | None:
+    """Parsed once per distinct declaration, not once per reading."""
     for text in texts:
         if found := canonical_unit(text):
             return found
