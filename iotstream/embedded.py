@@ -9,7 +9,7 @@ the jobs checkpoint, then the sink writes what it holds.
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,17 +19,18 @@ from iotstream.api.live import LiveHub
 from iotstream.api.server import ApiServer
 from iotstream.api.services import Services
 from iotstream.config import Settings
-from iotstream.ingest.ingestor import Ingestor
+from iotstream.ingest.ingestor import Ingestor, Unstorable
 from iotstream.ingest.mqtt import MqttIngest
 from iotstream.ingest.mqtt_broker import EmbeddedBroker
 from iotstream.log import BaseLog, open_log
 from iotstream.log.topics import ALERTS, OBSERVATIONS, platform_topics
 from iotstream.log.types import TopicSpec
+from iotstream.models import Observation
 from iotstream.processing.jobs import AGGREGATES, build_jobs, internal_topics
 from iotstream.processing.runner import JobRunner
 from iotstream.processing.watermark import NO_WATERMARK
 from iotstream.registry.catalog import Catalog, open_catalog
-from iotstream.registry.datastreams import DatastreamNames
+from iotstream.registry.datastreams import DatastreamKeys
 from iotstream.registry.publisher import RegistryPublisher, registry_topics
 from iotstream.registry.sensorthings.mqtt import SensorThingsMqtt
 from iotstream.registry.sensorthings.sending import ObservationSender
@@ -88,22 +89,24 @@ class EmbeddedPlatform:
         self._publisher = RegistryPublisher(catalog, log).start()  # before the jobs that join with it
         self._start_notify(log)  # before the jobs: a new sink starts at the alerts topic's end
         self._start_jobs(log)
-        names = DatastreamNames(catalog)
-        names.register([*settings.ingest.datastreams, *storage.latest()])  # readings older than the catalog
-        self.ingestor = Ingestor(log, settings.ingest, names.known, names.register)
+        keys = DatastreamKeys(catalog)
+        keys.register([*settings.ingest.datastreams, *storage.latest()])  # readings older than the catalog
+        self.ingestor = Ingestor(
+            log, settings.ingest, keys.known, keys.register, unstorable=_refusals_of(storage)
+        )
         self._start_mqtt(self.ingestor)
         if self._serve_api:
-            self._start_api(log, storage, catalog, names, self.ingestor)
+            self._start_api(log, storage, catalog, keys, self.ingestor)
 
     def _start_api(
-        self, log: BaseLog, storage: BaseStorage, catalog: Catalog, names: DatastreamNames, ingestor: Ingestor
+        self, log: BaseLog, storage: BaseStorage, catalog: Catalog, keys: DatastreamKeys, ingestor: Ingestor
     ) -> None:
         settings = self.settings
         self._live = LiveHub(log, {OBSERVATIONS: "reading", AGGREGATES: "window", ALERTS: "alert"}).start()
-        writes = RegistryWrites(names, ObservationSender(ingestor))
+        writes = RegistryWrites(keys, ObservationSender(ingestor))
         sensorthings = SensorThings(catalog, storage, writes.apply)
         live, value_of, stats = self._live, _value_of(settings), self.stats
-        services = Services(settings, ingestor, storage, value_of, names.describe, stats, live, sensorthings)
+        services = Services(settings, ingestor, storage, value_of, keys.describe, stats, live, sensorthings)
         self.api = ApiServer(create_app(services), settings.api.host, settings.api.port).start()
         if self._mqtt is not None and settings.mqtt.sensorthings:
             base = f"{self.api.url}/v1.1"
@@ -286,3 +289,12 @@ def _tiers(retention: RetentionSettings) -> str:
     tiers = ", ".join(f"{tier} {keep(retention.of(tier))}" for tier in TIERS)
     every = f"every {retention.interval_ms / 1000:g} s" if retention.interval_ms else "off"
     return f"keeps {tiers}; retention {every}"
+
+
+def _refusals_of(storage: BaseStorage) -> Unstorable:
+    """Ingestion refuses at once what the store would refuse later (a reading older than a raw tier)."""
+
+    def refusals(readings: Sequence[Observation]) -> dict[int, str]:
+        return {rejected.position: rejected.reason for rejected in storage.valid_readings(readings)[1]}
+
+    return refusals

@@ -1,6 +1,6 @@
 """What a notification says: an alert event joined with its Datastream's registry record, rendered.
 
-The registry record (`registry.datastreams`, keyed by the datastream's name) gives the Thing's name,
+The registry record (`registry.datastreams`, keyed by the datastream's stream key) gives the Thing's name,
 its Locations and the unit, so a message reads "Boiler 1 (Basement, Building A)" rather than a key.
 Templates are `str.format` strings over the fields of `context()`; `summary` and `headline` are ready
 to use, the raw values are there for templates of one's own (`{max:.1f}`). `max` and `avg` are None

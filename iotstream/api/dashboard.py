@@ -42,7 +42,7 @@ def overview(request: Request) -> Response:
     that went quiet still shows its last day."""
     services: Services = request.app.state.services
     recent = services.storage.recent_averages("1h", SPARK_SPAN_MS)
-    rows = [row | {"spark": recent.get(row["name"], [])} for row in datastream_list(services)]
+    rows = [row | {"spark": recent.get(row["key"], [])} for row in datastream_list(services)]
     jobs = [job.model_dump(mode="json") for job in services.settings.jobs]
     return json_response({"datastreams": rows, "jobs": jobs})
 

@@ -113,7 +113,7 @@ def get_late(request: Request, datastream: str, time_range: TimeRange) -> Respon
     return json_response(body)
 
 
-_UNREGISTERED = {"registry_id": None, "unit": None, "thing": None, "placeholder": None}
+_UNREGISTERED = {"registry_id": None, "unit": None, "thing": None, "placeholder": None}  # + its name
 
 
 @router.get("/datastreams", summary="Every datastream with its latest reading, unit and Thing")
@@ -122,16 +122,17 @@ def get_datastreams(request: Request) -> Response:
 
 
 def datastream_list(services: Services) -> list[dict[str, Any]]:
-    """Every stored or registered datastream, by name, with its latest reading, configured aggregate and
-    what the registry knows of it (unit, Thing; None for a datastream the catalog does not have)."""
+    """Every stored or registered datastream, by stream key, with its latest reading, configured
+    aggregate and what the registry knows of it (name, unit, Thing; for a datastream the catalog does
+    not have, the name is the key and the rest None)."""
     latest = services.storage.latest()
     described = services.describe_datastreams()
     listing = []
-    for name in sorted(set(latest) | set(described)):
-        reading = latest.get(name)
+    for key in sorted(set(latest) | set(described)):
+        reading = latest.get(key)
         last = None if reading is None else {"time": iso(reading.phenomenon_time_ms), "value": reading.result}
-        registry = described.get(name, _UNREGISTERED)
-        listing.append({"name": name, "latest": last, "aggregate": services.value_of(name)} | registry)
+        registry = described.get(key, _UNREGISTERED | {"name": key})
+        listing.append({"key": key, "latest": last, "aggregate": services.value_of(key)} | registry)
     return listing
 
 

@@ -20,7 +20,7 @@ class Services:
     ingestor: Ingestor
     storage: BaseStorage
     value_of: Callable[[str], str | None]  # the configured daily aggregate of a datastream, if any
-    describe_datastreams: Callable[[], dict[str, dict[str, Any]]]  # the catalog's, by name
+    describe_datastreams: Callable[[], dict[str, dict[str, Any]]]  # the catalog's, by stream key
     stats: Callable[[], dict[str, Any]]  # counters of the roles in this process
     live: LiveHub  # WebSocket push
     sensorthings: SensorThings | None = None  # the registry's SensorThings API, where a catalog is configured

@@ -1,15 +1,18 @@
 """The one path every reading takes into the platform, whatever transport brought it.
 
-`submit` parses a payload, refuses what is malformed or unknown with the reason, and produces the rest
-to `observations` keyed by datastream. `done` is called once the log has acknowledged every produced
-reading, so a transport answers "accepted" only for readings that survive a crash. When more readings
-wait for the log than `[ingest] max_pending`, `submit` raises `IngestBusyError` before taking any:
-clients are told to retry instead of the process buffering without bound.
+`submit` parses a payload, refuses what is malformed, unknown or unstorable (older than a configured raw
+retention tier) with the reason, and produces the rest to `observations` keyed by stream key: a reading
+is refused here, at once, or stored — never accepted and dropped later. `done` is called once the log
+has acknowledged every produced reading, so a transport answers "accepted" only for readings that
+survive a crash. When more readings wait for the log than `[ingest] max_pending`, `submit` raises
+`IngestBusyError` before taking any: clients are told to retry instead of the process buffering
+without bound.
 """
 
+import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -28,6 +31,8 @@ from iotstream.models import Observation
 __all__ = ["Done", "IngestBusyError", "IngestResult", "Ingestor"]
 
 Done = Callable[[Exception | None], None]
+# The readings storage would refuse, by their index in the list, with the reason (e.g. too old to keep).
+Unstorable = Callable[[Sequence[Observation]], dict[int, str]]
 _encoder = msgspec.json.Encoder()
 
 
@@ -83,11 +88,13 @@ class Ingestor:
         known: Callable[[str], bool] | None = None,
         register: Callable[[Iterable[str]], object] | None = None,
         clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        unstorable: Unstorable | None = None,
     ) -> None:
-        """`known(name)` says whether a datastream is registered; `register` is told of new ones."""
+        """`known(key)` says whether a datastream is registered; `register` is told of new ones."""
         self._settings = settings
-        self._known = known or (lambda name: True)
-        self._register = register or (lambda names: None)
+        self._known = known or (lambda key: True)
+        self._register = register or (lambda keys: None)
+        self._unstorable = unstorable or (lambda readings: {})
         self._clock = clock
         self._producer = log.producer()
         self._pending = 0
@@ -99,8 +106,11 @@ class Ingestor:
     def pending(self) -> int:
         return self._pending
 
-    def submit(self, body: bytes, done: Done, *, datastream: str | None = None) -> IngestResult:
-        """Take a payload; raises `InvalidPayloadError` when none of it is usable."""
+    def submit(
+        self, body: bytes, done: Done, *, datastream: str | None = None, whole: bool = False
+    ) -> IngestResult:
+        """Take a payload; raises `InvalidPayloadError` when none of it is usable. With `whole`, one
+        refused reading refuses them all (a SensorThings request writes everything or nothing)."""
         if self._pending >= self._settings.max_pending:
             raise IngestBusyError(
                 f"{self._pending} readings are waiting for the log ([ingest] max_pending = "
@@ -109,7 +119,10 @@ class Ingestor:
             )
         received_ms = self._clock()
         readings, rejected = parse_readings(body, received_ms, datastream=datastream)
+        readings = _drop(readings, rejected, self._unstorable(readings))
         readings = self._known_only(readings, rejected)
+        if whole and rejected:
+            readings = []
         self.counts.accepted += len(readings)
         self.counts.rejected += len(rejected)
         if not readings:
@@ -120,13 +133,15 @@ class Ingestor:
 
     def _known_only(self, readings: list[Observation], rejected: list[ItemError]) -> list[Observation]:
         """Registers new datastreams, or moves their readings to `rejected` without auto-registration."""
-        unknown = {name for name in {r.datastream for r in readings} if not self._known(name)}
+        unknown = {key for key in {r.datastream for r in readings} if not self._known(key)}
         if not unknown:
             return readings
         if self._settings.auto_register:
             self._register(sorted(unknown))
             return readings
-        return _drop_unknown(readings, rejected, unknown)
+        reason = "unknown datastream {!r}; register it first".format
+        refused = {i: reason(r.datastream) for i, r in enumerate(readings) if r.datastream in unknown}
+        return _drop(readings, rejected, refused)
 
     def _produce(self, readings: list[Observation], done: Done, received_ms: int) -> None:
         with self._lock:
@@ -168,22 +183,20 @@ class Ingestor:
         self._producer.close()
 
 
-def _drop_unknown(
-    readings: list[Observation], rejected: list[ItemError], unknown: set[str]
+def _drop(
+    readings: list[Observation], rejected: list[ItemError], refused: dict[int, str]
 ) -> list[Observation]:
-    """Accepted readings kept their order but not their index; the rejected ones fill the gaps."""
+    """`refused` goes by index in `readings`; `rejected` by position in the payload, where the readings
+    accepted so far kept their order and the items rejected earlier fill the gaps."""
+    if not refused:
+        return readings
     failed = {error.position for error in rejected}
-    position = 0
+    positions = (position for position in itertools.count() if position not in failed)
     kept = []
-    for reading in readings:
-        while position in failed:
-            position += 1
-        if reading.datastream in unknown:
-            rejected.append(
-                ItemError(position, f"unknown datastream {reading.datastream!r}; register it first")
-            )
+    for (index, reading), position in zip(enumerate(readings), positions, strict=False):
+        if index in refused:
+            rejected.append(ItemError(position, refused[index]))
         else:
             kept.append(reading)
-        position += 1
     rejected.sort()
     return kept

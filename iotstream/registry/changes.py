@@ -67,7 +67,7 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             continue
         changes.add(type(row), [row.id])
         if isinstance(row, models.Datastream):
-            changes.deleted_datastreams.add(row.name)
+            changes.deleted_datastreams.add(row.key)
         elif isinstance(row, models.Location):  # its Things lose a location
             changes.add(models.Thing, [thing.id for thing in row.things])
         elif isinstance(row, models.Thing):  # the database deletes its HistoricalLocations

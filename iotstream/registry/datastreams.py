@@ -1,7 +1,7 @@
-"""Which datastreams exist, for ingestion: the catalog's Datastreams, asked once per payload, so the names
-are held in memory and reloaded when the catalog changes. A reading for an unknown name registers a
-placeholder Datastream (its own Thing, a shared "unknown" Sensor and ObservedProperty) that a user
-completes later through the SensorThings API.
+"""Which datastreams exist, for ingestion: the stream keys of the catalog's Datastreams, asked once per
+payload, so they are held in memory and reloaded when the catalog changes. A reading for an unknown key
+registers a placeholder Datastream (its own Thing, a shared "unknown" Sensor and ObservedProperty) named
+and keyed as it was sent, which a user completes (and may rename) later through the SensorThings API.
 """
 
 import threading
@@ -13,76 +13,85 @@ from sqlalchemy.orm import Session
 
 from iotstream.registry import models
 from iotstream.registry.catalog import Catalog
+from iotstream.registry.keys import KEY_PROPERTY
 
-__all__ = ["PLACEHOLDER_OBSERVATION_TYPE", "DatastreamNames"]
+__all__ = ["PLACEHOLDER_OBSERVATION_TYPE", "DatastreamKeys"]
 
 PLACEHOLDER_OBSERVATION_TYPE = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Observation"
 _UNKNOWN = "unknown (registered automatically)"
 
 
-class DatastreamNames:
+class DatastreamKeys:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._lock = threading.Lock()
-        self._names: frozenset[str] = frozenset()
+        self._keys: frozenset[str] = frozenset()
         self.reload()
 
-    def known(self, name: str) -> bool:
-        return name in self._names  # a frozenset swapped whole: readers need no lock
+    def known(self, key: str) -> bool:
+        return key in self._keys  # a frozenset swapped whole: readers need no lock
 
-    def names(self) -> frozenset[str]:
-        return self._names
+    def keys(self) -> frozenset[str]:
+        return self._keys
 
     def describe(self) -> dict[str, dict[str, Any]]:
-        """Name → what datastream listings show from the catalog: its SensorThings id, unit symbol,
-        Thing, and whether it is still a placeholder."""
+        """Key → what datastream listings show from the catalog: its name, SensorThings id, unit
+        symbol, Thing, and whether it is still a placeholder."""
         ds = models.Datastream
-        query = select(ds.name, ds.id, ds.unit_of_measurement, models.Thing.name, ds.placeholder).join(
-            ds.thing
-        )
+        query = select(
+            ds.key, ds.name, ds.id, ds.unit_of_measurement, models.Thing.name, ds.placeholder
+        ).join(ds.thing)
         with self._catalog.session() as session:
             rows = session.execute(query).all()
         return {
-            name: {"registry_id": id_, "unit": (unit or {}).get("symbol"), "thing": thing, "placeholder": p}
-            for name, id_, unit, thing, p in rows
+            key: {
+                "name": name,
+                "registry_id": id_,
+                "unit": (unit or {}).get("symbol"),
+                "thing": thing,
+                "placeholder": placeholder,
+            }
+            for key, name, id_, unit, thing, placeholder in rows
         }
 
     def reload(self) -> None:
         with self._catalog.session() as session:
-            names = frozenset(session.scalars(select(models.Datastream.name)))
-        self._names = names
+            keys = frozenset(session.scalars(select(models.Datastream.key)))
+        self._keys = keys
 
-    def add(self, names: Iterable[str]) -> None:
-        """Names a transaction is creating: known at once, so readings sent in the same request pass."""
+    def add(self, keys: Iterable[str]) -> None:
+        """Keys a transaction is creating: known at once, so readings sent in the same request pass."""
         with self._lock:
-            self._names = self._names | frozenset(names)
+            self._keys = self._keys | frozenset(keys)
 
-    def register(self, names: Iterable[str]) -> list[str]:
-        """Placeholders for the names the catalog does not have yet; returns those created."""
+    def register(self, keys: Iterable[str]) -> list[str]:
+        """Placeholders for the keys the catalog does not have yet; returns those created."""
         with self._lock, self._catalog.session(write=True) as session:
             existing = set(
-                session.scalars(select(models.Datastream.name).where(models.Datastream.name.in_(names)))
+                session.scalars(select(models.Datastream.key).where(models.Datastream.key.in_(keys)))
             )
-            created = [name for name in dict.fromkeys(names) if name not in existing]
+            created = [key for key in dict.fromkeys(keys) if key not in existing]
             if created:
                 sensor, observed = _unknown_sensor(session), _unknown_property(session)
-                for name in created:
-                    session.add(_placeholder(name, sensor, observed))
+                for key in created:
+                    session.add(_placeholder(key, sensor, observed))
         self.reload()
         return created
 
 
-def _placeholder(name: str, sensor: models.Sensor, observed: models.ObservedProperty) -> models.Datastream:
+def _placeholder(key: str, sensor: models.Sensor, observed: models.ObservedProperty) -> models.Datastream:
     thing = models.Thing(
-        name=name,
+        name=key,
         description="registered automatically when its first reading arrived; complete it",
         properties={"placeholder": True},
     )
     return models.Datastream(
-        name=name,
+        key=key,
+        name=key,
         description="registered automatically when its first reading arrived",
         observation_type=PLACEHOLDER_OBSERVATION_TYPE,
         unit_of_measurement={"name": None, "symbol": None, "definition": None},
+        properties={KEY_PROPERTY: key},
         placeholder=True,
         thing=thing,
         sensor=sensor,

@@ -1,8 +1,9 @@
 """The catalog's tables: the SensorThings entities except Observations, which live in the time-series
 store (a reading is an Observation; only its optional SensorThings extras are kept here).
 
-Ids are integers from each table's own sequence. A Datastream's `name` is unique: it is the key its
-readings travel and are stored under everywhere else in iotstream.
+Ids are integers from each table's own sequence. A Datastream's `name` is free text and may repeat, as
+SensorThings allows; its `key` is unique and never changes: readings travel and are stored under it
+everywhere else in iotstream, so a rename keeps a Datastream's history, job results and alerts.
 """
 
 from typing import Any, ClassVar
@@ -121,7 +122,8 @@ class Datastream(Base):
     __tablename__ = "datastreams"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True, index=True)  # registry/keys.py
+    name: Mapped[str] = mapped_column(String(255), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     observation_type: Mapped[str] = mapped_column(Text)
     unit_of_measurement: Mapped[dict[str, Any] | None]

@@ -1,6 +1,6 @@
 """The records of the registry topics: what a stream job sees when it joins readings with the catalog.
 
-`registry.datastreams` is keyed by the Datastream's name — the key its readings travel under — and
+`registry.datastreams` is keyed by the Datastream's stream key — the key its readings travel under — and
 carries its Thing (with the Thing's Locations), Sensor and ObservedProperty, so one lookup by a
 reading's key gives the device name, the place and the unit. The other `registry.<entity set>` topics
 are keyed by `@iot.id` and carry the entity with its to-one links as `{"@iot.id": n}`.
@@ -43,11 +43,11 @@ def changed_records(session: Session, changes: Changes) -> Iterator[Record]:
             found.add(row.id)
             yield TOPICS[entities.name], str(row.id), entity_document(entities, row)
         yield from ((TOPICS[entities.name], str(i), None) for i in sorted(wanted - found))
-    names = set()
+    keys = set()
     for row in _rows(session, models.Datastream, _affected_datastreams(session, changes), _DENORMALISED):
-        names.add(row.name)
-        yield DATASTREAMS_TOPIC, row.name, datastream_document(row)
-    yield from ((DATASTREAMS_TOPIC, name, None) for name in sorted(changes.deleted_datastreams - names))
+        keys.add(row.key)
+        yield DATASTREAMS_TOPIC, row.key, datastream_document(row)
+    yield from ((DATASTREAMS_TOPIC, key, None) for key in sorted(changes.deleted_datastreams - keys))
 
 
 def all_records(session: Session) -> Iterator[Record]:
@@ -56,7 +56,7 @@ def all_records(session: Session) -> Iterator[Record]:
             yield TOPICS[entities.name], str(row.id), entity_document(entities, row)
     query = select(models.Datastream).options(*_DENORMALISED).order_by(models.Datastream.id)
     for row in session.scalars(query):
-        yield DATASTREAMS_TOPIC, row.name, datastream_document(row)
+        yield DATASTREAMS_TOPIC, row.key, datastream_document(row)
 
 
 def entity_document(entities: EntitySet, row: Any) -> dict[str, Any]:
@@ -72,6 +72,7 @@ def datastream_document(row: models.Datastream) -> dict[str, Any]:
     thing = entity_document(ENTITY_SETS["Things"], row.thing)
     thing["Locations"] = [entity_document(ENTITY_SETS["Locations"], loc) for loc in row.thing.locations]
     return entity_document(ENTITY_SETS["Datastreams"], row) | {
+        "key": row.key,
         "Thing": thing,
         "Sensor": entity_document(ENTITY_SETS["Sensors"], row.sensor),
         "ObservedProperty": entity_document(ENTITY_SETS["ObservedProperties"], row.observed_property),

@@ -1,10 +1,10 @@
 """What happens when a SensorThings request has written to the catalog, before its commit: new
-Datastream names become known to ingestion and created Observations are sent as readings. (After the
+Datastream keys become known to ingestion and created Observations are sent as readings. (After the
 commit, `RegistryPublisher` publishes the changed entities to the registry topics.)"""
 
 from sqlalchemy.orm import Session
 
-from iotstream.registry.datastreams import DatastreamNames
+from iotstream.registry.datastreams import DatastreamKeys
 from iotstream.registry.sensorthings.sending import ObservationSender
 from iotstream.registry.sensorthings.write import Written
 
@@ -12,14 +12,14 @@ __all__ = ["RegistryWrites"]
 
 
 class RegistryWrites:
-    def __init__(self, names: DatastreamNames, sender: ObservationSender) -> None:
-        self._names = names
+    def __init__(self, keys: DatastreamKeys, sender: ObservationSender) -> None:
+        self._keys = keys
         self._sender = sender
 
     def apply(self, session: Session, written: Written) -> list[str]:
-        self._names.add(row.name for kind, row in written.changed if kind == "Datastreams")
+        self._keys.add(row.key for kind, row in written.changed if kind == "Datastreams")
         try:
             return self._sender.send(session, written)
         finally:
             if written.deleted:
-                self._names.reload()
+                self._keys.reload()

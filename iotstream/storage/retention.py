@@ -1,8 +1,10 @@
 """Retention tiers: how long raw readings and each rollup are kept, by default or per datastream.
+Every tier is kept forever until a user configures one: history is data.
 
 Rollups are recomputed from the next finer tier whenever data arrives, so a finer tier must still hold
 every bucket that new data can touch. Two rules guarantee it: readings older than the raw horizon are
-refused (as InfluxDB refuses points outside its retention policy), and every cutoff falls on a UTC
+refused (as InfluxDB refuses points outside its retention policy; ingestion refuses them at once, with
+the reason, so nothing is accepted and dropped later), and every cutoff falls on a UTC
 midnight, so the day, hour and minute buckets a new reading touches are always complete below it. That
 is also why the tiers must not shrink from fine to coarse (raw ≤ 1m ≤ 1h ≤ 1d).
 """
@@ -46,9 +48,10 @@ class TierKeep(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    raw: Keep = 7 * DAY_MS
-    minute: Keep = Field(default=90 * DAY_MS, alias="1m")
-    hour: Keep = Field(default=730 * DAY_MS, alias="1h")
+    # History is data: nothing is deleted until a user configures a tier (as in FROST and ThingsBoard).
+    raw: Keep = None
+    minute: Keep = Field(default=None, alias="1m")
+    hour: Keep = Field(default=None, alias="1h")
     day: Keep = Field(default=None, alias="1d")
 
     def of(self, tier: str) -> int | None:
@@ -140,9 +143,11 @@ class RetentionPolicy:
         horizon = self.horizon_ms(datastream)
         if horizon is None or time_ms >= horizon:
             return None
+        days = (self.keep(datastream).raw or 0) / DAY_MS
         return (
             f"measured at {_iso(time_ms)}, before the raw retention horizon {_iso(horizon)} of "
-            f"{datastream!r}; keep raw data longer in [storage.retention] to store it"
+            f"{datastream!r} (the raw tier keeps {days:g} days); keep raw data longer in"
+            " [storage.retention] to store it"
         )
 
     def deletions(self, tier: str, datastreams: Iterable[str]) -> list[Deletion]:

@@ -99,7 +99,7 @@ def test_demo_serves_simulated_readings_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         while not {"TH1", "Etot", "temperature-1"} <= names:
             assert time.monotonic() < deadline, f"simulated datastreams never arrived: {sorted(names)}"
             time.sleep(0.5)
-            names = {d["name"] for d in httpx.get(f"{url}/api/v1/datastreams").json()}
+            names = {d["key"] for d in httpx.get(f"{url}/api/v1/datastreams").json()}
         demo.send_signal(signal.SIGINT)
         stdout, stderr = demo.communicate(timeout=60)
     finally:

@@ -75,7 +75,7 @@ def browser() -> Iterator[Browser]:
 
 def wait_for_datastreams(url: str, names: tuple[str, ...]) -> None:
     deadline = time.monotonic() + 60
-    while not set(names) <= {d["name"] for d in httpx.get(f"{url}/api/v1/datastreams").json()}:
+    while not set(names) <= {d["key"] for d in httpx.get(f"{url}/api/v1/datastreams").json()}:
         assert time.monotonic() < deadline, f"the simulators never sent {names}"
         time.sleep(0.5)
 

@@ -47,12 +47,13 @@ def test_the_overview_has_every_datastream_with_its_latest_value_and_last_day(
     # "a" reports every hour for two days; "b" once, a day earlier
     platform.storage.write_observations([*hourly("a", 48), Observation("b", T0 - DAY, "offline", T0, "b0")])
     overview = api.get("/api/v1/overview").json()
-    by_name = {d["name"]: d for d in overview["datastreams"]}
+    by_name = {d["key"]: d for d in overview["datastreams"]}
     assert list(by_name) == ["a", "b"]
     assert by_name["a"]["latest"] == {"time": "2026-01-02T23:00:00Z", "value": 47.0}
     assert by_name["a"]["spark"] == [[T0 + h * HOUR, float(h)] for h in range(24, 48)]
     assert by_name["b"] == {
-        "name": "b",
+        "key": "b",
+        "name": "b",  # the catalog does not know it: named by its key
         "latest": {"time": "2025-12-31T00:00:00Z", "value": "offline"},
         "aggregate": None,
         "registry_id": None,  # written straight to the store: the catalog does not know it

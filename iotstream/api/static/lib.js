@@ -90,8 +90,9 @@ export function formatTime(time) {
   return date.toISOString().replace("T", " ").replace(/(\.000)?Z$/, "") + " UTC";
 }
 
-export function datastreamLink(name) {
-  return el("a", { href: "#/datastream/" + encodeURIComponent(name) }, name);
+// A datastream is addressed by its stream key; its name (free text, may repeat) is what people read.
+export function datastreamLink(key, name = key) {
+  return el("a", { href: "#/datastream/" + encodeURIComponent(key) }, name);
 }
 
 const SVG = "http://www.w3.org/2000/svg";

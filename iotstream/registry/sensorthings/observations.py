@@ -92,7 +92,7 @@ class ObservationReader:
         return document
 
     def _read(self, datastream: models.Datastream, start: int, end: int) -> list[_Reading]:
-        observations = self._storage.raw(datastream.name, start, end, limit=MAX_SCAN + 1)
+        observations = self._storage.raw(datastream.key, start, end, limit=MAX_SCAN + 1)
         if not observations:
             return []
         extras = {

@@ -1,7 +1,7 @@
 """The SensorThings v1.1 HTTP API under `/v1.1`.
 
 Errors are `{"code": status, "type": "error", "message": "..."}` (FROST's shape) with 400 for bad
-bodies and query options, 404 for missing entities, 409 for conflicts (a Datastream name in use, an
+bodies and query options, 404 for missing entities, 409 for conflicts (a stream key in use, an
 entity still referenced).
 """
 

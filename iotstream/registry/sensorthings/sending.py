@@ -39,7 +39,7 @@ class ObservationSender:
         readings, ids = [], []
         for datastream, body in written.observations:
             start, end = self._phenomenon(body.get("phenomenonTime"))
-            readings.append({"datastream": datastream.name, "time": start, "value": body["result"]})
+            readings.append({"datastream": datastream.key, "time": start, "value": body["result"]})
             ids.append(observation_id(datastream.id, start))
             self._keep_extras(session, datastream, start, end, body)
         if readings:
@@ -94,7 +94,7 @@ class ObservationSender:
                 failure.append(error)
             acknowledged.set()
 
-        result = self._ingestor.submit(_encoder.encode(readings), done)
+        result = self._ingestor.submit(_encoder.encode(readings), done, whole=True)
         if result.rejected:
             first = result.rejected[0]
             raise BadRequest(f"Observation {first.position}: {first.error}")

@@ -88,7 +88,7 @@ class SensorThings:
         """Observations(id)/Datastream or /FeatureOfInterest."""
         datastream_id, time_ms = obs.parse_observation_id(str(observation.key))
         datastream = session.get(models.Datastream, datastream_id)
-        if datastream is None or not self.storage.raw(datastream.name, time_ms, time_ms + 1, limit=1):
+        if datastream is None or not self.storage.raw(datastream.key, time_ms, time_ms + 1, limit=1):
             raise NotFound(f"no Observation {observation.key!r}")
         if last.entities.name == "Datastreams":
             return datastream
@@ -182,10 +182,10 @@ class SensorThings:
         datastream_id, time_ms = obs.parse_observation_id(observation_id)
         with self.catalog.session() as session:
             datastream = session.get(models.Datastream, datastream_id)
-            name = datastream.name if datastream else None
+            key = datastream.key if datastream else None
         deadline = time.monotonic() + within_s
-        while name is not None and time.monotonic() < deadline:
-            if self.storage.raw(name, time_ms, time_ms + 1, limit=1):
+        while key is not None and time.monotonic() < deadline:
+            if self.storage.raw(key, time_ms, time_ms + 1, limit=1):
                 return
             time.sleep(0.01)
 
@@ -213,7 +213,7 @@ class SensorThings:
             )
         with self.catalog.session(write=True) as session:
             row = self._row(session, last, self._walk(session, parents))
-            has_readings = last.entities.name == "Datastreams" and bool(self.storage.latest([row.name]))
+            has_readings = last.entities.name == "Datastreams" and bool(self.storage.latest([row.key]))
             writer = Writer(session)
             writer.delete(last.entities, row, has_readings)
             self._on_written(session, writer.written)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from iotstream._units import parse_time_ms
-from iotstream.registry import models
+from iotstream.registry import keys, models
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Link, Property
 from iotstream.registry.sensorthings.errors import BadRequest, Conflict, NotFound
 
@@ -25,7 +25,7 @@ _IGNORED = ("@iot.selfLink", "@iot.navigationLink")
 
 @dataclass
 class Written:
-    """What a request changed that ingestion must hear of: new Datastream names, deletions, and the
+    """What a request changed that ingestion must hear of: new Datastream keys, deletions, and the
     Observations to send as readings. (The registry topics learn of changes from the catalog itself.)"""
 
     changed: list[tuple[str, Any]] = field(default_factory=list)  # (entity set, row)
@@ -53,6 +53,8 @@ class Writer:
             raise BadRequest("Observations are created through the Datastream: see create_observation")
         row = entities.model()
         self._set_properties(entities, row, document, replace=True)
+        if entities.name == "Datastreams":
+            keys.provisional_key(row)
         with self._session.no_autoflush:  # the row is complete only once every link is set
             self._session.add(row)
             for link in entities.links:
@@ -183,7 +185,7 @@ class Writer:
             for thing in row.things:
                 self._moved(thing, [row])
         elif entities.name == "Datastreams":
-            self._unique_name(row)
+            keys.assign_key(self._session, row)
 
     def _moved(self, thing: models.Thing, locations: list[models.Location]) -> None:
         history = models.HistoricalLocation(
@@ -191,31 +193,15 @@ class Writer:
         )
         self._session.add(history)
 
-    def _unique_name(self, datastream: models.Datastream) -> None:
-        with self._session.no_autoflush:
-            clash = self._session.scalar(
-                select(models.Datastream.id).where(
-                    models.Datastream.name == datastream.name, models.Datastream.id != (datastream.id or -1)
-                )
-            )
-        if clash is not None:
-            raise Conflict(
-                f"Datastream {clash} is already named {datastream.name!r}; a Datastream's name is the key its"
-                " readings are sent and stored under, so names are unique"
-            )
-
     # update
 
     def update(self, entities: EntitySet, row: Any, body: Any, *, replace: bool) -> Any:
         document = self._document(entities, body)
         if document.get("@iot.id", row.id) != row.id:
             raise BadRequest(f"@iot.id {document['@iot.id']!r} in the body differs from the URL's {row.id}")
-        if entities.name == "Datastreams" and document.get("name", row.name) != row.name:
-            raise Conflict(
-                f"Datastream {row.id} is named {row.name!r}: a Datastream's name is the key its readings are"
-                " stored under and cannot change; create a new Datastream instead"
-            )
         self._set_properties(entities, row, document, replace=replace)
+        if entities.name == "Datastreams":
+            keys.keep_key(row, row.properties)
         for link in entities.links:
             if link.json not in document or not link.attribute:
                 continue
@@ -249,7 +235,7 @@ class Writer:
             )
         if entities.name == "Datastreams" and has_readings:
             raise Conflict(
-                f"Datastream {row.id} ({row.name!r}) still has Observations in storage; they are kept by the"
+                f"Datastream {row.id} ({row.key!r}) still has Observations in storage; they are kept by the"
                 " retention tiers, and the Datastream can be deleted once they are gone"
             )
         if entities.name == "Datastreams":

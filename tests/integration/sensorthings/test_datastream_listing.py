@@ -1,4 +1,4 @@
-"""`/api/v1/datastreams` (and the dashboard's overview) read the catalog: unit, Thing, placeholder."""
+"""`/api/v1/datastreams` (and the dashboard's overview) read the catalog: name, unit, Thing, placeholder."""
 
 import httpx
 
@@ -15,8 +15,9 @@ def test_the_listing_shows_each_datastreams_unit_and_thing_from_the_catalog(
     api = httpx.Client(base_url=platform.api.url)
     reading = {"datastream": "pump-7", "time": "2026-11-01T10:00:00Z", "value": 3.5}
     assert api.post("/api/v1/readings", json=reading).status_code == 202
-    listing = {row["name"]: row for row in api.get("/api/v1/datastreams").json()}
+    listing = {row["key"]: row for row in api.get("/api/v1/datastreams").json()}
     assert listing["boiler-t"] == {
+        "key": "boiler-t",
         "name": "boiler-t",
         "latest": None,
         "aggregate": None,
@@ -26,9 +27,14 @@ def test_the_listing_shows_each_datastreams_unit_and_thing_from_the_catalog(
         "placeholder": False,
     }
     pump = listing["pump-7"]
-    assert (pump["unit"], pump["thing"], pump["placeholder"]) == (None, "pump-7", True)
+    assert (pump["name"], pump["unit"], pump["thing"], pump["placeholder"]) == (
+        "pump-7",
+        None,
+        "pump-7",
+        True,
+    )
     unit = {"unitOfMeasurement": {"symbol": "bar"}}
     assert sta.patch(f"/Datastreams({pump['registry_id']})", json=unit).status_code == 200
-    overview = {row["name"]: row for row in api.get("/api/v1/overview").json()["datastreams"]}
+    overview = {row["key"]: row for row in api.get("/api/v1/overview").json()["datastreams"]}
     assert overview["pump-7"]["unit"] == "bar"
     api.close()

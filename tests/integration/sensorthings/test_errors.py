@@ -130,11 +130,15 @@ def test_missing_entities_are_404_and_used_ones_cannot_be_deleted(sta: httpx.Cli
         answer = sta.delete(path)
         assert answer.status_code == 409
         assert f"still used by Datastreams {datastream}" in answer.json()["message"]
-    clash = sta.post("/Datastreams", json=_datastream({"@iot.id": thing}, {"@iot.id": sensor}, OBSERVED))
+    taken = _datastream({"@iot.id": thing}, {"@iot.id": sensor}, OBSERVED, "other") | {
+        "properties": {"key": "t1"}
+    }
+    clash = sta.post("/Datastreams", json=taken)
     assert clash.status_code == 409
-    assert f"Datastream {datastream} is already named 't1'" in clash.json()["message"]
-    rename = sta.patch(f"/Datastreams({datastream})", json={"name": "t2"})
-    assert rename.status_code == 409
+    assert "a Datastream with key 't1' exists already" in clash.json()["message"]
+    rekey = sta.patch(f"/Datastreams({datastream})", json={"properties": {"key": "t2"}})
+    assert rekey.status_code == 400
+    assert "has the stream key 't1', which never changes" in rekey.json()["message"]
 
     sta.post(
         f"/Datastreams({datastream})/Observations",

@@ -8,23 +8,26 @@ export async function overview(main) {
   const filter = el("input", { type: "search", placeholder: "filter datastreams", "aria-label": "filter" });
   const count = el("span", { class: "muted" });
 
-  const addRow = (name, latest, spark) => {
+  const addRow = (key, name, latest, spark) => {
     const value = el("td", { class: "num value" }, formatValue(latest?.value));
     const time = el("td", { class: "time muted" }, formatTime(latest?.time));
-    const row = el("tr", { "data-datastream": name },
-      el("td", {}, datastreamLink(name)), value, time, el("td", {}, sparkline(spark ?? [])));
-    const entry = { row, value, time, timeMs: latest ? Date.parse(latest.time) : -Infinity };
-    rows.set(name, entry);
+    const label = el("td", {}, datastreamLink(key, name));
+    if (name !== key) label.append(" ", el("span", { class: "muted key" }, key));
+    const row = el("tr", { "data-datastream": key },
+      label, value, time, el("td", {}, sparkline(spark ?? [])));
+    const entry = { row, value, time, text: `${name} ${key}`.toLowerCase(),
+      timeMs: latest ? Date.parse(latest.time) : -Infinity };
+    rows.set(key, entry);
     return entry;
   };
   const showCount = () => { count.textContent = `${rows.size} datastreams`; };
 
-  for (const d of datastreams) body.append(addRow(d.name, d.latest, d.spark).row);
+  for (const d of datastreams) body.append(addRow(d.key, d.name, d.latest, d.spark).row);
   showCount();
 
   filter.addEventListener("input", () => {
     const text = filter.value.toLowerCase();
-    for (const [name, { row }] of rows) row.hidden = !name.toLowerCase().includes(text);
+    for (const entry of rows.values()) entry.row.hidden = !entry.text.includes(text);
   });
 
   main.append(
@@ -42,7 +45,7 @@ export async function overview(main) {
       if (type !== "reading") continue;
       let entry = rows.get(event.datastream);
       if (!entry) {
-        entry = addRow(event.datastream, null, []);
+        entry = addRow(event.datastream, event.datastream, null, []);
         body.append(entry.row);
         showCount();
       }

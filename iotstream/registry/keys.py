@@ -1,0 +1,81 @@
+"""Stream keys: the unique, stable name a Datastream's readings travel and are stored under.
+
+A SensorThings `name` is free text and may repeat ("Temperature" on every Thing), so it cannot key
+readings. The key is chosen once, when the Datastream is created, and never changes:
+
+- a Datastream registered by ingestion (a device sent `{"datastream": "TH1"}`) has the key it was sent as;
+- one created through SensorThings takes `properties.key` when the client gives one, else its name
+  when no Datastream has that key yet, else `<name>/<@iot.id>`, unique by construction.
+
+So a catalog whose names are unique keeps the keys its users already send to, and the second
+"Temperature" gets one that says which Datastream it is. The key is shown in `properties.key`, where
+every SensorThings client sees it and `$filter=properties/key eq 'TH1'` finds it.
+"""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from iotstream.registry import models
+from iotstream.registry.sensorthings.errors import BadRequest, Conflict
+
+__all__ = ["KEY_PROPERTY", "assign_key", "keep_key", "provisional_key"]
+
+KEY_PROPERTY = "key"
+_MAX_LENGTH = 255
+
+
+def provisional_key(datastream: models.Datastream) -> None:
+    """A unique stand-in, so the row can be flushed (nested Observations do) before `assign_key`."""
+    datastream.key = f"(provisional) {uuid.uuid4().hex}"
+
+
+def assign_key(session: Session, datastream: models.Datastream) -> None:
+    """Give a new Datastream, once its links are set, its key (see the module docstring)."""
+    wanted = (datastream.properties or {}).get(KEY_PROPERTY)
+    if wanted is not None:
+        _check(wanted)
+        if _taken(session, datastream, wanted):
+            raise Conflict(f"a Datastream with key {wanted!r} exists already; stream keys are unique")
+        _set(datastream, wanted)
+    elif not _taken(session, datastream, datastream.name) and len(datastream.name) <= _MAX_LENGTH:
+        _set(datastream, datastream.name)
+    else:
+        session.flush()  # for the id the key is named after
+        _set(datastream, f"{datastream.name[: _MAX_LENGTH - 12]}/{datastream.id}")
+
+
+def keep_key(datastream: models.Datastream, properties: Any) -> None:
+    """After an update: `properties.key` may be repeated or left out, never changed."""
+    given = (properties or {}).get(KEY_PROPERTY, datastream.key) if isinstance(properties, dict) else None
+    if given != datastream.key and given is not None:
+        raise BadRequest(
+            f"Datastream {datastream.id} has the stream key {datastream.key!r}, which never changes (its"
+            f" readings are stored under it); properties.key cannot become {given!r}"
+        )
+    _set(datastream, datastream.key)
+
+
+def _set(datastream: models.Datastream, key: str) -> None:
+    datastream.key = key
+    datastream.properties = {**(datastream.properties or {}), KEY_PROPERTY: key}
+
+
+def _check(key: Any) -> None:
+    if not isinstance(key, str) or not key.strip() or len(key) > _MAX_LENGTH:
+        raise BadRequest(
+            f"properties.key is the Datastream's stream key: a non-empty text of at most {_MAX_LENGTH}"
+            f" characters, got {key!r}"
+        )
+
+
+def _taken(session: Session, datastream: models.Datastream, key: str) -> bool:
+    """Also sees Datastreams created earlier in the same request and not flushed yet."""
+    pending = any(
+        isinstance(row, models.Datastream) and row is not datastream and row.key == key for row in session.new
+    )
+    with session.no_autoflush:
+        found = session.scalar(select(models.Datastream.id).where(models.Datastream.key == key))
+    return pending or (found is not None and found != datastream.id)
