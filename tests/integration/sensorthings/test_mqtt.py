@@ -188,3 +188,55 @@ def _dead_letter_reasons(platform: EmbeddedPlatform) -> list[str]:
     records = consumer.poll(max_records=100, timeout_s=0.5)
     consumer.close()
     return [dict(r.headers)["reason"].decode() for r in records]
+
+
+def _platform(tmp_path: Path, broker_port: int, **storage: Any) -> EmbeddedPlatform:
+    """With the default retention (every tier forever) unless `storage` says otherwise."""
+    mqtt = {"enabled": True, "url": f"mqtt://127.0.0.1:{broker_port}", "client_id": tmp_path.name}
+    return EmbeddedPlatform(load_settings(data_dir=tmp_path, api={"port": 0}, mqtt=mqtt, storage=storage))
+
+
+def _publish(port: int, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        for topic, body in messages:
+            client.publish(topic, msgspec.json.encode(body), qos=1).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_an_observation_of_1999_published_over_mqtt_is_stored_and_served(
+    tmp_path: Path, broker_port: int
+) -> None:
+    with _platform(tmp_path, broker_port) as platform:
+        assert platform.api is not None
+        with httpx.Client(base_url=f"{platform.api.url}/v1.1", timeout=30) as sta:
+            datastream = _boiler(sta)["@iot.id"]
+            topic = f"v1.1/Datastreams({datastream})/Observations"
+            _publish(broker_port, [(topic, {"phenomenonTime": "1999-12-31T23:59:00Z", "result": 12.5})])
+            stored = _eventually(lambda: sta.get(f"/Datastreams({datastream})/Observations").json()["value"])
+    assert [(o["phenomenonTime"], o["result"]) for o in stored] == [("1999-12-31T23:59:00Z", 12.5)]
+
+
+def test_with_a_raw_tier_a_too_old_reading_over_mqtt_is_dead_lettered_with_the_tier(
+    tmp_path: Path, broker_port: int
+) -> None:
+    with _platform(tmp_path, broker_port, retention={"raw": "30d"}) as platform:
+        assert platform.api is not None
+        with httpx.Client(base_url=f"{platform.api.url}/v1.1", timeout=30) as sta:
+            datastream = _boiler(sta)["@iot.id"]
+            old = {"phenomenonTime": "1999-12-31T23:59:00Z", "result": 12.5}
+            _publish(
+                broker_port,
+                [
+                    (f"v1.1/Datastreams({datastream})/Observations", old),
+                    ("iotstream/boiler-t/readings", {"time": "1999-12-31T23:59:00Z", "value": 1}),
+                ],
+            )
+            reasons = _eventually(lambda: _dead_letter_reasons(platform), count=2)
+            assert sta.get(f"/Datastreams({datastream})/Observations").json()["value"] == []
+    assert all("the raw tier keeps 30 days" in reason for reason in reasons), reasons
+    assert any(reason.startswith("SensorThings MQTT:") for reason in reasons)
