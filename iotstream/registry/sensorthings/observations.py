@@ -127,10 +127,27 @@ class ObservationReader:
         head, *rest = path
         if head == "Datastream":
             return _datastream_member(reading.datastream, rest)
+        if head == "FeatureOfInterest":
+            return self._feature_member(reading, rest)
         value = _raw_properties(reading)[head]
         for name in rest:
             value = value.get(name) if isinstance(value, dict) else None
         return value
+
+    def _feature_member(self, reading: _Reading, path: list[str]) -> Any:
+        """The reading's FeatureOfInterest, read once per request (the session's identity map)."""
+        key = reading.extras.feature_of_interest_id if reading.extras else None
+        feature = self._session.get(models.FeatureOfInterest, key) if key is not None else None
+        if feature is None:
+            return None
+        if path in (["id"], ["@iot.id"]):
+            return feature.id
+        return {
+            "name": feature.name,
+            "description": feature.description,
+            "encodingType": feature.encoding_type,
+            "feature": feature.feature,
+        }[path[0]]
 
     def json(self, reading: _Reading, query: Query) -> dict[str, Any]:
         own = f"{self._base}/Observations('{reading.id}')"
@@ -147,6 +164,9 @@ class ObservationReader:
         return document
 
 
+_FEATURE_PATHS = (["id"], ["@iot.id"], ["name"], ["description"], ["encodingType"], ["feature"])
+
+
 def _check_member(path: list[str]) -> None:
     head = path[0]
     known = ["id", *(p.json for p in OBSERVATIONS.properties)]
@@ -155,8 +175,16 @@ def _check_member(path: list[str]) -> None:
             raise QueryError(
                 f"on Observations, $filter can follow Datastream to id, name or description, not {path}"
             )
+    elif head == "FeatureOfInterest":
+        if path[1:] not in _FEATURE_PATHS:
+            raise QueryError(
+                "on Observations, $filter can follow FeatureOfInterest to id, name, description,"
+                f" encodingType or feature, not {path}"
+            )
     elif head not in known:
-        raise QueryError(f"Observation has no property {head!r}; it has {', '.join(known)}, Datastream")
+        raise QueryError(
+            f"Observation has no property {head!r}; it has {', '.join(known)}, Datastream, FeatureOfInterest"
+        )
 
 
 def _raw_properties(reading: _Reading) -> dict[str, Any]:

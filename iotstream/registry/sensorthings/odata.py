@@ -1,21 +1,28 @@
 """The query options of a SensorThings request ($filter, $expand, $select, $orderby, $top, $skip, $count)
 parsed into one `Query`. `$filter` uses odata-query's OData v4 grammar; the rest are simple enough to
 split here. Every problem is a `QueryError` that names the option and what is wrong with it.
+
+The grammar knows OData's geo.distance, geo.length and geo.intersects and its `geography'…'` literals;
+SensorThings' st_* functions are added here, `geometry'…'` is read as `geography'…'`, and every
+geography literal is parsed before any row is read (see _geo).
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from odata_query import ast
-from odata_query.exceptions import ODataException
+from odata_query.exceptions import ArgumentCountException, ODataException
 from odata_query.grammar import ODataLexer, ODataParser
 
+from iotstream.registry.sensorthings import _geo
 from iotstream.registry.sensorthings.errors import BadRequest
 
 __all__ = ["DEFAULT_TOP", "MAX_TOP", "Order", "Query", "QueryError", "parse_filter", "parse_query"]
 
 DEFAULT_TOP = 100
 MAX_TOP = 10_000
+_QUOTED = re.compile(r"((?<![\w./])geometry)?('(?:[^']|'')*')", re.IGNORECASE)
 _OPTIONS = {"$filter", "$expand", "$select", "$orderby", "$top", "$skip", "$count", "$resultFormat"}
 
 
@@ -60,10 +67,7 @@ def parse_query(options: Mapping[str, str]) -> Query:
 
 
 def parse_filter(text: str) -> ast._Node:
-    try:
-        node: ast._Node = ODataParser().parse(ODataLexer().tokenize(text))
-    except ODataException as err:
-        raise QueryError(f"$filter {text!r}: {err}") from err
+    node = _parse("$filter", text)
     if node is None:
         raise QueryError("$filter is empty")
     return node
@@ -80,11 +84,46 @@ def _orderby(text: str | None) -> tuple[Order, ...]:
 
 
 def _expression(option: str, text: str) -> ast._Node:
+    node = _parse(option, text)
+    if node is None:
+        raise QueryError(f"{option}: an expression is missing")
+    return node
+
+
+def _parse(option: str, text: str) -> ast._Node | None:
     try:
-        node: ast._Node = ODataParser().parse(ODataLexer().tokenize(text))
+        node: ast._Node | None = _parser().parse(ODataLexer().tokenize(_geometry_as_geography(text)))
+        if node is not None:
+            _geo.check(node)
     except ODataException as err:
         raise QueryError(f"{option} {text!r}: {err}") from err
+    except _geo.GeometryError as err:
+        raise QueryError(f"{option}: {err}") from err
     return node
+
+
+def _parser() -> ODataParser:
+    """OData's parser, knowing SensorThings' st_* functions too (it refuses functions it does not know)."""
+    parser = ODataParser()
+    standard = parser._function_call
+
+    def function_call(func: ast.Identifier, args: list[ast._Node]) -> ast.Call:
+        arity = _geo.ARITY.get(func.name) if not func.namespace else None
+        if arity is None:
+            call: ast.Call = standard(func, args)
+            return call
+        if len(args) != arity:
+            raise ArgumentCountException(func.name, arity, arity, len(args))
+        return ast.Call(func, args)
+
+    parser._function_call = function_call  # type: ignore[method-assign]
+    return parser
+
+
+def _geometry_as_geography(text: str) -> str:
+    """`geometry'POINT(1 2)'`, OData's other spelling (FROST takes both), as `geography'…'`; string
+    literals are matched whole, so their content is left alone."""
+    return _QUOTED.sub(lambda match: ("geography" if match[1] else "") + match[2], text)
 
 
 def _names(option: str, text: str | None) -> tuple[str, ...]:

@@ -1,8 +1,11 @@
 """`$filter` over Observations, which come from the time-series store rather than the catalog: the
 expression is evaluated in Python on each reading the store returns for the requested range.
 
-Values follow SQL's rules as the catalog's filter does: comparing with a missing value is false
-(except `eq null`), numbers compare as numbers whatever their JSON spelling, times as instants.
+Values follow SQL's rules as the catalog's filter does: `eq` and `ne` treat a missing value as null,
+numbers compare as numbers whatever their JSON spelling, times as instants. An order comparison (`lt`,
+`gt`…) or a function of a missing value is unknown, as in SQL, so `not` does not turn it into a match
+(the catalog's filter evaluates its geospatial conditions here too, and relies on that). The geospatial
+functions, e.g. `st_within(FeatureOfInterest/feature, geography'…')`, are those of _geo.
 """
 
 import datetime as dt
@@ -12,10 +15,10 @@ from typing import Any
 
 from odata_query import ast
 
-from iotstream.registry.sensorthings import values
+from iotstream.registry.sensorthings import _geo, values
 from iotstream.registry.sensorthings.odata import QueryError
 
-__all__ = ["TIME_PROPERTIES", "evaluate", "time_bounds"]
+__all__ = ["TIME_PROPERTIES", "Resolve", "decide", "evaluate", "time_bounds"]
 
 TIME_PROPERTIES = frozenset({"phenomenonTime", "resultTime"})
 Resolve = Callable[[list[str]], Any]  # a member path → its value for the current row
@@ -23,6 +26,12 @@ Resolve = Callable[[list[str]], Any]  # a member path → its value for the curr
 
 def evaluate(node: ast._Node, resolve: Resolve) -> bool:
     return _truth(_value(node, resolve))
+
+
+def decide(node: ast._Node, resolve: Resolve) -> bool | None:
+    """A condition as SQL has it: true, false, or None when it is unknown (it needs a missing value)."""
+    value = _value(node, resolve)
+    return value if value is None or isinstance(value, bool) else False
 
 
 def time_bounds(node: ast._Node | None) -> tuple[int, int]:
@@ -57,15 +66,17 @@ def _truth(value: Any) -> bool:
 
 def _value(node: ast._Node, resolve: Resolve) -> Any:
     if isinstance(node, ast.BoolOp):
-        left = evaluate(node.left, resolve)
-        if isinstance(node.op, ast.And):
-            return left and evaluate(node.right, resolve)
-        return left or evaluate(node.right, resolve)
+        return _logic(node, resolve)
     if isinstance(node, ast.UnaryOp):
         operand = _value(node.operand, resolve)
         if isinstance(node.op, ast.Not):
-            return not _truth(operand)
+            return None if operand is None else not _truth(operand)
         return -operand if _is_number(operand) else None
+    if isinstance(node, ast.Geography):
+        try:
+            return _geo.literal(node.val)
+        except _geo.GeometryError as err:
+            raise QueryError(f"$filter: {err}") from err
     if isinstance(node, ast.Compare):
         return _compare(node, resolve)
     if isinstance(node, ast._Literal):
@@ -84,7 +95,19 @@ def _value(node: ast._Node, resolve: Resolve) -> Any:
     raise QueryError(f"{values.show(node)} is not supported in a filter on Observations")
 
 
-def _compare(node: ast.Compare, resolve: Resolve) -> bool:
+def _logic(node: ast.BoolOp, resolve: Resolve) -> bool | None:
+    """`and`/`or` with SQL's three values: false and unknown is false, true or unknown is true."""
+    left = decide(node.left, resolve)
+    decisive = isinstance(node.op, ast.Or)  # the value that settles it whatever the other side is
+    if left is decisive:
+        return left
+    right = decide(node.right, resolve)
+    if right is decisive:
+        return right
+    return None if left is None or right is None else not decisive
+
+
+def _compare(node: ast.Compare, resolve: Resolve) -> bool | None:
     left = _value(node.left, resolve)
     if isinstance(node.comparator, ast.In):
         if not isinstance(node.right, ast.List):
@@ -96,7 +119,9 @@ def _compare(node: ast.Compare, resolve: Resolve) -> bool:
         return _equal(left, right)
     if isinstance(node.comparator, ast.NotEq):
         return not _equal(left, right)
-    if left is None or right is None or _is_number(left) != _is_number(right):
+    if left is None or right is None:
+        return None
+    if _is_number(left) != _is_number(right):
         return False
     try:
         return bool(values.COMPARATORS[type(node.comparator)](left, right))
@@ -161,4 +186,5 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "hour": lambda ms: _utc(_ms(ms)).hour,
     "minute": lambda ms: _utc(_ms(ms)).minute,
     "second": lambda ms: _utc(_ms(ms)).second,
+    **_geo.FUNCTIONS,
 }

@@ -82,7 +82,8 @@ class Reader:
         if parent is not None:
             statement = statement.where(_belongs_to(parent))
         if query.filter is not None:
-            statement = statement.where(FilterCompiler(entities, self._dialect).where(query.filter))
+            compiler = FilterCompiler(entities, self._dialect, self._session)
+            statement = statement.where(compiler.where(query.filter))
         return statement
 
     def _ordered(self, entities: EntitySet, statement: Select[Any], query: Query) -> Select[Any]:

@@ -6,6 +6,9 @@ once rather than per row), each hop on its own alias, so a path that comes back 
 filtered (`Datastreams/Thing/Datastreams/…`) is not confused with it. A to-many path compared with null
 has left-join meaning, as in FROST: `Datastreams/id eq null` holds for a Thing without Datastreams.
 Properties inside JSON (`properties/field`) compare by JSON value: numbers as numbers, strings as text.
+A geospatial condition (`st_within(Locations/location, geography'…')`) is answered in Python, over the
+geometries of the entity set it names, and becomes `<that entity>.id IN (…)` at the end of its path
+(see _geo_catalog): neither SQLite nor a PostgreSQL without PostGIS can test geometries.
 """
 
 import json
@@ -14,13 +17,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from odata_query import ast
-from sqlalchemy import Float, Integer, and_, cast, func, literal, not_, null, or_, select, true
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from iotstream.registry.sensorthings import values
-from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet
+from iotstream.registry.sensorthings import _geo, _geo_catalog, pyfilter, values
+from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Property
 from iotstream.registry.sensorthings.odata import Order, QueryError
 
 __all__ = ["FilterCompiler"]
@@ -53,16 +71,20 @@ class _Value:
 
 
 class FilterCompiler:
-    """Compiles expressions of one entity set, for one SQL dialect ("sqlite" or "postgresql")."""
+    """Compiles expressions of one entity set, for one SQL dialect ("sqlite" or "postgresql").
+    Geospatial conditions read the catalog while compiling, through `session`."""
 
-    def __init__(self, entities: EntitySet, dialect: str) -> None:
+    def __init__(self, entities: EntitySet, dialect: str, session: Session | None = None) -> None:
         self._root = _Scope(entities, entities.model)
         self._postgres = dialect == "postgresql"
+        self._session = session
 
     def where(self, node: ast._Node) -> Expr:
         return self._bool(node, self._root)
 
     def order(self, order: Order) -> Expr:
+        if _geo.uses_geometry(order.expression):
+            raise QueryError("$orderby by a geospatial function is not supported; $filter with it instead")
         value = self._value(order.expression, self._root)
         if value.hops:
             raise QueryError(
@@ -78,6 +100,8 @@ class FilterCompiler:
             return combine(self._bool(node.left, scope), self._bool(node.right, scope))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return not_(self._bool(node.operand, scope))
+        if isinstance(node, ast.Compare | ast.Call) and _geo.uses_geometry(node):
+            return self._geometric(node, scope)
         if isinstance(node, ast.Compare):
             return self._compare(node, scope)
         if isinstance(node, ast.CollectionLambda):
@@ -124,6 +148,51 @@ class FilterCompiler:
         if isinstance(node.operator, ast.All):
             return _wrap(hops, not_(related.any(not_(condition))))
         return _wrap(hops, related.any(condition))
+
+    def _geometric(self, node: ast._Node, scope: _Scope) -> Expr:
+        """A condition on one geometry property, answered in Python over that property's rows; where
+        the value is not a geometry the condition is null, so that `not` does not match it either."""
+        if isinstance(node, ast.Call) and ".".join([*node.func.namespace, node.func.name]) in _geo.NUMBERS:
+            raise QueryError(f"{values.show(node)} is a number, not true or false: compare it, e.g. … lt 1")
+        paths = {tuple(path) for path in values.members(node)}
+        if not paths:  # literals only
+            return true() if pyfilter.evaluate(node, lambda _path: None) else false()
+        if len(paths) > 1:
+            raise QueryError(
+                f"{values.show(node)}: a geospatial condition can use one property only,"
+                f" here it uses {', '.join(sorted('/'.join(p) for p in paths))}; join conditions with and/or"
+            )
+        if self._session is None:
+            raise QueryError(f"{values.show(node)}: geospatial functions are not available here")
+        hops, target, prop, inner = self._geometry(list(paths.pop()), scope)
+        holds, unknown = _geo_catalog.matching_ids(
+            self._session, node, target.entities.model, prop.column, inner
+        )
+        condition: Expr = target.alias.id.in_(_ids(holds))
+        if unknown:
+            condition = case((target.alias.id.in_(_ids(unknown)), null()), else_=condition)
+        return _wrap(hops, condition)
+
+    def _geometry(
+        self, segments: list[str], scope: _Scope
+    ) -> tuple[tuple[_Hop, ...], _Scope, Property, tuple[str, ...]]:
+        """The hops to the entity holding a geometry, that entity, its JSON property and the path inside."""
+        hops: list[_Hop] = []
+        path = "/".join(segments)
+        if segments[0] in scope.variables:
+            scope = scope.variables[segments[0]]
+            segments = segments[1:]
+        for index, segment in enumerate(segments):
+            prop = scope.entities.property(segment)
+            if prop is not None and prop.kind == "json":
+                return tuple(hops), scope, prop, tuple(segments[index + 1 :])
+            if prop is not None or segment in ("id", "@iot.id"):
+                break
+            scope = self._hop(scope, segment, hops)
+        raise QueryError(
+            f"{path} is not a geometry: geospatial functions take a GeoJSON property such as"
+            " location, feature or observedArea"
+        )
 
     # values
 
@@ -284,6 +353,11 @@ def _wrap(hops: tuple[_Hop, ...], condition: Expr, *, null_rows: bool = False) -
             exists = or_(exists, not_(related.any() if hop.many else related.has()))
         condition = exists
     return condition
+
+
+def _ids(ids: list[int]) -> Any:
+    """A list of ids written into the SQL, so a long one does not run into the limit of parameters."""
+    return bindparam(None, ids, expanding=True, literal_execute=True)
 
 
 def _set_of(alias: Any) -> EntitySet:

@@ -100,8 +100,8 @@ def test_bad_query_options_name_the_option(sta: httpx.Client) -> None:
     cases = {
         "/Things?$filter=name eq": "$filter 'name eq'",
         "/Things?$filter=colour eq 'red'": "Thing has no property or link 'colour'",
-        "/Locations?$filter=geo.intersects(location, geography'POINT(8 49)')": (
-            "geo.intersects() is not supported"
+        "/Locations?$filter=geo.intersects(location, geography'POINT(8 x)')": (
+            "geography'POINT(8 x)' is not a WKT geometry"
         ),
         "/Things?$top=-1": "$top must be a whole number",
         "/Things?$top=20000": "$top 20000 is more than the maximum 10000",
