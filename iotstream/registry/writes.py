@@ -16,10 +16,10 @@ class RegistryWrites:
         self._keys = keys
         self._sender = sender
 
-    def apply(self, session: Session, written: Written) -> list[str]:
+    def apply(self, session: Session, written: Written, *, partial: bool = False) -> list[str]:
         self._keys.add(row.key for kind, row in written.changed if kind == "Datastreams")
         try:
-            return self._sender.send(session, written)
+            return self._sender.send(session, written, partial=partial)
         finally:
             if written.deleted:
                 self._keys.reload()

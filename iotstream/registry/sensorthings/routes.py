@@ -5,6 +5,7 @@ bodies and query options, 404 for missing entities, 409 for conflicts (a stream 
 entity still referenced).
 """
 
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from iotstream.api._http import json_response
+from iotstream.registry.sensorthings.data_array import as_data_array, check_result_format, rows_to_bodies
 from iotstream.registry.sensorthings.entities import ENTITY_SETS
 from iotstream.registry.sensorthings.errors import BadRequest, NotFound, StaError
 from iotstream.registry.sensorthings.json import link_path
@@ -62,8 +64,13 @@ def root(request: Request) -> Response:
 async def get(request: Request, path: str) -> Response:
     resource = parse_path(path)
     query = parse_query(dict(request.query_params))
+    observations = resource.steps[-1].entities.name == "Observations" and resource.steps[-1].key is None
+    data_array = check_result_format(request.query_params.get("$resultFormat"), observations=observations)
     url = str(request.url)
-    result = await run_in_threadpool(_service(request).get, resource, query, _base(request), url)
+    whole = dataclasses.replace(query, select=()) if data_array else query  # components select, later
+    result = await run_in_threadpool(_service(request).get, resource, whole, _base(request), url)
+    if data_array:
+        result = as_data_array(result, query.select, _base(request))
     if result is NOTHING_THERE:
         return Response(status_code=204)
     if resource.raw_value and resource.property is not None:
@@ -73,14 +80,16 @@ async def get(request: Request, path: str) -> Response:
 
 @router.post("/CreateObservations", status_code=201, summary="Many Observations in the dataArray format")
 async def create_observations(request: Request) -> Response:
+    """A row that cannot be created is answered "error: <why>" in its place; the others are created."""
     groups = _data_arrays(await _body(request))
     service = _service(request)
     answers: list[str] = []
     for datastream_id, bodies in groups:
         ids = await run_in_threadpool(service.create_observations, datastream_id, bodies)
-        if ids:
-            await run_in_threadpool(service.wait_until_stored, ids[-1])
-        answers += [f"{_base(request)}/Observations('{i}')" for i in ids]
+        created = [i for i in ids if not i.startswith("error")]
+        if created:
+            await run_in_threadpool(service.wait_until_stored, created[-1])
+        answers += [i if i.startswith("error") else f"{_base(request)}/Observations('{i}')" for i in ids]
     return json_response(answers, 201)
 
 
@@ -139,15 +148,8 @@ def _data_arrays(body: Any) -> list[tuple[int, list[dict[str, Any]]]]:
         if not isinstance(group, dict):
             raise BadRequest(f"item {index} must be an object")
         datastream = group.get("Datastream")
-        components, rows = group.get("components"), group.get("dataArray")
         if not isinstance(datastream, dict) or not isinstance(datastream.get("@iot.id"), int):
             raise BadRequest(f"item {index}: Datastream must be {{'@iot.id': n}}")
-        if not isinstance(components, list) or not isinstance(rows, list):
-            raise BadRequest(f"item {index}: components and dataArray must be arrays")
-        bodies = []
-        for row in rows:
-            if not isinstance(row, list) or len(row) != len(components):
-                raise BadRequest(f"item {index}: every dataArray row must have {len(components)} values")
-            bodies.append(dict(zip(components, row, strict=True)))
+        bodies = rows_to_bodies(index, group.get("components"), group.get("dataArray"))
         groups.append((datastream["@iot.id"], bodies))
     return groups

@@ -35,16 +35,28 @@ class ObservationSender:
         self._ingestor = ingestor
         self._clock = clock
 
-    def send(self, session: Session, written: Written) -> list[str]:
-        readings, ids = [], []
+    def send(self, session: Session, written: Written, *, partial: bool = False) -> list[str]:
+        """Their ids. One Observation that cannot be stored refuses them all, or with `partial` is
+        answered "error: <why>" in its place while the others are sent (CreateObservations)."""
+        answers: list[str] = []
+        accepted: list[tuple[models.Datastream, int, int | None, dict[str, Any]]] = []
         for datastream, body in written.observations:
-            start, end = self._phenomenon(body.get("phenomenonTime"))
-            readings.append({"datastream": datastream.key, "time": start, "value": body["result"]})
-            ids.append(observation_id(datastream.id, start))
-            self._keep_extras(session, datastream, start, end, body)
-        if readings:
-            self._submit(readings)
-        return ids
+            try:
+                start, end = self._phenomenon(body.get("phenomenonTime"))
+            except BadRequest as err:
+                if not partial:
+                    raise
+                answers.append(f"error: {err}")
+                continue
+            answers.append(observation_id(datastream.id, start))
+            accepted.append((datastream, start, end, body))
+        readings = [{"datastream": d.key, "time": start, "value": b["result"]} for d, start, _, b in accepted]
+        refused = self._submit(readings, partial) if readings else {}
+        for position, (datastream, start, end, body) in enumerate(accepted):
+            if position not in refused:
+                self._keep_extras(session, datastream, start, end, body)
+        positions = iter(range(len(accepted)))
+        return [a if a.startswith("error") else refused.get(next(positions), a) for a in answers]
 
     def _phenomenon(self, raw: Any) -> tuple[int, int | None]:
         if raw is None:
@@ -85,7 +97,9 @@ class ObservationSender:
             return
         session.merge(extras)
 
-    def _submit(self, readings: list[dict[str, Any]]) -> None:
+    def _submit(self, readings: list[dict[str, Any]], partial: bool) -> dict[int, str]:
+        """Waits until the log has them; → the refused ones by position, "error: <why>" (with
+        `partial`; otherwise a refusal is a BadRequest and nothing is sent)."""
         acknowledged = threading.Event()
         failure: list[Exception] = []
 
@@ -94,12 +108,13 @@ class ObservationSender:
                 failure.append(error)
             acknowledged.set()
 
-        result = self._ingestor.submit(_encoder.encode(readings), done, whole=True)
-        if result.rejected:
+        result = self._ingestor.submit(_encoder.encode(readings), done, whole=not partial)
+        if result.rejected and not partial:
             first = result.rejected[0]
             raise BadRequest(f"Observation {first.position}: {first.error}")
         if not acknowledged.wait(30) or failure:
             raise Unavailable(f"the log did not acknowledge the readings: {failure or 'timed out'}")
+        return {item.position: f"error: {item.error}" for item in result.rejected}
 
 
 def _instant(text: str) -> int:

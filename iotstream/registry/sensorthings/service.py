@@ -4,7 +4,7 @@ MQTT extension both call these; neither knows SQL or the store.
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import jsonpatch
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from iotstream.registry import models
 from iotstream.registry.catalog import Catalog
 from iotstream.registry.sensorthings import observations as obs
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, OBSERVATIONS, EntitySet
-from iotstream.registry.sensorthings.errors import BadRequest, NotFound
+from iotstream.registry.sensorthings.errors import BadRequest, NotFound, StaError
 from iotstream.registry.sensorthings.json import entity_json, property_value
 from iotstream.registry.sensorthings.odata import Query
 from iotstream.registry.sensorthings.paths import Resource, Step
@@ -25,7 +25,13 @@ from iotstream.storage import BaseStorage
 __all__ = ["NOTHING_THERE", "SensorThings"]
 
 NOTHING_THERE = object()  # a property that is null: answered with 204
-OnWritten = Callable[[Session, Written], list[str]]  # sends readings and registry changes; → observation ids
+
+
+class OnWritten(Protocol):
+    """Sends readings and registry changes; → observation ids (with `partial`, "error: …" in the place
+    of a reading that was refused, the others sent)."""
+
+    def __call__(self, session: Session, written: Written, *, partial: bool = False) -> list[str]: ...
 
 
 class SensorThings:
@@ -167,14 +173,22 @@ class SensorThings:
         return {back.json: parent_row} if back else None
 
     def create_observations(self, datastream_id: int, bodies: list[Any]) -> list[str]:
+        """The ids of the created Observations in order, "error: <why>" in the place of each one that
+        could not be created (SensorThings' CreateObservations creates the others)."""
         with self.catalog.session(write=True) as session:
             writer = Writer(session)
             datastream = writer.existing(
                 ENTITY_SETS["Datastreams"], datastream_id, "CreateObservations refers to"
             )
-            for body in bodies:
-                writer.observation(datastream, body)
-            return self._on_written(session, writer.written)
+            refused: list[str | None] = []
+            for body in bodies:  # checked before anything is written, so a refusal writes nothing
+                try:
+                    writer.observation(datastream, body)
+                    refused.append(None)
+                except StaError as err:
+                    refused.append(f"error: {err}")
+            sent = iter(self._on_written(session, writer.written, partial=True))
+            return [reason or next(sent) for reason in refused]
 
     def wait_until_stored(self, observation_id: str, within_s: float = 5.0) -> None:
         """So a client that creates an Observation and then queries finds it. Called after the commit:
