@@ -159,7 +159,7 @@ class SensorThings:
             implied = self._implied(parents, last, parent_row)
             row = writer.create(last.entities, body, implied)
             if parent_row is not None and last.link is not None and last.link.many and implied is None:
-                getattr(parent_row, last.link.attribute).append(row)
+                writer.add_to(parent_row, last.link, row)
             session.flush()
             self._on_written(session, writer.written)
             return last.entities.name, row.id

@@ -186,12 +186,28 @@ class Writer:
                 self._moved(thing, [row])
         elif entities.name == "Datastreams":
             keys.assign_key(self._session, row)
+        elif entities.name == "HistoricalLocations":
+            self._relocated(row)
+
+    def add_to(self, parent: Any, link: Link, row: Any) -> None:
+        """A new entity created under a parent's to-many link (POST Things(1)/Locations)."""
+        getattr(parent, link.attribute).append(row)
+        if isinstance(parent, models.Thing) and link.json == "Locations":
+            self._moved(parent, [row])
 
     def _moved(self, thing: models.Thing, locations: list[models.Location]) -> None:
+        """SensorThings: a Thing that has a new Location gets a HistoricalLocation, made by the service."""
         history = models.HistoricalLocation(
             time_ms=time.time_ns() // 1_000_000, thing=thing, locations=locations
         )
         self._session.add(history)
+
+    def _relocated(self, history: models.HistoricalLocation) -> None:
+        """A HistoricalLocation a client adds that is later than all others of its Thing says where the
+        Thing is now, so it becomes the Thing's Location (as in FROST); an earlier one is history only."""
+        others = [h.time_ms for h in history.thing.historical_locations if h is not history]
+        if all(history.time_ms > time_ms for time_ms in others):
+            history.thing.locations = list(history.locations)
 
     # update
 
