@@ -5,8 +5,9 @@ put a floor under every write's latency. So a write only notes its minutes in `r
 (same transaction: a crash loses nothing), and this refresher catches up every `delay_s`, on its own
 connection: DuckDB's MVCC lets it run next to the writes, which only insert. A batch that only
 appended notes its own minute rollups, which merge exactly into the stored ones (no rescan of a busy
-minute's readings); any other batch notes the minutes to recompute from the raw readings. Whoever
-reads rollups or latest values first calls `current()`, so readers never see the lag.
+minute's readings); any other batch, and any deletion of readings, notes the minutes to recompute from
+the raw readings, which overrides a merge of the same minute still pending. Whoever reads rollups or
+latest values first calls `current()`, so readers never see the lag.
 """
 
 import logging
@@ -20,7 +21,7 @@ import pyarrow as pa
 from iotstream.storage.exceptions import StorageError
 from iotstream.storage.rollups import COLUMNS, DUCKDB, refresh, time_ranges
 
-__all__ = ["NOTE_MINUTES", "PENDING", "PENDING_COLUMNS", "DeferredRollups"]
+__all__ = ["NOTE_MINUTES", "NOTE_RECOMPUTE", "PENDING", "PENDING_COLUMNS", "DeferredRollups"]
 
 PENDING = "rollup_pending_minutes"
 PENDING_COLUMNS = (
@@ -28,6 +29,8 @@ PENDING_COLUMNS = (
     " first DOUBLE, last DOUBLE, first_time BIGINT, last_time BIGINT, exact BOOLEAN NOT NULL"
 )
 NOTE_MINUTES = f"INSERT INTO {PENDING} SELECT *, ? FROM noted"  # noqa: S608 - `noted`: pending_minutes()
+# One datastream's minutes (a list parameter) to recompute from the readings, e.g. after a deletion.
+NOTE_RECOMPUTE = f"INSERT INTO {PENDING} (datastream, bucket, exact) SELECT ?, unnest(?), false"
 _RECOMPUTE = "SELECT DISTINCT datastream, bucket FROM pending WHERE NOT exact"
 _MERGEABLE = (
     "SELECT datastream, bucket, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,"  # noqa: S608

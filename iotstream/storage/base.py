@@ -3,13 +3,14 @@
 Writes are bulk and idempotent: a reading is stored once per (datastream, phenomenon time), a window
 result once per (datastream, window, start), an alert once per (rule, datastream, start), and writing
 the same batch again changes nothing. A bad row never fails the batch: `write_*` stores the good rows
-and returns the bad ones with the reason. Times are UTC epoch milliseconds.
+and returns the bad ones with the reason. Readings can also be deleted one by one (SensorThings' DELETE
+of an Observation); what derives from them follows. Times are UTC epoch milliseconds.
 """
 
 import math
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar
 
@@ -47,6 +48,12 @@ ALERT_COLUMNS = (
     "rule, datastream, start_time, last_time, max, avg, threshold, state, closed_time, updated_time"
 )
 _TIER_TABLES = {"raw": ("observations", "phenomenon_time"), **{r.name: (r.table, "bucket") for r in ROLLUPS}}
+_READING_COLUMNS = ("datastream", "phenomenon_time", "result_time", "value", "value_json", "id")
+# Where to look for the newest reading left once the latest is deleted: the day before it, then its
+# month, then everywhere. DuckDB has no index to find it with, but skips row groups outside the range.
+_LOOKBACKS_MS = (86_400_000, 32 * 86_400_000, None)
+
+_Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]  # one statement in the caller's transaction
 
 
 class Rejected(NamedTuple):
@@ -192,6 +199,69 @@ class BaseStorage(ABC):
     @abstractmethod
     def write_prepared(self, prepared: "PreparedReadings") -> list[Rejected]:
         """Store readings `prepare_readings` made ready; returns its refused rows."""
+
+    def delete_observations(self, datastream: str, times_ms: Sequence[int]) -> int:
+        """Delete the readings of `datastream` measured at `times_ms` (SensorThings' DELETE of an
+        Observation), keeping everything derived from them exact.
+
+        The 1m/1h/1d buckets the readings were in are recomputed from the readings left (a bucket left
+        empty disappears), and the datastream's latest value becomes its newest reading left, or goes
+        when none is left. A time without a reading is skipped and its buckets are left alone: where
+        retention deleted the raw readings, the rollups are all that is left of them.
+
+        Args:
+            datastream: the readings' datastream.
+            times_ms: their phenomenon times, UTC epoch milliseconds, in any order.
+
+        Returns:
+            How many readings were deleted.
+
+        Example:
+            >>> import tempfile, time
+            >>> from iotstream.storage import open_storage
+            >>> store = open_storage(f"duckdb:///{tempfile.mkdtemp()}/store.duckdb")
+            >>> now_ms = int(time.time() * 1000)
+            >>> _ = store.write_observations([Observation("s", now_ms, 1.0, now_ms, "s-1")])
+            >>> store.delete_observations("s", [now_ms, now_ms + 1]), store.latest()
+            (1, {})
+            >>> store.close()
+        """
+        times = sorted({t for t in times_ms if 0 <= t <= MAX_TIME_MS})
+        return self._delete_observations(datastream, times) if datastream and times else 0
+
+    @abstractmethod
+    def _delete_observations(self, datastream: str, times_ms: list[int]) -> int:
+        """Delete the readings at these times (sorted, distinct, storable); returns how many there were."""
+
+    def _replace_deleted_latest(self, run: _Run, datastream: str, deleted_ms: Collection[int]) -> None:
+        """Make the newest reading left the latest value when the latest was deleted (none left: drop
+        it), in the deleting transaction (`run`). The latest stays when it is newer than what was
+        deleted: even where another writer changed it meanwhile, only a deleted latest is replaced."""
+        p = self.dialect.param  # the only text put into these statements
+        row = run(f"SELECT phenomenon_time FROM latest WHERE datastream = {p}", [datastream])  # noqa: S608
+        if not row or row[0][0] not in deleted_ms:
+            return
+        deleted = row[0][0]
+        newest_since = f"SELECT max(phenomenon_time) FROM observations WHERE datastream = {p}"  # noqa: S608
+        newest_since += f" AND phenomenon_time >= {p}"
+        for lookback_ms in _LOOKBACKS_MS:
+            low = 0 if lookback_ms is None else deleted - lookback_ms
+            (newest,) = run(newest_since, [datastream, low])[0]
+            if newest is not None:
+                run(self._replace_latest_sql(), [datastream, newest, deleted])
+                return
+        drop = f"DELETE FROM latest WHERE datastream = {p} AND phenomenon_time = {p}"  # noqa: S608
+        run(drop, [datastream, deleted])
+
+    def _replace_latest_sql(self) -> str:
+        """The reading at a time becomes the latest value, if the latest is still the one deleted."""
+        p, columns = self.dialect.param, ", ".join(_READING_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _READING_COLUMNS[1:])
+        return (
+            f"INSERT INTO latest ({columns}) SELECT {columns} FROM observations"  # noqa: S608
+            f" WHERE datastream = {p} AND phenomenon_time = {p} LIMIT 1"
+            f" ON CONFLICT (datastream) DO UPDATE SET {updates} WHERE latest.phenomenon_time = {p}"
+        )
 
     @abstractmethod
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:

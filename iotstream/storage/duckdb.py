@@ -23,6 +23,7 @@ from iotstream.models import Alert, LateObservation, Observation, WindowAggregat
 from iotstream.storage import _arrow
 from iotstream.storage._duckdb_rollups import (
     NOTE_MINUTES,
+    NOTE_RECOMPUTE,
     PENDING,
     PENDING_COLUMNS,
     DeferredRollups,
@@ -37,7 +38,7 @@ from iotstream.storage.base import (
 )
 from iotstream.storage.exceptions import StorageError
 from iotstream.storage.retention import TIERS, RetentionPolicy
-from iotstream.storage.rollups import DUCKDB, ROLLUPS, rebuild
+from iotstream.storage.rollups import DUCKDB, ROLLUPS, rebuild, time_ranges
 
 __all__ = ["DuckDBStorage"]
 
@@ -71,6 +72,10 @@ _DELETE_REPLACED = (
     " AND o.datastream = b.datastream AND o.phenomenon_time = b.phenomenon_time"
 )
 _INSERT_READINGS = f"INSERT INTO observations SELECT {_OBS} FROM batch"  # noqa: S608 - names are ours
+_DELETE_READINGS = (
+    "DELETE FROM observations o USING doomed d WHERE o.datastream = ? AND o.phenomenon_time >= ?"
+    " AND o.phenomenon_time < ? AND o.phenomenon_time = d.phenomenon_time RETURNING o.phenomenon_time"
+)
 _NEVER = -(2**63)
 _LAST_PER_KEY = " QUALIFY row_number() OVER (PARTITION BY datastream, phenomenon_time ORDER BY seq DESC) = 1"
 
@@ -124,7 +129,8 @@ class DuckDBStorage(BaseStorage):
             self._transaction(f"writing {prepared.size} readings") as db,
             _registered(db, batch=prepared.table, noted=noted),
         ):
-            appends = shape.unique and self._only_appends(prepared.table)
+            # `_only_appends` first: a batch with repeats must record its newest times as well.
+            appends = self._only_appends(prepared.table) and shape.unique
             for low, high in [] if appends else ranges:
                 db.execute(_DELETE_REPLACED, [low, high])
             db.execute(_INSERT_READINGS if shape.unique else _INSERT_READINGS + _LAST_PER_KEY)
@@ -137,8 +143,40 @@ class DuckDBStorage(BaseStorage):
     def catch_up(self) -> None:
         self._rollups.current()
 
+    def _delete_observations(self, datastream: str, times_ms: list[int]) -> int:
+        """The minutes are noted for the refresher to recompute, like a batch that replaced readings.
+
+        No refresh may run meanwhile: it writes `latest` too, and DuckDB fails one of two transactions
+        that change the same row. `_newest` stays: above what is stored is safe (see `_only_appends`).
+        """
+        doomed = pa.table({"phenomenon_time": pa.array(times_ms, pa.int64())})
+        ranges = time_ranges(t - t % 60_000 for t in times_ms)  # bounds that let zone maps skip row groups
+        with (
+            self._rollups.caught_up(),
+            self._transaction(f"deleting readings of {datastream!r}") as db,
+            _registered(db, doomed=doomed),
+        ):
+            deleted = [
+                time_ms
+                for low, high in ranges
+                for (time_ms,) in db.execute(_DELETE_READINGS, [datastream, low, high]).fetchall()
+            ]
+            if deleted:
+                db.execute(NOTE_RECOMPUTE, [datastream, sorted({t - t % 60_000 for t in deleted})])
+                self._rollups.noted()
+                self._replace_deleted_latest(
+                    lambda sql, params: db.execute(sql, params).fetchall(), datastream, set(deleted)
+                )
+        return len(deleted)
+
     def _only_appends(self, batch: pa.Table) -> bool:
-        """Whether every reading is newer than anything stored for its datastream (then none replaces)."""
+        """Whether every reading is newer than anything stored for its datastream (then none replaces).
+
+        Also raises each datastream's newest time to the batch's, before the batch commits: `_newest`
+        must never be below what is stored, or a later batch repeating stored readings would pass for
+        appends and store them twice (as a batch with repeats once did, skipping this). Being above
+        it (a batch rolled back, readings deleted) only sends a batch through the replace scan.
+        """
         spans = batch.group_by("datastream").aggregate(
             [("phenomenon_time", "min"), ("phenomenon_time", "max")]
         )

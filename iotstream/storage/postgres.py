@@ -9,6 +9,7 @@ drops whole months and time-range scans touch only the months asked for.
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
@@ -24,7 +25,7 @@ from iotstream.storage.base import (
 )
 from iotstream.storage.exceptions import StorageError, StorageUnavailableError
 from iotstream.storage.retention import TIERS, RetentionPolicy
-from iotstream.storage.rollups import POSTGRES, ROLLUPS, rebuild
+from iotstream.storage.rollups import POSTGRES, ROLLUPS, rebuild, time_ranges, touched_minutes
 
 try:
     import psycopg
@@ -79,6 +80,12 @@ _UPSERT_LATEST = (
     " WHERE excluded.phenomenon_time >= latest.phenomenon_time"
 )
 
+# The bounds let the planner skip the months outside them; a month with no partition holds nothing.
+_DELETE_READINGS = (
+    "DELETE FROM observations WHERE datastream = %s AND phenomenon_time >= %s AND phenomenon_time <= %s"
+    " AND phenomenon_time = ANY(%s::bigint[]) RETURNING phenomenon_time"
+)
+
 
 class PostgresStorage(BaseStorage):
     dialect = POSTGRES
@@ -121,6 +128,17 @@ class PostgresStorage(BaseStorage):
                 cur.execute(_UPSERT_LATEST, (shape.newest,))
                 pgcopy.refresh_rollups(cur, shape.touched, prepared.ranges, not new)
         return prepared.rejected
+
+    def _delete_observations(self, datastream: str, times_ms: list[int]) -> int:
+        """Rollups are recomputed in the same transaction, as after a batch that replaced readings."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(_DELETE_READINGS, (datastream, times_ms[0], times_ms[-1], times_ms))
+            deleted = {time_ms for (time_ms,) in cur.fetchall()}
+            if deleted:
+                touched = touched_minutes((datastream, time_ms) for time_ms in deleted)
+                pgcopy.refresh_rollups(cur, touched, time_ranges(minute for _, minute in touched), True)
+                self._replace_deleted_latest(partial(_run, cur), datastream, deleted)
+        return len(deleted)
 
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
         if rows:
@@ -305,6 +323,12 @@ class _Transaction:
             raise StorageUnavailableError(f"PostgreSQL at {_safe(self._store.url)} went away: {exc}") from exc
         if isinstance(exc, psycopg.Error):
             raise StorageError(f"PostgreSQL request failed: {exc}") from exc
+
+
+def _run(cur: "psycopg.Cursor[Any]", sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """One statement on the cursor, and the rows it returned (none for a plain write)."""
+    cur.execute(sql, params)
+    return cur.fetchall() if cur.description else []
 
 
 def _observation(row: tuple[Any, ...]) -> Observation:

@@ -2,6 +2,7 @@
 
 from iotstream.models import LateObservation, Observation, WindowAggregate
 from iotstream.storage import BaseStorage, Rejected
+from tests.contract.storage_reference import Readings, assert_store_holds, remember
 
 
 def _obs(datastream: str, time_ms: int, result: object, message_id: str | None = None) -> Observation:
@@ -41,6 +42,19 @@ def test_writing_the_same_batch_twice_stores_it_once(storage: BaseStorage) -> No
     storage.write_observations(batch)
     storage.write_observations(batch)
     assert len(storage.raw("t1", 0, 10**6)) == 10
+
+
+def test_a_retried_post_split_across_two_batches_is_stored_once(storage: BaseStorage) -> None:
+    """A client resends its 20 readings after a lost answer, and the sink's batches cut the resend in
+    two: the first batch holds the whole post plus 5 repeats (so it is not unique), the second the other
+    15 repeats, each already stored but newer than anything stored before the first batch."""
+    post = [_obs("TH1", 1_000_000 + i * 900_000, float(i % 7)) for i in range(20)]
+    expected: Readings = {}
+    for batch in (post + post[:5], post[5:]):
+        storage.write_observations(batch)
+        remember(expected, batch)
+    assert len(storage.raw("TH1", 0, 10**9)) == 20
+    assert_store_holds(storage, expected, ["TH1"], 0, 10**9)
 
 
 def test_within_a_batch_the_last_reading_for_a_time_wins(storage: BaseStorage) -> None:

@@ -9,6 +9,8 @@ from iotstream.exceptions import ConfigError
 from iotstream.models import Alert, Bucket, Observation, WindowAggregate
 from iotstream.storage import BaseStorage, open_storage
 from iotstream.testing import FakeClock
+from tests.contract.storage_reference import assert_buckets_match as _close
+from tests.contract.storage_reference import expected_buckets as _expected
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 WIDTHS = {"1m": MINUTE, "1h": HOUR, "1d": DAY}
@@ -16,30 +18,6 @@ WIDTHS = {"1m": MINUTE, "1h": HOUR, "1d": DAY}
 
 def _obs(datastream: str, time_ms: int, result: object) -> Observation:
     return Observation(datastream, time_ms, result, time_ms, f"{datastream}@{time_ms}")
-
-
-def _expected(readings: dict[tuple[str, int], object], width: int) -> dict[str, list[Bucket]]:
-    """Buckets computed the obvious way, independently of the SQL."""
-    grouped: dict[tuple[str, int], list[tuple[int, float]]] = {}
-    for (datastream, time_ms), value in sorted(readings.items()):
-        if type(value) in (int, float):
-            grouped.setdefault((datastream, time_ms - time_ms % width), []).append((time_ms, float(value)))
-    result: dict[str, list[Bucket]] = {}
-    for (datastream, start), points in sorted(grouped.items()):
-        values = [v for _, v in points]
-        bucket = Bucket(start, len(values), sum(values), min(values), max(values), values[0], values[-1])
-        result.setdefault(datastream, []).append(bucket)
-    return result
-
-
-def _close(actual: dict[str, list[Bucket]], expected: dict[str, list[Bucket]]) -> None:
-    assert {ds: [(b.start_ms, b.count) for b in bs] for ds, bs in actual.items()} == {
-        ds: [(b.start_ms, b.count) for b in bs] for ds, bs in expected.items()
-    }
-    for datastream, buckets in expected.items():
-        for got, want in zip(actual[datastream], buckets, strict=True):
-            assert (got.min, got.max, got.first, got.last) == (want.min, want.max, want.first, want.last)
-            assert got.sum == pytest.approx(want.sum)
 
 
 def test_rollups_match_the_readings_after_out_of_order_batches_replays_and_corrections(
@@ -196,7 +174,7 @@ def test_a_reading_older_than_the_raw_tier_is_refused_with_the_reason(
     assert [r.position for r in rejected] == [0]
     assert rejected[0].reason == (
         "measured at 1970-01-01T23:59:59.999Z, before the raw retention horizon 1970-01-03T00:00:00.000Z"
-        " of 's'; keep raw data longer in [storage.retention] to store it"
+        " of 's' (the raw tier keeps 1 days); keep raw data longer in [storage.retention] to store it"
     )
     assert storage.buckets("1d", 0, 3 * DAY) == {
         "s": [Bucket(2 * DAY, 1, 2.0, 2.0, 2.0, 2.0, 2.0)],

@@ -98,7 +98,8 @@ def test_the_sink_stores_every_kind_dead_letters_bad_records_and_replays_idempot
                 {**episode, "state": "maybe"},
             ],
         )
-        store = open_storage(f"duckdb:///{tmp_path}/store.duckdb", clock=MAY_2_2024)
+        week = {"raw": "7d"}  # a raw tier configured: the reading of April is refused
+        store = open_storage(f"duckdb:///{tmp_path}/store.duckdb", clock=MAY_2_2024, retention=week)
         sink = StorageSink(log, store, TOPICS)
         _drain(sink, expected=11)
         sink.close()
