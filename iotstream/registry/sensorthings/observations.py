@@ -4,6 +4,7 @@ ms>": stable, and found again without any index. SensorThings extras (resultQual
 parameters, an interval's end, a FeatureOfInterest) are kept in the catalog under the same key.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,13 +15,20 @@ from iotstream._units import iso_ms
 from iotstream.models import Observation
 from iotstream.registry import models
 from iotstream.registry.sensorthings import pyfilter, values
-from iotstream.registry.sensorthings.entities import OBSERVATIONS
+from iotstream.registry.sensorthings.entities import ENTITY_SETS, OBSERVATIONS, EntitySet
 from iotstream.registry.sensorthings.errors import NotFound
 from iotstream.registry.sensorthings.json import next_link
 from iotstream.registry.sensorthings.odata import Query, QueryError
 from iotstream.storage import BaseStorage
 
-__all__ = ["MAX_SCAN", "ObservationReader", "observation_id", "parse_observation_id"]
+__all__ = [
+    "MAX_SCAN",
+    "ObservationReader",
+    "Source",
+    "feature_sources",
+    "observation_id",
+    "parse_observation_id",
+]
 
 MAX_SCAN = 200_000  # readings one request may look at; beyond, the client narrows phenomenonTime
 
@@ -37,6 +45,36 @@ def parse_observation_id(text: str) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a collection's Observations come from: a Datastream's readings, or only those at `times`
+    (the Observations of one FeatureOfInterest)."""
+
+    datastream: models.Datastream
+    times: frozenset[int] | None = None
+
+
+def feature_sources(session: Session, feature_id: int) -> list[Source]:
+    """The Observations of a FeatureOfInterest, found through the extras that link them to it."""
+    extras = models.ObservationExtras
+    rows = session.execute(
+        select(extras.datastream_id, extras.phenomenon_time_ms).where(
+            extras.feature_of_interest_id == feature_id
+        )
+    ).all()
+    times: dict[int, set[int]] = {}
+    for datastream_id, time_ms in rows:
+        times.setdefault(datastream_id, set()).add(time_ms)
+    return [
+        Source(session.get_one(models.Datastream, datastream_id), frozenset(found))
+        for datastream_id, found in sorted(times.items())
+    ]
+
+
+# Renders a catalog entity with its own query options ($expand=Datastream($expand=Thing)).
+EntityJson = Callable[[EntitySet, Any, Query], dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class _Reading:
     datastream: models.Datastream
     observation: Observation
@@ -48,10 +86,11 @@ class _Reading:
 
 
 class ObservationReader:
-    def __init__(self, session: Session, storage: BaseStorage, base: str) -> None:
+    def __init__(self, session: Session, storage: BaseStorage, base: str, entity_json: EntityJson) -> None:
         self._session = session
         self._storage = storage
         self._base = base
+        self._entity_json = entity_json
 
     def one(self, text_id: str, query: Query) -> dict[str, Any]:
         datastream_id, time_ms = parse_observation_id(text_id)
@@ -61,18 +100,17 @@ class ObservationReader:
             raise NotFound(f"no Observation {text_id!r}")
         return self.json(found[0], query)
 
-    def collection(
-        self, datastreams: list[models.Datastream], query: Query, page_url: str = ""
-    ) -> dict[str, Any]:
+    def collection(self, sources: list[Source], query: Query, page_url: str = "") -> dict[str, Any]:
         for path in values.members(query.filter) + [values.segments(o.expression) for o in query.orderby]:
-            _check_member(path)
+            check_path(OBSERVATIONS, path)
+        _check_expand(query)
         start, end = pyfilter.time_bounds(query.filter)
         wanted = query.skip + query.limit + 1
         whole = query.count or bool(query.orderby)  # every match is needed, not just the first page
         matches: list[_Reading] = []
         scanned = 0
-        for datastream in datastreams:
-            readings = self._read(datastream, start, end)
+        for source in sources:
+            readings = self._read_source(source, start, end)
             scanned += len(readings)
             if scanned > MAX_SCAN:
                 raise QueryError(
@@ -90,6 +128,18 @@ class ObservationReader:
             document["@iot.nextLink"] = next_link(page_url, query.skip + query.limit, query.limit)
         document["value"] = [self.json(reading, query) for reading in page]
         return document
+
+    def _read_source(self, source: Source, start: int, end: int) -> list[_Reading]:
+        if source.times is None:
+            return self._read(source.datastream, start, end)
+        if not source.times:
+            return []
+        start, end = max(start, min(source.times)), min(end, max(source.times) + 1)
+        return [
+            r
+            for r in self._read(source.datastream, start, end)
+            if r.observation.phenomenon_time_ms in source.times
+        ]
 
     def _read(self, datastream: models.Datastream, start: int, end: int) -> list[_Reading]:
         observations = self._storage.raw(datastream.key, start, end, limit=MAX_SCAN + 1)
@@ -126,28 +176,18 @@ class ObservationReader:
     def _member(self, reading: _Reading, path: list[str]) -> Any:
         head, *rest = path
         if head == "Datastream":
-            return _datastream_member(reading.datastream, rest)
+            return follow(ENTITY_SETS["Datastreams"], reading.datastream, rest)
         if head == "FeatureOfInterest":
-            return self._feature_member(reading, rest)
+            return follow(ENTITY_SETS["FeaturesOfInterest"], self._feature(reading), rest)
         value = _raw_properties(reading)[head]
         for name in rest:
             value = value.get(name) if isinstance(value, dict) else None
         return value
 
-    def _feature_member(self, reading: _Reading, path: list[str]) -> Any:
-        """The reading's FeatureOfInterest, read once per request (the session's identity map)."""
+    def _feature(self, reading: _Reading) -> models.FeatureOfInterest | None:
+        """Read once per request (the session's identity map)."""
         key = reading.extras.feature_of_interest_id if reading.extras else None
-        feature = self._session.get(models.FeatureOfInterest, key) if key is not None else None
-        if feature is None:
-            return None
-        if path in (["id"], ["@iot.id"]):
-            return feature.id
-        return {
-            "name": feature.name,
-            "description": feature.description,
-            "encodingType": feature.encoding_type,
-            "feature": feature.feature,
-        }[path[0]]
+        return self._session.get(models.FeatureOfInterest, key) if key is not None else None
 
     def json(self, reading: _Reading, query: Query) -> dict[str, Any]:
         own = f"{self._base}/Observations('{reading.id}')"
@@ -161,30 +201,61 @@ class ObservationReader:
         if query.select:
             wanted = set(query.select) | ({"@iot.id"} if "id" in query.select else set())
             document = {k: v for k, v in document.items() if k.split("@iot.navigationLink")[0] in wanted}
+        for name, inner in query.expand.items():
+            related = reading.datastream if name == "Datastream" else self._feature(reading)
+            if name not in query.select:
+                document.pop(f"{name}@iot.navigationLink", None)
+            entities = ENTITY_SETS["Datastreams" if name == "Datastream" else "FeaturesOfInterest"]
+            document[name] = None if related is None else self._entity_json(entities, related, inner)
         return document
 
 
-_FEATURE_PATHS = (["id"], ["@iot.id"], ["name"], ["description"], ["encodingType"], ["feature"])
+def _check_expand(query: Query) -> None:
+    for name in query.expand:
+        if OBSERVATIONS.link(name) is None:
+            raise QueryError(
+                f"$expand: Observation has no link {name!r}; it has Datastream, FeatureOfInterest"
+            )
 
 
-def _check_member(path: list[str]) -> None:
-    head = path[0]
-    known = ["id", *(p.json for p in OBSERVATIONS.properties)]
-    if head == "Datastream":
-        if path[1:] not in (["id"], ["@iot.id"], ["name"], ["description"], ["observationType"]):
+def check_path(entities: EntitySet, path: list[str]) -> None:
+    """A path of to-one links ending in a property (`Datastream/Thing/name`), checked before reading."""
+    for segment in path:
+        if segment in ("id", "@iot.id") or entities.property(segment) is not None:
+            return
+        link = entities.link(segment)
+        if link is None:
+            links = ", ".join(k.json for k in entities.links if not k.many)
+            raise QueryError(f"{entities.singular} has no property {segment!r} (nor a to-one link: {links})")
+        if link.many:
             raise QueryError(
-                f"on Observations, $filter can follow Datastream to id, name or description, not {path}"
+                f"{'/'.join(path)}: {entities.singular}/{segment} are many; on Observations, $filter and"
+                " $orderby follow to-one links only"
             )
-    elif head == "FeatureOfInterest":
-        if path[1:] not in _FEATURE_PATHS:
+        entities = ENTITY_SETS[link.target]
+    raise QueryError(f"{'/'.join(path)} is an entity, not a value: name one of its properties")
+
+
+def follow(entities: EntitySet, row: Any, path: list[str]) -> Any:
+    """The value at a checked path (see `check_path`) from a catalog row; None where a link is empty."""
+    for index, segment in enumerate(path):
+        if row is None:
+            return None
+        if segment in ("id", "@iot.id"):
+            return row.id
+        prop = entities.property(segment)
+        if prop is not None:
+            value = getattr(row, prop.column)
+            for name in path[index + 1 :]:
+                value = value.get(name) if isinstance(value, dict) else None
+            return value
+        link = entities.link(segment)
+        if link is None:
             raise QueryError(
-                "on Observations, $filter can follow FeatureOfInterest to id, name, description,"
-                f" encodingType or feature, not {path}"
-            )
-    elif head not in known:
-        raise QueryError(
-            f"Observation has no property {head!r}; it has {', '.join(known)}, Datastream, FeatureOfInterest"
-        )
+                f"{'/'.join(path)}: {entities.singular} has no {segment!r}"
+            )  # check_path says why
+        entities, row = ENTITY_SETS[link.target], getattr(row, link.attribute)
+    return None
 
 
 def _raw_properties(reading: _Reading) -> dict[str, Any]:
@@ -208,21 +279,19 @@ def _stated(reading: _Reading) -> dict[str, Any]:
     return {
         "phenomenonTime": phenomenon,
         "resultTime": iso_ms(observation.result_time_ms),
-        "result": observation.result,
+        "result": _as_posted(observation.result),
         "resultQuality": extras.result_quality if extras else None,
         "validTime": extras.valid_time if extras else None,
         "parameters": extras.parameters if extras else None,
     }
 
 
-def _datastream_member(datastream: models.Datastream, path: list[str]) -> Any:
-    if path in (["id"], ["@iot.id"]):
-        return datastream.id
-    if len(path) == 1 and path[0] in ("name", "description", "observationType"):
-        return {"name": datastream.name, "description": datastream.description}.get(
-            path[0], datastream.observation_type
-        )
-    raise QueryError(f"on Observations, $filter can follow Datastream to id, name or description, not {path}")
+def _as_posted(result: Any) -> Any:
+    """The store keeps numbers as doubles; a whole one was most likely posted as an integer (JSON
+    does not tell them apart, clients comparing text do)."""
+    if type(result) is float and result.is_integer() and abs(result) < 2**53:
+        return int(result)
+    return result
 
 
 def _sortable(value: Any) -> Any:

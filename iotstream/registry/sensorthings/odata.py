@@ -7,6 +7,7 @@ SensorThings' st_* functions are added here, `geometry'…'` is read as `geograp
 geography literal is parsed before any row is read (see _geo).
 """
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class Query:
     top: int | None = None
     skip: int = 0
     count: bool = False
+    given: tuple[tuple[str, str], ...] = ()  # the options as written: an expansion's nextLink repeats them
 
     @property
     def limit(self) -> int:
@@ -63,6 +65,7 @@ def parse_query(options: Mapping[str, str]) -> Query:
         top=_number("$top", options.get("$top"), MAX_TOP),
         skip=_number("$skip", options.get("$skip"), None) or 0,
         count=_boolean("$count", options.get("$count")),
+        given=tuple(options.items()),
     )
 
 
@@ -70,6 +73,23 @@ def parse_filter(text: str) -> ast._Node:
     node = _parse("$filter", text)
     if node is None:
         raise QueryError("$filter is empty")
+    return _not_outside(node)
+
+
+def _not_outside(node: ast._Node) -> ast._Node:
+    """odata-query binds `not` tighter than a comparison (`not result lt 1` as `(not result) lt 1`);
+    OData's grammar negates the comparison, as FROST and the conformance suite read it."""
+    if isinstance(node, ast.BoolOp):
+        return ast.BoolOp(node.op, _not_outside(node.left), _not_outside(node.right))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return ast.UnaryOp(node.op, _not_outside(node.operand))
+    if (
+        isinstance(node, ast.Compare)
+        and isinstance(node.left, ast.UnaryOp)
+        and isinstance(node.left.op, ast.Not)
+    ):
+        inner = ast.Compare(node.comparator, node.left.operand, node.right)
+        return ast.UnaryOp(node.left.op, _not_outside(inner))
     return node
 
 
@@ -158,9 +178,7 @@ def _merge(first: Query, second: Query) -> Query:
     for name, query in second.expand.items():
         expand[name] = _merge(expand[name], query) if name in expand else query
     options = second if second.filter or second.select or second.orderby or second.top else first
-    return Query(
-        options.filter, options.orderby, options.select, expand, options.top, options.skip, options.count
-    )
+    return dataclasses.replace(options, expand=expand)
 
 
 def _options(text: str) -> dict[str, str]:

@@ -121,6 +121,7 @@ def _compare(node: ast.Compare, resolve: Resolve) -> bool | None:
         return not _equal(left, right)
     if left is None or right is None:
         return None
+    left, right = _as_texts(left, right)
     if _is_number(left) != _is_number(right):
         return False
     try:
@@ -147,6 +148,21 @@ def _equal(left: Any, right: Any) -> bool:
     if _is_number(left) and _is_number(right):
         return bool(left == right)
     return type(left) is type(right) and bool(left == right)
+
+
+def _as_texts(left: Any, right: Any) -> tuple[Any, Any]:
+    """`result gt '3'`: a number compared with text compares as text, its JSON text (as FROST does,
+    and the conformance suite expects: 4…9 are greater than '3', 10…12 are not)."""
+    if _is_number(left) and isinstance(right, str):
+        return _json_text(left), right
+    if _is_number(right) and isinstance(left, str):
+        return left, _json_text(right)
+    return left, right
+
+
+def _json_text(number: Any) -> str:
+    whole = isinstance(number, float) and number.is_integer() and abs(number) < 2**53
+    return str(int(number)) if whole else str(number)
 
 
 def _is_number(value: Any) -> bool:

@@ -7,12 +7,13 @@ Paging follows the standard: a page holds `$top` entities (100 by default) and, 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Link
-from iotstream.registry.sensorthings.json import entity_json, next_link
+from iotstream.registry.sensorthings.json import entity_json, link_path, next_link
 from iotstream.registry.sensorthings.odata import Query, QueryError
 from iotstream.registry.sensorthings.sql import FilterCompiler
 
@@ -29,7 +30,7 @@ class Parent:
 
 
 # Expanding Observations reads the time-series store; the SensorThings service supplies that.
-ObservationsOf = Callable[[Any, Query, str], dict[str, Any]]
+ObservationsOf = Callable[[Any, Query, str, str], dict[str, Any]]  # (row, query, its set, page url)
 
 
 class Reader:
@@ -60,22 +61,31 @@ class Reader:
         return self._session.get(entities.model, entity_id)
 
     def entity(self, entities: EntitySet, row: Any, query: Query) -> dict[str, Any]:
+        """With its expansions inline; a navigation link stays only where $select names it (OData)."""
         document = entity_json(entities, row, self._base, query.select)
         for name, inner in query.expand.items():
             link = _expand_link(entities, name)
-            document.pop(f"{name}@iot.navigationLink", None)
-            document[name] = self._expanded(entities, row, link, inner)
+            if name not in query.select:
+                document.pop(f"{name}@iot.navigationLink", None)
+            if not link.many:
+                related = getattr(row, link.attribute)
+                target = ENTITY_SETS[link.target]
+                document[name] = None if related is None else self.entity(target, related, inner)
+                continue
+            expanded = self._expanded(entities, row, link, inner)
+            document[name] = expanded["value"]
+            for annotation in ("@iot.count", "@iot.nextLink"):
+                if annotation in expanded:
+                    document[f"{name}{annotation}"] = expanded[annotation]
         return document
 
-    def _expanded(self, entities: EntitySet, row: Any, link: Link, query: Query) -> Any:
-        target = ENTITY_SETS[link.target]
+    def _expanded(self, entities: EntitySet, row: Any, link: Link, query: Query) -> dict[str, Any]:
+        """A to-many expansion as a collection page, with its count and nextLink when asked for."""
+        options = urlencode([(k, v) for k, v in query.given if k not in ("$top", "$skip")], safe="$/(),'")
+        page_url = f"{self._base}/{link_path(entities, row.id)}/{link.json}?{options}"
         if link.target == "Observations":
-            return self._observations(row, query, entities.name)["value"]
-        if not link.many:
-            related = getattr(row, link.attribute)
-            return None if related is None else self.entity(target, related, query)
-        parent = Parent(entities, row.id, link)
-        return self.collection(target, query, parent)["value"]
+            return self._observations(row, query, entities.name, page_url)
+        return self.collection(ENTITY_SETS[link.target], query, Parent(entities, row.id, link), page_url)
 
     def _filtered(self, entities: EntitySet, query: Query, parent: Parent | None) -> Select[Any]:
         statement = select(entities.model)

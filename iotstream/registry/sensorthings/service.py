@@ -3,13 +3,14 @@ MQTT extension both call these; neither knows SQL or the store.
 """
 
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import jsonpatch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from iotstream._units import iso_ms, parse_time_ms
+from iotstream.models import message_id
 from iotstream.registry import models
 from iotstream.registry.catalog import Catalog
 from iotstream.registry.sensorthings import observations as obs
@@ -18,13 +19,14 @@ from iotstream.registry.sensorthings.errors import BadRequest, NotFound, StaErro
 from iotstream.registry.sensorthings.json import entity_json, property_value
 from iotstream.registry.sensorthings.odata import Query
 from iotstream.registry.sensorthings.paths import Resource, Step
-from iotstream.registry.sensorthings.read import Parent, Reader
+from iotstream.registry.sensorthings.read import ObservationsOf, Parent, Reader
 from iotstream.registry.sensorthings.write import Writer, Written
 from iotstream.storage import BaseStorage
 
 __all__ = ["NOTHING_THERE", "SensorThings"]
 
 NOTHING_THERE = object()  # a property that is null: answered with 204
+_ANY = object()
 
 
 class OnWritten(Protocol):
@@ -72,7 +74,7 @@ class SensorThings:
         page_url: str,
         resource: Resource,
     ) -> Any:
-        reader = obs.ObservationReader(session, self.storage, base)
+        reader = self._observation_reader(session, base)
         if last.key is not None:
             document = reader.one(str(last.key), query)
             if resource.property is not None:
@@ -81,14 +83,9 @@ class SensorThings:
             return document
         parent_row = self._walk(session, parents) if parents else None
         if parent_row is None:
-            datastreams = list(session.scalars(select(models.Datastream).order_by(models.Datastream.id)))
-        elif parents[-1].entities.name == "Datastreams":
-            datastreams = [parent_row]
-        else:
-            raise BadRequest(
-                "Observations can be listed for a Datastream or for all: Datastreams(id)/Observations"
-            )
-        return reader.collection(datastreams, query, page_url)
+            all_of = session.scalars(select(models.Datastream).order_by(models.Datastream.id))
+            return reader.collection([obs.Source(d) for d in all_of], query, page_url)
+        return reader.collection(_sources(session, parents[-1].entities.name, parent_row), query, page_url)
 
     def _linked_to_observation(self, session: Session, observation: Step, last: Step) -> Any:
         """Observations(id)/Datastream or /FeatureOfInterest."""
@@ -105,18 +102,20 @@ class SensorThings:
             raise NotFound(f"Observation {observation.key!r} has no FeatureOfInterest")
         return row
 
-    def observations_of(self, session: Session, base: str) -> Callable[[Any, Query, str], dict[str, Any]]:
-        """For $expand=Observations on a Datastream."""
+    def observations_of(self, session: Session, base: str) -> ObservationsOf:
+        """For $expand=Observations on a Datastream or a FeatureOfInterest."""
 
-        def expand(row: Any, query: Query, owner: str) -> dict[str, Any]:
-            if owner != "Datastreams":
-                raise BadRequest(f"$expand=Observations is supported on Datastreams, not on {owner}")
-            return obs.ObservationReader(session, self.storage, base).collection([row], query)
+        def expand(row: Any, query: Query, owner: str, page_url: str) -> dict[str, Any]:
+            reader = self._observation_reader(session, base)
+            return reader.collection(_sources(session, owner, row), query, page_url)
 
         return expand
 
     def _reader(self, session: Session, base: str) -> Reader:
         return Reader(session, self.catalog.dialect, base, self.observations_of(session, base))
+
+    def _observation_reader(self, session: Session, base: str) -> obs.ObservationReader:
+        return obs.ObservationReader(session, self.storage, base, self._reader(session, base).entity)
 
     def _walk(self, session: Session, steps: list[Step]) -> Any:
         row = None
@@ -190,16 +189,17 @@ class SensorThings:
             sent = iter(self._on_written(session, writer.written, partial=True))
             return [reason or next(sent) for reason in refused]
 
-    def wait_until_stored(self, observation_id: str, within_s: float = 5.0) -> None:
-        """So a client that creates an Observation and then queries finds it. Called after the commit:
-        the catalog is not held while the sink catches up."""
+    def wait_until_stored(self, observation_id: str, result: Any = _ANY, within_s: float = 5.0) -> None:
+        """So a client that creates (or changes, to `result`) an Observation and then queries finds it.
+        Called after the commit: the catalog is not held while the sink catches up."""
         datastream_id, time_ms = obs.parse_observation_id(observation_id)
         with self.catalog.session() as session:
             datastream = session.get(models.Datastream, datastream_id)
             key = datastream.key if datastream else None
         deadline = time.monotonic() + within_s
         while key is not None and time.monotonic() < deadline:
-            if self.storage.raw(key, time_ms, time_ms + 1, limit=1):
+            stored = self.storage.raw(key, time_ms, time_ms + 1, limit=1)
+            if stored and (result is _ANY or stored[0].id == message_id(key, time_ms, result)):
                 return
             time.sleep(0.01)
 
@@ -209,7 +209,8 @@ class SensorThings:
         """PATCH (a JSON merge, or with `json_patch` a JSON patch of the entity's properties) or PUT."""
         *parents, last = resource.steps
         if last.entities is OBSERVATIONS:
-            raise BadRequest("an Observation is a stored reading: send a new one for the same phenomenonTime")
+            self._update_observation(str(last.key), body, replace=replace, json_patch=json_patch)
+            return
         with self.catalog.session(write=True) as session:
             row = self._row(session, last, self._walk(session, parents))
             if json_patch:  # read and written in one transaction, so no other change slips in between
@@ -221,16 +222,69 @@ class SensorThings:
     def delete(self, resource: Resource) -> None:
         *parents, last = resource.steps
         if last.entities is OBSERVATIONS:
-            raise BadRequest(
-                "deleting single Observations is not supported yet: readings leave the store through its"
-                " retention tiers"
-            )
+            self._delete_observation(str(last.key))
+            return
         with self.catalog.session(write=True) as session:
             row = self._row(session, last, self._walk(session, parents))
             has_readings = last.entities.name == "Datastreams" and bool(self.storage.latest([row.key]))
             writer = Writer(session)
             writer.delete(last.entities, row, has_readings)
             self._on_written(session, writer.written)
+
+    def _update_observation(self, key: str, body: Any, *, replace: bool, json_patch: bool) -> None:
+        """The reading at the same instant is written again (the store replaces it and recomputes its
+        rollups); its phenomenonTime is its id, so it cannot change."""
+        with self.catalog.session(write=True) as session:
+            reader = self._observation_reader(session, "")
+            current = {k: v for k, v in reader.one(key, Query()).items() if "@iot." not in k}
+            datastream_id, time_ms = obs.parse_observation_id(key)
+            datastream = session.get_one(models.Datastream, datastream_id)
+            extras = session.get(models.ObservationExtras, (datastream_id, time_ms))
+            if extras is not None and extras.feature_of_interest_id is not None:
+                current["FeatureOfInterest"] = {"@iot.id": extras.feature_of_interest_id}
+            if json_patch:
+                body = _patched(current, body)
+            elif not isinstance(body, dict):
+                raise BadRequest("an Observation must be a JSON object")
+            changed = body if replace else current | body
+            if changed.get("@iot.id", key) != key:
+                raise BadRequest(f"@iot.id {changed['@iot.id']!r} in the body differs from the URL's {key!r}")
+            changed = {k: v for k, v in changed.items() if k != "@iot.id"}
+            _same_instant(key, time_ms, changed.get("phenomenonTime"))
+            writer = Writer(session)
+            writer.observation(datastream, changed)
+            self._on_written(session, writer.written)
+        self.wait_until_stored(key, changed.get("result"))
+
+    def _delete_observation(self, key: str) -> None:
+        """Removed from the store, which recomputes the rollups and the latest value without it."""
+        datastream_id, time_ms = obs.parse_observation_id(key)
+        with self.catalog.session(write=True) as session:
+            datastream = session.get(models.Datastream, datastream_id)
+            extras = session.get(models.ObservationExtras, (datastream_id, time_ms))
+            if extras is not None:
+                session.delete(extras)
+            if datastream is None or not self.storage.delete_observations(datastream.key, [time_ms]):
+                raise NotFound(f"no Observation {key!r}")
+
+
+def _same_instant(key: str, time_ms: int, phenomenon: Any) -> None:
+    start = phenomenon.partition("/")[0] if isinstance(phenomenon, str) else phenomenon
+    parsed = parse_time_ms(start, time_ms) if start is not None else time_ms
+    if parsed != time_ms:
+        raise BadRequest(
+            f"Observation {key!r} is the reading of its Datastream at {iso_ms(time_ms)}: its phenomenonTime"
+            " is its id and cannot change; delete it and create the reading at the new time"
+        )
+
+
+def _sources(session: Session, owner: str, row: Any) -> list[obs.Source]:
+    """The Observations of a Datastream or of a FeatureOfInterest (the two entities that have them)."""
+    if owner == "Datastreams":
+        return [obs.Source(row)]
+    if owner == "FeaturesOfInterest":
+        return obs.feature_sources(session, row.id)
+    raise BadRequest(f"{owner} have no Observations: list them for a Datastream, a FeatureOfInterest or all")
 
 
 def _datastream_of(writer: Writer, body: Any) -> Any:

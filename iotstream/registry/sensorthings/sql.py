@@ -27,6 +27,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     null,
     or_,
@@ -263,6 +264,8 @@ class FilterCompiler:
         return tuple(hops[:-1]), hops[-1]
 
     def _json(self, column: Expr, path: list[str], hops: tuple[_Hop, ...]) -> _Value:
+        if self._postgres and not path:  # the whole value (Sensor/metadata): its text is `#>> '{}'`
+            return _Value(column, "json", hops, column.op("#>>")(literal_column("'{}'")))
         if self._postgres:
             return _Value(
                 func.jsonb_extract_path(column, *path),
