@@ -179,3 +179,16 @@ def test_with_a_raw_tier_configured_a_too_old_reading_is_refused_at_once_with_th
         assert "before the raw retention horizon" in rejected["error"]
         assert "the raw tier keeps 30 days" in rejected["error"]
         sta.close()
+
+
+def test_a_key_of_a_request_that_failed_is_not_known_to_ingestion(
+    platform: EmbeddedPlatform, sta: httpx.Client
+) -> None:
+    assert platform.api is not None
+    body = _datastream({"name": "Boiler"}, SENSOR, OBSERVED, "ghost")
+    body["Observations"] = [{"result": 1, "phenomenonTime": "yesterday"}]  # refused as it is sent
+    assert sta.post("/Datastreams", json=body).status_code == 400
+    reading = {"datastream": "ghost", "time": "2026-11-01T10:00:00Z", "value": 1.0}
+    assert httpx.post(f"{platform.api.url}/api/v1/readings", json=reading).status_code == 202
+    listed = {row["key"]: row for row in httpx.get(f"{platform.api.url}/api/v1/datastreams").json()}
+    assert listed["ghost"]["placeholder"] is True  # registered as the reading arrived, not taken as known
