@@ -35,6 +35,7 @@ from iotstream.registry.publisher import RegistryPublisher, registry_topics
 from iotstream.registry.sensorthings.mqtt import SensorThingsMqtt
 from iotstream.registry.sensorthings.sending import ObservationSender
 from iotstream.registry.sensorthings.service import SensorThings
+from iotstream.registry.spans import DatastreamSpans
 from iotstream.registry.writes import RegistryWrites
 from iotstream.storage import BaseStorage, RetentionSettings, RetentionWorker, open_storage
 from iotstream.storage.retention import TIERS
@@ -69,6 +70,7 @@ class EmbeddedPlatform:
         self._retention: RetentionWorker | None = None
         self._publisher: RegistryPublisher | None = None
         self._sta_mqtt: SensorThingsMqtt | None = None
+        self._spans: DatastreamSpans | None = None
 
     def start(self) -> Self:
         try:
@@ -91,8 +93,14 @@ class EmbeddedPlatform:
         self._start_jobs(log)
         keys = DatastreamKeys(catalog)
         keys.register([*settings.ingest.datastreams, *storage.latest()])  # readings older than the catalog
+        self._spans = spans = DatastreamSpans(catalog).start()
         self.ingestor = Ingestor(
-            log, settings.ingest, keys.known, keys.register, unstorable=_refusals_of(storage)
+            log,
+            settings.ingest,
+            keys.known,
+            keys.register,
+            unstorable=_refusals_of(storage),
+            observed=spans.observe,
         )
         self._start_mqtt(self.ingestor)
         if self._serve_api:
@@ -250,6 +258,9 @@ class EmbeddedPlatform:
         if self.storage is not None:
             self.storage.close()
             self.storage = None
+        if self._spans is not None:
+            self._spans.stop()
+            self._spans = None
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None

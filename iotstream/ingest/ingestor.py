@@ -89,12 +89,15 @@ class Ingestor:
         register: Callable[[Iterable[str]], object] | None = None,
         clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         unstorable: Unstorable | None = None,
+        observed: Callable[[Sequence[Observation]], None] | None = None,
     ) -> None:
-        """`known(key)` says whether a datastream is registered; `register` is told of new ones."""
+        """`known(key)` says whether a datastream is registered; `register` is told of new ones and
+        `observed` of the readings taken."""
         self._settings = settings
         self._known = known or (lambda key: True)
         self._register = register or (lambda keys: None)
         self._unstorable = unstorable or (lambda readings: {})
+        self._observed = observed or (lambda readings: None)
         self._clock = clock
         self._producer = log.producer()
         self._pending = 0
@@ -129,6 +132,7 @@ class Ingestor:
             done(None)
             return IngestResult(0, rejected)
         self._produce(readings, done, received_ms)
+        self._observed(readings)
         return IngestResult(len(readings), rejected)
 
     def _known_only(self, readings: list[Observation], rejected: list[ItemError]) -> list[Observation]:

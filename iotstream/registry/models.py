@@ -130,6 +130,11 @@ class Datastream(Base):
     observed_area: Mapped[Any | None]
     properties: Mapped[dict[str, Any] | None]
     placeholder: Mapped[bool] = mapped_column(default=False)  # registered by ingestion, to be completed
+    # The span of its readings' phenomenon and result times, kept by registry/spans.py.
+    phenomenon_start_ms: Mapped[int | None] = mapped_column(BigInteger)
+    phenomenon_end_ms: Mapped[int | None] = mapped_column(BigInteger)
+    result_start_ms: Mapped[int | None] = mapped_column(BigInteger)
+    result_end_ms: Mapped[int | None] = mapped_column(BigInteger)
     thing_id: Mapped[int] = mapped_column(ForeignKey("things.id"), index=True)
     sensor_id: Mapped[int] = mapped_column(ForeignKey("sensors.id"), index=True)
     observed_property_id: Mapped[int] = mapped_column(ForeignKey("observed_properties.id"), index=True)

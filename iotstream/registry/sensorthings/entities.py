@@ -14,9 +14,11 @@ __all__ = ["ENTITY_SETS", "OBSERVATIONS", "EntitySet", "Link", "Property", "enti
 @dataclass(frozen=True)
 class Property:
     json: str  # name in SensorThings JSON
-    column: str  # ORM attribute
-    kind: str = "text"  # text | json | time (epoch ms inside, ISO-8601 outside)
+    column: str  # ORM attribute (an interval's start, which filters and ordering compare)
+    kind: str = "text"  # text | json | time (epoch ms inside, ISO-8601 outside) | interval
     required: bool = False
+    end: str = ""  # an interval's end attribute
+    computed: bool = False  # kept by the service; what a client sends for it is ignored
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,14 @@ ENTITY_SETS: dict[str, EntitySet] = {
                 Property("observationType", "observation_type", required=True),
                 Property("unitOfMeasurement", "unit_of_measurement", "json", True),
                 Property("observedArea", "observed_area", "json"),
+                Property(
+                    "phenomenonTime",
+                    "phenomenon_start_ms",
+                    "interval",
+                    end="phenomenon_end_ms",
+                    computed=True,
+                ),
+                Property("resultTime", "result_start_ms", "interval", end="result_end_ms", computed=True),
                 _PROPERTIES,
             ),
             (

@@ -18,6 +18,8 @@ def property_value(prop: Property, row: Any) -> Any:
     value = getattr(row, prop.column)
     if prop.kind == "time" and value is not None:
         return iso_ms(value)
+    if prop.kind == "interval" and value is not None:
+        return f"{iso_ms(value)}/{iso_ms(getattr(row, prop.end))}"
     return value
 
 

@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 
 from iotstream._units import parse_time_ms
 from iotstream.ingest.ingestor import Ingestor
+from iotstream.models import Observation
 from iotstream.registry import models
 from iotstream.registry.sensorthings.errors import BadRequest, Unavailable
 from iotstream.registry.sensorthings.observations import observation_id
 from iotstream.registry.sensorthings.write import Written
+from iotstream.registry.spans import spans_of, widen
 
 __all__ = ["ObservationSender"]
 
@@ -52,9 +54,16 @@ class ObservationSender:
             accepted.append((datastream, start, end, body))
         readings = [{"datastream": d.key, "time": start, "value": b["result"]} for d, start, _, b in accepted]
         refused = self._submit(readings, partial) if readings else {}
-        for position, (datastream, start, end, body) in enumerate(accepted):
-            if position not in refused:
-                self._keep_extras(session, datastream, start, end, body)
+        now = self._clock()
+        sent = [
+            (datastream, start, end, body)
+            for i, (datastream, start, end, body) in enumerate(accepted)
+            if i not in refused
+        ]
+        for datastream, start, end, body in sent:
+            self._keep_extras(session, datastream, start, end, body)
+        # A client reading its Datastream right after finds its phenomenonTime (ingestion's spans lag).
+        widen(session, spans_of(Observation(d.key, start, None, now, "") for d, start, _, _ in sent))
         positions = iter(range(len(accepted)))
         return [a if a.startswith("error") else refused.get(next(positions), a) for a in answers]
 

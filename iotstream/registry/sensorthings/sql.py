@@ -232,7 +232,8 @@ class FilterCompiler:
                     raise QueryError(
                         f"{scope.entities.singular}/{segment} has no property {segments[index + 1]!r}"
                     )
-                return _Value(column, prop.kind, tuple(hops))
+                kind = "time" if prop.kind == "interval" else prop.kind  # an interval compares by its start
+                return _Value(column, kind, tuple(hops))
             scope = self._hop(scope, segment, hops)
         raise QueryError(f"{'/'.join(segments)} is an entity, not a value: name one of its properties")
 

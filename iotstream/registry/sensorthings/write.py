@@ -84,6 +84,8 @@ class Writer:
         self, entities: EntitySet, row: Any, document: dict[str, Any], *, replace: bool
     ) -> None:
         for prop in entities.properties:
+            if prop.computed:
+                continue
             if prop.json in document:
                 setattr(row, prop.column, _property_value(entities, prop, document[prop.json]))
             elif replace and prop.required:

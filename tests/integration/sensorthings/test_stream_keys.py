@@ -192,3 +192,32 @@ def test_a_key_of_a_request_that_failed_is_not_known_to_ingestion(
     assert httpx.post(f"{platform.api.url}/api/v1/readings", json=reading).status_code == 202
     listed = {row["key"]: row for row in httpx.get(f"{platform.api.url}/api/v1/datastreams").json()}
     assert listed["ghost"]["placeholder"] is True  # registered as the reading arrived, not taken as known
+
+
+def test_a_datastreams_phenomenon_time_spans_its_readings_however_they_came(
+    platform: EmbeddedPlatform, sta: httpx.Client
+) -> None:
+    assert platform.api is not None
+    made = _create(sta, "Boiler", "Temperature")
+    assert (made["phenomenonTime"], made["resultTime"]) == (None, None)
+    _observe(sta, made["@iot.id"], "2024-01-01T10:00:00Z", 1.0)
+    spans = sta.get(f"/Datastreams({made['@iot.id']})").json()
+    assert spans["phenomenonTime"] == "2024-01-01T10:00:00Z/2024-01-01T10:00:00Z"  # at once, for REST
+    readings = [
+        {"datastream": "Temperature", "time": "1999-05-05T00:00:00Z", "value": 2.0},
+        {"datastream": "Temperature", "time": "2025-02-02T00:00:00Z", "value": 3.0},
+    ]
+    assert httpx.post(f"{platform.api.url}/api/v1/readings", json=readings).status_code == 202
+    wide = "1999-05-05T00:00:00Z/2025-02-02T00:00:00Z"
+    _wait_for(
+        "the widened span",
+        lambda: sta.get(f"/Datastreams({made['@iot.id']})/phenomenonTime").json() == {"phenomenonTime": wide},
+    )
+    old = sta.get("/Datastreams?$filter=phenomenonTime lt 2000-01-01T00:00:00Z&$select=name").json()["value"]
+    assert old == [{"name": "Temperature"}]
+    ignored = sta.patch(
+        f"/Datastreams({made['@iot.id']})",
+        json={"phenomenonTime": "2030-01-01T00:00:00Z/2030-01-02T00:00:00Z"},
+    )
+    assert ignored.status_code == 200  # kept by the service, as FROST does
+    assert sta.get(f"/Datastreams({made['@iot.id']})/phenomenonTime").json() == {"phenomenonTime": wide}
