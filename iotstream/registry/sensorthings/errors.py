@@ -2,7 +2,15 @@
 
 from iotstream.exceptions import IotStreamError
 
-__all__ = ["BadRequest", "Conflict", "NotFound", "StaError", "Unavailable"]
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "FailedDependency",
+    "NotFound",
+    "StaError",
+    "Unavailable",
+    "UnsupportedMediaType",
+]
 
 
 class StaError(IotStreamError):
@@ -19,6 +27,16 @@ class NotFound(StaError):
 
 class Conflict(StaError):
     status = 409
+
+
+class UnsupportedMediaType(StaError):
+    status = 415
+
+
+class FailedDependency(StaError):
+    """Not run: a request or atomicity group of the same $batch that it depends on failed."""
+
+    status = 424
 
 
 class Unavailable(StaError):

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from iotstream.api._http import json_response
+from iotstream.registry.sensorthings.batch import parse_batch, run_batch
 from iotstream.registry.sensorthings.data_array import as_data_array, check_result_format, rows_to_bodies
 from iotstream.registry.sensorthings.entities import ENTITY_SETS
 from iotstream.registry.sensorthings.errors import BadRequest, NotFound, StaError
@@ -33,6 +34,8 @@ _CONFORMANCE = [
     "http://www.opengis.net/spec/iot_sensing/1.1/req/create-observations-via-mqtt/observations-creation",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/data-array/data-array",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/batch-request/batch-request",
+    "https://fraunhoferiosb.github.io/FROST-Server/extensions/JsonBatchRequest.html",
 ]
 
 
@@ -91,6 +94,14 @@ async def create_observations(request: Request) -> Response:
             await run_in_threadpool(service.wait_until_stored, created[-1])
         answers += [i if i.startswith("error") else f"{_base(request)}/Observations('{i}')" for i in ids]
     return json_response(answers, 201)
+
+
+@router.post("/$batch", summary="Many requests in one: JSON (application/json) or multipart/mixed")
+async def batch(request: Request) -> Response:
+    """One answer per request; an atomicity group (change set) is written whole or not at all."""
+    parsed = parse_batch(await request.body(), request.headers.get("content-type"))
+    answer, media_type = await run_in_threadpool(run_batch, _service(request), _base(request), parsed)
+    return Response(answer, media_type=media_type)
 
 
 @router.post("/{path:path}", status_code=201, summary="Create an entity (deep insert allowed)")
