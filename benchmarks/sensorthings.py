@@ -122,9 +122,10 @@ _FILL = (
     ),
     ("INSERT INTO thing_locations (thing_id, location_id) SELECT i, i FROM <counter>", "<things>"),
     (
-        "INSERT INTO datastreams (id, name, description, observation_type, unit_of_measurement,"
+        "INSERT INTO datastreams (id, key, name, description, observation_type, unit_of_measurement,"
         " placeholder, thing_id, sensor_id, observed_property_id)"
-        " SELECT i, 'thing-' || ((i - 1) / <per> + 1) || '-ds-' || ((i - 1) % <per>), '', 'OM_Measurement',"
+        " SELECT i, 'thing-' || ((i - 1) / <per> + 1) || '-ds-' || ((i - 1) % <per>),"
+        " 'thing-' || ((i - 1) / <per> + 1) || '-ds-' || ((i - 1) % <per>), '', 'OM_Measurement',"
         ' <json>\'{"name": "u", "symbol": "\' || CASE i % 5 WHEN 0 THEN \'degC\' WHEN 1 THEN \'%\''
         " WHEN 2 THEN 'hPa' WHEN 3 THEN 'lx' ELSE 'ppm' END || '\", \"definition\": \"\"}'</json>,"
         " false, (i - 1) / <per> + 1, i % 10 + 1, i % 20 + 1 FROM <counter>",

@@ -138,17 +138,16 @@ class FilterCompiler:
     def _lambda(self, node: ast.CollectionLambda, scope: _Scope) -> Expr:
         hops, last = self._path(values.segments(node.owner), scope, collection=True)
         if node.lambda_ is None:
-            return _wrap(hops, last.relationship.of_type(last.alias).any())
+            return _wrap(hops, _having(last, true()))
         inner_set = _set_of(last.alias)
         variable = node.lambda_.identifier.name
         # Inside a lambda, a path without a variable still starts at the entity being filtered.
         bound = {**scope.variables, variable: _Scope(inner_set, last.alias)}
         inner = _Scope(scope.entities, scope.alias, bound)
         condition = self._bool(node.lambda_.expression, inner)
-        related = last.relationship.of_type(last.alias)
         if isinstance(node.operator, ast.All):
-            return _wrap(hops, not_(related.any(not_(condition))))
-        return _wrap(hops, related.any(condition))
+            return _wrap(hops, not_(_having(last, not_(condition))))
+        return _wrap(hops, _having(last, condition))
 
     def _geometric(self, node: ast._Node, scope: _Scope) -> Expr:
         """A condition on one geometry property, answered in Python over that property's rows; where
@@ -352,11 +351,28 @@ def _wrap(hops: tuple[_Hop, ...], condition: Expr, *, null_rows: bool = False) -
             condition = getattr(hop.source, local.key).in_(keys)
             continue
         related = hop.relationship.of_type(hop.alias)
-        exists = related.any(condition) if hop.many else related.has(condition)
         if null_rows:
-            exists = or_(exists, not_(related.any() if hop.many else related.has()))
-        condition = exists
+            exists = related.any(condition) if hop.many else related.has(condition)
+            condition = or_(exists, not_(related.any() if hop.many else related.has()))
+        else:
+            condition = _having(hop, condition)
     return condition
+
+
+def _having(hop: _Hop, condition: Expr) -> Expr:
+    """Sources with a related row meeting `condition`, as `id IN (…)`: a subquery the database runs
+    once on the related table's indexes, where a per-row EXISTS may scan every source row instead."""
+    prop = hop.relationship.property
+    if prop.secondary is None:  # the related row holds the key: Datastream.thing_id
+        ((local, remote),) = prop.local_remote_pairs
+        keys = select(getattr(hop.alias, remote.key)).where(condition)
+        found: Expr = getattr(hop.source, local.key).in_(keys)
+        return found
+    ((own, own_key),) = prop.synchronize_pairs  # things.id, thing_locations.thing_id
+    ((theirs, their_key),) = prop.secondary_synchronize_pairs  # locations.id, thing_locations.location_id
+    keys = select(own_key).join(hop.alias, getattr(hop.alias, theirs.key) == their_key).where(condition)
+    linked: Expr = getattr(hop.source, own.key).in_(keys)
+    return linked
 
 
 def _ids(ids: list[int]) -> Any:
