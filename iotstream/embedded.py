@@ -298,6 +298,8 @@ def _tiers(retention: RetentionSettings) -> str:
         return "forever" if ms is None else f"{ms / 86_400_000:g}d"
 
     tiers = ", ".join(f"{tier} {keep(retention.of(tier))}" for tier in TIERS)
+    if all(retention.of(tier) is None for tier in TIERS) and not retention.datastreams:
+        tiers = "every tier forever"
     every = f"every {retention.interval_ms / 1000:g} s" if retention.interval_ms else "off"
     return f"keeps {tiers}; retention {every}"
 

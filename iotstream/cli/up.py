@@ -58,8 +58,6 @@ def demo(
         overrides["jobs"] = [DEMO_JOB, *DEMO_RULES]
     if not settings.notify.sinks:
         overrides["notify"] = {"sinks": [{"type": "log"}]}
-    # The simulated house sends water readings 10 days late; keep raw readings long enough for them.
-    overrides["storage"] = {"retention": {"raw": "30d"}}
     _serve(state(ctx).reload(config, **overrides), demo=True)
 
 

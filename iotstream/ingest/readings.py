@@ -90,9 +90,9 @@ def _time(raw: Any, received_ms: int) -> int | str:
 
 
 def _value_problem(value: Any) -> str | None:
-    if isinstance(value, bool | str | dict):
+    if isinstance(value, bool | str | dict | list):  # an array: a MultiDatastream's result
         return None
     if isinstance(value, int | float):
         return None if math.isfinite(value) else f"'value' {value} is not a finite number"
     kind = "null" if value is None else type(value).__name__
-    return f"'value' must be a number, string, boolean or object, got {kind}"
+    return f"'value' must be a number, string, boolean, array or object, got {kind}"

@@ -23,6 +23,7 @@ _ENTITIES = (
     models.Sensor,
     models.ObservedProperty,
     models.Datastream,
+    models.MultiDatastream,
     models.FeatureOfInterest,
 )
 

@@ -56,7 +56,7 @@ class DatastreamKeys:
 
     def reload(self) -> None:
         with self._catalog.session() as session:
-            keys = frozenset(session.scalars(select(models.Datastream.key)))
+            keys = frozenset(session.scalars(select(models.Stream.key)))  # MultiDatastreams' too
         self._keys = keys
 
     def add(self, keys: Iterable[str]) -> None:
@@ -67,9 +67,7 @@ class DatastreamKeys:
     def register(self, keys: Iterable[str]) -> list[str]:
         """Placeholders for the keys the catalog does not have yet; returns those created."""
         with self._lock, self._catalog.session(write=True) as session:
-            existing = set(
-                session.scalars(select(models.Datastream.key).where(models.Datastream.key.in_(keys)))
-            )
+            existing = set(session.scalars(select(models.Stream.key).where(models.Stream.key.in_(keys))))
             created = [key for key in dict.fromkeys(keys) if key not in existing]
             if created:
                 sensor, observed = _unknown_sensor(session), _unknown_property(session)

@@ -8,7 +8,8 @@ readings. The key is chosen once, when the Datastream is created, and never chan
   when no Datastream has that key yet, else `<name>/<@iot.id>`, unique by construction.
 
 So a catalog whose names are unique keeps the keys its users already send to, and the second
-"Temperature" gets one that says which Datastream it is. The key is shown in `properties.key`, where
+"Temperature" gets one that says which Datastream it is. MultiDatastreams take keys the same way, from
+the same key space. The key is shown in `properties.key`, where
 every SensorThings client sees it and `$filter=properties/key eq 'TH1'` finds it.
 """
 
@@ -27,12 +28,12 @@ KEY_PROPERTY = "key"
 _MAX_LENGTH = 255
 
 
-def provisional_key(datastream: models.Datastream) -> None:
+def provisional_key(datastream: models.Stream) -> None:
     """A unique stand-in, so the row can be flushed (nested Observations do) before `assign_key`."""
     datastream.key = f"(provisional) {uuid.uuid4().hex}"
 
 
-def assign_key(session: Session, datastream: models.Datastream) -> None:
+def assign_key(session: Session, datastream: models.Stream) -> None:
     """Give a new Datastream, once its links are set, its key (see the module docstring)."""
     wanted = (datastream.properties or {}).get(KEY_PROPERTY)
     if wanted is not None:
@@ -47,7 +48,7 @@ def assign_key(session: Session, datastream: models.Datastream) -> None:
         _set(datastream, f"{datastream.name[: _MAX_LENGTH - 12]}/{datastream.id}")
 
 
-def keep_key(datastream: models.Datastream, properties: Any) -> None:
+def keep_key(datastream: models.Stream, properties: Any) -> None:
     """After an update: `properties.key` may be repeated or left out, never changed."""
     given = (properties or {}).get(KEY_PROPERTY, datastream.key) if isinstance(properties, dict) else None
     if given != datastream.key and given is not None:
@@ -58,7 +59,7 @@ def keep_key(datastream: models.Datastream, properties: Any) -> None:
     _set(datastream, datastream.key)
 
 
-def _set(datastream: models.Datastream, key: str) -> None:
+def _set(datastream: models.Stream, key: str) -> None:
     datastream.key = key
     datastream.properties = {**(datastream.properties or {}), KEY_PROPERTY: key}
 
@@ -71,11 +72,11 @@ def _check(key: Any) -> None:
         )
 
 
-def _taken(session: Session, datastream: models.Datastream, key: str) -> bool:
+def _taken(session: Session, datastream: models.Stream, key: str) -> bool:
     """Also sees Datastreams created earlier in the same request and not flushed yet."""
     pending = any(
-        isinstance(row, models.Datastream) and row is not datastream and row.key == key for row in session.new
+        isinstance(row, models.Stream) and row is not datastream and row.key == key for row in session.new
     )
     with session.no_autoflush:
-        found = session.scalar(select(models.Datastream.id).where(models.Datastream.key == key))
+        found = session.scalar(select(models.Stream.id).where(models.Stream.key == key))
     return pending or (found is not None and found != datastream.id)

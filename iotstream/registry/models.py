@@ -6,7 +6,7 @@ SensorThings allows; its `key` is unique and never changes: readings travel and 
 everywhere else in iotstream, so a rename keeps a Datastream's history, job results and alerts.
 """
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -18,10 +18,13 @@ __all__ = [
     "FeatureOfInterest",
     "HistoricalLocation",
     "Location",
+    "MultiDatastream",
     "ObservationExtras",
     "ObservedProperty",
     "Sensor",
+    "Stream",
     "Thing",
+    "multi_datastream_observed_properties",
 ]
 
 # JSONB on PostgreSQL, so $filter can compare JSON values there.
@@ -62,6 +65,7 @@ class Thing(Base):
         back_populates="thing", cascade="all, delete-orphan", passive_deletes=True
     )
     datastreams: Mapped[list["Datastream"]] = relationship(back_populates="thing")
+    multi_datastreams: Mapped[list["MultiDatastream"]] = relationship(back_populates="thing")
 
 
 class Location(Base):
@@ -104,6 +108,7 @@ class Sensor(Base):
     properties: Mapped[dict[str, Any] | None]
 
     datastreams: Mapped[list["Datastream"]] = relationship(back_populates="sensor")
+    multi_datastreams: Mapped[list["MultiDatastream"]] = relationship(back_populates="sensor")
 
 
 class ObservedProperty(Base):
@@ -116,17 +121,25 @@ class ObservedProperty(Base):
     properties: Mapped[dict[str, Any] | None]
 
     datastreams: Mapped[list["Datastream"]] = relationship(back_populates="observed_property")
+    multi_datastreams: Mapped[list["MultiDatastream"]] = relationship(
+        secondary="multi_datastream_observed_properties", viewonly=True
+    )
 
 
-class Datastream(Base):
+class Stream(Base):
+    """What Datastreams and MultiDatastreams share, in one table (single-table inheritance): one id
+    sequence and one key space, so readings, Observation ids ("<id>-<epoch ms>") and their extras
+    are keyed alike for both, and a query of one kind sees only its own rows."""
+
     __tablename__ = "datastreams"
+    __mapper_args__ = {"polymorphic_on": "kind"}  # noqa: RUF012 - SQLAlchemy's declaration
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), server_default="single")
     key: Mapped[str] = mapped_column(String(255), unique=True, index=True)  # registry/keys.py
     name: Mapped[str] = mapped_column(String(255), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     observation_type: Mapped[str] = mapped_column(Text)
-    unit_of_measurement: Mapped[dict[str, Any] | None]
     observed_area: Mapped[Any | None]
     properties: Mapped[dict[str, Any] | None]
     placeholder: Mapped[bool] = mapped_column(default=False)  # registered by ingestion, to be completed
@@ -137,11 +150,49 @@ class Datastream(Base):
     result_end_ms: Mapped[int | None] = mapped_column(BigInteger)
     thing_id: Mapped[int] = mapped_column(ForeignKey("things.id"), index=True)
     sensor_id: Mapped[int] = mapped_column(ForeignKey("sensors.id"), index=True)
-    observed_property_id: Mapped[int] = mapped_column(ForeignKey("observed_properties.id"), index=True)
+    if TYPE_CHECKING:  # each kind maps these itself: the Thing lists its Datastreams apart
+        thing: Mapped[Thing]
+        sensor: Mapped[Sensor]
+
+
+class Datastream(Stream):
+    __mapper_args__ = {"polymorphic_identity": "single"}  # noqa: RUF012
+
+    unit_of_measurement: Mapped[dict[str, Any] | None] = mapped_column(use_existing_column=True)
+    observed_property_id: Mapped[int] = mapped_column(
+        ForeignKey("observed_properties.id"), index=True, nullable=True, use_existing_column=True
+    )
 
     thing: Mapped[Thing] = relationship(back_populates="datastreams")
     sensor: Mapped[Sensor] = relationship(back_populates="datastreams")
     observed_property: Mapped[ObservedProperty] = relationship(back_populates="datastreams")
+
+
+multi_datastream_observed_properties = Table(
+    "multi_datastream_observed_properties",
+    Base.metadata,
+    Column("multi_datastream_id", ForeignKey("datastreams.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),  # the place of its value in every result array
+    Column("observed_property_id", ForeignKey("observed_properties.id"), nullable=False, index=True),
+)
+
+
+class MultiDatastream(Stream):
+    """SensorThings' MultiDatastream extension: readings whose result is an array, one value per
+    ObservedProperty, in their order (which may repeat one)."""
+
+    __mapper_args__ = {"polymorphic_identity": "multi"}  # noqa: RUF012
+
+    unit_of_measurements: Mapped[Any | None] = mapped_column(use_existing_column=True)
+    multi_observation_data_types: Mapped[Any | None] = mapped_column(use_existing_column=True)
+
+    thing: Mapped[Thing] = relationship(back_populates="multi_datastreams")
+    sensor: Mapped[Sensor] = relationship(back_populates="multi_datastreams")
+    observed_properties: Mapped[list[ObservedProperty]] = relationship(
+        secondary=multi_datastream_observed_properties,
+        order_by=multi_datastream_observed_properties.c.position,
+        viewonly=True,
+    )
 
 
 class FeatureOfInterest(Base):

@@ -91,8 +91,8 @@ def merge(into: Spans, spans: Spans) -> None:
 
 
 def widen(session: Session, spans: Spans) -> None:
-    """Each Datastream's spans grown to take in `spans` (one UPDATE per Datastream touched)."""
-    ds = models.Datastream
+    """Each (Multi)Datastream's spans grown to take in `spans` (one UPDATE per one touched)."""
+    ds = models.Stream
     for key, (start, end, result_start, result_end) in spans.items():
         session.execute(
             update(ds)

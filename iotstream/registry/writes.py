@@ -18,7 +18,7 @@ class RegistryWrites:
         self._sender = sender
 
     def apply(self, session: Session, written: Written, *, partial: bool = False) -> list[str]:
-        created = [row.key for kind, row in written.changed if kind == "Datastreams"]
+        created = [row.key for kind, row in written.changed if kind in ("Datastreams", "MultiDatastreams")]
         if created:
             self._keys.add(created)
             # Known before the commit, so readings sent in the same request pass; forgotten again if

@@ -120,7 +120,7 @@ def test_a_batch_with_malformed_readings_stores_the_good_ones_and_names_each_bad
         201: {"datastream": "s1", "time": D0, "value": None},
         333: {"datastream": "s1", "time": 1.5, "value": 1},
         404: "not an object",
-        555: {"datastream": "s1", "time": D0, "value": [1, 2]},
+        555: {"datastream": "s1", "time": -5, "value": 1},
         678: {"datastream": 7, "value": 1},
         800: {"datastream": "s1", "time": D0, "value": 1, "id": ""},
         999: {"datastream": "s1", "time": "2024-13-01T00:00:00Z", "value": 1},
@@ -140,7 +140,7 @@ def test_a_batch_with_malformed_readings_stores_the_good_ones_and_names_each_bad
         assert "datastream" in reasons[150]
         assert "datastream" in reasons[678]
         assert "value" in reasons[201]
-        assert "value" in reasons[555]
+        assert "before 1970" in reasons[555]
         assert "1.5" in reasons[333]
         assert "object" in reasons[404]
         assert "id" in reasons[800]

@@ -28,19 +28,20 @@ def as_data_array(document: dict[str, Any], select: tuple[str, ...], base: str) 
     """A collection of Observation JSON regrouped by Datastream, in the order they were listed; the
     components are the selected properties, or all of them."""
     components = [_component(name) for name in select if _component(name) in COMPONENTS] or list(COMPONENTS)
-    tables: dict[int, list[list[Any]]] = {}
+    tables: dict[tuple[str, int], list[list[Any]]] = {}
     for observation in document["value"]:
         datastream_id, _ = parse_observation_id(observation["@iot.id"])
+        owner = "MultiDatastream" if "MultiDatastream@iot.navigationLink" in observation else "Datastream"
         row = [observation["@iot.id"] if name == "id" else observation.get(name) for name in components]
-        tables.setdefault(datastream_id, []).append(row)
+        tables.setdefault((owner, datastream_id), []).append(row)
     value = [
         {
-            "Datastream@iot.navigationLink": f"{base}/Datastreams({datastream_id})",
+            f"{owner}@iot.navigationLink": f"{base}/{owner}s({datastream_id})",
             "components": components,
             "dataArray@iot.count": len(rows),
             "dataArray": rows,
         }
-        for datastream_id, rows in tables.items()
+        for (owner, datastream_id), rows in tables.items()
     ]
     return {key: item for key, item in document.items() if key != "value"} | {"value": value}
 

@@ -28,6 +28,8 @@ class Link:
     many: bool
     attribute: str  # ORM relationship; "" for links computed outside the catalog (Observations)
     required: bool = False  # a to-one link every entity must have
+    ordered: bool = False  # kept in the order given (a MultiDatastream's ObservedProperties)
+    read_only: bool = False  # changed from the other side only
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ _NAME = Property("name", "name", required=True)
 _DESCRIPTION = Property("description", "description")
 _ENCODING = Property("encodingType", "encoding_type", required=True)
 _PROPERTIES = Property("properties", "properties", "json")
+_PHENOMENON_TIME = Property(
+    "phenomenonTime", "phenomenon_start_ms", "interval", end="phenomenon_end_ms", computed=True
+)
+_RESULT_TIME = Property("resultTime", "result_start_ms", "interval", end="result_end_ms", computed=True)
 
 OBSERVATIONS = EntitySet(
     "Observations",
@@ -63,7 +69,8 @@ OBSERVATIONS = EntitySet(
         Property("parameters", "parameters", "json"),
     ),
     (
-        Link("Datastream", "Datastreams", False, "", required=True),
+        Link("Datastream", "Datastreams", False, ""),  # one of the two
+        Link("MultiDatastream", "MultiDatastreams", False, ""),
         Link("FeatureOfInterest", "FeaturesOfInterest", False, ""),
     ),
 )
@@ -80,6 +87,7 @@ ENTITY_SETS: dict[str, EntitySet] = {
                 Link("Locations", "Locations", True, "locations"),
                 Link("HistoricalLocations", "HistoricalLocations", True, "historical_locations"),
                 Link("Datastreams", "Datastreams", True, "datastreams"),
+                Link("MultiDatastreams", "MultiDatastreams", True, "multi_datastreams"),
             ),
         ),
         EntitySet(
@@ -113,14 +121,20 @@ ENTITY_SETS: dict[str, EntitySet] = {
                 Property("metadata", "sensor_metadata", "json", True),
                 _PROPERTIES,
             ),
-            (Link("Datastreams", "Datastreams", True, "datastreams"),),
+            (
+                Link("Datastreams", "Datastreams", True, "datastreams"),
+                Link("MultiDatastreams", "MultiDatastreams", True, "multi_datastreams"),
+            ),
         ),
         EntitySet(
             "ObservedProperties",
             "ObservedProperty",
             models.ObservedProperty,
             (_NAME, Property("definition", "definition", required=True), _DESCRIPTION, _PROPERTIES),
-            (Link("Datastreams", "Datastreams", True, "datastreams"),),
+            (
+                Link("Datastreams", "Datastreams", True, "datastreams"),
+                Link("MultiDatastreams", "MultiDatastreams", True, "multi_datastreams", read_only=True),
+            ),
         ),
         EntitySet(
             "Datastreams",
@@ -132,20 +146,36 @@ ENTITY_SETS: dict[str, EntitySet] = {
                 Property("observationType", "observation_type", required=True),
                 Property("unitOfMeasurement", "unit_of_measurement", "json", True),
                 Property("observedArea", "observed_area", "json"),
-                Property(
-                    "phenomenonTime",
-                    "phenomenon_start_ms",
-                    "interval",
-                    end="phenomenon_end_ms",
-                    computed=True,
-                ),
-                Property("resultTime", "result_start_ms", "interval", end="result_end_ms", computed=True),
+                _PHENOMENON_TIME,
+                _RESULT_TIME,
                 _PROPERTIES,
             ),
             (
                 Link("Thing", "Things", False, "thing", required=True),
                 Link("Sensor", "Sensors", False, "sensor", required=True),
                 Link("ObservedProperty", "ObservedProperties", False, "observed_property", required=True),
+                Link("Observations", "Observations", True, ""),
+            ),
+        ),
+        EntitySet(
+            "MultiDatastreams",
+            "MultiDatastream",
+            models.MultiDatastream,
+            (
+                _NAME,
+                _DESCRIPTION,
+                Property("observationType", "observation_type"),  # always OM_ComplexObservation
+                Property("unitOfMeasurements", "unit_of_measurements", "json", True),
+                Property("multiObservationDataTypes", "multi_observation_data_types", "json", True),
+                Property("observedArea", "observed_area", "json"),
+                _PHENOMENON_TIME,
+                _RESULT_TIME,
+                _PROPERTIES,
+            ),
+            (
+                Link("Thing", "Things", False, "thing", required=True),
+                Link("Sensor", "Sensors", False, "sensor", required=True),
+                Link("ObservedProperties", "ObservedProperties", True, "observed_properties", ordered=True),
                 Link("Observations", "Observations", True, ""),
             ),
         ),

@@ -49,7 +49,7 @@ class Source:
     """Where a collection's Observations come from: a Datastream's readings, or only those at `times`
     (the Observations of one FeatureOfInterest)."""
 
-    datastream: models.Datastream
+    datastream: models.Stream  # a Datastream or a MultiDatastream
     times: frozenset[int] | None = None
 
 
@@ -65,24 +65,30 @@ def feature_sources(session: Session, feature_id: int) -> list[Source]:
     for datastream_id, time_ms in rows:
         times.setdefault(datastream_id, set()).add(time_ms)
     return [
-        Source(session.get_one(models.Datastream, datastream_id), frozenset(found))
+        Source(session.get_one(models.Stream, datastream_id), frozenset(found))
         for datastream_id, found in sorted(times.items())
     ]
 
 
+_FEATURES = ENTITY_SETS["FeaturesOfInterest"]
 # Renders a catalog entity with its own query options ($expand=Datastream($expand=Thing)).
 EntityJson = Callable[[EntitySet, Any, Query], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class _Reading:
-    datastream: models.Datastream
+    datastream: models.Stream
     observation: Observation
     extras: models.ObservationExtras | None
 
     @property
     def id(self) -> str:
         return observation_id(self.datastream.id, self.observation.phenomenon_time_ms)
+
+    @property
+    def owner(self) -> str:
+        """The link to what it is a reading of: "Datastream" or "MultiDatastream"."""
+        return "MultiDatastream" if isinstance(self.datastream, models.MultiDatastream) else "Datastream"
 
 
 class ObservationReader:
@@ -94,7 +100,7 @@ class ObservationReader:
 
     def one(self, text_id: str, query: Query) -> dict[str, Any]:
         datastream_id, time_ms = parse_observation_id(text_id)
-        datastream = self._session.get(models.Datastream, datastream_id)
+        datastream = self._session.get(models.Stream, datastream_id)
         found = self._read(datastream, time_ms, time_ms + 1) if datastream else []
         if not found:
             raise NotFound(f"no Observation {text_id!r}")
@@ -141,7 +147,7 @@ class ObservationReader:
             if r.observation.phenomenon_time_ms in source.times
         ]
 
-    def _read(self, datastream: models.Datastream, start: int, end: int) -> list[_Reading]:
+    def _read(self, datastream: models.Stream, start: int, end: int) -> list[_Reading]:
         observations = self._storage.raw(datastream.key, start, end, limit=MAX_SCAN + 1)
         if not observations:
             return []
@@ -175,8 +181,10 @@ class ObservationReader:
 
     def _member(self, reading: _Reading, path: list[str]) -> Any:
         head, *rest = path
-        if head == "Datastream":
-            return follow(ENTITY_SETS["Datastreams"], reading.datastream, rest)
+        if head in ("Datastream", "MultiDatastream"):
+            entities = ENTITY_SETS[head + "s"]
+            owner = reading.datastream if isinstance(reading.datastream, entities.model) else None
+            return follow(entities, owner, rest)
         if head == "FeatureOfInterest":
             return follow(ENTITY_SETS["FeaturesOfInterest"], self._feature(reading), rest)
         value = _raw_properties(reading)[head]
@@ -195,18 +203,20 @@ class ObservationReader:
             "@iot.id": reading.id,
             "@iot.selfLink": own,
             **_stated(reading),
-            "Datastream@iot.navigationLink": f"{own}/Datastream",
+            f"{reading.owner}@iot.navigationLink": f"{own}/{reading.owner}",
             "FeatureOfInterest@iot.navigationLink": f"{own}/FeatureOfInterest",
         }
         if query.select:
             wanted = set(query.select) | ({"@iot.id"} if "id" in query.select else set())
             document = {k: v for k, v in document.items() if k.split("@iot.navigationLink")[0] in wanted}
         for name, inner in query.expand.items():
-            related = reading.datastream if name == "Datastream" else self._feature(reading)
             if name not in query.select:
                 document.pop(f"{name}@iot.navigationLink", None)
-            entities = ENTITY_SETS["Datastreams" if name == "Datastream" else "FeaturesOfInterest"]
-            document[name] = None if related is None else self._entity_json(entities, related, inner)
+            if name == "FeatureOfInterest":
+                feature = self._feature(reading)
+                document[name] = None if feature is None else self._entity_json(_FEATURES, feature, inner)
+            elif name == reading.owner:
+                document[name] = self._entity_json(ENTITY_SETS[name + "s"], reading.datastream, inner)
         return document
 
 
@@ -214,7 +224,8 @@ def _check_expand(query: Query) -> None:
     for name in query.expand:
         if OBSERVATIONS.link(name) is None:
             raise QueryError(
-                f"$expand: Observation has no link {name!r}; it has Datastream, FeatureOfInterest"
+                f"$expand: Observation has no link {name!r}; it has Datastream, MultiDatastream,"
+                " FeatureOfInterest"
             )
 
 

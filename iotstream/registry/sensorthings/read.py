@@ -50,7 +50,9 @@ class Reader:
             document["@iot.count"] = self._session.scalar(
                 select(func.count()).select_from(statement.subquery())
             )
-        statement = self._ordered(entities, statement, query).offset(query.skip).limit(query.limit + 1)
+        positions = _positions(parent) if parent is not None and parent.link.ordered else ()
+        statement = self._ordered(entities, statement, query, positions)
+        statement = statement.offset(query.skip).limit(query.limit + 1)
         rows = list(self._session.scalars(statement))
         if len(rows) > query.limit and page_url:
             document["@iot.nextLink"] = next_link(page_url, query.skip + query.limit, query.limit)
@@ -89,17 +91,21 @@ class Reader:
 
     def _filtered(self, entities: EntitySet, query: Query, parent: Parent | None) -> Select[Any]:
         statement = select(entities.model)
-        if parent is not None:
+        if parent is not None and parent.link.ordered:
+            statement = _in_order(statement, parent)
+        elif parent is not None:
             statement = statement.where(_belongs_to(parent))
         if query.filter is not None:
             compiler = FilterCompiler(entities, self._dialect, self._session)
             statement = statement.where(compiler.where(query.filter))
         return statement
 
-    def _ordered(self, entities: EntitySet, statement: Select[Any], query: Query) -> Select[Any]:
+    def _ordered(
+        self, entities: EntitySet, statement: Select[Any], query: Query, positions: tuple[Any, ...] = ()
+    ) -> Select[Any]:
         compiler = FilterCompiler(entities, self._dialect)
         orders = [compiler.order(order) for order in query.orderby]
-        return statement.order_by(*orders, entities.model.id)
+        return statement.order_by(*orders, *positions, entities.model.id)
 
 
 def check_expand(entities: EntitySet, query: Query) -> None:
@@ -126,3 +132,18 @@ def _belongs_to(parent: Parent) -> Any:
     ((_, own),) = relationship.synchronize_pairs  # thing_locations.thing_id
     ((_, theirs),) = relationship.secondary_synchronize_pairs  # thing_locations.location_id
     return target.id.in_(select(theirs).where(own == parent.id))
+
+
+def _in_order(statement: Select[Any], parent: Parent) -> Select[Any]:
+    """The members of an ordered link, one row per link (a MultiDatastream may name an
+    ObservedProperty twice), joined with the link table whose positions order them."""
+    relationship = getattr(parent.entities.model, parent.link.attribute).property
+    ((_, own),) = relationship.synchronize_pairs
+    ((theirs, key),) = relationship.secondary_synchronize_pairs
+    target = relationship.mapper.class_
+    joined = statement.join(relationship.secondary, key == getattr(target, theirs.key))
+    return joined.where(own == parent.id)
+
+
+def _positions(parent: Parent) -> tuple[Any, ...]:
+    return tuple(getattr(parent.entities.model, parent.link.attribute).property.order_by or ())

@@ -87,8 +87,8 @@ async def create_observations(request: Request) -> Response:
     groups = _data_arrays(await _body(request))
     service = _service(request)
     answers: list[str] = []
-    for datastream_id, bodies in groups:
-        ids = await run_in_threadpool(service.create_observations, datastream_id, bodies)
+    for owner, datastream_id, bodies in groups:
+        ids = await run_in_threadpool(service.create_observations, owner, datastream_id, bodies)
         created = [i for i in ids if not i.startswith("error")]
         if created:
             await run_in_threadpool(service.wait_until_stored, created[-1])
@@ -151,16 +151,17 @@ async def _body(request: Request) -> Any:
         raise BadRequest(f"body is not JSON: {err}") from err
 
 
-def _data_arrays(body: Any) -> list[tuple[int, list[dict[str, Any]]]]:
+def _data_arrays(body: Any) -> list[tuple[str, int, list[dict[str, Any]]]]:
     if not isinstance(body, list):
         raise BadRequest("CreateObservations takes an array of {Datastream, components, dataArray} objects")
     groups = []
     for index, group in enumerate(body):
         if not isinstance(group, dict):
             raise BadRequest(f"item {index} must be an object")
-        datastream = group.get("Datastream")
+        owner = "MultiDatastream" if "MultiDatastream" in group else "Datastream"
+        datastream = group.get(owner)
         if not isinstance(datastream, dict) or not isinstance(datastream.get("@iot.id"), int):
-            raise BadRequest(f"item {index}: Datastream must be {{'@iot.id': n}}")
+            raise BadRequest(f"item {index}: {owner} must be {{'@iot.id': n}}")
         bodies = rows_to_bodies(index, group.get("components"), group.get("dataArray"))
-        groups.append((datastream["@iot.id"], bodies))
+        groups.append((owner + "s", datastream["@iot.id"], bodies))
     return groups

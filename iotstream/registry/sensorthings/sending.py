@@ -41,7 +41,7 @@ class ObservationSender:
         """Their ids. One Observation that cannot be stored refuses them all, or with `partial` is
         answered "error: <why>" in its place while the others are sent (CreateObservations)."""
         answers: list[str] = []
-        accepted: list[tuple[models.Datastream, int, int | None, dict[str, Any]]] = []
+        accepted: list[tuple[models.Stream, int, int | None, dict[str, Any]]] = []
         for datastream, body in written.observations:
             try:
                 start, end = self._phenomenon(body.get("phenomenonTime"))
@@ -82,7 +82,7 @@ class ObservationSender:
     def _keep_extras(
         self,
         session: Session,
-        datastream: models.Datastream,
+        datastream: models.Stream,
         start: int,
         end: int | None,
         body: dict[str, Any],

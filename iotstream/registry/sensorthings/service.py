@@ -83,17 +83,19 @@ class SensorThings:
             return document
         parent_row = self._walk(session, parents) if parents else None
         if parent_row is None:
-            all_of = session.scalars(select(models.Datastream).order_by(models.Datastream.id))
+            all_of = session.scalars(select(models.Stream).order_by(models.Stream.id))
             return reader.collection([obs.Source(d) for d in all_of], query, page_url)
         return reader.collection(_sources(session, parents[-1].entities.name, parent_row), query, page_url)
 
     def _linked_to_observation(self, session: Session, observation: Step, last: Step) -> Any:
-        """Observations(id)/Datastream or /FeatureOfInterest."""
+        """Observations(id)/Datastream, /MultiDatastream or /FeatureOfInterest."""
         datastream_id, time_ms = obs.parse_observation_id(str(observation.key))
-        datastream = session.get(models.Datastream, datastream_id)
+        datastream = session.get(models.Stream, datastream_id)
         if datastream is None or not self.storage.raw(datastream.key, time_ms, time_ms + 1, limit=1):
             raise NotFound(f"no Observation {observation.key!r}")
-        if last.entities.name == "Datastreams":
+        if last.entities.name in ("Datastreams", "MultiDatastreams"):
+            if not isinstance(datastream, last.entities.model):
+                raise NotFound(f"Observation {observation.key!r} has no {last.entities.singular}")
             return datastream
         extras = session.get(models.ObservationExtras, (datastream_id, time_ms))
         feature = extras.feature_of_interest_id if extras is not None else None
@@ -148,9 +150,9 @@ class SensorThings:
             parent_row = self._walk(session, parents) if parents else None
             if last.entities is OBSERVATIONS:
                 datastream: Any = parent_row if parents else _datastream_of(writer, body)
-                if parents and parents[-1].entities.name != "Datastreams":
+                if parents and parents[-1].entities.name not in ("Datastreams", "MultiDatastreams"):
                     raise BadRequest(
-                        "POST Observations to /v1.1/Observations or Datastreams(id)/Observations"
+                        "POST Observations to /v1.1/Observations or (Multi)Datastreams(id)/Observations"
                     )
                 writer.observation(datastream, body)
                 ids = self._on_written(session, writer.written)
@@ -171,14 +173,13 @@ class SensorThings:
         )
         return {back.json: parent_row} if back else None
 
-    def create_observations(self, datastream_id: int, bodies: list[Any]) -> list[str]:
+    def create_observations(self, owner: str, datastream_id: int, bodies: list[Any]) -> list[str]:
         """The ids of the created Observations in order, "error: <why>" in the place of each one that
-        could not be created (SensorThings' CreateObservations creates the others)."""
+        could not be created (SensorThings' CreateObservations creates the others). `owner` is
+        "Datastreams" or "MultiDatastreams"."""
         with self.catalog.session(write=True) as session:
             writer = Writer(session)
-            datastream = writer.existing(
-                ENTITY_SETS["Datastreams"], datastream_id, "CreateObservations refers to"
-            )
+            datastream = writer.existing(ENTITY_SETS[owner], datastream_id, "CreateObservations refers to")
             refused: list[str | None] = []
             for body in bodies:  # checked before anything is written, so a refusal writes nothing
                 try:
@@ -194,7 +195,7 @@ class SensorThings:
         Called after the commit: the catalog is not held while the sink catches up."""
         datastream_id, time_ms = obs.parse_observation_id(observation_id)
         with self.catalog.session() as session:
-            datastream = session.get(models.Datastream, datastream_id)
+            datastream = session.get(models.Stream, datastream_id)
             key = datastream.key if datastream else None
         deadline = time.monotonic() + within_s
         while key is not None and time.monotonic() < deadline:
@@ -226,7 +227,8 @@ class SensorThings:
             return
         with self.catalog.session(write=True) as session:
             row = self._row(session, last, self._walk(session, parents))
-            has_readings = last.entities.name == "Datastreams" and bool(self.storage.latest([row.key]))
+            streams = ("Datastreams", "MultiDatastreams")
+            has_readings = last.entities.name in streams and bool(self.storage.latest([row.key]))
             writer = Writer(session)
             writer.delete(last.entities, row, has_readings)
             self._on_written(session, writer.written)
@@ -238,7 +240,7 @@ class SensorThings:
             reader = self._observation_reader(session, "")
             current = {k: v for k, v in reader.one(key, Query()).items() if "@iot." not in k}
             datastream_id, time_ms = obs.parse_observation_id(key)
-            datastream = session.get_one(models.Datastream, datastream_id)
+            datastream = session.get_one(models.Stream, datastream_id)
             extras = session.get(models.ObservationExtras, (datastream_id, time_ms))
             if extras is not None and extras.feature_of_interest_id is not None:
                 current["FeatureOfInterest"] = {"@iot.id": extras.feature_of_interest_id}
@@ -251,6 +253,7 @@ class SensorThings:
                 raise BadRequest(f"@iot.id {changed['@iot.id']!r} in the body differs from the URL's {key!r}")
             changed = {k: v for k, v in changed.items() if k != "@iot.id"}
             _same_instant(key, time_ms, changed.get("phenomenonTime"))
+            _same_owner(key, datastream, changed)
             writer = Writer(session)
             writer.observation(datastream, changed)
             self._on_written(session, writer.written)
@@ -260,7 +263,7 @@ class SensorThings:
         """Removed from the store, which recomputes the rollups and the latest value without it."""
         datastream_id, time_ms = obs.parse_observation_id(key)
         with self.catalog.session(write=True) as session:
-            datastream = session.get(models.Datastream, datastream_id)
+            datastream = session.get(models.Stream, datastream_id)
             extras = session.get(models.ObservationExtras, (datastream_id, time_ms))
             if extras is not None:
                 session.delete(extras)
@@ -278,9 +281,19 @@ def _same_instant(key: str, time_ms: int, phenomenon: Any) -> None:
         )
 
 
+def _same_owner(key: str, datastream: models.Stream, changed: dict[str, Any]) -> None:
+    own = "MultiDatastream" if isinstance(datastream, models.MultiDatastream) else "Datastream"
+    for name in ("Datastream", "MultiDatastream"):
+        link = changed.pop(name, None)
+        if link is not None and (
+            name != own or not isinstance(link, dict) or link.get("@iot.id") != datastream.id
+        ):
+            raise BadRequest(f"Observation {key!r} is a reading of {own} {datastream.id} and stays one")
+
+
 def _sources(session: Session, owner: str, row: Any) -> list[obs.Source]:
-    """The Observations of a Datastream or of a FeatureOfInterest (the two entities that have them)."""
-    if owner == "Datastreams":
+    """The Observations of a (Multi)Datastream or of a FeatureOfInterest (the entities that have them)."""
+    if owner in ("Datastreams", "MultiDatastreams"):
         return [obs.Source(row)]
     if owner == "FeaturesOfInterest":
         return obs.feature_sources(session, row.id)
@@ -288,10 +301,16 @@ def _sources(session: Session, owner: str, row: Any) -> list[obs.Source]:
 
 
 def _datastream_of(writer: Writer, body: Any) -> Any:
-    link = body.get("Datastream") if isinstance(body, dict) else None
+    """An Observation posted to /Observations names its Datastream or its MultiDatastream."""
+    links = [name for name in ("Datastream", "MultiDatastream") if isinstance(body, dict) and name in body]
+    if len(links) != 1:
+        raise BadRequest(
+            "an Observation belongs to one Datastream or one MultiDatastream: give Datastream: {'@iot.id': n}"
+        )
+    link = body[links[0]]
     if not isinstance(link, dict) or "@iot.id" not in link:
-        raise BadRequest("an Observation needs its Datastream: give Datastream: {'@iot.id': n}")
-    return writer.existing(ENTITY_SETS["Datastreams"], link["@iot.id"], "the Observation refers to")
+        raise BadRequest(f"{links[0]} must be {{'@iot.id': n}}")
+    return writer.existing(ENTITY_SETS[links[0] + "s"], link["@iot.id"], "the Observation refers to")
 
 
 def _patched(current: dict[str, Any], operations: Any) -> dict[str, Any]:

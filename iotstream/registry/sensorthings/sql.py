@@ -350,10 +350,11 @@ def _wrap(hops: tuple[_Hop, ...], condition: Expr, *, null_rows: bool = False) -
             keys = select(getattr(hop.alias, remote.key)).where(condition)
             condition = getattr(hop.source, local.key).in_(keys)
             continue
-        related = hop.relationship.of_type(hop.alias)
-        if null_rows:
-            exists = related.any(condition) if hop.many else related.has(condition)
-            condition = or_(exists, not_(related.any() if hop.many else related.has()))
+        if null_rows and hop.many:  # an entity with nothing behind the hop counts as one row of nulls
+            condition = or_(_having(hop, condition), not_(_having(hop, true())))
+        elif null_rows:
+            related = hop.relationship.of_type(hop.alias)
+            condition = or_(related.has(condition), not_(related.has()))
         else:
             condition = _having(hop, condition)
     return condition

@@ -15,12 +15,14 @@ from sqlalchemy.orm import Session
 
 from iotstream._units import parse_time_ms
 from iotstream.registry import keys, models
+from iotstream.registry.sensorthings import multi
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Link, Property
 from iotstream.registry.sensorthings.errors import BadRequest, Conflict, NotFound
 
 __all__ = ["Writer"]
 
 _IGNORED = ("@iot.selfLink", "@iot.navigationLink")
+_STREAMS = ("Datastreams", "MultiDatastreams")  # entity sets whose rows carry readings under a key
 
 
 @dataclass
@@ -30,13 +32,14 @@ class Written:
 
     changed: list[tuple[str, Any]] = field(default_factory=list)  # (entity set, row)
     deleted: list[tuple[str, int]] = field(default_factory=list)
-    observations: list[tuple[models.Datastream, dict[str, Any]]] = field(default_factory=list)
+    observations: list[tuple[models.Stream, dict[str, Any]]] = field(default_factory=list)
 
 
 class Writer:
     def __init__(self, session: Session) -> None:
         self._session = session
         self.written = Written()
+        self._ordered: dict[Any, list[Any]] = {}  # a new MultiDatastream's ObservedProperties
 
     # create
 
@@ -53,7 +56,7 @@ class Writer:
             raise BadRequest("Observations are created through the Datastream: see create_observation")
         row = entities.model()
         self._set_properties(entities, row, document, replace=True)
-        if entities.name == "Datastreams":
+        if entities.name in _STREAMS:
             keys.provisional_key(row)
         with self._session.no_autoflush:  # the row is complete only once every link is set
             self._session.add(row)
@@ -95,6 +98,8 @@ class Writer:
 
     def _link(self, entities: EntitySet, row: Any, link: Link, value: Any) -> None:
         target = ENTITY_SETS[link.target]
+        if link.read_only:
+            raise BadRequest(f"{entities.singular}.{link.json} are linked from the other side")
         if not link.attribute:
             self._nested_observations(row, value)
             return
@@ -106,6 +111,9 @@ class Writer:
         back = _back_link(entities, link)
         implied = {back: row} if back else None
         related = [self._related(entities, target, item, implied=implied) for item in value]
+        if link.ordered:  # written in their order once the row has its id (multi.py)
+            self._ordered[row] = related
+            return
         collection = getattr(row, link.attribute)
         for item in related:
             if item not in collection:
@@ -131,12 +139,12 @@ class Writer:
         for item in value:
             self.observation(datastream, item)
 
-    def observation(self, datastream: models.Datastream, body: Any) -> None:
+    def observation(self, datastream: models.Stream, body: Any) -> None:
         """Checked now, sent to ingestion after the commit (the reading needs its Datastream to exist)."""
         if not isinstance(body, dict):
             raise BadRequest("an Observation must be a JSON object")
         allowed = {"phenomenonTime", "resultTime", "result", "resultQuality", "validTime", "parameters"}
-        allowed |= {"Datastream", "FeatureOfInterest", "@iot.id"}
+        allowed |= {"Datastream", "MultiDatastream", "FeatureOfInterest", "@iot.id"}
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise BadRequest(
@@ -144,6 +152,7 @@ class Writer:
             )
         if "result" not in body:
             raise BadRequest("an Observation needs a 'result'")
+        multi.check_result(datastream, body["result"])
         if isinstance(body.get("FeatureOfInterest"), dict):
             foi = self._related(
                 ENTITY_SETS["Observations"],
@@ -157,7 +166,7 @@ class Writer:
             body = {**body, "FeatureOfInterest": self._feature_from_location(datastream)}
         self.written.observations.append((datastream, body))
 
-    def _feature_from_location(self, datastream: models.Datastream) -> models.FeatureOfInterest | None:
+    def _feature_from_location(self, datastream: models.Stream) -> models.FeatureOfInterest | None:
         """SensorThings: an Observation sent without a FeatureOfInterest gets the one made from its
         Thing's Location — created the first time, shared afterwards. Without a Location, none."""
         locations = sorted(datastream.thing.locations, key=lambda location: location.id)
@@ -188,6 +197,11 @@ class Writer:
                 self._moved(thing, [row])
         elif entities.name == "Datastreams":
             keys.assign_key(self._session, row)
+        elif entities.name == "MultiDatastreams":
+            observed = self._ordered.pop(row, [])
+            multi.complete(row, len(observed))
+            keys.assign_key(self._session, row)
+            multi.link_observed_properties(self._session, row, observed)
         elif entities.name == "HistoricalLocations":
             self._relocated(row)
 
@@ -218,11 +232,15 @@ class Writer:
         if document.get("@iot.id", row.id) != row.id:
             raise BadRequest(f"@iot.id {document['@iot.id']!r} in the body differs from the URL's {row.id}")
         self._set_properties(entities, row, document, replace=replace)
-        if entities.name == "Datastreams":
+        if entities.name in _STREAMS:
             keys.keep_key(row, row.properties)
+        if entities.name == "MultiDatastreams":
+            multi.complete(row, multi.linked(self._session, row))
         for link in entities.links:
             if link.json not in document or not link.attribute:
                 continue
+            if link.ordered or link.read_only:
+                raise BadRequest(f"{entities.singular}.{link.json} cannot change: results are read by them")
             if link.many:
                 self._replace_many(entities, row, link, document[link.json])
             else:
@@ -251,12 +269,12 @@ class Writer:
             raise Conflict(
                 f"{entities.singular} {row.id} is still used by {blockers}; delete or relink those first"
             )
-        if entities.name == "Datastreams" and has_readings:
+        if entities.name in _STREAMS and has_readings:
             raise Conflict(
-                f"Datastream {row.id} ({row.key!r}) still has Observations in storage; they are kept by the"
-                " retention tiers, and the Datastream can be deleted once they are gone"
+                f"{entities.singular} {row.id} ({row.key!r}) still has Observations in storage; they are"
+                f" kept by the retention tiers, and the {entities.singular} can be deleted once they are gone"
             )
-        if entities.name == "Datastreams":
+        if entities.name in _STREAMS:
             self._session.query(models.ObservationExtras).filter_by(datastream_id=row.id).delete()
         self._session.delete(row)
         self._session.flush()
@@ -266,6 +284,8 @@ class Writer:
 def _blockers(session: Session, entities: EntitySet, row: Any) -> str:
     if entities.name in ("Things", "Sensors", "ObservedProperties") and row.datastreams:
         return "Datastreams " + ", ".join(str(d.id) for d in row.datastreams)
+    if entities.name in ("Things", "Sensors", "ObservedProperties") and row.multi_datastreams:
+        return "MultiDatastreams " + ", ".join(sorted({str(d.id) for d in row.multi_datastreams}))
     if entities.name == "FeaturesOfInterest":
         extras = models.ObservationExtras
         used = session.scalar(
