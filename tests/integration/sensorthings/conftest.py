@@ -13,18 +13,16 @@ from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
-FOREVER = {"raw": "36500d", "1m": "36500d", "1h": "36500d"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmbeddedPlatform]:
-    """The same tests on both catalogs: SQLite (embedded) and PostgreSQL, whose JSON is JSONB."""
+    """The same tests on both catalogs: SQLite (embedded) and PostgreSQL, whose JSON is JSONB; with the
+    default retention (every tier kept forever), as a new user has it."""
     registry = (
         {"url": _fresh_database(request.getfixturevalue("postgres_url"))} if request.param != "sqlite" else {}
     )
-    settings = load_settings(
-        data_dir=tmp_path, api={"port": 0}, storage={"retention": FOREVER}, registry=registry
-    )
+    settings = load_settings(data_dir=tmp_path, api={"port": 0}, registry=registry)
     with EmbeddedPlatform(settings) as running:
         yield running
 

@@ -50,7 +50,7 @@ import pytest
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
-from tests.integration.sensorthings.conftest import FOREVER, _fresh_database
+from tests.integration.sensorthings.conftest import _fresh_database
 
 MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 QUDT = "http://www.qudt.org/qudt/owl/1.0.0"
@@ -1003,9 +1003,7 @@ def platform(
         {"url": _fresh_database(request.getfixturevalue("postgres_url"))} if request.param != "sqlite" else {}
     )
     data_dir = tmp_path_factory.mktemp(f"conformance-{request.param}")
-    settings = load_settings(
-        data_dir=data_dir, api={"port": 0}, storage={"retention": FOREVER}, registry=registry
-    )
+    settings = load_settings(data_dir=data_dir, api={"port": 0}, registry=registry)
     with EmbeddedPlatform(settings) as running:
         yield running
 

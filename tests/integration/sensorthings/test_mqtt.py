@@ -19,7 +19,6 @@ from iotstream.log.topics import DEADLETTER
 from iotstream.log.types import TopicPartition
 from tests.servers import start_mqtt_broker
 
-from .conftest import FOREVER
 from .test_errors import OBSERVED, SENSOR, _datastream
 
 T0 = "2026-11-01T10:00:00Z"
@@ -35,7 +34,7 @@ def broker_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 @pytest.fixture
 def platform(tmp_path: Path, broker_port: int) -> Iterator[EmbeddedPlatform]:
     mqtt = {"enabled": True, "url": f"mqtt://127.0.0.1:{broker_port}", "client_id": tmp_path.name}
-    settings = load_settings(data_dir=tmp_path, api={"port": 0}, storage={"retention": FOREVER}, mqtt=mqtt)
+    settings = load_settings(data_dir=tmp_path, api={"port": 0}, mqtt=mqtt)
     with EmbeddedPlatform(settings) as running:
         yield running
 

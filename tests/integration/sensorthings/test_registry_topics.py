@@ -18,7 +18,6 @@ from iotstream.processing.tables import TableReader
 from iotstream.registry.catalog import open_catalog
 from iotstream.registry.models import Thing
 
-from .conftest import FOREVER
 from .test_errors import OBSERVED, SENSOR, _datastream
 
 T0 = 1_750_000_000_000
@@ -124,7 +123,7 @@ def test_a_publish_that_fails_does_not_fail_the_request_and_the_next_change_heal
 
 
 def test_changes_made_while_the_platform_was_down_are_published_at_start(tmp_path: Path) -> None:
-    settings = load_settings(data_dir=tmp_path, api={"port": 0}, storage={"retention": FOREVER})
+    settings = load_settings(data_dir=tmp_path, api={"port": 0})
     with EmbeddedPlatform(settings) as platform:
         assert platform.api is not None
         with httpx.Client(base_url=f"{platform.api.url}/v1.1") as sta:
