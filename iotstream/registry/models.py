@@ -8,7 +8,7 @@ everywhere else in iotstream, so a rename keeps a Datastream's history, job resu
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -133,6 +133,11 @@ class Stream(Base):
 
     __tablename__ = "datastreams"
     __mapper_args__ = {"polymorphic_on": "kind"}  # noqa: RUF012 - SQLAlchemy's declaration
+    __table_args__ = (  # startswith(name, …) from an index on PostgreSQL (migration 0005)
+        Index("ix_datastreams_name_pattern", "name", postgresql_ops={"name": "varchar_pattern_ops"}).ddl_if(
+            dialect="postgresql"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), server_default="single")
