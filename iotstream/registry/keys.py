@@ -45,7 +45,10 @@ def assign_key(session: Session, datastream: models.Stream) -> None:
         _set(datastream, datastream.name)
     else:
         session.flush()  # for the id the key is named after
-        _set(datastream, f"{datastream.name[: _MAX_LENGTH - 12]}/{datastream.id}")
+        key = f"{datastream.name[: _MAX_LENGTH - 20]}/{datastream.id}"
+        if _taken(session, datastream, key):  # a device already sends to "Temperature/7"
+            key = f"{key}~{uuid.uuid4().hex[:6]}"
+        _set(datastream, key)
 
 
 def keep_key(datastream: models.Stream, properties: Any) -> None:

@@ -221,3 +221,21 @@ def test_a_datastreams_phenomenon_time_spans_its_readings_however_they_came(
     )
     assert ignored.status_code == 200  # kept by the service, as FROST does
     assert sta.get(f"/Datastreams({made['@iot.id']})/phenomenonTime").json() == {"phenomenonTime": wide}
+
+
+def test_a_key_named_after_the_id_that_a_device_already_uses_gets_a_suffix(
+    platform: EmbeddedPlatform, sta: httpx.Client
+) -> None:
+    assert platform.api is not None
+    first = _create(sta, "Thing 1", "Temperature")
+    squatter = {
+        "datastream": f"Temperature/{first['@iot.id'] + 2}",
+        "time": "2026-11-01T10:00:00Z",
+        "value": 1,
+    }
+    assert (
+        httpx.post(f"{platform.api.url}/api/v1/readings", json=squatter).status_code == 202
+    )  # its placeholder
+    second = _create(sta, "Thing 2", "Temperature")
+    assert second["@iot.id"] == first["@iot.id"] + 2
+    assert second["properties"]["key"].startswith(f"{squatter['datastream']}~")
