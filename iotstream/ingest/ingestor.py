@@ -110,10 +110,18 @@ class Ingestor:
         return self._pending
 
     def submit(
-        self, body: bytes, done: Done, *, datastream: str | None = None, whole: bool = False
+        self,
+        body: bytes,
+        done: Done,
+        *,
+        datastream: str | None = None,
+        whole: bool = False,
+        registered: bool = False,
     ) -> IngestResult:
         """Take a payload; raises `InvalidPayloadError` when none of it is usable. With `whole`, one
-        refused reading refuses them all (a SensorThings request writes everything or nothing)."""
+        refused reading refuses them all (a SensorThings request writes everything or nothing).
+        `registered`: the sender vouches that every key is in the catalog (a SensorThings request,
+        whose Datastreams are in its own transaction, not yet visible to a registration)."""
         if self._pending >= self._settings.max_pending:
             raise IngestBusyError(
                 f"{self._pending} readings are waiting for the log ([ingest] max_pending = "
@@ -123,7 +131,7 @@ class Ingestor:
         received_ms = self._clock()
         readings, rejected = parse_readings(body, received_ms, datastream=datastream)
         readings = _drop(readings, rejected, self._unstorable(readings))
-        readings = self._known_only(readings, rejected)
+        readings = readings if registered else self._known_only(readings, rejected)
         if whole and rejected:
             readings = []
         self.counts.accepted += len(readings)

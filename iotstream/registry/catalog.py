@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from iotstream.exceptions import ConfigError
@@ -65,12 +65,31 @@ class Catalog:
 
 def open_catalog(url: str) -> Catalog:
     engine = _engine(url)
-    with engine.begin() as connection:
+    with engine.connect() as connection, _foreign_keys_off(connection), connection.begin():
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return Catalog(engine)
+
+
+@contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite migrations rebuild a table (copy, drop, rename); dropping a table that other rows refer
+    to fails while foreign keys are enforced, so they are off while migrating and checked after."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    assert raw is not None  # noqa: S101 - an open connection has its DBAPI connection
+    raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction, or SQLite ignores it
+    try:
+        yield
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise ConfigError(f"the catalog's migration left rows whose references are broken: {broken[:5]}")
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _engine(url: str) -> Engine:
@@ -80,6 +99,7 @@ def _engine(url: str) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin)
         return engine
     if url.startswith(("postgresql://", "postgres://")):
         driver_url = "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -88,8 +108,15 @@ def _engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # Transactions are SQLAlchemy's (see _begin): pysqlite's own would run DDL outside them, so a
+    # migration that fails half-way would leave its first steps behind.
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")

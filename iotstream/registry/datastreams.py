@@ -24,7 +24,8 @@ _UNKNOWN = "unknown (registered automatically)"
 class DatastreamKeys:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # swaps of the key set
+        self._registering = threading.Lock()  # one registration at a time in this process
         self._keys: frozenset[str] = frozenset()
         self.reload()
 
@@ -65,8 +66,9 @@ class DatastreamKeys:
             self._keys = self._keys | frozenset(keys)
 
     def register(self, keys: Iterable[str]) -> list[str]:
-        """Placeholders for the keys the catalog does not have yet; returns those created."""
-        with self._lock, self._catalog.session(write=True) as session:
+        """Placeholders for the keys the catalog does not have yet; returns those created. Not under
+        `_lock`: a SensorThings request holding the catalog's write lock may be waiting in `add`."""
+        with self._registering, self._catalog.session(write=True) as session:
             existing = set(session.scalars(select(models.Stream.key).where(models.Stream.key.in_(keys))))
             created = [key for key in dict.fromkeys(keys) if key not in existing]
             if created:

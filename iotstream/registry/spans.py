@@ -93,7 +93,7 @@ def merge(into: Spans, spans: Spans) -> None:
 def widen(session: Session, spans: Spans) -> None:
     """Each (Multi)Datastream's spans grown to take in `spans` (one UPDATE per one touched)."""
     ds = models.Stream
-    for key, (start, end, result_start, result_end) in spans.items():
+    for key, (start, end, result_start, result_end) in sorted(spans.items()):  # one lock order for all
         session.execute(
             update(ds)
             .where(ds.key == key)

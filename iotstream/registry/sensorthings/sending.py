@@ -117,7 +117,7 @@ class ObservationSender:
                 failure.append(error)
             acknowledged.set()
 
-        result = self._ingestor.submit(_encoder.encode(readings), done, whole=not partial)
+        result = self._ingestor.submit(_encoder.encode(readings), done, whole=not partial, registered=True)
         if result.rejected and not partial:
             first = result.rejected[0]
             raise BadRequest(f"Observation {first.position}: {first.error}")

@@ -1,6 +1,7 @@
 """A catalog made before stream keys (revision 0001, names unique) upgrades itself on open: every
 Datastream's key is its old name, so the readings stored under that name stay its own, and names may
-repeat from then on. On both catalogs."""
+repeat from then on; rows referring to Datastreams (Observation extras) survive SQLite's rebuild of
+the table. On both catalogs."""
 
 from pathlib import Path
 
@@ -21,6 +22,10 @@ INSERT INTO observed_properties (id, name, definition, description) VALUES (1, '
 INSERT INTO datastreams (id, name, description, observation_type, properties, placeholder, thing_id,
   sensor_id, observed_property_id) VALUES (1, 'TH1', '', 'm', '{"floor": 2}', false, 1, 1, 1),
   (2, 'W1', '', 'm', NULL, true, 1, 1, 1);
+INSERT INTO features_of_interest (id, name, description, encoding_type, feature)
+  VALUES (1, 'cellar', '', 'text/plain', '"down"');
+INSERT INTO observation_extras (datastream_id, phenomenon_time_ms, parameters, feature_of_interest_id)
+  VALUES (1, 1700000000000, '{"battery": 0.8}', 1);
 """
 
 
@@ -50,6 +55,8 @@ def test_an_old_catalog_gets_keys_from_its_names_and_names_may_repeat_afterwards
             ("TH1", "TH1", {"floor": 2, "key": "TH1"}),
             ("W1", "W1", {"key": "W1"}),
         ]
+        extras = session.get_one(models.ObservationExtras, (1, 1_700_000_000_000))  # the rebuilt table's
+        assert (extras.parameters, extras.feature_of_interest_id) == ({"battery": 0.8}, 1)
         session.add(_datastream(3, key="TH1/3", name="TH1"))  # a second "TH1" by name
     with catalog.session(write=True) as session:
         session.add(_datastream(4, key="W1", name="other"))  # but keys stay unique
