@@ -70,13 +70,15 @@ def open_catalog(url: str) -> Catalog:
         config.set_main_option("script_location", str(_MIGRATIONS))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        _check_references(connection)  # before the commit: a migration that broke them is rolled back
     return Catalog(engine)
 
 
 @contextmanager
 def _foreign_keys_off(connection: Connection) -> Iterator[None]:
     """SQLite migrations rebuild a table (copy, drop, rename); dropping a table that other rows refer
-    to fails while foreign keys are enforced, so they are off while migrating and checked after."""
+    to fails while foreign keys are enforced, so they are off while migrating (and checked before the
+    migration commits)."""
     if connection.dialect.name != "sqlite":
         yield
         return
@@ -85,11 +87,15 @@ def _foreign_keys_off(connection: Connection) -> Iterator[None]:
     raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction, or SQLite ignores it
     try:
         yield
-        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
-        if broken:
-            raise ConfigError(f"the catalog's migration left rows whose references are broken: {broken[:5]}")
     finally:
         raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_references(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise ConfigError(f"the catalog's migration left rows whose references are broken: {broken[:5]}")
 
 
 def _engine(url: str) -> Engine:

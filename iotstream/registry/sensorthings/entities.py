@@ -8,7 +8,9 @@ from typing import Any
 
 from iotstream.registry import models
 
-__all__ = ["ENTITY_SETS", "OBSERVATIONS", "EntitySet", "Link", "Property", "entity_set"]
+__all__ = ["ENTITY_SETS", "OBSERVATIONS", "STREAMS", "EntitySet", "Link", "Property", "entity_set"]
+
+STREAMS = ("Datastreams", "MultiDatastreams")  # the entity sets whose rows carry readings under a key
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from iotstream.models import message_id
 from iotstream.registry import models
 from iotstream.registry.catalog import Catalog
 from iotstream.registry.sensorthings import observations as obs
-from iotstream.registry.sensorthings.entities import ENTITY_SETS, OBSERVATIONS, EntitySet
+from iotstream.registry.sensorthings.entities import ENTITY_SETS, OBSERVATIONS, STREAMS, EntitySet
 from iotstream.registry.sensorthings.errors import BadRequest, NotFound, StaError
 from iotstream.registry.sensorthings.json import entity_json, property_value
 from iotstream.registry.sensorthings.odata import Query
@@ -93,7 +93,7 @@ class SensorThings:
         datastream = session.get(models.Stream, datastream_id)
         if datastream is None or not self.storage.raw(datastream.key, time_ms, time_ms + 1, limit=1):
             raise NotFound(f"no Observation {observation.key!r}")
-        if last.entities.name in ("Datastreams", "MultiDatastreams"):
+        if last.entities.name in STREAMS:
             if not isinstance(datastream, last.entities.model):
                 raise NotFound(f"Observation {observation.key!r} has no {last.entities.singular}")
             return datastream
@@ -150,7 +150,7 @@ class SensorThings:
             parent_row = self._walk(session, parents) if parents else None
             if last.entities is OBSERVATIONS:
                 datastream: Any = parent_row if parents else _datastream_of(writer, body)
-                if parents and parents[-1].entities.name not in ("Datastreams", "MultiDatastreams"):
+                if parents and parents[-1].entities.name not in STREAMS:
                     raise BadRequest(
                         "POST Observations to /v1.1/Observations or (Multi)Datastreams(id)/Observations"
                     )
@@ -227,8 +227,7 @@ class SensorThings:
             return
         with self.catalog.session(write=True) as session:
             row = self._row(session, last, self._walk(session, parents))
-            streams = ("Datastreams", "MultiDatastreams")
-            has_readings = last.entities.name in streams and bool(self.storage.latest([row.key]))
+            has_readings = last.entities.name in STREAMS and bool(self.storage.latest([row.key]))
             writer = Writer(session)
             writer.delete(last.entities, row, has_readings)
             self._on_written(session, writer.written)
@@ -293,7 +292,7 @@ def _same_owner(key: str, datastream: models.Stream, changed: dict[str, Any]) ->
 
 def _sources(session: Session, owner: str, row: Any) -> list[obs.Source]:
     """The Observations of a (Multi)Datastream or of a FeatureOfInterest (the entities that have them)."""
-    if owner in ("Datastreams", "MultiDatastreams"):
+    if owner in STREAMS:
         return [obs.Source(row)]
     if owner == "FeaturesOfInterest":
         return obs.feature_sources(session, row.id)

@@ -16,13 +16,12 @@ from sqlalchemy.orm import Session
 from iotstream._units import parse_time_ms
 from iotstream.registry import keys, models
 from iotstream.registry.sensorthings import multi
-from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Link, Property
+from iotstream.registry.sensorthings.entities import ENTITY_SETS, STREAMS, EntitySet, Link, Property
 from iotstream.registry.sensorthings.errors import BadRequest, Conflict, NotFound
 
 __all__ = ["Writer"]
 
 _IGNORED = ("@iot.selfLink", "@iot.navigationLink")
-_STREAMS = ("Datastreams", "MultiDatastreams")  # entity sets whose rows carry readings under a key
 
 
 @dataclass
@@ -56,7 +55,7 @@ class Writer:
             raise BadRequest("Observations are created through the Datastream: see create_observation")
         row = entities.model()
         self._set_properties(entities, row, document, replace=True)
-        if entities.name in _STREAMS:
+        if entities.name in STREAMS:
             keys.provisional_key(row)
         with self._session.no_autoflush:  # the row is complete only once every link is set
             self._session.add(row)
@@ -232,7 +231,7 @@ class Writer:
         if document.get("@iot.id", row.id) != row.id:
             raise BadRequest(f"@iot.id {document['@iot.id']!r} in the body differs from the URL's {row.id}")
         self._set_properties(entities, row, document, replace=replace)
-        if entities.name in _STREAMS:
+        if entities.name in STREAMS:
             keys.keep_key(row, row.properties)
         if entities.name == "MultiDatastreams":
             multi.complete(row, multi.linked(self._session, row))
@@ -269,12 +268,12 @@ class Writer:
             raise Conflict(
                 f"{entities.singular} {row.id} is still used by {blockers}; delete or relink those first"
             )
-        if entities.name in _STREAMS and has_readings:
+        if entities.name in STREAMS and has_readings:
             raise Conflict(
                 f"{entities.singular} {row.id} ({row.key!r}) still has Observations in storage; they are"
                 f" kept by the retention tiers, and the {entities.singular} can be deleted once they are gone"
             )
-        if entities.name in _STREAMS:
+        if entities.name in STREAMS:
             self._session.query(models.ObservationExtras).filter_by(datastream_id=row.id).delete()
         self._session.delete(row)
         self._session.flush()

@@ -4,6 +4,7 @@ HTTP client on /v1.1."""
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -39,3 +40,11 @@ def sta(platform: EmbeddedPlatform) -> Iterator[httpx.Client]:
     assert platform.api is not None
     with httpx.Client(base_url=f"{platform.api.url}/v1.1", timeout=30) as client:
         yield client
+
+
+def created_id(sta: httpx.Client, path: str, body: dict[str, Any]) -> int:
+    """POST `body` to `path` (e.g. "/Things"), which must create it; its @iot.id."""
+    answer = sta.post(path, json=body)
+    assert answer.status_code == 201, answer.text
+    entity_id: int = answer.json()["@iot.id"]
+    return entity_id

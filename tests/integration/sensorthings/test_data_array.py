@@ -2,31 +2,24 @@
 `$resultFormat=dataArray` on Observations, and CreateObservations answering "error" for a bad row while
 creating the others."""
 
-from typing import Any
-
 import httpx
+
+from .conftest import created_id
 
 POINT = {"type": "Point", "coordinates": [8, 51]}
 PROPERTIES = ["id", "phenomenonTime", "resultTime", "result", "resultQuality", "validTime", "parameters"]
 
 
-def _post(sta: httpx.Client, path: str, body: dict[str, Any]) -> int:
-    created = sta.post(path, json=body)
-    assert created.status_code == 201, created.text
-    entity_id: int = created.json()["@iot.id"]
-    return entity_id
-
-
 def _setup(sta: httpx.Client) -> dict[str, list[int]]:
-    thing = _post(sta, "/Things", {"name": "Thing 1", "description": "The first thing."})
+    thing = created_id(sta, "/Things", {"name": "Thing 1", "description": "The first thing."})
     location = {"name": "Location 1.0", "description": "Location of Thing 1.", "location": POINT}
-    _post(
+    created_id(
         sta,
         "/Locations",
         location | {"encodingType": "application/vnd.geo+json", "Things": [{"@iot.id": thing}]},
     )
     sensors = [
-        _post(
+        created_id(
             sta,
             "/Sensors",
             {"name": f"Sensor {n}", "description": "", "encodingType": "text", "metadata": "m"},
@@ -34,10 +27,10 @@ def _setup(sta: httpx.Client) -> dict[str, list[int]]:
         for n in (1, 2)
     ]
     temperature = {"name": "Temperature", "definition": "http://ucom.org/temperature", "description": ""}
-    observed = _post(sta, "/ObservedProperties", temperature)
+    observed = created_id(sta, "/ObservedProperties", temperature)
     unit = {"name": "degree celcius", "symbol": "°C", "definition": "ucum:T"}
     datastreams = [
-        _post(
+        created_id(
             sta,
             "/Datastreams",
             {"name": f"Datastream {n}", "description": "", "observationType": "someType"}
@@ -47,11 +40,11 @@ def _setup(sta: httpx.Client) -> dict[str, list[int]]:
         for n, sensor in zip((1, 2), sensors, strict=True)
     ]
     feature = {"description": "", "encodingType": "application/vnd.geo+json", "feature": POINT}
-    features = [_post(sta, "/FeaturesOfInterest", feature | {"name": f"Feature {n}"}) for n in (1, 2)]
+    features = [created_id(sta, "/FeaturesOfInterest", feature | {"name": f"Feature {n}"}) for n in (1, 2)]
     for day, (datastream, foi) in enumerate(zip([0, 1, 0, 1], [0, 0, 1, 1], strict=True), start=1):
         body = {"result": day, "phenomenonTime": f"2016-01-0{day}T01:01:01.000Z"}
         body |= {"FeatureOfInterest": {"@iot.id": features[foi]}}
-        _post(sta, f"/Datastreams({datastreams[datastream]})/Observations", body)
+        created_id(sta, f"/Datastreams({datastreams[datastream]})/Observations", body)
     return {"datastreams": datastreams, "features": features}
 
 

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from .conftest import created_id
 from .test_errors import MEASUREMENT, OBSERVED, SENSOR
 
 
@@ -82,10 +83,8 @@ FROST_CASES = [
 ]
 
 
-def _post(sta: httpx.Client, collection: str, body: dict[str, Any]) -> Any:
-    answer = sta.post(f"/{collection}", json=body)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["@iot.id"]
+def _post(sta: httpx.Client, collection: str, body: dict[str, Any]) -> int:
+    return created_id(sta, f"/{collection}", body)
 
 
 @pytest.fixture

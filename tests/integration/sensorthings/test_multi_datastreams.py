@@ -9,17 +9,12 @@ import pytest
 
 from iotstream.embedded import EmbeddedPlatform
 
+from .conftest import created_id
+
 COMPLEX = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation"
 MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 CELSIUS = {"name": "degree celcius", "symbol": "°C", "definition": "ucum:T"}
 PERCENT = {"name": "percent", "symbol": "%", "definition": "ucum:%"}
-
-
-def _post(sta: httpx.Client, path: str, body: dict[str, Any]) -> int:
-    created = sta.post(path, json=body)
-    assert created.status_code == 201, created.text
-    entity_id: int = created.json()["@iot.id"]
-    return entity_id
 
 
 def _ids(sta: httpx.Client, path: str) -> list[Any]:
@@ -56,7 +51,7 @@ def test_the_specifications_example_creates_a_multi_datastream_and_its_observati
             {"name": "Humidity", "definition": "http://dbpedia.org/page/Humidity", "description": "h"},
         ],
     }
-    mds = _post(sta, "/MultiDatastreams", body)
+    mds = created_id(sta, "/MultiDatastreams", body)
     made = sta.get(
         f"/MultiDatastreams({mds})?$expand=ObservedProperties($select=name),Thing($select=name)"
     ).json()
@@ -66,7 +61,7 @@ def test_the_specifications_example_creates_a_multi_datastream_and_its_observati
     assert made["Thing"]["name"] == "Oven"
     assert made["properties"] == {"key": "Oven temperature and humidity"}
 
-    _post(
+    created_id(
         sta,
         f"/MultiDatastreams({mds})/Observations",
         {"phenomenonTime": "2024-03-01T10:00:00Z", "result": [25, 65]},
@@ -76,7 +71,7 @@ def test_the_specifications_example_creates_a_multi_datastream_and_its_observati
         "result": [26, 64],
         "MultiDatastream": {"@iot.id": mds},
     }
-    observation = _post(sta, "/Observations", via_collection)
+    observation = created_id(sta, "/Observations", via_collection)
     listed = sta.get(f"/MultiDatastreams({mds})/Observations?$orderby=phenomenonTime").json()["value"]
     assert [o["result"] for o in listed] == [[25, 65], [26, 64]]
     assert listed[1]["@iot.id"] == observation
@@ -93,13 +88,13 @@ def test_the_specifications_example_creates_a_multi_datastream_and_its_observati
 def world(sta: httpx.Client) -> dict[str, list[int]]:
     location = {"name": "Location 1.0", "description": "", "encodingType": "application/vnd.geo+json"}
     location |= {"location": {"type": "Point", "coordinates": [8, 51]}}
-    loc = _post(sta, "/Locations", location)
+    loc = created_id(sta, "/Locations", location)
     things = [
-        _post(sta, "/Things", {"name": f"Thing {n}", "description": "", "Locations": [{"@iot.id": loc}]})
+        created_id(sta, "/Things", {"name": f"Thing {n}", "description": "", "Locations": [{"@iot.id": loc}]})
         for n in (1, 2)
     ]
     sensors = [
-        _post(
+        created_id(
             sta,
             "/Sensors",
             {"name": f"Sensor {n}", "description": "", "encodingType": "text", "metadata": "m"},
@@ -107,7 +102,7 @@ def world(sta: httpx.Client) -> dict[str, list[int]]:
         for n in (1, 2)
     ]
     props = [
-        _post(
+        created_id(
             sta, "/ObservedProperties", {"name": f"ObservedProperty {n}", "definition": d, "description": ""}
         )
         for n, d in ((1, "http://ucom.org/temperature"), (2, "http://ucom.org/humidity"))
@@ -119,7 +114,7 @@ def world(sta: httpx.Client) -> dict[str, list[int]]:
         "unitOfMeasurement": CELSIUS,
     }
     datastream |= {"Thing": {"@iot.id": things[0]}, "Sensor": {"@iot.id": sensors[0]}}
-    datastreams = [_post(sta, "/Datastreams", datastream | {"ObservedProperty": {"@iot.id": props[0]}})]
+    datastreams = [created_id(sta, "/Datastreams", datastream | {"ObservedProperty": {"@iot.id": props[0]}})]
     layouts = [
         ((0,), (CELSIUS,), 0),
         ((0, 1), (CELSIUS, PERCENT), 0),
@@ -134,14 +129,14 @@ def world(sta: httpx.Client) -> dict[str, list[int]]:
             "Sensor": {"@iot.id": sensors[sensor]},
             "ObservedProperties": [{"@iot.id": props[i]} for i in chosen],
         }
-        mds.append(_post(sta, "/MultiDatastreams", body))
-    observations = [_post(sta, f"/Datastreams({datastreams[0]})/Observations", {"result": -1})]
+        mds.append(created_id(sta, "/MultiDatastreams", body))
+    observations = [created_id(sta, f"/Datastreams({datastreams[0]})/Observations", {"result": -1})]
     for index, results in enumerate(
         [[[1], [2], [3]], [[4, 1], [5, 2], [6, 3]], [[7, 4], [8, 5], [9, 6]], [[10, 7], [11, 8], [12, 9]]]
     ):
         for minute, result in enumerate(results):
             body = {"result": result, "phenomenonTime": f"2024-01-01T00:0{minute}:00Z"}
-            observations.append(_post(sta, f"/MultiDatastreams({mds[index]})/Observations", body))
+            observations.append(created_id(sta, f"/MultiDatastreams({mds[index]})/Observations", body))
     return {
         "things": things,
         "sensors": sensors,
