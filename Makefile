@@ -3,25 +3,29 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo up test lint format bench bench-kafka check clean browser lock
+.PHONY: demo up test lint format bench bench-kafka check clean browser mosquitto lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# requirements.lock pins what the tests passed with; pyproject.toml keeps the lower bounds.
+# requirements.lock pins what the tests passed with, each with the sha256 of its files; pyproject.toml
+# keeps the lower bounds. pip installs exactly those files (hash-checking mode, nothing resolved), then
+# iotstream itself without its dependencies; `pip check` catches a lock that misses one. The lock holds
+# the dev extra too, so `make demo`, `make bench` and `make test` run on one set of versions.
 $(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml requirements.lock | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
-	touch $@ $(VENV)/.installed
+$(VENV)/.installed-dev: $(VENV)/.installed
+	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed mosquitto
 	$(BIN)/iotstream demo
 
-up: $(VENV)/.installed
+up: $(VENV)/.installed mosquitto
 	$(BIN)/iotstream up
 
 lint: $(VENV)/.installed-dev
@@ -33,7 +37,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format iotstream tests benchmarks
 	$(BIN)/ruff check --fix iotstream tests benchmarks
 
-test: lint browser
+test: lint browser mosquitto
 	$(BIN)/pytest
 
 # The dashboard test drives Debian's Chromium. As root on Debian this installs it; elsewhere it says how.
@@ -47,7 +51,22 @@ browser:
 		fi; \
 	fi
 
-bench: $(VENV)/.installed
+# `[mqtt] embedded = true`, the MQTT tests and benchmarks start Debian's mosquitto (amqtt, the fallback,
+# is several times slower). As root on Debian this installs it; elsewhere it says how. The package's own
+# service is disabled: iotstream starts its broker itself, and the service would hold port 1883.
+mosquitto:
+	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's mosquitto for the MQTT broker"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+			systemctl disable --now mosquitto >/dev/null 2>&1 || true; \
+		else \
+			echo "the MQTT tests need mosquitto, and without it [mqtt] embedded falls back to amqtt" \
+				"(several times slower): sudo apt-get install mosquitto"; \
+		fi; \
+	fi
+
+bench: $(VENV)/.installed mosquitto
 	$(BIN)/python benchmarks/log_throughput.py
 	$(BIN)/python benchmarks/engine_throughput.py
 	$(BIN)/python benchmarks/end_to_end.py
@@ -75,13 +94,20 @@ bench-kafka: $(BENCH_VENV)/.installed
 
 check: test
 
-# The newest versions pyproject.toml allows, resolved in a fresh venv and written to requirements.lock.
+# The newest versions pyproject.toml allows (dev extra included), resolved by pip-compile in its own venv
+# and written to requirements.lock with the sha256 of every file of each release, so pip finds the hash of
+# whichever wheel fits the machine (x86_64, aarch64). Markers are evaluated for $(PYTHON): run it with the
+# Python CI uses (3.11). `make lock LOCK_FLAGS=` keeps the current pins (e.g. to add a dependency).
+# iotstream itself is left out (`--unsafe-package`): the dev extra names it, `make` installs it from here.
+LOCK_TOOLS ?= pip==26.3 pip-tools==7.6.2
+LOCK_FLAGS ?= --upgrade
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet -e '.[dev]'
-	{ sed -n '1,2p' requirements.lock; .venv-lock/bin/python -m pip freeze --exclude-editable; } > requirements.lock.new
-	mv requirements.lock.new requirements.lock && rm -rf .venv-lock
+	.venv-lock/bin/python -m pip install --quiet $(LOCK_TOOLS)
+	CUSTOM_COMPILE_COMMAND="make lock" .venv-lock/bin/pip-compile --quiet $(LOCK_FLAGS) \
+		--generate-hashes --extra dev --strip-extras --unsafe-package iotstream \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .venv-lock .pytest_cache .mypy_cache .ruff_cache
