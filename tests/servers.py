@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from iotstream.ingest.mqtt_broker import find_mosquitto, mosquitto_config
+
 __all__ = ["Server", "free_port", "start_moto_s3", "start_mqtt_broker", "start_postgres", "start_tansu"]
 
 
@@ -112,14 +114,10 @@ def start_tansu(log_dir: Path, storage: str = "memory://tansu/", env: dict[str, 
 def start_mqtt_broker(log_dir: Path) -> Server:
     """mosquitto when installed (`apt-get install mosquitto`), else amqtt, the embedded Python broker."""
     port = free_port()
-    mosquitto = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
+    mosquitto = find_mosquitto()
     if mosquitto:
         config = log_dir / f"mosquitto-{port}.conf"
-        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
-        lines += ["max_queued_messages 1000000", "max_inflight_messages 1000"]
-        config.write_text("\n".join(lines) + "\n")
+        config.write_text(mosquitto_config("127.0.0.1", port))
         return Server([mosquitto, "-c", str(config)], port, log_dir / f"mosquitto-{port}.log").start()
     script = (
         "import time\nfrom iotstream.ingest.mqtt_broker import EmbeddedBroker\n"

@@ -31,7 +31,11 @@ class MqttSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = False
-    embedded: bool = Field(default=False, description="Start a broker in this process (amqtt) at `url`.")
+    embedded: bool = Field(
+        default=False,
+        description="Start a broker listening at `url`: mosquitto as a child process when it is installed"
+        " (on PATH or /usr/sbin/mosquitto), else amqtt inside this process (several times slower).",
+    )
     url: str = "mqtt://127.0.0.1:1883"
     topic: str = Field(
         default="iotstream/+/readings",
