@@ -64,6 +64,8 @@ class Stats(Aggregator[list[Any], dict[str, Any]]):
         return [0, 0, None, None, None, None, None, None]
 
     def add(self, acc: list[Any], value: Any, timestamp_ms: int) -> list[Any]:
+        # WindowOperator inlines this for tumbling windows (a call per reading costs more than the
+        # work): a change here must be made there too; a property test compares the two.
         if acc[COUNT] == 0:
             acc[:] = [1, value, value, value, timestamp_ms, value, timestamp_ms, value]
             return acc

@@ -13,13 +13,17 @@ from iotstream._units import parse_time_ms
 from iotstream.log.types import Record
 from iotstream.processing.windowing import Event, LateReading, WindowResult
 
-__all__ = ["decode", "encode_event", "encode_late", "event_id"]
+__all__ = ["Reading", "decode", "encode_event", "encode_late", "event_id", "read_reading"]
 
 _encoder = msgspec.json.Encoder()
 
 
-class _Reading(msgspec.Struct):
-    """The fields a reading may carry; typed decoding is both faster and stricter than a dict."""
+class Reading(msgspec.Struct, gc=False):
+    """The fields a reading may carry; typed decoding is both faster and stricter than a dict.
+
+    `gc=False`: decoded JSON never refers back to the struct, so it cannot be part of a cycle, and
+    leaving it untracked spares the collector one object per reading.
+    """
 
     datastream: str | None = None
     time: int | str | None = None
@@ -27,8 +31,9 @@ class _Reading(msgspec.Struct):
     value: Any = msgspec.UNSET
 
 
-_reading = msgspec.json.Decoder(_Reading)
+_reading = msgspec.json.Decoder(Reading)
 _any = msgspec.json.Decoder()
+read_reading = _reading.decode  # raises on anything that is not a reading; `decode` says why
 
 
 def decode(record: Record) -> Event | str:

@@ -36,6 +36,12 @@ class Operator:
     def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
         return events
 
+    def apply_columns(
+        self, keys: list[str], values: list[Any], times: list[int], watermark: int, out: TaskOutput
+    ) -> list[Event]:
+        """`apply` to the events `zip(keys, values, times)`: the first step gets them as decoded."""
+        return self.apply(list(zip(keys, values, times, strict=True)), watermark, out)
+
     def flush(self, watermark: int, out: TaskOutput) -> list[Event]:
         return []
 
@@ -152,6 +158,9 @@ class _Join(Operator):
         return self._run(events, out) if events else events
 
 
+_NUMBERS = frozenset((int, float))
+
+
 class _Window(Operator):
     def __init__(self, step: steps.Window) -> None:
         self._operator = WindowOperator(step.windows, step.aggregation, step.allowed_lateness_ms)
@@ -160,9 +169,20 @@ class _Window(Operator):
     def apply(self, events: list[Event], watermark: int, out: TaskOutput) -> list[Event]:
         if self._numeric and not all(type(v) in (int, float) for _, v, _ in events):
             events = self._numbers_only(events, out)
+        self._fold(events, watermark, out)
+        return []
+
+    def apply_columns(
+        self, keys: list[str], values: list[Any], times: list[int], watermark: int, out: TaskOutput
+    ) -> list[Event]:
+        if self._numeric and not _NUMBERS.issuperset(map(type, values)):  # rare: `apply` sorts them out
+            return self.apply(list(zip(keys, values, times, strict=True)), watermark, out)
+        self._fold(zip(keys, values, times, strict=True), watermark, out)
+        return []
+
+    def _fold(self, events: Iterable[Event], watermark: int, out: TaskOutput) -> None:
         name = self._operator.windows.name
         out.late.extend((name, late) for late in self._operator.process(events, watermark))
-        return []
 
     def _numbers_only(self, events: list[Event], out: TaskOutput) -> list[Event]:
         kept = []

@@ -8,15 +8,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from iotstream.log.types import Record, TopicPartition
-from iotstream.processing.codec import decode
+from iotstream.processing.codec import Reading, decode, read_reading
 from iotstream.processing.job import Job
 from iotstream.processing.operators import TaskOutput, compile_step
 from iotstream.processing.watermark import END_OF_INPUT, Watermarks
 
 __all__ = ["Task"]
 
-_Chunk = tuple[list[Any], dict[int, int]]  # events, and the newest event time per source among them
+# A chunk of events as columns (keys, values, event times), and the newest event time per source among
+# them: three lists of plain values instead of a tuple per event, which the collector would have to track.
+_Chunk = tuple[list[str], list[Any], list[int], dict[int, int]]
+_BEFORE_ALL = -(2**63)  # below every event time
+
+
+def _new_chunk() -> _Chunk:
+    return [], [], [], {}
 
 
 class Task:
@@ -50,58 +59,94 @@ class Task:
         """
         out = TaskOutput()
         chunks, rejected = self._decode(records)
-        for events, newest in chunks or [([], {})]:  # an empty batch still fires idle windows
+        for chunk in chunks or [_new_chunk()]:  # an empty batch still fires idle windows
             before = self.watermarks.current()
-            for source, event_ms in newest.items():
+            for source, event_ms in chunk[3].items():
                 self.watermarks.observe(source, event_ms)
-            self._run(events, before, self.watermarks.current(), out)
+            self._run(chunk, before, self.watermarks.current(), out)
         return out, rejected
 
-    def _run(self, events: list[Any], before: int, after: int, out: TaskOutput) -> None:
-        for operator in self._operators:
+    def _run(self, chunk: _Chunk, before: int, after: int, out: TaskOutput) -> None:
+        if not self._operators:
+            return
+        first, *rest = self._operators
+        events = first.apply_columns(chunk[0], chunk[1], chunk[2], before, out)
+        events = [*events, *first.flush(after, out)]
+        for operator in rest:
             events = operator.apply(events, before, out)
             events = [*events, *operator.flush(after, out)]
 
     def finish(self) -> TaskOutput:
         """The input is over (a bounded backfill, a test): close every window that is still open."""
         out = TaskOutput()
-        self._run([], END_OF_INPUT, END_OF_INPUT, out)
+        self._run(_new_chunk(), END_OF_INPUT, END_OF_INPUT, out)
         return out
 
     def _decode(self, records: list[Record]) -> tuple[list[_Chunk], list[tuple[Record, str]]]:
-        """Events in chunks, each with the newest event time per source it holds."""
+        """Events in chunks, each with the newest event time per source it holds.
+
+        The loop runs once per reading, so the shape ingestion writes (a keyed record, epoch-ms time,
+        a value) is decoded inline; `decode` handles every other shape, with the same result. Per
+        source state is in lists indexed by source: cheaper than dicts here.
+        """
         chunks: list[_Chunk] = []
         rejected = []
-        positions, sources = self._positions, self._sources
-        one_source = len(sources) == 1 and records
-        if one_source and records[0].offset < positions.get(records[0].topic, 0):
-            records = [r for r in records if r.offset >= positions[records[0].topic]]
-        ahead = {s: self.watermarks.max_event_ms(s) for s in sources.values()}
-        floor = {s: -(2**63) if ms is None else ms - self._out_of_orderness_ms for s, ms in ahead.items()}
-        events: list[Any] = []
-        newest: dict[int, int] = {}
-        for record in records:
-            if not one_source:
-                if record.offset < positions.get(record.topic, 0):
-                    continue  # already part of the restored state: replaying it would count it twice
-                positions[record.topic] = record.offset + 1
-            event = decode(record)
-            if isinstance(event, str):
-                rejected.append((record, event))
-                continue
-            source, event_ms = sources[record.topic], event[2]
-            if event_ms < floor[source] and events:  # behind: judge it after what came before
-                chunks.append((events, newest))
-                events, newest = [], {}
-            events.append(event)
-            if event_ms > newest.get(source, -(2**63)):
-                newest[source] = event_ms
-                floor[source] = max(floor[source], event_ms - self._out_of_orderness_ms)
-        if one_source and records:
-            positions[records[0].topic] = records[-1].offset + 1
-        if events:
-            chunks.append((events, newest))
+        sources, out_of_orderness_ms, unset = self._sources, self._out_of_orderness_ms, msgspec.UNSET
+        ahead = [self.watermarks.max_event_ms(s) for s in sources.values()]  # sources are 0, 1, ...
+        floor = [_BEFORE_ALL if ms is None else ms - out_of_orderness_ms for ms in ahead]
+        chunk, top = _new_chunk(), [_BEFORE_ALL] * len(sources)  # top: the newest per source in `chunk`
+        keys, values, times, newest = chunk
+        names: dict[bytes, str] = {}  # a batch has few keys: decode each once, then its hash is known
+        for record in self._unseen(records):
+            try:
+                reading: Reading | None = read_reading(record.value or b"")
+            except msgspec.DecodeError:  # `decode` below says what is wrong
+                reading = None
+            if (
+                reading is not None
+                and type(event_ms := reading.time) is int
+                and type(raw_key := record.key) is bytes  # hashable; None: the value's datastream
+                and (value := reading.value) is not unset
+            ):
+                key = names.get(raw_key)
+                if key is None:
+                    key = names[raw_key] = raw_key.decode("utf-8", "replace")
+            else:
+                event = decode(record)
+                if isinstance(event, str):
+                    rejected.append((record, event))
+                    continue
+                key, value, event_ms = event
+            source = sources[record.topic]
+            if event_ms < floor[source] and keys:  # behind: judge it after what came before
+                chunks.append(chunk)
+                chunk, top = _new_chunk(), [_BEFORE_ALL] * len(sources)
+                keys, values, times, newest = chunk
+            keys.append(key)
+            values.append(value)
+            times.append(event_ms)
+            if event_ms > top[source]:
+                top[source] = newest[source] = event_ms
+                floor[source] = max(floor[source], event_ms - out_of_orderness_ms)
+        if keys:
+            chunks.append(chunk)
         return chunks, rejected
+
+    def _unseen(self, records: list[Record]) -> list[Record]:
+        """The records not yet part of the state (replaying one would count it twice); moves positions."""
+        positions = self._positions
+        if len(self._sources) == 1:  # one topic: offsets only grow within a batch
+            if records and records[0].offset < positions.get(records[0].topic, 0):
+                records = [r for r in records if r.offset >= positions[records[0].topic]]
+            if records:
+                positions[records[0].topic] = records[-1].offset + 1
+            return records
+        unseen = []
+        for record in records:
+            if record.offset >= positions.get(record.topic, 0):
+                positions[record.topic] = record.offset + 1
+                unseen.append(record)
+        return unseen
 
     def snapshot(self) -> dict[str, Any]:
         return {

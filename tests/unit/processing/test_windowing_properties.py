@@ -1,13 +1,16 @@
-"""Property: for any arrival order whose disorder stays within the out-of-orderness bound, the final
-window results equal a batch computation over the sorted input."""
+"""Properties: for any arrival order whose disorder stays within the out-of-orderness bound, the final
+window results equal a batch computation over the sorted input; and the inlined tumbling `Stats` fold
+says exactly what `Stats` through the general path says."""
 
 from collections import defaultdict
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iotstream.processing.aggregations import Stats
 from iotstream.processing.watermark import Watermarks
 from iotstream.processing.windowing import WindowOperator
 from iotstream.processing.windows import BaseWindows, Daily, Hopping, Sessions, Tumbling
@@ -92,3 +95,45 @@ def test_streaming_equals_batch_over_sorted_input(
         )
     ]
     assert _streamed(windows, arrival, batches) == _batch(windows, events)  # integer values: exact sums
+
+
+class _ReferenceStats(Stats):
+    """Stats through the general path: only `Stats` itself is inlined, never a subclass."""
+
+
+@st.composite
+def _steps(draw: st.DrawFn) -> list[tuple[list[tuple[str, Any, int]], int, bool]]:
+    """Batches of readings (NaN and -0.0 among the values), each with a watermark step and whether to
+    checkpoint and restore after it. A step may be negative: callers of the operator may pass any
+    watermark, and a window purged earlier must not come back from the key's cached window."""
+    value = st.one_of(st.integers(-5, 5), st.floats(allow_infinity=False), st.sampled_from([0.0, -0.0]))
+    on_the_grid = st.integers(0, 800).map(lambda n: n * 500)  # every window boundary gets hit
+    reading = st.tuples(st.sampled_from("abc"), value, st.one_of(on_the_grid, st.integers(0, 400_000)))
+    step = st.tuples(
+        st.lists(reading, max_size=12), st.integers(-400, 300).map(lambda n: n * 500), st.booleans()
+    )
+    return draw(st.lists(step, min_size=1, max_size=25))
+
+
+def _run(op: WindowOperator, steps: list[tuple[list[tuple[str, Any, int]], int, bool]]) -> list[str]:
+    """Everything the operator said, as text (repr tells NaN and -0.0 apart, which == would not)."""
+    said, watermark = [], 0
+    for batch, step, checkpoint in steps:
+        said += [repr(op.process(batch, watermark)), repr(op.snapshot())]
+        watermark += step
+        said += [repr(op.advance(watermark)), repr(op.snapshot())]
+        if checkpoint:
+            op.restore(msgspec.msgpack.decode(msgspec.msgpack.encode(op.snapshot())))
+    said.append(repr(op.advance(FINAL)))
+    return said
+
+
+@pytest.mark.parametrize(("size_ms", "lateness_ms"), [(60_000, 0), (60_000, 90_000), (1_000, 2_500)])
+@settings(max_examples=200, deadline=None)
+@given(steps=_steps())
+def test_inlined_tumbling_stats_equal_stats_through_the_general_path(
+    size_ms: int, lateness_ms: int, steps: list[tuple[list[tuple[str, Any, int]], int, bool]]
+) -> None:
+    inlined = WindowOperator(Tumbling(size_ms), Stats(), allowed_lateness_ms=lateness_ms)
+    general = WindowOperator(Tumbling(size_ms), _ReferenceStats(), allowed_lateness_ms=lateness_ms)
+    assert _run(inlined, steps) == _run(general, steps)
