@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from iotstream.alerts import Delivery, deliveries
-from iotstream.api.app import create_app
+from iotstream.api.app import serve
 from iotstream.api.live import LiveHub
 from iotstream.api.server import ApiServer
 from iotstream.api.services import Services
@@ -115,7 +115,7 @@ class EmbeddedPlatform:
         sensorthings = SensorThings(catalog, storage, writes.apply)
         live, value_of, stats = self._live, _value_of(settings), self.stats
         services = Services(settings, ingestor, storage, value_of, keys.describe, stats, live, sensorthings)
-        self.api = ApiServer(create_app(services), settings.api.host, settings.api.port).start()
+        self.api = ApiServer(serve(services), settings.api.host, settings.api.port).start()
         if self._mqtt is not None and settings.mqtt.sensorthings:
             base = f"{self.api.url}/v1.1"
             self._sta_mqtt = SensorThingsMqtt(settings.mqtt, sensorthings, ingestor, log, base).start()

@@ -1,4 +1,4 @@
-"""The HTTP API: `create_app(services)` builds it; `iotstream up` serves it with uvicorn.
+"""The HTTP API: `create_app(services)` builds it; `iotstream up` serves `serve(services)` with uvicorn.
 
 OpenAPI docs are at `/docs`. Errors are JSON `{"detail": "..."}` with a 4xx status that says what to
 fix; a 503 carries `Retry-After`.
@@ -12,11 +12,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotstream import __version__
 from iotstream.api import dashboard, grafana, live, metrics, queries, readings
+from iotstream.api.fast_readings import ReadingsFastPath
 from iotstream.api.services import Services
 from iotstream.registry.sensorthings import routes as sensorthings
 from iotstream.registry.sensorthings.errors import StaError
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "serve"]
 
 
 class ServerTiming:
@@ -65,3 +66,9 @@ def create_app(services: Services) -> FastAPI:
     app.mount("/ui", dashboard.static_files(), name="ui")
     app.add_middleware(ServerTiming)
     return app
+
+
+def serve(services: Services) -> ASGIApp:
+    """What the server runs: the app behind the fast path for readings (unless CORS must see them)."""
+    app = create_app(services)
+    return app if services.settings.api.cors_origins else ReadingsFastPath(app, services)

@@ -1,7 +1,7 @@
 """`POST /api/v1/readings` (ingestion) and `GET /api/v1/readings` (raw readings of a datastream)."""
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
@@ -11,7 +11,7 @@ from iotstream.ingest.ingestor import IngestBusyError
 from iotstream.ingest.readings import InvalidPayloadError
 from iotstream.log.exceptions import LogError
 
-__all__ = ["router"]
+__all__ = ["accept", "router", "too_large"]
 
 router = APIRouter(prefix="/api/v1", tags=["readings"])
 
@@ -31,12 +31,20 @@ _EXAMPLE = [{"datastream": "kitchen/temp", "time": "2024-05-01T10:00:00Z", "valu
     },
 )
 async def post_readings(request: Request) -> Response:
-    """Answered only once the log has every accepted reading, so "accepted" survives a crash."""
+    """Answered only once the log has every accepted reading, so "accepted" survives a crash.
+
+    The server normally answers this route through `ReadingsFastPath`; this one serves the OpenAPI
+    document and the deployments where CORS middleware must see every response."""
     services: Services = request.app.state.services
     limit = services.settings.ingest.max_body_bytes
     if int(request.headers.get("content-length") or 0) > limit:
-        raise HTTPException(413, f"body larger than [ingest] max_body_bytes = {limit} bytes")
-    body = await request.body()
+        raise HTTPException(413, too_large(limit))
+    status, document, headers = await accept(services, await request.body())
+    return json_response(document, status, headers)
+
+
+async def accept(services: Services, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Status, JSON document and headers of the answer to one POST of readings."""
     loop = asyncio.get_running_loop()
     acknowledged: asyncio.Future[Exception | None] = loop.create_future()
 
@@ -46,7 +54,7 @@ async def post_readings(request: Request) -> Response:
     try:
         result = services.ingestor.submit(body, done)
     except InvalidPayloadError as err:
-        raise HTTPException(400, str(err)) from err
+        return 400, {"detail": str(err)}, {}
     except IngestBusyError as err:
         return _busy(str(err), err.retry_after_s)
     except LogError as err:
@@ -55,7 +63,7 @@ async def post_readings(request: Request) -> Response:
     if error is not None:
         return _busy(f"the log did not acknowledge the readings: {error}", 1)
     rejected = [{"index": e.position, "error": e.error} for e in result.rejected]
-    return json_response({"accepted": result.accepted, "rejected": rejected}, 202)
+    return 202, {"accepted": result.accepted, "rejected": rejected}, {}
 
 
 def _resolve(future: "asyncio.Future[Exception | None]", error: Exception | None) -> None:
@@ -63,8 +71,12 @@ def _resolve(future: "asyncio.Future[Exception | None]", error: Exception | None
         future.set_result(error)
 
 
-def _busy(message: str, retry_after_s: int) -> Response:
-    return json_response({"detail": message}, 503, {"Retry-After": str(retry_after_s)})
+def _busy(message: str, retry_after_s: int) -> tuple[int, dict[str, Any], dict[str, str]]:
+    return 503, {"detail": message}, {"Retry-After": str(retry_after_s)}
+
+
+def too_large(limit: int) -> str:
+    return f"body larger than [ingest] max_body_bytes = {limit} bytes"
 
 
 @router.get("/readings", summary="Raw readings of one datastream, oldest first")

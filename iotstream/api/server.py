@@ -5,7 +5,7 @@ import threading
 import time
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 __all__ = ["ApiServer"]
 
@@ -13,7 +13,7 @@ __all__ = ["ApiServer"]
 class ApiServer:
     """Binds first (port 0 picks a free one), so `url` is known before the first request."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         self._socket = _listen(host, port)
         bound_host, bound_port = self._socket.getsockname()[:2]
         shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host  # noqa: S104
