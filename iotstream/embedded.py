@@ -124,6 +124,11 @@ class EmbeddedPlatform:
         mqtt = self.settings.mqtt
         if mqtt.embedded:
             self.mqtt_broker = EmbeddedBroker(*mqtt.host_port).start()
+            if self.mqtt_broker.kind == "amqtt":  # it speaks MQTT 3.1.1 only
+                self.settings = self.settings.model_copy(
+                    update={"mqtt": mqtt.model_copy(update={"version": 3})}
+                )
+                mqtt = self.settings.mqtt
         if mqtt.enabled or mqtt.embedded:
             self._mqtt = MqttIngest(mqtt, ingestor).start()
 

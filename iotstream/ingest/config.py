@@ -1,5 +1,7 @@
 """Settings of ingestion: `[ingest]` (what is accepted, how much may wait for the log) and `[mqtt]`."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from iotstream._units import SizeBytes
@@ -42,6 +44,11 @@ class MqttSettings(BaseModel):
         description="Filter to subscribe to; a `+` level names the datastream of readings without one.",
     )
     client_id: str = "iotstream-ingest"
+    version: Literal[3, 5] = Field(
+        default=5,
+        description="MQTT protocol: 5, or 3 (3.1.1) for a broker without 5. With 5 the SensorThings"
+        " extension does not hear its own notifications. The embedded amqtt fallback speaks 3.",
+    )
     sensorthings: bool = Field(
         default=True,
         description="The SensorThings MQTT extension on this broker: Observations published to"

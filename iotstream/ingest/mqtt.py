@@ -12,16 +12,20 @@ import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.ingestor import IngestBusyError, Ingestor
 from iotstream.ingest.readings import InvalidPayloadError
 from iotstream.log.exceptions import LogError
 
-__all__ = ["MqttIngest", "connect", "datastream_from_topic", "durable_client"]
+__all__ = ["MqttIngest", "connect", "datastream_from_topic", "durable_client", "subscribe"]
 
 _log = logging.getLogger(__name__)
+_SESSION_EXPIRY_S = 7 * 86_400
 
 
 def datastream_from_topic(topic_filter: str, topic: str) -> str | None:
@@ -38,13 +42,25 @@ def datastream_from_topic(topic_filter: str, topic: str) -> str | None:
     return parts[index] if index < len(parts) and parts[index] else None
 
 
-def durable_client(client_id: str) -> mqtt.Client:
+def durable_client(client_id: str, version: int) -> mqtt.Client:
     """A persistent session with manual acknowledgements: a QoS 1 message is acknowledged only once
-    handled, so the broker resends what a crash interrupted."""
-    version = CallbackAPIVersion.VERSION2
-    client = mqtt.Client(version, client_id=client_id, clean_session=False, manual_ack=True)
+    handled, so the broker resends what a crash interrupted. MQTT 5 (`version` 5) lets a client share
+    a subscription and not hear its own messages; 3 is MQTT 3.1.1, for brokers without 5."""
+    callbacks = CallbackAPIVersion.VERSION2
+    if version == 5:
+        client = mqtt.Client(callbacks, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+    else:
+        client = mqtt.Client(callbacks, client_id=client_id, clean_session=False, manual_ack=True)
     client.reconnect_delay_set(1, 5)
     return client
+
+
+def subscribe(client: mqtt.Client, topics: list[str], version: int, *, no_local: bool = False) -> None:
+    """QoS 1; with MQTT 5, optionally without this client's own publications (`no_local`)."""
+    if version == 5:
+        client.subscribe([(topic, SubscribeOptions(qos=1, noLocal=no_local)) for topic in topics])
+    else:
+        client.subscribe([(topic, 1) for topic in topics])
 
 
 def connect(
@@ -52,7 +68,12 @@ def connect(
 ) -> None:
     """Connect in the background and wait until the `on_connect` callback has subscribed."""
     host, port = settings.host_port
-    client.connect_async(host, port)
+    if settings.version == 5:  # the session outlives a crash by a week, as clean_session=False does
+        session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        session.SessionExpiryInterval = _SESSION_EXPIRY_S
+        client.connect_async(host, port, clean_start=False, properties=session)
+    else:
+        client.connect_async(host, port)
     client.loop_start()
     if not subscribed.wait(timeout_s):
         client.disconnect()
@@ -65,7 +86,7 @@ class MqttIngest:
         self._settings = settings
         self._ingestor = ingestor
         self._subscribed = threading.Event()
-        self._client = durable_client(settings.client_id)
+        self._client = durable_client(settings.client_id, settings.version)
         self._client.on_connect = self._connected
         self._client.on_message = self._received
 
@@ -79,7 +100,7 @@ class MqttIngest:
         if reason.is_failure:
             _log.warning("MQTT broker %s refused the connection: %s", self._settings.url, reason)
             return
-        client.subscribe(self._settings.topic, qos=1)
+        subscribe(client, [self._settings.topic], self._settings.version)
         self._subscribed.set()
 
     def _received(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:

@@ -5,8 +5,9 @@ with its Datastream) is created exactly as a POST is, on worker threads so the n
 for the log. It is acknowledged (QoS 1) once created; one that cannot be created goes to the dead-letter
 topic with the reason. Receiving: see `notify`.
 
-The broker sends iotstream its own notifications back (MQTT 3.1.1 has no "no local"); they are the only
-Observations carrying `@iot.selfLink`, so they are recognised and dropped.
+Over MQTT 5 the subscription is "no local", so the broker does not send iotstream its own notifications
+back; MQTT 3.1.1 has no such option, and there they are recognised (the only Observations carrying
+`@iot.selfLink`) and dropped.
 """
 
 import logging
@@ -15,12 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
-import paho.mqtt.client as mqtt
-from paho.mqtt.reasoncodes import ReasonCode
 
 from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.ingestor import Ingestor
-from iotstream.ingest.mqtt import connect, durable_client
 from iotstream.log import BaseLog
 from iotstream.log.exceptions import LogError
 from iotstream.log.topics import OBSERVATIONS
@@ -28,6 +26,7 @@ from iotstream.log.types import Record, TopicPartition
 from iotstream.processing.tables import TableReader
 from iotstream.registry.changes import Changes
 from iotstream.registry.records import DATASTREAMS_TOPIC
+from iotstream.registry.sensorthings._wire import Incoming, WireClient, WireError
 from iotstream.registry.sensorthings.errors import StaError
 from iotstream.registry.sensorthings.notify import PREFIX, entity_messages, observation_message
 from iotstream.registry.sensorthings.paths import parse_path
@@ -50,38 +49,33 @@ class SensorThingsMqtt:
         self._ingestor = ingestor
         self._log = log
         self._base = base
-        self._subscribed = threading.Event()
         self._stop = threading.Event()
         self._workers = ThreadPoolExecutor(2, thread_name_prefix="iotstream-sta-mqtt")
         self._feed: threading.Thread | None = None
-        self._client = durable_client(f"{settings.client_id}-sensorthings")
-        self._client.on_connect = self._connected
-        self._client.on_message = self._received
+        topics = [f"{PREFIX}/Observations", f"{PREFIX}/+/Observations"]
+        client_id = f"{settings.client_id}-sensorthings"
+        self._client = WireClient(settings.host_port, client_id, settings.version, topics, self._received)
 
     def start(self, timeout_s: float = 10.0) -> "SensorThingsMqtt":
-        connect(self._client, self._settings, self._subscribed, timeout_s)
+        try:
+            self._client.start(timeout_s)
+        except WireError as err:
+            raise LogError(str(err)) from err
         self._service.catalog.on_commit.append(self._entities_changed)
         self._feed = threading.Thread(target=self._observations, name="iotstream-sta-mqtt-feed")
         self._feed.start()
         return self
 
-    def _connected(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
-        if reason.is_failure:
-            _log.warning("MQTT broker %s refused the connection: %s", self._settings.url, reason)
-            return
-        client.subscribe([(f"{PREFIX}/Observations", 1), (f"{PREFIX}/+/Observations", 1)])
-        self._subscribed.set()
-
     # creating
 
-    def _received(self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
-        if _OWN in message.payload:
-            client.ack(message.mid, message.qos)
+    def _received(self, message: Incoming) -> None:
+        if _OWN in message.payload:  # MQTT 3.1.1 only: 5 does not send iotstream its own
+            self._client.ack(message)
             return
         self._workers.submit(self._create, message)
 
-    def _create(self, message: mqtt.MQTTMessage) -> None:
-        payload = bytes(message.payload)
+    def _create(self, message: Incoming) -> None:
+        payload = message.payload
         try:
             body = msgspec.json.decode(payload)
             self._service.create(parse_path(message.topic.removeprefix(PREFIX)), body)
@@ -92,18 +86,19 @@ class SensorThingsMqtt:
         except Exception:  # the log or catalog is down: no ack, so the broker resends it after a reconnect
             _log.exception("Observation from %s not created", message.topic)
             return
-        self._client.ack(message.mid, message.qos)
+        self._client.ack(message)
 
-    def _refuse(self, message: mqtt.MQTTMessage, reason: str) -> None:
-        payload, source = bytes(message.payload), f"mqtt:{message.topic}"
+    def _refuse(self, message: Incoming, reason: str) -> None:
+        payload, source = message.payload, f"mqtt:{message.topic}"
         self._ingestor.dead_letter(payload, f"SensorThings MQTT: {reason}", source)
         self._ingestor.flush()
 
     # receiving
 
     def _entities_changed(self, changes: Changes) -> None:
-        for topic, document in entity_messages(changes, self._base):
-            self._client.publish(topic, _encode(document))
+        self._client.publish(
+            (topic, _encode(document)) for topic, document in entity_messages(changes, self._base)
+        )
 
     def _observations(self) -> None:
         """Every new reading, published as an Observation of its Datastream."""
@@ -122,23 +117,22 @@ class SensorThingsMqtt:
                     _log.exception("SensorThings MQTT: cannot read new readings; trying again")
                     self._stop.wait(1.0)
                     continue
-                for record in records:
-                    self._publish_observation(record, tables.get(DATASTREAMS_TOPIC, {}))
+                known = tables.get(DATASTREAMS_TOPIC, {})
+                self._client.publish(m for record in records for m in self._observation(record, known))
         finally:
             consumer.close()
             datastreams.close()
 
-    def _publish_observation(self, record: Record, datastreams: dict[str, Any]) -> None:
+    def _observation(self, record: Record, datastreams: dict[str, Any]) -> list[tuple[str, bytes]]:
         observation = decode_observation(record)
         if isinstance(observation, str):
-            return  # not a reading: the storage sink dead-letters it
+            return []  # not a reading: the storage sink dead-letters it
         datastream = datastreams.get(observation.datastream)
         if datastream is None:
-            return
+            return []
         topics, document = observation_message(observation, datastream["@iot.id"], self._base)
         payload = _encode(document)
-        for topic in topics:
-            self._client.publish(topic, payload)
+        return [(topic, payload) for topic in topics]
 
     def stop(self) -> None:
         self._stop.set()
@@ -147,5 +141,4 @@ class SensorThingsMqtt:
         if self._entities_changed in self._service.catalog.on_commit:
             self._service.catalog.on_commit.remove(self._entities_changed)
         self._workers.shutdown(wait=True)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._client.stop()
