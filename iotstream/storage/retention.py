@@ -41,6 +41,7 @@ def _keep(value: Any) -> int | None:
 
 
 Keep = Annotated[int | None, BeforeValidator(_keep)]
+_FIELDS = {"raw": "raw", "1m": "minute", "1h": "hour", "1d": "day"}
 
 
 class TierKeep(BaseModel):
@@ -55,7 +56,8 @@ class TierKeep(BaseModel):
     day: Keep = Field(default=None, alias="1d")
 
     def of(self, tier: str) -> int | None:
-        return dict(zip(TIERS, (self.raw, self.minute, self.hour, self.day), strict=True))[tier]
+        keep: int | None = getattr(self, _FIELDS[tier])  # asked for every batch a device sends
+        return keep
 
     def check_order(self, where: str) -> None:
         forever = float("inf")

@@ -26,7 +26,7 @@ from iotstream.log.types import Record, TopicPartition
 from iotstream.processing.tables import TableReader
 from iotstream.registry.changes import Changes
 from iotstream.registry.records import DATASTREAMS_TOPIC
-from iotstream.registry.sensorthings._wire import Incoming, WireClient, WireError
+from iotstream.ingest.mqtt_wire import Incoming, WireClient, WireError
 from iotstream.registry.sensorthings.errors import StaError
 from iotstream.registry.sensorthings.notify import PREFIX, entity_messages, observation_message
 from iotstream.registry.sensorthings.paths import parse_path

@@ -11,7 +11,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from iotstream.ingest.mqtt_broker import AmqttBroker
-from iotstream.registry.sensorthings._wire import Incoming, WireClient
+from iotstream.ingest.mqtt_wire import Incoming, WireClient
 from tests.servers import free_port, start_mqtt_broker
 
 

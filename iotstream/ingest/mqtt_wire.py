@@ -1,9 +1,10 @@
-"""A small MQTT client for the SensorThings extension, whose notifications come by the thousand.
+"""A small MQTT client for what arrives and leaves by the thousand: readings and their notifications.
 
-Every reading becomes two QoS 0 notifications. paho builds a message object with its own lock and wakes
-its network thread for each publication: ~30 µs of CPU, more than the rest of a reading's way to
-storage. Here a poll's worth of notifications is one bytes object and one `sendall` (~2 µs each). The
-client speaks only what the extension needs: a persistent session, QoS 1 subscriptions ("no local"
+Devices send one reading per message, and the SensorThings extension sends two notifications per
+reading. paho builds message and property objects, a lock, and wakes its network thread for every
+message in or out: 30–150 µs of CPU, more than the rest of a reading's way to storage. Here a message
+in is a slice of the receive buffer, and a poll's worth of notifications is one `sendall` (~2 µs each).
+The client speaks only what iotstream needs: a persistent session, QoS 1 subscriptions ("no local"
 over MQTT 5, so the broker does not send iotstream its own notifications), incoming QoS 0/1
 publications acknowledged when the handler says so, QoS 0 publications, keep-alive and reconnection.
 """
