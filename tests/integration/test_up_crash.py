@@ -6,12 +6,15 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from iotstream.sim.publish import MqttPublisher
 from tests.integration.conftest import CLI
 from tests.meters import DAY
+from tests.servers import start_mqtt_broker
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +111,44 @@ def _ms(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def test_sigkill_while_readings_arrive_over_mqtt_loses_none_the_broker_took_and_stores_each_once(
+    tmp_path: Path,
+) -> None:
+    """The platform acknowledges a message to the broker only once the log has it, and its session
+    outlives it: what the broker took from devices is stored after a restart, whatever the kill hit."""
+    broker = start_mqtt_broker(tmp_path)
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    (tmp_path / "iotstream.toml").write_text(f'{CONFIG}\n[mqtt]\nenabled = true\nurl = "{url}"\n')
+    publisher = MqttPublisher("127.0.0.1", broker.port)
+    try:
+        process, _ = start_up(tmp_path)
+        readings = [{"datastream": "mqtt-load", "time": D0 + n * 100, "value": 1} for n in range(6_000)]
+        for start in range(0, 3_000, 500):
+            publisher.send(readings[start : start + 500])  # each acknowledged by the broker
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=10)
+        publisher.send(readings[3_000:])  # while the platform is down: kept in its session
+        process, api_url = start_up(tmp_path)
+        try:
+            stored = wait_for_readings(api_url, "mqtt-load", 6_000)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=60)
+    finally:
+        publisher.close()
+        broker.stop()
+    numbers = [(int(_ms(r["time"])) - D0) // 100 for r in stored]
+    assert sorted(numbers) == list(range(6_000))  # each once, none lost
+
+
+def wait_for_readings(url: str, datastream: str, count: int, timeout_s: float = 60) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=url, timeout=30) as api:
+        while True:
+            params = {"datastream": datastream, "limit": 100_000}
+            stored: list[dict[str, Any]] = api.get("/api/v1/readings", params=params).json()
+            if len(stored) >= count or time.monotonic() > deadline:
+                return stored
+            time.sleep(0.2)
