@@ -21,7 +21,7 @@ import msgspec
 from iotstream._latency import LatencyHistogram
 from iotstream.exceptions import IotStreamError
 from iotstream.ingest.config import IngestSettings
-from iotstream.ingest.readings import ItemError, parse_readings
+from iotstream.ingest.readings import InvalidPayloadError, ItemError, parse_readings
 from iotstream.log.base import BaseLog
 from iotstream.log.exceptions import LogError
 from iotstream.log.topics import DEADLETTER, OBSERVATIONS
@@ -122,12 +122,7 @@ class Ingestor:
         refused reading refuses them all (a SensorThings request writes everything or nothing).
         `registered`: the sender vouches that every key is in the catalog (a SensorThings request,
         whose Datastreams are in its own transaction, not yet visible to a registration)."""
-        if self._pending >= self._settings.max_pending:
-            raise IngestBusyError(
-                f"{self._pending} readings are waiting for the log ([ingest] max_pending = "
-                f"{self._settings.max_pending}); retry in {self._settings.retry_after_s} s",
-                self._settings.retry_after_s,
-            )
+        self._check_room()
         received_ms = self._clock()
         readings, rejected = parse_readings(body, received_ms, datastream=datastream)
         readings = _drop(readings, rejected, self._unstorable(readings))
@@ -142,6 +137,44 @@ class Ingestor:
         self._produce(readings, done, received_ms)
         self._observed(readings)
         return IngestResult(len(readings), rejected)
+
+    def submit_messages(
+        self, messages: Sequence[tuple[bytes, str | None]], done: Done
+    ) -> list[IngestResult | str]:
+        """Many payloads (one MQTT read's messages, each `(payload, datastream)`) taken together: each
+        is judged alone — an unusable one gets its reason in place of a result — and their readings go
+        to the log as one, with `done` called once the log has them all. One call per message costs
+        more than a reading's whole way to storage."""
+        self._check_room()
+        received_ms = self._clock()
+        results: list[IngestResult | str] = []
+        taken: list[Observation] = []
+        for body, datastream in messages:
+            try:
+                readings, rejected = parse_readings(body, received_ms, datastream=datastream)
+            except InvalidPayloadError as err:
+                results.append(str(err))
+                continue
+            readings = _drop(readings, rejected, self._unstorable(readings))
+            readings = self._known_only(readings, rejected)
+            results.append(IngestResult(len(readings), rejected))
+            taken += readings
+            self.counts.rejected += len(rejected)
+        self.counts.accepted += len(taken)
+        if taken:
+            self._produce(taken, done, received_ms)
+            self._observed(taken)
+        else:
+            done(None)
+        return results
+
+    def _check_room(self) -> None:
+        if self._pending >= self._settings.max_pending:
+            raise IngestBusyError(
+                f"{self._pending} readings are waiting for the log ([ingest] max_pending = "
+                f"{self._settings.max_pending}); retry in {self._settings.retry_after_s} s",
+                self._settings.retry_after_s,
+            )
 
     def _known_only(self, readings: list[Observation], rejected: list[ItemError]) -> list[Observation]:
         """Registers new datastreams, or moves their readings to `rejected` without auto-registration."""

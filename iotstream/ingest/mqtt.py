@@ -7,12 +7,13 @@ when the log falls behind, the network thread waits, and TCP slows the publisher
 """
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 
 from iotstream.ingest.config import MqttSettings
-from iotstream.ingest.ingestor import IngestBusyError, Ingestor
+from iotstream.ingest.ingestor import IngestBusyError, Ingestor, IngestResult
 from iotstream.ingest.mqtt_wire import Incoming, WireClient, WireError
-from iotstream.ingest.readings import InvalidPayloadError
 from iotstream.log.exceptions import LogError
 
 __all__ = ["MqttIngest", "datastream_from_topic"]
@@ -49,34 +50,53 @@ class MqttIngest:
             raise LogError(str(err)) from err
         return self
 
-    def _received(self, message: Incoming) -> None:
-        datastream = datastream_from_topic(self._settings.topic, message.topic)
-
-        def done(error: Exception | None) -> None:
-            if error is None:
-                self._client.ack(message)  # else no ack: the broker delivers it again
-
+    def _received(self, messages: list[Incoming]) -> None:
+        """Acknowledged together once the log has the readings and the dead letters (else not at all:
+        the broker sends them again)."""
+        acks = _Countdown(2, lambda: self._client.ack(messages))
+        topic = self._settings.topic
+        items = [(m.payload, datastream_from_topic(topic, m.topic)) for m in messages]
         while True:
             try:
-                result = self._ingestor.submit(message.payload, done, datastream=datastream)
+                results = self._ingestor.submit_messages(items, acks.tick)
             except IngestBusyError:
                 time.sleep(0.01)
                 continue
-            except InvalidPayloadError as err:
-                self._dead_letter(message, str(err))
-                return
             except LogError as err:
-                _log.warning("MQTT reading not taken, the broker will resend it: %s", err)
+                _log.warning("MQTT readings not taken, the broker will resend them: %s", err)
                 return
             break
-        if result.rejected:
-            reasons = "; ".join(f"item {e.position}: {e.error}" for e in result.rejected)
-            self._ingestor.dead_letter(message.payload, reasons, f"mqtt:{message.topic}")
-
-    def _dead_letter(self, message: Incoming, reason: str) -> None:
-        self._ingestor.dead_letter(message.payload, reason, f"mqtt:{message.topic}")
-        self._ingestor.flush()
-        self._client.ack(message)
+        bad = [
+            (m, reason) for m, result in zip(messages, results, strict=True) if (reason := _problem(result))
+        ]
+        for message, reason in bad:
+            self._ingestor.dead_letter(message.payload, reason, f"mqtt:{message.topic}")
+        acks.tick(LogError("dead letters not on the log") if bad and self._ingestor.flush() else None)
 
     def stop(self) -> None:
         self._client.stop()
+
+
+def _problem(result: IngestResult | str) -> str:
+    """Why a message goes to the dead-letter topic ("" when it does not)."""
+    if isinstance(result, str):
+        return result
+    return "; ".join(f"item {e.position}: {e.error}" for e in result.rejected)
+
+
+class _Countdown:
+    """Calls `then` once every one of `count` parts has ticked without an error."""
+
+    def __init__(self, count: int, then: Callable[[], None]) -> None:
+        self._left = count
+        self._failed = False
+        self._then = then
+        self._lock = threading.Lock()
+
+    def tick(self, error: Exception | None) -> None:
+        with self._lock:
+            self._left -= 1
+            self._failed = self._failed or error is not None
+            finished = self._left == 0 and not self._failed
+        if finished:
+            self._then()

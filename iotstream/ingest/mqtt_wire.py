@@ -2,7 +2,7 @@
 
 Devices send one reading per message, and the SensorThings extension sends two notifications per
 reading. paho builds message and property objects, a lock, and wakes its network thread for every
-message in or out: 30–150 µs of CPU, more than the rest of a reading's way to storage. Here a message
+message in or out: 30 to 150 µs of CPU, more than the rest of a reading's way to storage. Here a message
 in is a slice of the receive buffer, and a poll's worth of notifications is one `sendall` (~2 µs each).
 The client speaks only what iotstream needs: a persistent session, QoS 1 subscriptions ("no local"
 over MQTT 5, so the broker does not send iotstream its own notifications), incoming QoS 0/1
@@ -21,6 +21,7 @@ __all__ = ["Incoming", "WireClient", "WireError"]
 _log = logging.getLogger(__name__)
 _CONNACK, _PUBLISH, _SUBACK, _PINGRESP = 2, 3, 9, 13
 _SESSION_EXPIRY_S = 7 * 86_400  # as long as iotstream may be down and still get what it missed
+_MAX_BATCH = 1_000  # messages handed over together at most
 
 
 class WireError(OSError):
@@ -58,14 +59,14 @@ class WireClient:
         client_id: str,
         version: int,
         subscriptions: list[str],
-        on_message: Callable[[Incoming], None],
+        on_messages: Callable[[list[Incoming]], None],
         keepalive_s: int = 60,
     ) -> None:
         self._address = address
         self._client_id = client_id.encode()
         self._v5 = version == 5
         self._subscriptions = subscriptions
-        self._on_message = on_message
+        self._on_messages = on_messages  # all that one read brought, to be handled together
         self._keepalive_s = keepalive_s
         self._sock: socket.socket | None = None
         self._sent_at = 0.0
@@ -92,9 +93,17 @@ class WireClient:
         if data:
             self._send(data)
 
-    def ack(self, message: Incoming) -> None:
-        if message.packet_id and message.connection == self._connection:
-            self._send(b"\x40\x02" + message.packet_id.to_bytes(2, "big"))
+    def ack(self, messages: Iterable[Incoming]) -> None:
+        """PUBACKs in one write, for the QoS 1 messages of the current connection (the broker resends
+        the others after a reconnect)."""
+        current = self._connection
+        data = b"".join(
+            b"\x40\x02" + m.packet_id.to_bytes(2, "big")
+            for m in messages
+            if m.packet_id and m.connection == current
+        )
+        if data:
+            self._send(data)
 
     def stop(self) -> None:
         self._stop.set()
@@ -150,7 +159,7 @@ class WireClient:
         sock.sendall(self._subscribe_packet())
         while (kind := reader.packet()[0]) != _SUBACK:  # what the session kept may come first
             if kind == _PUBLISH:
-                self._on_message(self._incoming(reader.flags, reader.body))
+                self._on_messages([self._incoming(reader.flags, reader.body)])
         body = reader.body
         if any(code >= 0x80 for code in body[-len(self._subscriptions) :]):
             raise WireError(f"the broker refused the subscriptions {self._subscriptions}")
@@ -158,13 +167,17 @@ class WireClient:
         self._read(reader)
 
     def _read(self, reader: "_Reader") -> None:
+        batch: list[Incoming] = []
         while not self._stop.is_set():
+            if batch and (len(batch) >= _MAX_BATCH or not reader.ready()):
+                self._on_messages(batch)
+                batch = []
             try:
                 kind, body = reader.packet()
             except TimeoutError:
                 kind, body = 0, b""
             if kind == _PUBLISH:
-                self._on_message(self._incoming(reader.flags, body))
+                batch.append(self._incoming(reader.flags, body))
             if time.monotonic() - self._sent_at > self._keepalive_s / 2:
                 self._send(b"\xc0\x00")  # PINGREQ: only what iotstream sends keeps it alive
 
@@ -214,19 +227,25 @@ class _Reader:
         self._at = 0  # where the next packet starts: no copying of the rest per packet
         self.flags, self.body = 0, b""
 
+    def ready(self) -> bool:
+        """Whether a whole packet is buffered, so `packet` would not wait for the network."""
+        buffer, start = self._buffer, self._at
+        if len(buffer) - start < 2:
+            return False
+        try:
+            length, at = _read_varint(buffer, start + 1)
+        except IndexError:
+            return False
+        return len(buffer) >= at + length
+
     def packet(self) -> tuple[int, bytes]:
-        while True:
-            buffer, start = self._buffer, self._at
-            if len(buffer) - start >= 2:
-                try:
-                    length, at = _read_varint(buffer, start + 1)
-                except IndexError:
-                    length, at = -1, 0
-                if length >= 0 and len(buffer) >= at + length:
-                    self._at = at + length
-                    self.flags, self.body = buffer[start] & 0x0F, buffer[at : at + length]
-                    return buffer[start] >> 4, self.body
+        while not self.ready():
             chunk = self._sock.recv(65536)
             if not chunk:
                 raise WireError("the broker closed the connection")
-            self._buffer, self._at = buffer[start:] + chunk, 0
+            self._buffer, self._at = self._buffer[self._at :] + chunk, 0
+        buffer, start = self._buffer, self._at
+        length, at = _read_varint(buffer, start + 1)
+        self._at = at + length
+        self.flags, self.body = buffer[start] & 0x0F, buffer[at : at + length]
+        return buffer[start] >> 4, self.body

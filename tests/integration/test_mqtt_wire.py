@@ -47,7 +47,9 @@ def paho_client(port: int, *topics: str) -> "tuple[paho.Client, queue.Queue[paho
 
 
 def wire(port: int, version: int, inbox: "queue.Queue[Incoming]", client_id: str = "wire") -> WireClient:
-    return WireClient(("127.0.0.1", port), client_id, version, ["in/+"], inbox.put).start(10)
+    return WireClient(
+        ("127.0.0.1", port), client_id, version, ["in/+"], lambda batch: [inbox.put(m) for m in batch]
+    ).start(10)
 
 
 def test_a_qos1_message_not_acknowledged_comes_again_after_a_restart_and_an_acknowledged_one_does_not(
@@ -62,7 +64,7 @@ def test_a_qos1_message_not_acknowledged_comes_again_after_a_restart_and_an_ackn
     assert (first.topic, first.payload, second.payload) == ("in/a", b"first", b"second")
     assert first.packet_id
     assert second.packet_id
-    client.ack(first)
+    client.ack([first])
     time.sleep(0.2)
     client.stop()
     again = wire(mosquitto, 5, inbox, "wire-redelivery")
@@ -99,7 +101,7 @@ def test_over_mqtt311_with_amqtt_it_subscribes_receives_and_publishes(amqtt: int
         sender.publish("in/x", b"from a device", qos=1).wait_for_publish(10)
         message = inbox.get(timeout=10)
         assert (message.topic, message.payload) == ("in/x", b"from a device")
-        client.ack(message)
+        client.ack([message])
         client.publish([("in/y", b"a notification")])
         heard_payloads = {heard.get(timeout=10).payload for _ in range(2)}
         assert heard_payloads == {b"from a device", b"a notification"}

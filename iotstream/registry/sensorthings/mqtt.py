@@ -68,11 +68,12 @@ class SensorThingsMqtt:
 
     # creating
 
-    def _received(self, message: Incoming) -> None:
-        if _OWN in message.payload:  # MQTT 3.1.1 only: 5 does not send iotstream its own
-            self._client.ack(message)
-            return
-        self._workers.submit(self._create, message)
+    def _received(self, messages: list[Incoming]) -> None:
+        for message in messages:
+            if _OWN in message.payload:  # MQTT 3.1.1 only: 5 does not send iotstream its own
+                self._client.ack([message])
+            else:
+                self._workers.submit(self._create, message)
 
     def _create(self, message: Incoming) -> None:
         payload = message.payload
@@ -86,7 +87,7 @@ class SensorThingsMqtt:
         except Exception:  # the log or catalog is down: no ack, so the broker resends it after a reconnect
             _log.exception("Observation from %s not created", message.topic)
             return
-        self._client.ack(message)
+        self._client.ack([message])
 
     def _refuse(self, message: Incoming, reason: str) -> None:
         payload, source = message.payload, f"mqtt:{message.topic}"

@@ -4,12 +4,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from iotstream.ingest.config import IngestSettings
-from iotstream.ingest.ingestor import Ingestor
+from iotstream.ingest.ingestor import Ingestor, IngestResult
+from iotstream.ingest.readings import ItemError
 from iotstream.log import BaseLog, open_log
-from iotstream.log.topics import platform_topics
+from iotstream.log.topics import OBSERVATIONS, platform_topics
+from iotstream.log.types import TopicPartition
 
 PAYLOAD = b'[{"datastream": "a", "value": 1}, "junk", {"datastream": "a", "value": 2}, {"datastream": "a"'
 PAYLOAD += b', "value": 3}]'
@@ -51,4 +54,39 @@ def test_a_refusal_by_the_store_comes_back_at_once_with_its_place_in_the_payload
     whole = ingestor.submit(PAYLOAD, lambda error: None, whole=True)
     assert (whole.accepted, [r.position for r in whole.rejected]) == (0, [1, 2])
     ingestor.flush()
+    ingestor.close()
+
+
+def test_messages_taken_together_are_judged_alone_and_acknowledged_once_the_log_has_them_all(
+    log: BaseLog,
+) -> None:
+    ingestor = Ingestor(log, IngestSettings(), unstorable=lambda readings: {})
+    acknowledged: list[Exception | None] = []
+    messages = [
+        (b'{"time": 1000, "value": 1}', "from-topic"),
+        (b"{oops", "from-topic"),
+        (PAYLOAD, None),
+        (b'{"datastream": "own", "time": 2000, "value": 2}', "from-topic"),
+    ]
+    results = ingestor.submit_messages(messages, acknowledged.append)
+    assert ingestor.flush() == 0
+    assert acknowledged == [None]  # once, for all of them
+    assert results[0] == IngestResult(1, [])
+    assert isinstance(results[1], str)
+    assert results[1].startswith("body is not JSON")
+    assert results[2] == IngestResult(3, [ItemError(1, "a reading must be a JSON object, got str")])
+    assert results[3] == IngestResult(1, [])
+    consumer = log.consumer()
+    consumer.assign([TopicPartition(OBSERVATIONS, 0)])
+    consumer.seek_to_beginning()
+    stored = [msgspec.json.decode(r.value or b"") for r in consumer.poll(100, 5)]
+    consumer.close()
+    assert [(r["datastream"], r["value"]) for r in stored] == [
+        ("from-topic", 1),
+        ("a", 1),
+        ("a", 2),
+        ("a", 3),
+        ("own", 2),
+    ]
+    assert (ingestor.counts.accepted, ingestor.counts.rejected) == (5, 1)
     ingestor.close()
