@@ -47,10 +47,10 @@ def test_the_fast_path_answers_like_the_fastapi_route_that_cors_deployments_use(
 
 
 @pytest.fixture
-def small_bodies(platform_factory: Callable[..., EmbeddedPlatform]) -> Iterator[str]:  # noqa: F811
+def small_bodies(platform_factory: Callable[..., EmbeddedPlatform]) -> str:  # noqa: F811
     platform = platform_factory("0s", ingest={"max_body_bytes": 2_000})
     assert platform.api is not None
-    yield platform.api.url
+    return platform.api.url
 
 
 def test_a_body_larger_than_max_body_bytes_gets_413_whether_declared_or_streamed(small_bodies: str) -> None:

@@ -19,6 +19,7 @@ import msgspec
 
 from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.ingestor import Ingestor
+from iotstream.ingest.mqtt_wire import Incoming, WireClient, WireError
 from iotstream.log import BaseLog
 from iotstream.log.exceptions import LogError
 from iotstream.log.topics import OBSERVATIONS
@@ -26,7 +27,6 @@ from iotstream.log.types import Record, TopicPartition
 from iotstream.processing.tables import TableReader
 from iotstream.registry.changes import Changes
 from iotstream.registry.records import DATASTREAMS_TOPIC
-from iotstream.ingest.mqtt_wire import Incoming, WireClient, WireError
 from iotstream.registry.sensorthings.errors import StaError
 from iotstream.registry.sensorthings.notify import PREFIX, entity_messages, observation_message
 from iotstream.registry.sensorthings.paths import parse_path
