@@ -1,5 +1,6 @@
 """Human-friendly durations and sizes for configuration files and command-line options."""
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -93,6 +94,12 @@ def iso_ms(ms: int) -> str:
     >>> iso_ms(1714557600000), iso_ms(1714557600123)
     ('2024-05-01T10:00:00Z', '2024-05-01T10:00:00.123Z')
     """
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    text = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
-    return text.replace("+00:00", "Z")
+    seconds, millis = divmod(ms, 1000)
+    return f"{_iso_seconds(seconds)}.{millis:03d}Z" if millis else f"{_iso_seconds(seconds)}Z"
+
+
+@functools.lru_cache(maxsize=65_536)
+def _iso_seconds(seconds: int) -> str:
+    """Cached: readings of one second share it, and formatting a datetime is most of a notification's
+    cost (the SensorThings extension formats two per reading)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").removesuffix("+00:00")

@@ -1,6 +1,10 @@
-import pytest
+from datetime import UTC, datetime, timedelta
 
-from iotstream._units import parse_duration_ms, parse_size_bytes
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from iotstream._units import iso_ms, parse_duration_ms, parse_size_bytes
 
 
 @pytest.mark.parametrize(
@@ -30,3 +34,10 @@ def test_sizes(text: str, size: int) -> None:
 def test_bad_durations_say_what_is_expected(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration_ms(text)
+
+
+@given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
+def test_iso_ms_writes_what_datetime_writes_for_every_millisecond_of_years_1_to_9999(ms: int) -> None:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    expected = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds").replace("+00:00", "Z")
+    assert iso_ms(ms) == expected
