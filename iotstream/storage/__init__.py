@@ -49,7 +49,8 @@ def open_storage(
     if scheme == "duckdb":
         from iotstream.storage.duckdb import DuckDBStorage
 
-        return DuckDBStorage(Path(rest[1:]), retention, rollup_delay_ms=settings.rollup_delay_ms)
+        delay_ms, threads = settings.rollup_delay_ms, settings.duckdb_threads
+        return DuckDBStorage(Path(rest[1:]), retention, rollup_delay_ms=delay_ms, threads=threads)
     from iotstream.storage.postgres import PostgresStorage
 
     return PostgresStorage(settings.url.replace("postgres://", "postgresql://", 1), retention)

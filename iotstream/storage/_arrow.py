@@ -18,34 +18,35 @@ _from_json = msgspec.json.Decoder()
 
 
 def readings(rows: Sequence[Observation]) -> pa.Table:
-    numeric = [type(o.result) in (int, float) for o in rows]
-    pairs = list(zip(rows, numeric, strict=True))
+    values, texts = _results([o.result for o in rows])
     return pa.table(
         {
             "datastream": pa.array([o.datastream for o in rows], pa.string()),
             "phenomenon_time": pa.array([o.phenomenon_time_ms for o in rows], pa.int64()),
             "result_time": pa.array([o.result_time_ms for o in rows], pa.int64()),
-            "value": pa.array([float(o.result) if n else None for o, n in pairs], pa.float64()),
-            "value_json": pa.array(
-                [None if n else _json.encode(o.result).decode() for o, n in pairs], pa.string()
-            ),
+            "value": values,
+            "value_json": texts,
             "id": pa.array([o.id for o in rows], pa.string()),
             "seq": pa.array(range(len(rows)), pa.int64()),
         }
     )
 
 
-def touched(buckets: Sequence[tuple[str, int]]) -> pa.Table:
-    return pa.table(
-        {
-            "datastream": pa.array([datastream for datastream, _ in buckets], pa.string()),
-            "bucket": pa.array([bucket for _, bucket in buckets], pa.int64()),
-        }
-    )
+def _results(results: list[Any]) -> tuple[pa.Array, pa.Array]:
+    """Numbers as `value`, anything else (text, booleans, objects) as JSON text in `value_json`."""
+    kinds = set(map(type, results))
+    if kinds <= {float, int}:  # the usual batch: numbers only (a boolean is not one)
+        numbers = results if kinds == {float} else [float(r) for r in results]
+        return pa.array(numbers, pa.float64()), pa.nulls(len(results), pa.string())
+    numeric = [type(r) in (int, float) for r in results]
+    pairs = list(zip(results, numeric, strict=True))
+    values = pa.array([float(r) if n else None for r, n in pairs], pa.float64())
+    return values, pa.array([None if n else _json.encode(r).decode() for r, n in pairs], pa.string())
 
 
 def minute_rollups(readings: pa.Table) -> pa.Table:
-    """The batch's own 1-minute rollups (rollup table columns), computed in Arrow's C++ kernels.
+    """The batch's own 1-minute rollups (rollup table columns), computed in Arrow's C++ kernels
+    (PostgreSQL merges them into the stored minutes when every reading of the batch is new).
 
     Sorted by time first, so each bucket's first and last are the earliest and latest readings.
     """
@@ -65,16 +66,6 @@ def minute_rollups(readings: pa.Table) -> pa.Table:
     )
     columns = ["datastream", "bucket", *(f"value_{stat}" for stat in stats), "time_min", "time_max"]
     return grouped.select(columns).rename_columns(["datastream", "bucket", *stats, "first_time", "last_time"])
-
-
-def pending_minutes(touched_minutes: pa.Table, minutes: pa.Table) -> pa.Table:
-    """Every touched minute with the batch's numeric partials where it has some (text readings have none)."""
-    joined = touched_minutes.join(
-        minutes, keys=["datastream", "bucket"], join_type="left outer", use_threads=False
-    )
-    return joined.select(
-        ["datastream", "bucket", "count", "sum", "min", "max", "first", "last", "first_time", "last_time"]
-    )
 
 
 def late(rows: Sequence[LateObservation]) -> pa.Table:

@@ -3,16 +3,17 @@
 Recomputing touched buckets costs about 25 ms per transaction whatever the batch size, which would
 put a floor under every write's latency. So a write only notes its minutes in `rollup_pending_minutes`
 (same transaction: a crash loses nothing), and this refresher catches up every `delay_s`, on its own
-connection: DuckDB's MVCC lets it run next to the writes, which only insert. A batch that only
-appended notes its own minute rollups, which merge exactly into the stored ones (no rescan of a busy
-minute's readings); any other batch, and any deletion of readings, notes the minutes to recompute from
-the raw readings, which overrides a merge of the same minute still pending. Whoever reads rollups or
-latest values first calls `current()`, so readers never see the lag.
+connection: DuckDB's MVCC lets it run next to the writes, which only insert. A minute is noted once
+between two refreshes, by the first write to touch it: the refresh recomputes it from the readings,
+which covers every later write the refresh's snapshot includes, so those need not add a statement
+to their transactions. Pending rows with a batch's own partials (`exact`, written by earlier
+versions) merge into the stored minutes, unless the same minute is also to be recomputed. Whoever
+reads rollups or latest values first calls `current()`, so readers never see the lag.
 """
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import duckdb
@@ -28,7 +29,8 @@ PENDING_COLUMNS = (
     "datastream VARCHAR NOT NULL, bucket BIGINT NOT NULL, count BIGINT, sum DOUBLE, min DOUBLE, max DOUBLE,"
     " first DOUBLE, last DOUBLE, first_time BIGINT, last_time BIGINT, exact BOOLEAN NOT NULL"
 )
-NOTE_MINUTES = f"INSERT INTO {PENDING} SELECT *, ? FROM noted"  # noqa: S608 - `noted`: pending_minutes()
+# Minutes to recompute from the readings: datastreams and minutes, as two lists of the same length.
+NOTE_MINUTES = f"INSERT INTO {PENDING} (datastream, bucket, exact) SELECT unnest(?), unnest(?), false"
 # One datastream's minutes (a list parameter) to recompute from the readings, e.g. after a deletion.
 NOTE_RECOMPUTE = f"INSERT INTO {PENDING} (datastream, bucket, exact) SELECT ?, unnest(?), false"
 _RECOMPUTE = "SELECT DISTINCT datastream, bucket FROM pending WHERE NOT exact"
@@ -79,6 +81,7 @@ class DeferredRollups:
         pending = db.execute(f"SELECT count(*) FROM {PENDING}").fetchone()  # noqa: S608
         self._written = 1 if pending and pending[0] else 0  # writes noted so far
         self._covered = 0  # writes whose minutes the rollups include
+        self._noted: set[tuple[str, int]] = set()  # minutes pending that the next refresh will see
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(delay_s,), name="iotstream-duckdb-rollups")
         self._thread.daemon = True  # a store the program forgot to close must not keep it alive
@@ -87,9 +90,17 @@ class DeferredRollups:
         self._thread.start()
         return self
 
-    def noted(self) -> None:
-        """A write that added rows to `rollup_pending` committed; call with the write lock held."""
+    def unnoted(self, touched: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The (datastream, minute) buckets a write must note: those not noted since the last snapshot.
+        Call with the write lock held."""
+        noted = self._noted
+        return [minute for minute in touched if minute not in noted]
+
+    def noted(self, minutes: Iterable[tuple[str, int]] = ()) -> None:
+        """A write committed, noting `minutes` in `rollup_pending_minutes` (the others it touched
+        were noted before); call with the write lock held."""
         self._written += 1
+        self._noted.update(minutes)
 
     def current(self) -> None:
         """Catch up now if any write is not yet rolled up."""
@@ -129,6 +140,7 @@ class DeferredRollups:
             covered = self._written
             db.begin()
             pending = db.sql(f"SELECT * FROM {PENDING}").to_arrow_table()  # noqa: S608
+            self._noted.clear()  # writes from now on are not in the snapshot: they note their minutes
         if pending.num_rows:
             db.register("pending", pending)
             self._latest(db, db.sql("SELECT DISTINCT datastream, bucket FROM pending").to_arrow_table())

@@ -26,7 +26,6 @@ from iotstream.storage.rollups import (
     choose_resolution,
     coarsen,
     time_ranges,
-    touched_minutes,
 )
 
 __all__ = [
@@ -83,6 +82,7 @@ class BatchShape(NamedTuple):
     unique: bool  # no two readings share a (datastream, time): a plain insert needs no de-duplication
     newest: list[int]  # position of each datastream's newest reading (the last of equals): the latest values
     touched: list[tuple[str, int]]  # (datastream, minute) buckets written: the rollups to recompute
+    times: dict[str, list[int]]  # each datastream's reading times: whether any may be stored already
 
 
 class PreparedReadings(NamedTuple):
@@ -91,14 +91,34 @@ class PreparedReadings(NamedTuple):
     shape: BatchShape
     ranges: list[tuple[int, int]]  # time ranges whose rollups to refresh
     table: pa.Table  # the readings as Arrow, with their batch position as `seq`
-    minutes: pa.Table  # the batch's own 1-minute rollups (exact to merge when the batch only appends)
 
 
 def shape_of(rows: Sequence[Observation]) -> BatchShape:
-    keys = {(o.datastream, o.phenomenon_time_ms) for o in rows}
+    times = _times_by_datastream(rows)
+    width = ROLLUPS[0].width_ms
+    touched = [(name, minute) for name, batch in times.items() for minute in {t - t % width for t in batch}]
+    unique = all(len(set(batch)) == len(batch) for batch in times.values())
+    return BatchShape(unique, _newest(rows, times), touched, times)
+
+
+def _times_by_datastream(rows: Sequence[Observation]) -> dict[str, list[int]]:
+    names = {o.datastream for o in rows}
+    if len(names) == 1:  # the usual batch: one device's readings, no grouping needed
+        return {names.pop(): [o.phenomenon_time_ms for o in rows]}
+    times: dict[str, list[int]] = {name: [] for name in names}
+    for o in rows:
+        times[o.datastream].append(o.phenomenon_time_ms)
+    return times
+
+
+def _newest(rows: Sequence[Observation], times: dict[str, list[int]]) -> list[int]:
+    """Position of each datastream's newest reading, the last of equals."""
+    if len(times) == 1:
+        (batch,) = times.values()
+        return [len(batch) - 1 - batch[::-1].index(max(batch))]
     by_time = sorted(range(len(rows)), key=lambda position: rows[position].phenomenon_time_ms)  # stable
     newest = {rows[position].datastream: position for position in by_time}  # the last one wins
-    return BatchShape(len(keys) == len(rows), list(newest.values()), touched_minutes(keys))
+    return list(newest.values())
 
 
 def _all_valid(rows: Sequence[Observation], horizons: dict[str, int | None]) -> bool:
@@ -193,8 +213,7 @@ class BaseStorage(ABC):
         good, rejected = self.valid_readings(rows)
         shape = shape_of(good)
         ranges = time_ranges(minute for _, minute in shape.touched)
-        table = _arrow.readings(good)
-        return PreparedReadings(len(good), rejected, shape, ranges, table, _arrow.minute_rollups(table))
+        return PreparedReadings(len(good), rejected, shape, ranges, _arrow.readings(good))
 
     @abstractmethod
     def write_prepared(self, prepared: "PreparedReadings") -> list[Rejected]:

@@ -31,6 +31,13 @@ class StorageSettings(BaseModel):
         ge=0,
         description="DuckDB: how long rollups may lag behind the readings (queries never see the lag).",
     )
+    duckdb_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="DuckDB's threads; default: one fewer than the cores (at least one), leaving a core to "
+        "ingestion and the sink. On two cores a second DuckDB thread costs every small write a quarter "
+        "of a millisecond to wake it, and big queries would take the core ingestion needs.",
+    )
 
     @field_validator("url")
     @classmethod

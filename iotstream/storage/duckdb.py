@@ -5,14 +5,16 @@ Batches arrive as one Arrow table each (never row by row). Raw readings have no 
 deletes the rows it replaces, then appends, in one transaction — about twice as fast as an ART-indexed
 upsert, and the time bounds let zone maps skip all but the newest row groups.
 
-Rollups and latest values are maintained behind the writes (`_duckdb_rollups`), and a batch that only
-appends (every reading newer than its datastream's newest) skips looking for rows to replace, so a
-write is an insert or two and a commit. Readings are queryable as soon as their batch commits.
+Rollups and latest values are maintained behind the writes (`_duckdb_rollups`), and a batch none of
+whose readings can be stored yet (`_recent`) skips looking for rows to replace, so a write is an
+insert and a commit, in one call (`_duckdb_write`). Readings are queryable as soon as their batch
+commits.
 """
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,13 @@ import pyarrow as pa
 from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
 from iotstream.storage import _arrow
 from iotstream.storage._duckdb_rollups import (
-    NOTE_MINUTES,
     NOTE_RECOMPUTE,
     PENDING,
     PENDING_COLUMNS,
     DeferredRollups,
 )
+from iotstream.storage._duckdb_write import NO_READINGS, IncomingReadings, write_script
+from iotstream.storage._recent import RecentTimes
 from iotstream.storage.base import (
     BaseStorage,
     PreparedReadings,
@@ -67,44 +70,45 @@ _SCHEMA = [
 ]
 _AGG = "datastream, window_name, start_time, end_time, count, sum, min, max, avg, first, last, revision"
 _AGG += ", updated_time"
-_DELETE_REPLACED = (
-    "DELETE FROM observations o USING batch b WHERE o.phenomenon_time >= ? AND o.phenomenon_time < ?"
-    " AND o.datastream = b.datastream AND o.phenomenon_time = b.phenomenon_time"
-)
-_INSERT_READINGS = f"INSERT INTO observations SELECT {_OBS} FROM batch"  # noqa: S608 - names are ours
 _DELETE_READINGS = (
     "DELETE FROM observations o USING doomed d WHERE o.datastream = ? AND o.phenomenon_time >= ?"
     " AND o.phenomenon_time < ? AND o.phenomenon_time = d.phenomenon_time RETURNING o.phenomenon_time"
 )
-_NEVER = -(2**63)
-_LAST_PER_KEY = " QUALIFY row_number() OVER (PARTITION BY datastream, phenomenon_time ORDER BY seq DESC) = 1"
 
 
 class DuckDBStorage(BaseStorage):
     dialect = DUCKDB
 
     def __init__(
-        self, path: Path, retention: RetentionPolicy | None = None, *, rollup_delay_ms: int = 5_000
+        self,
+        path: Path,
+        retention: RetentionPolicy | None = None,
+        *,
+        rollup_delay_ms: int = 5_000,
+        threads: int | None = None,
     ) -> None:
+        """`threads`: DuckDB's; by default one fewer than the cores (see `StorageSettings`)."""
         super().__init__(retention)
         self.path = path
+        # A checkpoint stalls every write while it runs; DuckDB's default (a 16 MB WAL) made one
+        # every few seconds at 20,000 readings/s. 256 MB: one every few minutes, and a restart
+        # replays at most that much WAL.
+        threads = threads or max((os.cpu_count() or 1) - 1, 1)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # A checkpoint stalls every write while it runs; DuckDB's default (a 16 MB WAL) made one
-            # every few seconds at 20,000 readings/s. 256 MB: one every few minutes, and a restart
-            # replays at most that much WAL.
-            self._db = duckdb.connect(str(path), config={"checkpoint_threshold": "256MB"})
+            self._db = duckdb.connect(str(path), config={"checkpoint_threshold": "256MB", "threads": threads})
         except (duckdb.Error, OSError) as err:
             raise StorageError(f"cannot open DuckDB store {path}: {err}") from err
         self._lock = threading.Lock()
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._rollups = DeferredRollups(self._db, self._lock, rollup_delay_ms / 1000, str(path))
-        self._rollups.current()  # what a crash left pending
+        self._rollups.current()  # what a crash left pending: `latest` must hold every newest time
         self._rollups.start()
-        self._newest: dict[str, int] = dict(
-            self._db.execute("SELECT datastream, phenomenon_time FROM latest").fetchall()
-        )
+        newest = self._db.execute("SELECT datastream, phenomenon_time FROM latest").fetchall()
+        self._recent = RecentTimes(dict(newest))
+        self._incoming = IncomingReadings()
+        self._db.register("incoming", self._incoming)
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -123,22 +127,32 @@ class DuckDBStorage(BaseStorage):
     def write_prepared(self, prepared: PreparedReadings) -> list[Rejected]:
         if not prepared.size:
             return prepared.rejected
-        shape, ranges = prepared.shape, prepared.ranges
-        noted = _arrow.pending_minutes(_arrow.touched(shape.touched), prepared.minutes)
-        with (
-            self._transaction(f"writing {prepared.size} readings") as db,
-            _registered(db, batch=prepared.table, noted=noted),
-        ):
-            # `_only_appends` first: a batch with repeats must record its newest times as well.
-            appends = self._only_appends(prepared.table) and shape.unique
-            for low, high in [] if appends else ranges:
-                db.execute(_DELETE_REPLACED, [low, high])
-            db.execute(_INSERT_READINGS if shape.unique else _INSERT_READINGS + _LAST_PER_KEY)
-            # Only appended: the batch's minutes merge exactly into the stored ones; else they are
-            # recomputed from the raw readings.
-            db.execute(NOTE_MINUTES, [appends])
-            self._rollups.noted()
+        shape = prepared.shape
+        with self._lock:
+            replaces = not self._recent.all_new(shape.times)
+            notes = self._rollups.unnoted(shape.touched)
+            script = write_script(prepared.ranges if replaces else [], shape.unique, bool(notes))
+            params = [[datastream for datastream, _ in notes], [minute for _, minute in notes]]
+            self._incoming.table = prepared.table
+            try:
+                self._run_script(script, params if notes else None, f"writing {prepared.size} readings")
+            finally:
+                self._incoming.table = NO_READINGS
+            self._rollups.noted(notes)
         return prepared.rejected
+
+    def _run_script(self, script: str, params: list[Any] | None, what: str) -> None:
+        """One transaction in one call; `params` go to its last statement, after which it commits."""
+        try:
+            self._db.execute(script, params)
+            if params is not None:
+                self._db.commit()
+        except BaseException as err:
+            with suppress(duckdb.Error):  # none is open if BEGIN or COMMIT itself failed
+                self._db.rollback()
+            if isinstance(err, duckdb.Error):
+                raise StorageError(f"{what} in {self.path} failed: {err}") from err
+            raise
 
     def catch_up(self) -> None:
         self._rollups.current()
@@ -147,7 +161,8 @@ class DuckDBStorage(BaseStorage):
         """The minutes are noted for the refresher to recompute, like a batch that replaced readings.
 
         No refresh may run meanwhile: it writes `latest` too, and DuckDB fails one of two transactions
-        that change the same row. `_newest` stays: above what is stored is safe (see `_only_appends`).
+        that change the same row. `_recent` still counts the readings as stored, which is safe (see
+        `RecentTimes`).
         """
         doomed = pa.table({"phenomenon_time": pa.array(times_ms, pa.int64())})
         ranges = time_ranges(t - t % 60_000 for t in times_ms)  # bounds that let zone maps skip row groups
@@ -168,25 +183,6 @@ class DuckDBStorage(BaseStorage):
                     lambda sql, params: db.execute(sql, params).fetchall(), datastream, set(deleted)
                 )
         return len(deleted)
-
-    def _only_appends(self, batch: pa.Table) -> bool:
-        """Whether every reading is newer than anything stored for its datastream (then none replaces).
-
-        Also raises each datastream's newest time to the batch's, before the batch commits: `_newest`
-        must never be below what is stored, or a later batch repeating stored readings would pass for
-        appends and store them twice (as a batch with repeats once did, skipping this). Being above
-        it (a batch rolled back, readings deleted) only sends a batch through the replace scan.
-        """
-        spans = batch.group_by("datastream").aggregate(
-            [("phenomenon_time", "min"), ("phenomenon_time", "max")]
-        )
-        newest = self._newest
-        firsts = spans.column("phenomenon_time_min").to_pylist()
-        names = spans.column("datastream").to_pylist()
-        appends = all(first > newest.get(name, _NEVER) for name, first in zip(names, firsts, strict=True))
-        for name, last in zip(names, spans.column("phenomenon_time_max").to_pylist(), strict=True):
-            newest[name] = max(last, newest.get(name, _NEVER))
-        return appends
 
     def write_aggregates(self, rows: Sequence[WindowAggregate]) -> list[Rejected]:
         if rows:

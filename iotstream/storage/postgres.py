@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
-from iotstream.storage import pgcopy
+from iotstream.storage import _arrow, pgcopy
 from iotstream.storage.base import (
     ALERT_COLUMNS,
     BaseStorage,
@@ -121,7 +121,7 @@ class PostgresStorage(BaseStorage):
                 new = shape.unique and pgcopy.copy_new(cur, "observations", prepared.table.drop(["seq"]))
                 if new:  # every reading is new, so the batch's own minutes add to the stored ones
                     pgcopy.stage(cur, "observations", prepared.table.take(shape.newest))
-                    pgcopy.merge_minutes(cur, prepared.minutes)
+                    pgcopy.merge_minutes(cur, _arrow.minute_rollups(prepared.table))
                 else:  # a replay, or a batch correcting itself: stage everything, merge, recompute
                     pgcopy.stage(cur, "observations", prepared.table)
                     pgcopy.merge(cur, "observations", _OBS, "datastream, phenomenon_time")

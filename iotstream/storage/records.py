@@ -73,10 +73,16 @@ def _observation(document: _Reading, record: Record) -> Observation | str:
     if isinstance(when, str):
         return when
     value = document.result if document.value is _UNSET else document.value
-    result_time = parse_time_ms(document.resultTime, record.timestamp_ms)
+    result_time = document.resultTime  # epoch ms, as ingestion stamps it: no parsing
+    if type(result_time) is not int:
+        result_time = parse_time_ms(result_time, record.timestamp_ms)
     reading_id = document.id or message_id(datastream, when, value)
     return Observation(
-        datastream, when, value, result_time if isinstance(result_time, int) else when, str(reading_id)
+        datastream,
+        when,
+        value,
+        result_time if isinstance(result_time, int) else when,
+        reading_id if type(reading_id) is str else str(reading_id),
     )
 
 

@@ -7,6 +7,7 @@ dead-letter topic with the reason, and the rest of the batch is stored.
 """
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -64,8 +65,14 @@ class StorageSink:
         sleep: Callable[[float], None] = time.sleep,
         is_known: Callable[[str], bool] | None = None,
         commit_interval_ms: int = 200,
+        linger_ms: int = 0,
     ) -> None:
-        """`is_known` says whether a datastream is registered; without it every datastream is accepted."""
+        """`is_known` says whether a datastream is registered; without it every datastream is accepted.
+
+        `linger_ms`: the shortest time from one poll to the next while there is no backlog. The log's
+        group commits batch the readings already (a poll takes everything one commit made visible);
+        lingering on top trades latency for fewer writes: at 20,000 readings/s in a busy process, 5 ms
+        saved a quarter of the writes (about 2.5 µs of CPU per reading) and cost 3 to 4 ms of latency."""
         self._storage = storage
         self._topics = topics or SinkTopics()
         self._kinds = {t: "observations" for t in self._topics.observations}
@@ -83,28 +90,39 @@ class StorageSink:
         self.stored = 0
         self.rejected = 0
         self._commit_interval_s = commit_interval_ms / 1000
+        self._linger_s = linger_ms / 1000
         self._next_commit = 0.0
         self._stored_offsets: dict[TopicPartition, int] = {}  # stored, not yet committed
         self.latency = LatencyHistogram()  # from acceptance (the reading's result time) to stored
         self.write_time = LatencyHistogram()  # one sample per batch written
 
     def run(self, stop: threading.Event) -> None:
-        """With a backlog, poll and decode the next batch while the last one is written (the database
-        works in parallel with the decoding); without one, poll only once the write is done, so the
-        batch takes everything that arrived meanwhile instead of waiting through another write.
-        Offsets are committed only for stored batches."""
+        """Poll, decode and write in turn; offsets are committed only for stored batches.
+
+        With a backlog (full batches), the next batch is polled and decoded while the last one is
+        written on a writer thread: the database works in parallel with the decoding. Without one,
+        the batch is written in this thread, since handing it to another thread and back costs two
+        waits for the GIL (up to a switch interval, 5 ms, each in a busy process); and the next poll
+        comes once the write is done (and `linger_ms` has passed since the last), so a batch takes
+        everything that arrived meanwhile instead of waiting through another write.
+        """
         self._stop = stop
         pending: tuple[Future[bool], _Batch] | None = None
+        polled = -math.inf
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iotstream-sink-writer") as writer:
                 while not stop.is_set():
-                    if pending is not None and pending[1].size < self._max_batch:
-                        self._settle(pending)
-                        pending = None
+                    if pending is None and (rest_s := polled + self._linger_s - time.monotonic()) > 0:
+                        stop.wait(rest_s)
+                    polled = time.monotonic()
                     records = self._consumer.poll(self._max_batch, 0.5)
                     batch = self._decode(records) if records else None
                     self._settle(pending)
-                    pending = (writer.submit(self._store, batch), batch) if batch else None
+                    pending = None
+                    if batch is not None and batch.size >= self._max_batch:
+                        pending = (writer.submit(self._store, batch), batch)
+                    elif batch is not None and self._store(batch):
+                        self._stored(batch)
                 self._settle(pending)
                 self._commit_stored()
         finally:  # after the writer has finished: it may still be writing dead letters
@@ -121,13 +139,17 @@ class StorageSink:
         return len(records)
 
     def _settle(self, pending: "tuple[Future[bool], _Batch] | None") -> None:
-        """Wait for the write; its offsets are committed at most every `commit_interval_s`: a commit
-        is a write to the log, which would otherwise compete with ingestion for it after every batch.
-        A crash repeats what was stored but not committed, and the idempotent writes store it once."""
+        """Wait for the write on the writer thread."""
         if pending is not None and pending[0].result():
-            self._stored_offsets |= pending[1].offsets
-            if time.monotonic() >= self._next_commit:
-                self._commit_stored()
+            self._stored(pending[1])
+
+    def _stored(self, batch: "_Batch") -> None:
+        """Its offsets are committed at most every `commit_interval_s`: a commit is a write to the
+        log, which would otherwise compete with ingestion for it after every batch. A crash repeats
+        what was stored but not committed, and the idempotent writes store it once."""
+        self._stored_offsets |= batch.offsets
+        if time.monotonic() >= self._next_commit:
+            self._commit_stored()
 
     def _commit_stored(self) -> None:
         offsets, self._stored_offsets = self._stored_offsets, {}
@@ -140,20 +162,19 @@ class StorageSink:
             _log.warning("stored records up to %s but could not commit them: %s", offsets, err)
 
     def _decode(self, records: list[Record]) -> "_Batch":
-        batch = _Batch(len(records), {kind: [] for kind in DECODERS}, [], {})
+        """Rows per kind, each with its record (for a dead letter); this runs for every reading stored."""
+        batch = _Batch(len(records), {kind: [] for kind in DECODERS}, [], _next_offsets(records))
+        kinds, rows, unknown = self._kinds, batch.rows, self._unknown if self._is_known else None
         for record in records:
-            kind = self._kinds[record.topic]
+            kind = kinds[record.topic]
             decoded = DECODERS[kind](record)
-            reason = decoded if isinstance(decoded, str) else self._unknown(decoded)
+            reason = decoded if type(decoded) is str else unknown(decoded) if unknown else None
             if reason is None:
-                batch.rows[kind].append((record, decoded))
+                rows[kind].append((record, decoded))
             else:
                 batch.bad.append((record, reason))
-            batch.offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
-        if batch.rows["observations"]:
-            batch.readings = self._storage.prepare_readings(
-                [value for _, value in batch.rows["observations"]]
-            )
+        if rows["observations"]:
+            batch.readings = self._storage.prepare_readings([value for _, value in rows["observations"]])
         return batch
 
     def _store(self, batch: "_Batch") -> bool:
@@ -219,3 +240,9 @@ class StorageSink:
     def close(self) -> None:
         self._consumer.close()
         self._producer.close()
+
+
+def _next_offsets(records: list[Record]) -> dict[TopicPartition, int]:
+    """The offset after each partition's last record (a poll returns each partition's in order)."""
+    last = {(record.topic, record.partition): record.offset for record in records}
+    return {TopicPartition(*partition): offset + 1 for partition, offset in last.items()}
