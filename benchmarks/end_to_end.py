@@ -100,10 +100,13 @@ def _run(args: argparse.Namespace, tmp: Path, mqtt_port: int, broker: str) -> di
         batch = _http_batches(url, args.seconds, "batch")
         cpu_per_reading = (_cpu_s(process.pid) - cpu_before) / batch["readings"] * 1e6
         print(f"HTTP batches of 100: {batch['per_s']:,.0f} readings/s, {cpu_per_reading:.1f} µs CPU/reading")
+        _settle(process.pid)
         single = _http_singles(url, args.seconds)
         print(f"HTTP single readings: {single['per_s']:,.0f} readings/s")
+        _settle(process.pid)
         mqtt = _mqtt(url, mqtt_port, args.seconds)
         print(f"MQTT ({broker}): {mqtt['per_s']:,.0f} readings/s")
+        _settle(process.pid)
         latency = _latency(url, args.seconds)
         print(
             f"ingest → stored at 20,000 readings/s: p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms"
@@ -146,6 +149,17 @@ def _start_platform(config: Path, data_dir: Path) -> tuple[subprocess.Popen[str]
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime of the whole process
+
+
+def _settle(pid: int, timeout_s: float = 60) -> None:
+    """Wait until the platform is quiet (under 5% of a core for half a second): a measurement must not
+    pay for the previous one's tail (notifications, rollups catching up after a burst)."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        before = _cpu_s(pid)
+        time.sleep(0.5)
+        if _cpu_s(pid) - before < 0.025:
+            return
 
 
 def _wait_stored(url: str, datastream: str, time_ms: int, timeout_s: float = 120) -> float:

@@ -105,11 +105,20 @@ class LiveHub:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if not self._clients:
+                    self._wait_for_clients()
+                    continue
                 records = self._consumer.poll(5_000, 0.2)
-                if records and self._clients:
+                if records:
                     self._fan_out(records)
             except Exception:  # a live view must never take the platform down
                 _log.exception("live push failed on a batch; going on with the next")
+
+    def _wait_for_clients(self) -> None:
+        """Nobody watches: skip what arrives instead of reading it (a reading read for nobody cost more
+        than a reading stored). A client that joins meanwhile gets events from at most 50 ms before."""
+        self._consumer.seek_to_end()
+        self._stop.wait(_IDLE_S)
 
     def _fan_out(self, records: list[Record]) -> None:
         with self._lock:
@@ -138,6 +147,7 @@ def _wanted(client: LiveClient, by_datastream: dict[str, list[bytes]]) -> list[b
     return [event for events in chosen for event in events]
 
 
+_IDLE_S = 0.05
 router = APIRouter(tags=["live"])
 
 

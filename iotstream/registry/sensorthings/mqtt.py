@@ -12,6 +12,7 @@ back; MQTT 3.1.1 has no such option, and there they are recognised (the only Obs
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,6 +39,8 @@ __all__ = ["SensorThingsMqtt"]
 _log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _OWN = b'"@iot.selfLink"'
+_MAX_RECORDS = 5_000
+_LINGER_S = 0.02  # what notifications may wait for the next ones
 
 
 class SensorThingsMqtt:
@@ -111,8 +114,9 @@ class SensorThingsMqtt:
         consumer.seek_to_end()
         try:
             while not self._stop.is_set():
+                started = time.monotonic()
                 try:
-                    records = consumer.poll(max_records=1_000, timeout_s=0.2)
+                    records = consumer.poll(max_records=_MAX_RECORDS, timeout_s=0.2)
                     datastreams.refresh()  # after the poll: a reading's Datastream was published before it
                 except LogError:
                     _log.exception("SensorThings MQTT: cannot read new readings; trying again")
@@ -120,6 +124,8 @@ class SensorThingsMqtt:
                     continue
                 known = tables.get(DATASTREAMS_TOPIC, {})
                 self._client.publish(m for record in records for m in self._observation(record, known))
+                if len(records) < _MAX_RECORDS:  # gather for a while: a poll costs as much as 100 readings
+                    self._stop.wait(_LINGER_S - (time.monotonic() - started))
         finally:
             consumer.close()
             datastreams.close()
