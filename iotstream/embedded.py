@@ -142,7 +142,7 @@ class EmbeddedPlatform:
             log.create_topic(TopicSpec(name, partitions=1), exist_ok=True)
 
     def _start_sink(self, log: BaseLog, storage: BaseStorage) -> None:
-        self._sink = sink = StorageSink(log, storage, SinkTopics(aggregates=(AGGREGATES,)))
+        self._sink = sink = StorageSink(log, storage, SinkTopics(aggregates=(AGGREGATES,)), linger_ms=10)
         self._spawn("iotstream-sink", sink.run)
         retention = self.settings.storage.retention
         if retention.interval_ms:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgspec
 
+from iotstream._latency import quantile_ms
 from iotstream.log import BaseLog, TopicSpec, open_log
 from iotstream.storage import open_storage
 from iotstream.storage.sink import SinkTopics, StorageSink
@@ -81,3 +82,24 @@ def test_a_backlog_is_decoded_while_the_last_batch_is_written(tmp_path: Path) ->
         store.close()
         assert sum(sink.write_time.snapshot()["counts"]) == 14  # 13 full batches and the rest
         _check(log, tmp_path / "store.duckdb", 2_000)
+
+
+def test_batches_of_a_busy_stream_do_not_linger(tmp_path: Path) -> None:
+    """A write costs about the same for 1 reading as for 100: only small batches wait to grow."""
+
+    def send_in_bursts() -> None:
+        for burst in range(10):
+            _send(log, range(burst * 100, burst * 100 + 100))
+            time.sleep(0.05)
+
+    with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as log:
+        log.create_topic(TopicSpec("observations"))
+        store = open_storage(f"duckdb:///{tmp_path}/store.duckdb", retention=KEEP)
+        sink = StorageSink(log, store, TOPICS, linger_ms=2_000)
+        sender = threading.Thread(target=send_in_bursts)
+        sender.start()
+        _run_until_stored(sink, 1_000)
+        sender.join()
+        store.close()
+        assert quantile_ms(sink.latency.snapshot()["counts"], 0.99) < 1_000  # a linger would be 2,000
+        _check(log, tmp_path / "store.duckdb", 1_000)
