@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import msgspec
+from _versions import library_versions  # benchmarks/ is the script's directory
 
 from iotstream.alerts.config import NotifySettings, WebhookSettings
 from iotstream.alerts.delivery import Delivery
@@ -176,6 +177,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
             "python": platform.python_version(),
+            "libraries": library_versions(),
         },
     }
     RESULTS.parent.mkdir(exist_ok=True)

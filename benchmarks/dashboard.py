@@ -25,6 +25,7 @@ import duckdb
 import httpx
 from _dataset import DAY_MS, generate_month, sensor_name
 from _timing import checked_get, percentiles, server_ms
+from _versions import library_versions  # benchmarks/ is the script's directory
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
@@ -44,6 +45,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],
         "python": platform.python_version(),
+        "libraries": library_versions(),
         "duckdb": duckdb.__version__,
     }
     RESULTS.mkdir(exist_ok=True)

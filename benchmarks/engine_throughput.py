@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 import uuid
@@ -27,6 +28,9 @@ from iotstream.processing.job import Job
 from iotstream.processing.runner import JobRunner
 from iotstream.processing.task import Task
 from iotstream.processing.windows import Tumbling
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _versions import library_versions
 
 RESULTS = Path(__file__).with_name("results") / "engine_throughput.json"
 KEYS = [f"sensor-{i:04d}" for i in range(1_000)]
@@ -142,6 +146,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
             "python": platform.python_version(),
+            "libraries": library_versions(),
         },
     }
     RESULTS.parent.mkdir(exist_ok=True)

@@ -19,6 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
+from _versions import library_versions  # benchmarks/ is the script's directory
+
 from iotstream.log import BaseLog, TopicPartition, TopicSpec, open_log
 
 RESULTS = Path(__file__).with_name("results")
@@ -53,6 +55,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
             "python": platform.python_version(),
+            "libraries": library_versions(),
             "sqlite": sqlite3.sqlite_version,
         },
     }

@@ -24,6 +24,7 @@ import httpx
 import psycopg
 import sqlalchemy
 from _timing import checked_get, percentiles
+from _versions import library_versions  # benchmarks/ is the script's directory
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
@@ -50,6 +51,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],
         "python": platform.python_version(),
+        "libraries": library_versions(),
         "sqlalchemy": sqlalchemy.__version__,
     }
     RESULTS.mkdir(exist_ok=True)

@@ -26,6 +26,7 @@ import duckdb
 import msgspec
 import psycopg
 from _dataset import generate_month, sensor_name
+from _versions import library_versions  # benchmarks/ is the script's directory
 
 from iotstream.log import TopicSpec, open_log
 from iotstream.models import Observation
@@ -54,6 +55,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],
         "python": platform.python_version(),
+        "libraries": library_versions(),
         "duckdb": duckdb.__version__,
         "postgres_fsync": server is not None or "unknown",
     }
