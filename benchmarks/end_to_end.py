@@ -10,7 +10,7 @@ do not share its interpreter. They do share the machine's cores, as on a laptop.
   answered, counted from the first POST until the last reading is in storage.
 - http_single_readings_per_s: 32 keep-alive connections POSTing one reading per request.
 - mqtt_readings_per_s: one reading per message, QoS 1, from a lean asyncio publisher through mosquitto
-  (amqtt when mosquitto is absent): seconds × 40,000 messages, counted until the last one is stored.
+  (amqtt when mosquitto is absent): seconds x 40,000 messages, counted until the last one is stored.
 - latency_p50_ms / latency_p99_ms: while batches of 100 flow at a steady 20,000 readings/s, the time
   from a reading's acceptance (its result time, stamped when its request is parsed) until the DuckDB
   transaction holding it has committed, for every reading, from the storage sink's histogram
@@ -222,7 +222,7 @@ def _http_singles(url: str, seconds: float, connections: int = 32) -> dict[str, 
 
 def _mqtt(url: str, port: int, seconds: float) -> dict[str, float]:
     """One reading per message at QoS 1 from a lean asyncio publisher (paho would need more CPU than
-    the platform), up to 1,000 messages in flight, as many devices would have: `seconds` × 40,000
+    the platform), up to 1,000 messages in flight, as many devices would have: `seconds` x 40,000
     messages as fast as the broker takes them. The broker takes them faster than anyone stores them,
     so the count is fixed: a timed run would queue more than mosquitto keeps for a subscriber
     (`max_queued_messages`), and it would drop the rest."""
