@@ -99,14 +99,15 @@ def notifications(count: int) -> float:
     ):
         for spec in [*platform_topics(1), *registry_topics()]:
             log.create_topic(spec)
+        sink = WebhookSink(WebhookSettings(type="webhook", url=url))
+        # first: a new sink hears of the alerts raised from its start on
+        delivery = Delivery(sink, log, NotifySettings(template="{summary}"))
         with log.producer() as producer:
             for i in range(count):
                 event = "open" if i % 2 == 0 else "close"
                 alert = {"rule": "hot", "datastream": KEYS[i // 2 % 1000], "event": event, "state": event}
                 alert |= {"start": T0 + i // 2 * 1000, "last": T0 + i // 2 * 1000, "max": 30.0, "avg": 30.0}
                 producer.produce(ALERTS, msgspec.json.encode({"value": alert}), alert["datastream"].encode())
-        sink = WebhookSink(WebhookSettings(type="webhook", url=url))
-        delivery = Delivery(sink, log, NotifySettings(template="{summary}"))
         stop = threading.Event()
         started = time.perf_counter()
         while delivery.counts["sent"] < count:

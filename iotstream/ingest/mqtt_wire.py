@@ -135,7 +135,7 @@ class WireClient:
             try:
                 self._session()
                 backoff_s = 0.5
-            except OSError as err:
+            except (OSError, ValueError, IndexError) as err:  # gone, or broke the protocol
                 if not self._stop.is_set():
                     _log.warning("MQTT broker %s: %s; reconnecting in %.1f s", self._address, err, backoff_s)
             finally:
@@ -159,7 +159,7 @@ class WireClient:
         sock.sendall(self._subscribe_packet())
         while (kind := reader.packet()[0]) != _SUBACK:  # what the session kept may come first
             if kind == _PUBLISH:
-                self._on_messages([self._incoming(reader.flags, reader.body)])
+                self._hand_over([self._incoming(reader.flags, reader.body)])
         body = reader.body
         if any(code >= 0x80 for code in body[-len(self._subscriptions) :]):
             raise WireError(f"the broker refused the subscriptions {self._subscriptions}")
@@ -170,7 +170,7 @@ class WireClient:
         batch: list[Incoming] = []
         while not self._stop.is_set():
             if batch and (len(batch) >= _MAX_BATCH or not reader.ready()):
-                self._on_messages(batch)
+                self._hand_over(batch)
                 batch = []
             try:
                 kind, body = reader.packet()
@@ -180,6 +180,14 @@ class WireClient:
                 batch.append(self._incoming(reader.flags, body))
             if time.monotonic() - self._sent_at > self._keepalive_s / 2:
                 self._send(b"\xc0\x00")  # PINGREQ: only what iotstream sends keeps it alive
+
+    def _hand_over(self, messages: list[Incoming]) -> None:
+        """A handler that fails leaves its messages unacknowledged (the broker sends them again after a
+        reconnect); it must not end the connection for everyone else's."""
+        try:
+            self._on_messages(messages)
+        except Exception:
+            _log.exception("MQTT: handling %d messages failed; they stay unacknowledged", len(messages))
 
     def _incoming(self, flags: int, body: bytes) -> Incoming:
         length = int.from_bytes(body[:2], "big")

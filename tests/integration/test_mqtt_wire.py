@@ -116,3 +116,24 @@ def test_a_broker_that_is_not_there_is_reported_with_its_address() -> None:
     port = free_port()
     with pytest.raises(OSError, match=f"mqtt://127.0.0.1:{port}"):
         WireClient(("127.0.0.1", port), "nobody", 5, ["in/+"], lambda _: None).start(1)
+
+
+def test_a_handler_that_fails_does_not_end_the_connection(mosquitto: int) -> None:
+    inbox: queue.Queue[Incoming] = queue.Queue()
+
+    def received(batch: list[Incoming]) -> None:
+        if any(m.payload == b"poison" for m in batch):
+            raise RuntimeError("a bug in the handler")
+        for message in batch:
+            inbox.put(message)
+
+    client = WireClient(("127.0.0.1", mosquitto), "wire-poison", 5, ["in/+"], received).start(10)
+    sender, _ = paho_client(mosquitto)
+    try:
+        sender.publish("in/a", b"poison", qos=1).wait_for_publish(10)
+        time.sleep(0.3)
+        sender.publish("in/a", b"fine", qos=1).wait_for_publish(10)
+        assert inbox.get(timeout=10).payload == b"fine"
+    finally:
+        client.stop()
+        sender.loop_stop()
