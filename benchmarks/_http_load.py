@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-__all__ = ["post_many"]
+__all__ = ["Body", "post_many"]
 
 Body = Callable[[int, int], bytes]  # (connection, sequence number) -> request body
 

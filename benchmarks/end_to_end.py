@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ import msgspec
 from iotstream._latency import quantile_ms
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _http_load import post_many
+from _http_load import Body, post_many
 from _mqtt_load import publish_many
 from _versions import library_versions
 
@@ -176,7 +177,6 @@ def _wait_stored(url: str, datastream: str, time_ms: int, timeout_s: float = 120
 
 def _http_batches(url: str, seconds: float, name: str, connections: int = 8) -> dict[str, float]:
     """Batches of 100 readings on 8 keep-alive connections, each sent when the last is answered."""
-    host, port = url.removeprefix("http://").rstrip("/").split(":")
 
     def body(connection: int, sequence: int) -> bytes:
         first = T0 + sequence * 1_000
@@ -185,38 +185,45 @@ def _http_batches(url: str, seconds: float, name: str, connections: int = 8) -> 
         ]
         return msgspec.json.encode(batch)
 
-    started = time.perf_counter()
-    answers = post_many(host, int(port), "/api/v1/readings", body, connections=connections, seconds=seconds)
-    refused = [other for _, _, other in answers if other]
-    if refused:
-        print(f"  answers other than 202: {refused}")
-    done = max(
-        _wait_stored(url, f"{name}-{i}", T0 + last * 1_000 + 990)
-        for i, (_, last, _) in enumerate(answers)
-        if last >= 0
+    return _post_until_stored(
+        url, body, connections, seconds, name, lambda last: T0 + last * 1_000 + 990, 100
     )
-    total = sum(accepted for accepted, _, _ in answers) * 100
-    return {"readings": total, "per_s": total / (done - started)}
 
 
 def _http_singles(url: str, seconds: float, connections: int = 32) -> dict[str, float]:
-    """One reading per POST on 32 keep-alive connections, from one lean asyncio client (httpx would
-    need more CPU than the platform)."""
-    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    """One reading per POST on 32 keep-alive connections."""
 
     def body(connection: int, sequence: int) -> bytes:
         reading = {"datastream": f"single-{connection}", "time": T0 + sequence, "value": 1.0}
         return msgspec.json.encode(reading)
 
+    return _post_until_stored(url, body, connections, seconds, "single", lambda last: T0 + last, 1)
+
+
+def _post_until_stored(
+    url: str,
+    body: Body,
+    connections: int,
+    seconds: float,
+    name: str,
+    last_time: Callable[[int], int],
+    per_request: int,
+) -> dict[str, float]:
+    """POSTs from one lean asyncio client (httpx would need more CPU than the platform), counted from
+    the first until the last accepted reading of every connection (`name-N`) is in storage."""
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
     started = time.perf_counter()
     answers = post_many(host, int(port), "/api/v1/readings", body, connections=connections, seconds=seconds)
     refused = [other for _, _, other in answers if other]
     if refused:
         print(f"  answers other than 202: {refused}")
-    done = max(
-        _wait_stored(url, f"single-{i}", T0 + last) for i, (_, last, _) in enumerate(answers) if last >= 0
+    stored = (
+        _wait_stored(url, f"{name}-{i}", last_time(last))
+        for i, (_, last, _) in enumerate(answers)
+        if last >= 0
     )
-    total = sum(accepted for accepted, _, _ in answers)
+    done = max(stored)
+    total = sum(accepted for accepted, _, _ in answers) * per_request
     return {"readings": total, "per_s": total / (done - started)}
 
 
