@@ -64,11 +64,11 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(sensorthings.router)
     app.add_exception_handler(StaError, sensorthings.error_response)
     app.mount("/ui", dashboard.static_files(), name="ui")
-    app.add_middleware(ServerTiming)
     return app
 
 
 def serve(services: Services) -> ASGIApp:
-    """What the server runs: the app behind the fast path for readings (unless CORS must see them)."""
+    """What the server runs: the app behind the fast path for readings (unless CORS must see them),
+    every answer timed."""
     app = create_app(services)
-    return app if services.settings.api.cors_origins else ReadingsFastPath(app, services)
+    return ServerTiming(app if services.settings.api.cors_origins else ReadingsFastPath(app, services))

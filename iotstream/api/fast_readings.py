@@ -7,8 +7,6 @@ The FastAPI route stays for the OpenAPI document, and serves the route when CORS
 CORS middleware must see the response).
 """
 
-import time
-
 import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -32,15 +30,13 @@ class ReadingsFastPath:
         if scope["type"] != "http" or scope["path"] != _PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        began = time.perf_counter()
         body = await self._body(scope, receive)
         if body is None:
             status, document, headers = 413, {"detail": too_large(self._limit)}, dict[str, str]()
         else:
             status, document, headers = await accept(self._services, body)
         payload = _encode(document)
-        timing = f"app;dur={(time.perf_counter() - began) * 1000:.2f}"
-        raw = [_JSON, (b"content-length", b"%d" % len(payload)), (b"server-timing", timing.encode())]
+        raw = [_JSON, (b"content-length", b"%d" % len(payload))]
         raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": payload})

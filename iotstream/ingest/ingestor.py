@@ -33,6 +33,7 @@ __all__ = ["Done", "IngestBusyError", "IngestResult", "Ingestor"]
 Done = Callable[[Exception | None], None]
 # The readings storage would refuse, by their index in the list, with the reason (e.g. too old to keep).
 Unstorable = Callable[[Sequence[Observation]], dict[int, str]]
+Parsed = tuple[list[Observation], list[ItemError]]  # a payload's readings and its rejected items
 _encoder = msgspec.json.Encoder()
 
 
@@ -124,18 +125,12 @@ class Ingestor:
         whose Datastreams are in its own transaction, not yet visible to a registration)."""
         self._check_room()
         received_ms = self._clock()
-        readings, rejected = parse_readings(body, received_ms, datastream=datastream)
-        readings = _drop(readings, rejected, self._unstorable(readings))
-        readings = readings if registered else self._known_only(readings, rejected)
+        parsed = parse_readings(body, received_ms, datastream=datastream)
+        [readings] = self._judge([parsed], registered=registered)
+        rejected = parsed[1]
         if whole and rejected:
             readings = []
-        self.counts.accepted += len(readings)
-        self.counts.rejected += len(rejected)
-        if not readings:
-            done(None)
-            return IngestResult(0, rejected)
-        self._produce(readings, done, received_ms)
-        self._observed(readings)
+        self._take(readings, len(rejected), done, received_ms)
         return IngestResult(len(readings), rejected)
 
     def submit_messages(
@@ -147,26 +142,42 @@ class Ingestor:
         more than a reading's whole way to storage."""
         self._check_room()
         received_ms = self._clock()
-        results: list[IngestResult | str] = []
-        taken: list[Observation] = []
+        outcomes: list[Parsed | str] = []
         for body, datastream in messages:
             try:
-                readings, rejected = parse_readings(body, received_ms, datastream=datastream)
+                outcomes.append(parse_readings(body, received_ms, datastream=datastream))
             except InvalidPayloadError as err:
-                results.append(str(err))
-                continue
-            readings = _drop(readings, rejected, self._unstorable(readings))
-            readings = self._known_only(readings, rejected)
-            results.append(IngestResult(len(readings), rejected))
-            taken += readings
-            self.counts.rejected += len(rejected)
-        self.counts.accepted += len(taken)
-        if taken:
-            self._produce(taken, done, received_ms)
-            self._observed(taken)
-        else:
-            done(None)
+                outcomes.append(str(err))
+        parsed = [outcome for outcome in outcomes if not isinstance(outcome, str)]
+        judged = self._judge(parsed)
+        kept = iter(judged)
+        results = [o if isinstance(o, str) else IngestResult(len(next(kept)), o[1]) for o in outcomes]
+        taken = [reading for readings in judged for reading in readings]
+        self._take(taken, sum(len(rejected) for _, rejected in parsed), done, received_ms)
         return results
+
+    def _judge(self, parsed: list[Parsed], *, registered: bool = False) -> list[list[Observation]]:
+        """The readings of each payload that may be taken; the others join its `rejected`. The store
+        and the catalog are asked once for all the payloads."""
+        everything = [reading for readings, _ in parsed for reading in readings]
+        refused = self._unstorable(everything)
+        storable = [r for i, r in enumerate(everything) if i not in refused] if refused else everything
+        unknown = set() if registered else self._unknown(storable)  # nothing registered for a refusal
+        kept, offset = [], 0
+        for readings, rejected in parsed:
+            mine = {i - offset: refused[i] for i in range(offset, offset + len(readings)) if i in refused}
+            offset += len(readings)
+            kept.append(_refuse_unknown(_drop(readings, rejected, mine), rejected, unknown))
+        return kept
+
+    def _take(self, readings: list[Observation], rejected: int, done: Done, received_ms: int) -> None:
+        self.counts.accepted += len(readings)
+        self.counts.rejected += rejected
+        if not readings:
+            done(None)
+            return
+        self._produce(readings, done, received_ms)
+        self._observed(readings)
 
     def _check_room(self) -> None:
         if self._pending >= self._settings.max_pending:
@@ -176,17 +187,13 @@ class Ingestor:
                 self._settings.retry_after_s,
             )
 
-    def _known_only(self, readings: list[Observation], rejected: list[ItemError]) -> list[Observation]:
-        """Registers new datastreams, or moves their readings to `rejected` without auto-registration."""
+    def _unknown(self, readings: list[Observation]) -> set[str]:
+        """Keys the catalog does not know; registered here with `auto_register` (then none are left)."""
         unknown = {key for key in {r.datastream for r in readings} if not self._known(key)}
-        if not unknown:
-            return readings
-        if self._settings.auto_register:
+        if unknown and self._settings.auto_register:
             self._register(sorted(unknown))
-            return readings
-        reason = "unknown datastream {!r}; register it first".format
-        refused = {i: reason(r.datastream) for i, r in enumerate(readings) if r.datastream in unknown}
-        return _drop(readings, rejected, refused)
+            return set()
+        return unknown
 
     def _produce(self, readings: list[Observation], done: Done, received_ms: int) -> None:
         with self._lock:
@@ -226,6 +233,19 @@ class Ingestor:
 
     def close(self) -> None:
         self._producer.close()
+
+
+def _refuse_unknown(
+    readings: list[Observation], rejected: list[ItemError], unknown: set[str]
+) -> list[Observation]:
+    if not unknown:
+        return readings
+    reason = "unknown datastream {!r}; register it first".format
+    return _drop(
+        readings,
+        rejected,
+        {i: reason(r.datastream) for i, r in enumerate(readings) if r.datastream in unknown},
+    )
 
 
 def _drop(

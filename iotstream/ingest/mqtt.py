@@ -27,11 +27,18 @@ def datastream_from_topic(topic_filter: str, topic: str) -> str | None:
     >>> datastream_from_topic("iotstream/+/readings", "iotstream/kitchen-temp/readings")
     'kitchen-temp'
     """
+    return _level(topic, _plus_level(topic_filter))
+
+
+def _plus_level(topic_filter: str) -> int | None:
     levels = topic_filter.split("/")
-    if "+" not in levels:
+    return levels.index("+") if "+" in levels else None
+
+
+def _level(topic: str, index: int | None) -> str | None:
+    if index is None:
         return None
     parts = topic.split("/")
-    index = levels.index("+")
     return parts[index] if index < len(parts) and parts[index] else None
 
 
@@ -39,6 +46,7 @@ class MqttIngest:
     def __init__(self, settings: MqttSettings, ingestor: Ingestor) -> None:
         self._settings = settings
         self._ingestor = ingestor
+        self._datastream_level = _plus_level(settings.topic)  # once, not per message
         self._client = WireClient(
             settings.host_port, settings.client_id, settings.version, [settings.topic], self._received
         )
@@ -54,8 +62,7 @@ class MqttIngest:
         """Acknowledged together once the log has the readings and the dead letters (else not at all:
         the broker sends them again)."""
         acks = _Countdown(2, lambda: self._client.ack(messages))
-        topic = self._settings.topic
-        items = [(m.payload, datastream_from_topic(topic, m.topic)) for m in messages]
+        items = [(m.payload, _level(m.topic, self._datastream_level)) for m in messages]
         while True:
             try:
                 results = self._ingestor.submit_messages(items, acks.tick)

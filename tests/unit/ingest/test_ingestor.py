@@ -1,7 +1,7 @@
 """The ingestor on a real SQLite log: which readings it takes, and whom it asks about their keys."""
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -13,6 +13,7 @@ from iotstream.ingest.readings import ItemError
 from iotstream.log import BaseLog, open_log
 from iotstream.log.topics import OBSERVATIONS, platform_topics
 from iotstream.log.types import TopicPartition
+from iotstream.models import Observation
 
 PAYLOAD = b'[{"datastream": "a", "value": 1}, "junk", {"datastream": "a", "value": 2}, {"datastream": "a"'
 PAYLOAD += b', "value": 3}]'
@@ -89,4 +90,34 @@ def test_messages_taken_together_are_judged_alone_and_acknowledged_once_the_log_
         ("own", 2),
     ]
     assert (ingestor.counts.accepted, ingestor.counts.rejected) == (5, 1)
+    ingestor.close()
+
+
+def test_the_store_and_the_catalog_are_asked_once_per_read_and_answer_each_message_in_its_place(
+    log: BaseLog,
+) -> None:
+    asked: list[int] = []
+    registered: list[list[str]] = []
+
+    def too_old(readings: Sequence[Observation]) -> dict[int, str]:
+        asked.append(len(readings))
+        return {i: "older than the raw tier" for i, r in enumerate(readings) if r.result == 0}
+
+    ingestor = Ingestor(
+        log, IngestSettings(), known=lambda key: False, register=registered.append, unstorable=too_old
+    )
+    messages = [
+        (b'[{"datastream": "a", "time": 1, "value": 1}, {"datastream": "a", "time": 2, "value": 0}]', None),
+        (b'{"datastream": "old-only", "time": 3, "value": 0}', None),
+        (b'[{"datastream": "b", "time": 4, "value": 0}, {"datastream": "b", "time": 5, "value": 5}]', None),
+    ]
+    results = ingestor.submit_messages(messages, lambda error: None)
+    assert asked == [5]
+    assert registered == [["a", "b"]]  # once, and not for a datastream whose readings were all refused
+    assert results == [
+        IngestResult(1, [ItemError(1, "older than the raw tier")]),
+        IngestResult(0, [ItemError(0, "older than the raw tier")]),
+        IngestResult(1, [ItemError(0, "older than the raw tier")]),
+    ]
+    assert ingestor.flush() == 0
     ingestor.close()
