@@ -57,6 +57,10 @@ _PHENOMENON_TIME = Property(
     "phenomenonTime", "phenomenon_start_ms", "interval", end="phenomenon_end_ms", computed=True
 )
 _RESULT_TIME = Property("resultTime", "result_start_ms", "interval", end="result_end_ms", computed=True)
+_OBSERVED_AREA = Property("observedArea", "observed_area", "json")
+_THING = Link("Thing", "Things", False, "thing", required=True)
+_SENSOR = Link("Sensor", "Sensors", False, "sensor", required=True)
+_OBSERVATIONS = Link("Observations", "Observations", True, "")
 
 OBSERVATIONS = EntitySet(
     "Observations",
@@ -108,7 +112,7 @@ ENTITY_SETS: dict[str, EntitySet] = {
             models.HistoricalLocation,
             (Property("time", "time_ms", "time", True),),
             (
-                Link("Thing", "Things", False, "thing", required=True),
+                _THING,
                 Link("Locations", "Locations", True, "locations"),
             ),
         ),
@@ -147,16 +151,16 @@ ENTITY_SETS: dict[str, EntitySet] = {
                 _DESCRIPTION,
                 Property("observationType", "observation_type", required=True),
                 Property("unitOfMeasurement", "unit_of_measurement", "json", True),
-                Property("observedArea", "observed_area", "json"),
+                _OBSERVED_AREA,
                 _PHENOMENON_TIME,
                 _RESULT_TIME,
                 _PROPERTIES,
             ),
             (
-                Link("Thing", "Things", False, "thing", required=True),
-                Link("Sensor", "Sensors", False, "sensor", required=True),
+                _THING,
+                _SENSOR,
                 Link("ObservedProperty", "ObservedProperties", False, "observed_property", required=True),
-                Link("Observations", "Observations", True, ""),
+                _OBSERVATIONS,
             ),
         ),
         EntitySet(
@@ -169,16 +173,16 @@ ENTITY_SETS: dict[str, EntitySet] = {
                 Property("observationType", "observation_type"),  # always OM_ComplexObservation
                 Property("unitOfMeasurements", "unit_of_measurements", "json", True),
                 Property("multiObservationDataTypes", "multi_observation_data_types", "json", True),
-                Property("observedArea", "observed_area", "json"),
+                _OBSERVED_AREA,
                 _PHENOMENON_TIME,
                 _RESULT_TIME,
                 _PROPERTIES,
             ),
             (
-                Link("Thing", "Things", False, "thing", required=True),
-                Link("Sensor", "Sensors", False, "sensor", required=True),
+                _THING,
+                _SENSOR,
                 Link("ObservedProperties", "ObservedProperties", True, "observed_properties", ordered=True),
-                Link("Observations", "Observations", True, ""),
+                _OBSERVATIONS,
             ),
         ),
         EntitySet(
@@ -186,7 +190,7 @@ ENTITY_SETS: dict[str, EntitySet] = {
             "FeatureOfInterest",
             models.FeatureOfInterest,
             (_NAME, _DESCRIPTION, _ENCODING, Property("feature", "feature", "json", True), _PROPERTIES),
-            (Link("Observations", "Observations", True, ""),),
+            (_OBSERVATIONS,),
         ),
         OBSERVATIONS,
     )

@@ -48,3 +48,9 @@ def created_id(sta: httpx.Client, path: str, body: dict[str, Any]) -> int:
     assert answer.status_code == 201, answer.text
     entity_id: int = answer.json()["@iot.id"]
     return entity_id
+
+
+def created_sensors(sta: httpx.Client, count: int) -> list[int]:
+    """`Sensor 1` … `Sensor {count}`, created; their @iot.ids."""
+    body = {"description": "", "encodingType": "text", "metadata": "m"}
+    return [created_id(sta, "/Sensors", {"name": f"Sensor {n}"} | body) for n in range(1, count + 1)]

@@ -4,7 +4,7 @@ creating the others."""
 
 import httpx
 
-from .conftest import created_id
+from .conftest import created_id, created_sensors
 
 POINT = {"type": "Point", "coordinates": [8, 51]}
 PROPERTIES = ["id", "phenomenonTime", "resultTime", "result", "resultQuality", "validTime", "parameters"]
@@ -18,14 +18,7 @@ def _setup(sta: httpx.Client) -> dict[str, list[int]]:
         "/Locations",
         location | {"encodingType": "application/vnd.geo+json", "Things": [{"@iot.id": thing}]},
     )
-    sensors = [
-        created_id(
-            sta,
-            "/Sensors",
-            {"name": f"Sensor {n}", "description": "", "encodingType": "text", "metadata": "m"},
-        )
-        for n in (1, 2)
-    ]
+    sensors = created_sensors(sta, 2)
     temperature = {"name": "Temperature", "definition": "http://ucom.org/temperature", "description": ""}
     observed = created_id(sta, "/ObservedProperties", temperature)
     unit = {"name": "degree celcius", "symbol": "°C", "definition": "ucum:T"}

@@ -9,7 +9,7 @@ import pytest
 
 from iotstream.embedded import EmbeddedPlatform
 
-from .conftest import created_id
+from .conftest import created_id, created_sensors
 
 COMPLEX = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation"
 MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
@@ -93,14 +93,7 @@ def world(sta: httpx.Client) -> dict[str, list[int]]:
         created_id(sta, "/Things", {"name": f"Thing {n}", "description": "", "Locations": [{"@iot.id": loc}]})
         for n in (1, 2)
     ]
-    sensors = [
-        created_id(
-            sta,
-            "/Sensors",
-            {"name": f"Sensor {n}", "description": "", "encodingType": "text", "metadata": "m"},
-        )
-        for n in (1, 2)
-    ]
+    sensors = created_sensors(sta, 2)
     props = [
         created_id(
             sta, "/ObservedProperties", {"name": f"ObservedProperty {n}", "definition": d, "description": ""}
