@@ -87,15 +87,22 @@ def _packet_at(data: bytes, pos: int) -> tuple[int, int, int] | None:
 
 
 class _Numbers:
-    """Hands out message numbers in blocks to all connections, until `count` or the deadline."""
+    """Hands out message numbers in blocks to all connections, until `count` or the deadline.
+
+    The clock starts at the first block, after a connection is up, so a timed run lasts at least
+    `seconds` from the first CONNECT (which is where the elapsed time is measured from)."""
 
     def __init__(self, count: int | None, seconds: float | None) -> None:
         self.next = 0
         self._limit = sys.maxsize if count is None else count
-        self._deadline = time.perf_counter() + (float("inf") if seconds is None else seconds)
+        self._seconds = float("inf") if seconds is None else seconds
+        self._deadline: float | None = None
 
     def take(self, most: int) -> range:
-        if time.perf_counter() >= self._deadline:
+        now = time.perf_counter()
+        if self._deadline is None:
+            self._deadline = now + self._seconds
+        if now >= self._deadline:
             self._limit = self.next  # for good: no connection starts another block
         start = self.next
         self.next = min(start + most, self._limit)
