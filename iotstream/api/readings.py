@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from iotstream.api._http import TimeRange, iso, json_response, time_param
 from iotstream.api.services import Services
-from iotstream.ingest.ingestor import IngestBusyError
+from iotstream.ingest.ingestor import IngestBusyError, RegistrationNeededError
 from iotstream.ingest.readings import InvalidPayloadError
 from iotstream.log.exceptions import LogError
 
@@ -51,8 +51,12 @@ async def accept(services: Services, body: bytes) -> tuple[int, dict[str, Any], 
     def done(error: Exception | None) -> None:
         loop.call_soon_threadsafe(_resolve, acknowledged, error)
 
+    submit = services.ingestor.submit
     try:
-        result = services.ingestor.submit(body, done)
+        try:
+            result = submit(body, done, may_register=False)
+        except RegistrationNeededError:  # the catalog's commit and the log's flush take milliseconds
+            result = await asyncio.to_thread(submit, body, done)
     except InvalidPayloadError as err:
         return 400, {"detail": str(err)}, {}
     except IngestBusyError as err:

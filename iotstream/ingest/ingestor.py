@@ -28,7 +28,7 @@ from iotstream.log.topics import DEADLETTER, OBSERVATIONS
 from iotstream.log.types import RecordMetadata
 from iotstream.models import Observation
 
-__all__ = ["Done", "IngestBusyError", "IngestResult", "Ingestor"]
+__all__ = ["Done", "IngestBusyError", "IngestResult", "Ingestor", "RegistrationNeededError"]
 
 Done = Callable[[Exception | None], None]
 # The readings storage would refuse, by their index in the list, with the reason (e.g. too old to keep).
@@ -41,6 +41,11 @@ class IngestBusyError(IotStreamError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class RegistrationNeededError(IotStreamError):
+    """Raised by `submit(..., may_register=False)` before it takes anything: the payload names a
+    datastream that `auto_register` would register first, which waits for the catalog and the log."""
 
 
 @dataclass
@@ -118,15 +123,18 @@ class Ingestor:
         datastream: str | None = None,
         whole: bool = False,
         registered: bool = False,
+        may_register: bool = True,
     ) -> IngestResult:
         """Take a payload; raises `InvalidPayloadError` when none of it is usable. With `whole`, one
         refused reading refuses them all (a SensorThings request writes everything or nothing).
         `registered`: the sender vouches that every key is in the catalog (a SensorThings request,
-        whose Datastreams are in its own transaction, not yet visible to a registration)."""
+        whose Datastreams are in its own transaction, not yet visible to a registration). Without
+        `may_register`, a payload that needs a registration raises `RegistrationNeededError` instead:
+        an event loop submits there and registers on a worker thread, not stalling other requests."""
         self._check_room()
         received_ms = self._clock()
         parsed = parse_readings(body, received_ms, datastream=datastream)
-        [readings] = self._judge([parsed], registered=registered)
+        [readings] = self._judge([parsed], registered=registered, may_register=may_register)
         rejected = parsed[1]
         if whole and rejected:
             readings = []
@@ -156,13 +164,15 @@ class Ingestor:
         self._take(taken, sum(len(rejected) for _, rejected in parsed), done, received_ms)
         return results
 
-    def _judge(self, parsed: list[Parsed], *, registered: bool = False) -> list[list[Observation]]:
+    def _judge(
+        self, parsed: list[Parsed], *, registered: bool = False, may_register: bool = True
+    ) -> list[list[Observation]]:
         """The readings of each payload that may be taken; the others join its `rejected`. The store
         and the catalog are asked once for all the payloads."""
         everything = [reading for readings, _ in parsed for reading in readings]
         refused = self._unstorable(everything)
         storable = [r for i, r in enumerate(everything) if i not in refused] if refused else everything
-        unknown = set() if registered else self._unknown(storable)  # nothing registered for a refusal
+        unknown = set() if registered else self._unknown(storable, may_register)  # none for a refusal
         kept, offset = [], 0
         for readings, rejected in parsed:
             mine = {i - offset: refused[i] for i in range(offset, offset + len(readings)) if i in refused}
@@ -187,10 +197,12 @@ class Ingestor:
                 self._settings.retry_after_s,
             )
 
-    def _unknown(self, readings: list[Observation]) -> set[str]:
+    def _unknown(self, readings: list[Observation], may_register: bool) -> set[str]:
         """Keys the catalog does not know; registered here with `auto_register` (then none are left)."""
         unknown = {key for key in {r.datastream for r in readings} if not self._known(key)}
         if unknown and self._settings.auto_register:
+            if not may_register:
+                raise RegistrationNeededError(f"{len(unknown)} datastreams to register")
             self._register(sorted(unknown))
             return set()
         return unknown

@@ -68,6 +68,7 @@ class DatastreamKeys:
     def register(self, keys: Iterable[str]) -> list[str]:
         """Placeholders for the keys the catalog does not have yet; returns those created. Not under
         `_lock`: a SensorThings request holding the catalog's write lock may be waiting in `add`."""
+        keys = list(keys)
         with self._registering, self._catalog.session(write=True) as session:
             existing = set(session.scalars(select(models.Stream.key).where(models.Stream.key.in_(keys))))
             created = [key for key in dict.fromkeys(keys) if key not in existing]
@@ -75,7 +76,7 @@ class DatastreamKeys:
                 sensor, observed = _unknown_sensor(session), _unknown_property(session)
                 for key in created:
                     session.add(_placeholder(key, sensor, observed))
-        self.reload()
+        self.add(keys)  # each is in the catalog now; reloading them all would make n registrations O(n²)
         return created
 
 

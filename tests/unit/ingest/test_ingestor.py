@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from iotstream.ingest.config import IngestSettings
-from iotstream.ingest.ingestor import Ingestor, IngestResult
+from iotstream.ingest.ingestor import Ingestor, IngestResult, RegistrationNeededError
 from iotstream.ingest.readings import ItemError
 from iotstream.log import BaseLog, open_log
 from iotstream.log.topics import OBSERVATIONS, platform_topics
@@ -120,4 +120,26 @@ def test_the_store_and_the_catalog_are_asked_once_per_read_and_answer_each_messa
         IngestResult(1, [ItemError(0, "older than the raw tier")]),
     ]
     assert ingestor.flush() == 0
+    ingestor.close()
+
+
+def test_without_may_register_a_payload_that_needs_a_registration_is_refused_before_anything_is_taken(
+    log: BaseLog,
+) -> None:
+    registered: list[list[str]] = []
+    ingestor = Ingestor(log, IngestSettings(), known={"a"}.__contains__, register=registered.append)
+    with pytest.raises(RegistrationNeededError):
+        ingestor.submit(
+            b'[{"datastream": "a", "value": 1}, {"datastream": "b", "value": 2}]',
+            lambda error: None,
+            may_register=False,
+        )
+    assert (ingestor.counts.accepted, ingestor.pending, registered) == (0, 0, [])
+    result = ingestor.submit(b'{"datastream": "a", "value": 1}', lambda error: None, may_register=False)
+    assert result.accepted == 1  # known keys need nothing
+    ingestor.flush()
+    consumer = log.consumer()
+    consumer.assign([TopicPartition(OBSERVATIONS, 0)])
+    assert [msgspec.json.decode(r.value or b"")["datastream"] for r in consumer.poll(timeout_s=1)] == ["a"]
+    consumer.close()
     ingestor.close()
