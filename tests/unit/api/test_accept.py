@@ -3,27 +3,14 @@
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-
-import pytest
 
 from iotstream.api.readings import accept
 from iotstream.config import Settings
 from iotstream.ingest.config import IngestSettings
 from iotstream.ingest.ingestor import Ingestor
-from iotstream.log import BaseLog, open_log
-from iotstream.log.topics import platform_topics
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[BaseLog]:
-    with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as opened:
-        for spec in platform_topics(1):
-            opened.create_topic(spec, exist_ok=True)
-        yield opened
+from iotstream.log import BaseLog
 
 
 def test_registering_a_new_datastream_does_not_stop_the_event_loop(log: BaseLog) -> None:

@@ -1,8 +1,7 @@
 """The ingestor on a real SQLite log: which readings it takes, and whom it asks about their keys."""
 
 import threading
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import msgspec
 import pytest
@@ -10,21 +9,13 @@ import pytest
 from iotstream.ingest.config import IngestSettings
 from iotstream.ingest.ingestor import Ingestor, IngestResult, RegistrationNeededError
 from iotstream.ingest.readings import ItemError
-from iotstream.log import BaseLog, open_log
-from iotstream.log.topics import OBSERVATIONS, platform_topics
+from iotstream.log import BaseLog
+from iotstream.log.topics import OBSERVATIONS
 from iotstream.log.types import TopicPartition
 from iotstream.models import Observation
 
 PAYLOAD = b'[{"datastream": "a", "value": 1}, "junk", {"datastream": "a", "value": 2}, {"datastream": "a"'
 PAYLOAD += b', "value": 3}]'
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[BaseLog]:
-    with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0) as opened:
-        for spec in platform_topics(1):
-            opened.create_topic(spec, exist_ok=True)
-        yield opened
 
 
 def test_readings_a_sensorthings_request_vouches_for_are_not_registered_again(log: BaseLog) -> None:
