@@ -43,6 +43,11 @@ from iotstream.storage.sink import SinkTopics, StorageSink
 
 __all__ = ["EmbeddedPlatform"]
 
+# After a small batch the sink waits this long before the next poll. 32 devices sending one reading per
+# request each: 10 ms made writes of ~50 readings and 4,900-5,600 requests/s; 50 ms, 6,000-6,400 with
+# 15% less CPU. A busy stream's batches go at once, so this is latency only for quiet ones.
+_SINK_LINGER_MS = 50
+
 
 class EmbeddedPlatform:
     """Starts the roles configured in `settings` and stops them in reverse order.
@@ -142,7 +147,9 @@ class EmbeddedPlatform:
             log.create_topic(TopicSpec(name, partitions=1), exist_ok=True)
 
     def _start_sink(self, log: BaseLog, storage: BaseStorage) -> None:
-        self._sink = sink = StorageSink(log, storage, SinkTopics(aggregates=(AGGREGATES,)), linger_ms=10)
+        self._sink = sink = StorageSink(
+            log, storage, SinkTopics(aggregates=(AGGREGATES,)), linger_ms=_SINK_LINGER_MS
+        )
         self._spawn("iotstream-sink", sink.run)
         retention = self.settings.storage.retention
         if retention.interval_ms:

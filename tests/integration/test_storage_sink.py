@@ -157,6 +157,50 @@ def test_readings_of_unknown_datastreams_are_dead_lettered_and_the_known_ones_st
         store.close()
 
 
+def test_small_batches_linger_to_grow_and_full_ones_are_written_at_once(tmp_path: Path) -> None:
+    """One reading per request made writes of a few readings, each costing a whole write's CPU."""
+    with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0, linger_ms=0) as log:
+        log.create_topic(TopicSpec("observations"))
+        store = open_storage(f"duckdb:///{tmp_path}/store.duckdb", clock=FakeClock(0))
+        sink = StorageSink(log, store, TOPICS, linger_ms=400)
+        stop = threading.Event()
+        runner = threading.Thread(target=sink.run, args=(stop,))
+        runner.start()
+        try:
+            for i in range(20):  # one at a time for 200 ms
+                _send(log, "observations", [{"datastream": "s1", "time": i, "value": 1.0}])
+                time.sleep(0.01)
+            _wait_stored(sink, 20)
+            assert _writes(sink) <= 3  # the first reading alone, then what gathered (a write each)
+            writes = _writes(sink)
+            _send(
+                log, "observations", [{"datastream": "s1", "time": 100 + i, "value": 1.0} for i in range(100)]
+            )
+            _wait_stored(sink, 120)
+            sent = time.monotonic()
+            _send(
+                log, "observations", [{"datastream": "s1", "time": 200 + i, "value": 1.0} for i in range(100)]
+            )
+            _wait_stored(sink, 220)
+            assert time.monotonic() - sent < 0.3  # polled right after a full batch, not 400 ms later
+            assert _writes(sink) - writes == 2
+        finally:
+            stop.set()
+            runner.join()
+            store.close()
+
+
+def _wait_stored(sink: StorageSink, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while sink.stored < count:
+        assert time.monotonic() < deadline, f"{sink.stored} of {count} stored"
+        time.sleep(0.002)
+
+
+def _writes(sink: StorageSink) -> int:
+    return sum(sink.write_time.snapshot()["counts"])
+
+
 def _dead_letter_reasons(log: BaseLog) -> list[str]:
     consumer = log.consumer()
     consumer.assign([TopicPartition("observations.deadletter", 0)])
