@@ -9,6 +9,7 @@ over MQTT 5, so the broker does not send iotstream its own notifications), incom
 publications acknowledged when the handler says so, QoS 0 publications, keep-alive and reconnection.
 """
 
+import functools
 import logging
 import socket
 import threading
@@ -35,7 +36,14 @@ class Incoming(NamedTuple):
     connection: int  # acknowledgements count only on the connection that received the message
 
 
+_ONE_BYTE = [bytes((n,)) for n in range(128)]
+
+
 def _varint(n: int) -> bytes:
+    if n < 128:  # the common cases first: this runs for every packet
+        return _ONE_BYTE[n]
+    if n < 16_384:
+        return bytes((n & 127 | 128, n >> 7))
     out = bytearray()
     while True:
         n, digit = divmod(n, 128)
@@ -50,6 +58,13 @@ def _string(text: bytes) -> bytes:
 
 def _packet(first_byte: int, body: bytes) -> bytes:
     return bytes((first_byte,)) + _varint(len(body)) + body
+
+
+@functools.lru_cache(maxsize=4096)
+def _publish_head(topic: str, v5: bool) -> bytes:
+    """What follows a QoS 0 PUBLISH's remaining length up to its payload: the topic, and in MQTT 5 an
+    empty property list. The same few topics carry every reading's notification."""
+    return _string(topic.encode()) + (b"\x00" if v5 else b"")
 
 
 class WireClient:
@@ -86,10 +101,11 @@ class WireClient:
 
     def publish(self, messages: Iterable[tuple[str, bytes]]) -> None:
         """QoS 0, in one write; while disconnected they are dropped, as QoS 0 allows."""
-        properties = b"\x00" if self._v5 else b""
-        data = b"".join(
-            _packet(0x30, _string(topic.encode()) + properties + payload) for topic, payload in messages
-        )
+        parts: list[bytes] = []
+        for topic, payload in messages:
+            head = _publish_head(topic, self._v5)
+            parts += (b"\x30", _varint(len(head) + len(payload)), head, payload)
+        data = b"".join(parts)
         if data:
             self._send(data)
 

@@ -13,6 +13,7 @@ back; MQTT 3.1.1 has no such option, and there they are recognised (the only Obs
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,7 +30,7 @@ from iotstream.processing.tables import TableReader
 from iotstream.registry.changes import Changes
 from iotstream.registry.records import DATASTREAMS_TOPIC
 from iotstream.registry.sensorthings.errors import StaError
-from iotstream.registry.sensorthings.notify import PREFIX, entity_messages, observation_message
+from iotstream.registry.sensorthings.notify import PREFIX, ObservationMessages, entity_messages
 from iotstream.registry.sensorthings.paths import parse_path
 from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.storage.records import decode_observation
@@ -52,6 +53,7 @@ class SensorThingsMqtt:
         self._ingestor = ingestor
         self._log = log
         self._base = base
+        self._observation_messages = ObservationMessages(base)
         self._stop = threading.Event()
         self._workers = ThreadPoolExecutor(2, thread_name_prefix="iotstream-sta-mqtt")
         self._feed: threading.Thread | None = None
@@ -123,23 +125,23 @@ class SensorThingsMqtt:
                     self._stop.wait(1.0)
                     continue
                 known = tables.get(DATASTREAMS_TOPIC, {})
-                self._client.publish(m for record in records for m in self._observation(record, known))
+                self._client.publish(self._messages(records, known))
                 if len(records) < _MAX_RECORDS:  # gather for a while: a poll costs as much as 100 readings
                     self._stop.wait(_LINGER_S - (time.monotonic() - started))
         finally:
             consumer.close()
             datastreams.close()
 
-    def _observation(self, record: Record, datastreams: dict[str, Any]) -> list[tuple[str, bytes]]:
-        observation = decode_observation(record)
-        if isinstance(observation, str):
-            return []  # not a reading: the storage sink dead-letters it
-        datastream = datastreams.get(observation.datastream)
-        if datastream is None:
-            return []
-        topics, document = observation_message(observation, datastream["@iot.id"], self._base)
-        payload = _encode(document)
-        return [(topic, payload) for topic in topics]
+    def _messages(self, records: list[Record], datastreams: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
+        for record in records:
+            observation = decode_observation(record)
+            if isinstance(observation, str):
+                continue  # not a reading: the storage sink dead-letters it
+            datastream = datastreams.get(observation.datastream)
+            if datastream is not None:
+                topics, payload = self._observation_messages(observation, datastream["@iot.id"])
+                for topic in topics:
+                    yield topic, payload
 
     def stop(self) -> None:
         self._stop.set()

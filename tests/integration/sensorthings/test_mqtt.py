@@ -117,6 +117,8 @@ def test_subscribers_receive_new_entities_changed_properties_and_new_observation
         received = subscriber.next(observations)
         assert (received["result"], received["phenomenonTime"]) == (71.5, T0)
         assert received["@iot.id"] == f"{datastream['@iot.id']}-1793527200000"
+        served = httpx.get(received["@iot.selfLink"]).json()  # the Observation a GET serves
+        assert {key: served[key] for key in received} == received
         assert subscriber.next("v1.1/Observations")["result"] == 71.5
     finally:
         subscriber.close()
