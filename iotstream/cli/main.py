@@ -8,6 +8,7 @@ import typer
 
 from iotstream import __version__
 from iotstream.cli import consume, produce, simulate, topics, up
+from iotstream.cli import run as run_command
 from iotstream.cli._context import CliContext, print_error
 from iotstream.config import load_settings
 from iotstream.exceptions import IotStreamError
@@ -27,6 +28,7 @@ app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
 app.command("up")(up.up)
 app.command("demo")(up.demo)
+app.command("run")(run_command.run)
 
 
 @app.callback()

@@ -2,12 +2,9 @@
 job and simulators preconfigured)."""
 
 import logging
-import signal
 import threading
 import time
-from pathlib import Path
-from types import FrameType
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -15,6 +12,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from iotstream.cli._context import state
+from iotstream.cli._platform import Config, DataDir, Host, Port, platform_overrides, stop_on_signals
 from iotstream.config import Settings
 from iotstream.embedded import EmbeddedPlatform
 from iotstream.sim.run import houses, midnight_days_ago, open_publisher, simulate
@@ -25,10 +23,6 @@ __all__ = ["demo", "up"]
 
 console = Console()
 
-Config = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the log, store and job state live.")]
-Host = Annotated[str | None, typer.Option("--host", help="Address the API binds to (default 127.0.0.1).")]
-Port = Annotated[int | None, typer.Option("--port", help="API port (default 8000; 0 picks a free one).")]
 
 DEMO_JOB = {**SMART_HOME_JOB, "allowed_lateness": "3d"}  # corrects with the 2-day-late readings
 # The simulated temperature sensors spike now and then: the rules the data-store thesis ran on them.
@@ -43,7 +37,7 @@ def up(
     ctx: typer.Context, config: Config = None, data_dir: DataDir = None, host: Host = None, port: Port = None
 ) -> None:
     """Run the whole platform in this process until Ctrl-C (or SIGTERM)."""
-    settings = state(ctx).reload(config, **_overrides(data_dir, host, port))
+    settings = state(ctx).reload(config, **platform_overrides(data_dir, host, port))
     _serve(settings, demo=False)
 
 
@@ -52,18 +46,13 @@ def demo(
 ) -> None:
     """`up` with the smart-home meter job, temperature alert rules (notified in the log) and
     simulators sending to them over HTTP."""
-    overrides = _overrides(data_dir, host, port)
+    overrides = platform_overrides(data_dir, host, port)
     settings = state(ctx).reload(config, **overrides)
     if not settings.jobs:
         overrides["jobs"] = [DEMO_JOB, *DEMO_RULES]
     if not settings.notify.sinks:
         overrides["notify"] = {"sinks": [{"type": "log"}]}
     _serve(state(ctx).reload(config, **overrides), demo=True)
-
-
-def _overrides(data_dir: Path | None, host: str | None, port: int | None) -> dict[str, Any]:
-    api = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
-    return ({"data_dir": data_dir} if data_dir else {}) | ({"api": api} if api else {})
 
 
 def _serve(settings: Settings, *, demo: bool) -> None:
@@ -84,7 +73,7 @@ def _serve(settings: Settings, *, demo: bool) -> None:
         lines += _examples(url)
         console.print(Panel(escape("\n".join(lines)), title="iotstream is running", subtitle="Ctrl-C stops"))
         console.print(f"iotstream is serving {url} (dashboard: {url}/ui/)", markup=False, soft_wrap=True)
-        _stop_on_signals(platform)
+        stop_on_signals(platform)
         platform.wait()
         stop.set()
         for thread in simulators:
@@ -134,14 +123,3 @@ def _examples(url: str) -> list[str]:
         f"  curl '{url}/api/v1/datastreams'",
         f"  curl '{url}/api/v1/aggregates?datastream=Wtot.rest&window=1d'",
     ]
-
-
-def _stop_on_signals(platform: EmbeddedPlatform) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be installed from the main thread (e.g. not under tests)
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        platform.request_stop()
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)

@@ -28,6 +28,8 @@ from iotstream.processing.windowing import Event
 from iotstream.processing.windows import BaseWindows
 
 __all__ = [
+    "IDLE_TIMEOUT_HELP",
+    "IDLE_TIMEOUT_MS",
     "Filter",
     "FlatMap",
     "InOrder",
@@ -109,6 +111,13 @@ class To:
 Step = Map | Filter | KeyBy | FlatMap | Process | JoinTable | InOrder | Window | To
 
 
+IDLE_TIMEOUT_MS = 30_000
+IDLE_TIMEOUT_HELP = (
+    "A source partition with no new records for this long (processing time) stops holding the watermark"
+    " back, so the last window closes when one partition goes quiet (Flink's `withIdleness`)."
+)
+
+
 @dataclass(frozen=True)
 class Job:
     """What a job reads, how it handles time, and its steps.
@@ -121,7 +130,7 @@ class Job:
     name: str
     sources: Sequence[str]
     out_of_orderness_ms: int = 0
-    idle_timeout_ms: int = 30_000
+    idle_timeout_ms: int = IDLE_TIMEOUT_MS
     late_topic: str = LATE
     deadletter_topic: str = DEADLETTER
     steps: tuple[Step, ...] = field(default=())

@@ -92,13 +92,27 @@ class JobRunner:
         by_task: dict[int, list[Record]] = {}
         for record in records:
             by_task.setdefault(record.partition, []).append(record)
-        for number, task in list(self._tasks.items()):
+        tasks = list(self._tasks.items())
+        for number, task in tasks:
             out, rejected = task.process(by_task.get(number, []))  # an empty batch still fires idle windows
             self._emit(out, rejected)
+        self._advance_idle([task for _, task in tasks])
         self._counts["events_in"] += len(records)
         if self._clock() >= self._next_checkpoint:
             self.checkpoint()
         return len(records)
+
+    def _advance_idle(self, tasks: list[Task]) -> None:
+        """Tasks whose partitions are all idle follow the watermark of the active ones (see `Watermarks`);
+        what that closes is emitted now."""
+        active = [mark for task in tasks if (mark := task.watermarks.active()) is not None]
+        if not active:
+            return
+        job_watermark = min(active)
+        for task in tasks:
+            if task.watermarks.active() is None and task.watermarks.current() < job_watermark:
+                task.watermarks.follow(job_watermark)
+                self._emit(*task.process([]))
 
     def _emit(self, out: TaskOutput, rejected: list[tuple[Record, str]]) -> None:
         produce, name = self._producer.produce, self.job.name

@@ -5,6 +5,11 @@ job's watermark is the minimum over *active* partitions, because any of them may
 readings. A partition silent for `idle_timeout_ms` (processing time) stops holding the job back,
 so one quiet sensor cannot stall every window. When all are idle, the highest partition watermark
 counts, so the last windows still close when a stream stops. The watermark never moves backwards.
+
+A task reads one partition number of its sources, so the keys of a partition that went quiet would wait
+for readings that never come. `follow` hands such a task the watermark of the job's active partitions
+elsewhere (as Flink's window operators take the minimum over their non-idle inputs), so the last day of
+a multi-partition meter job closes when one partition goes quiet.
 """
 
 import time
@@ -44,6 +49,7 @@ class Watermarks:
         self._clock = clock
         self._partitions: dict[int, _Partition] = {}
         self._watermark = NO_WATERMARK
+        self._followed = NO_WATERMARK
 
     def assign(self, partition: int, max_event_ms: int | None = None) -> None:
         """A partition joins (restored `max_event_ms` from a checkpoint, if any); it holds the watermark
@@ -67,6 +73,17 @@ class Watermarks:
         state = self._partitions.get(partition)
         return None if state is None else state.max_event_ms
 
+    def active(self) -> int | None:
+        """The watermark of the partitions still delivering, or None when every one is idle."""
+        now = self._clock()
+        if not any(now - p.last_seen_s < self._idle_timeout_s for p in self._partitions.values()):
+            return None
+        return self.current()
+
+    def follow(self, watermark_ms: int) -> None:
+        """The watermark of the job's other, active tasks: it counts while every partition here is idle."""
+        self._followed = max(self._followed, watermark_ms)
+
     def current(self) -> int:
         now = self._clock()
         active = [p for p in self._partitions.values() if now - p.last_seen_s < self._idle_timeout_s]
@@ -76,8 +93,7 @@ class Watermarks:
             candidate = min(p.max_event_ms for p in active if p.max_event_ms is not None)
         else:
             seen = [p.max_event_ms for p in self._partitions.values() if p.max_event_ms is not None]
-            if not seen:
-                return self._watermark
-            candidate = max(seen)
+            candidate = max(seen) if seen else NO_WATERMARK + self._out_of_orderness_ms
+            self._watermark = max(self._watermark, self._followed)
         self._watermark = max(self._watermark, candidate - self._out_of_orderness_ms)
         return self._watermark

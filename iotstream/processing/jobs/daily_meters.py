@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iotstream._units import DurationMs
-from iotstream.processing.job import Job
+from iotstream.processing.job import IDLE_TIMEOUT_HELP, IDLE_TIMEOUT_MS, Job
 from iotstream.processing.windowing import Event, WindowResult
 from iotstream.processing.windows import Daily
 
@@ -44,6 +44,7 @@ class DailyMetersSettings(BaseModel):
     timezone: str = "UTC"
     out_of_orderness: DurationMs = 0
     allowed_lateness: DurationMs = 0
+    idle_timeout: DurationMs = Field(default=IDLE_TIMEOUT_MS, gt=0, description=IDLE_TIMEOUT_HELP)
     aggregate: dict[str, Aggregate]
     meters: dict[str, MeterSettings] = Field(default_factory=dict)
 
@@ -75,7 +76,12 @@ def daily_meter_jobs(settings: DailyMetersSettings) -> list[Job]:
     wanted = frozenset(settings.aggregate)
     name = settings.name
     days = (
-        Job(name, sources=["observations"], out_of_orderness_ms=settings.out_of_orderness)
+        Job(
+            name,
+            sources=["observations"],
+            out_of_orderness_ms=settings.out_of_orderness,
+            idle_timeout_ms=settings.idle_timeout,
+        )
         .flat_map(lambda event: (event,) if event[0] in wanted else ())
         .window(Daily(settings.timezone), allowed_lateness_ms=settings.allowed_lateness)
         .to(AGGREGATES)

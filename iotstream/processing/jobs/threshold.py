@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 
 from iotstream._units import DurationMs
 from iotstream.log.topics import ALERTS, OBSERVATIONS, REGISTRY_DATASTREAMS
-from iotstream.processing.job import Job
+from iotstream.processing.job import IDLE_TIMEOUT_HELP, IDLE_TIMEOUT_MS, Job
 from iotstream.processing.jobs._rules import RuleSettings, watched_only
 from iotstream.processing.jobs._temperature import SYMBOLS, canonical_unit, declared_unit, to_unit
 from iotstream.processing.windowing import Event
@@ -42,6 +42,7 @@ class ThresholdSettings(RuleSettings):
     hysteresis: float = Field(default=0.0, ge=0)
     min_duration: DurationMs = 0
     out_of_orderness: DurationMs = 0
+    idle_timeout: DurationMs = Field(default=IDLE_TIMEOUT_MS, gt=0, description=IDLE_TIMEOUT_HELP)
     unit: str | None = Field(
         default=None,
         description="degC, degF or K (or °C, Fahrenheit, ...): compare temperatures in this unit,"
@@ -67,7 +68,12 @@ class ThresholdSettings(RuleSettings):
 
 
 def threshold_job(settings: ThresholdSettings) -> Job:
-    job = Job(settings.name, sources=[OBSERVATIONS], out_of_orderness_ms=settings.out_of_orderness)
+    job = Job(
+        settings.name,
+        sources=[OBSERVATIONS],
+        out_of_orderness_ms=settings.out_of_orderness,
+        idle_timeout_ms=settings.idle_timeout,
+    )
     job = job.flat_map(watched_only(settings))
     if settings.unit is not None:
         job = job.join_table(REGISTRY_DATASTREAMS, _converter(settings.unit))

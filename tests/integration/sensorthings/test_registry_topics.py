@@ -17,6 +17,7 @@ from iotstream.processing.runner import JobRunner
 from iotstream.processing.tables import TableReader
 from iotstream.registry.catalog import open_catalog
 from iotstream.registry.models import Thing
+from iotstream.roles.registry import RegistryRole
 
 from .test_errors import OBSERVED, SENSOR, _datastream
 
@@ -105,8 +106,10 @@ def test_a_publish_that_fails_does_not_fail_the_request_and_the_next_change_heal
     platform: EmbeddedPlatform, sta: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     thing_id, _ = _boiler(sta)
-    publisher = platform._publisher
-    assert publisher is not None
+    role = platform.role("registry")
+    assert isinstance(role, RegistryRole)
+    assert role.publisher is not None
+    publisher = role.publisher
 
     def log_down(*_args: Any, **_kwargs: Any) -> None:
         raise OSError("log unavailable")

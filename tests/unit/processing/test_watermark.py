@@ -34,3 +34,27 @@ def test_when_every_partition_is_idle_the_last_windows_can_still_close() -> None
     marks.observe(1, 9_000)
     clock.advance(11)
     assert marks.current() == 8_000
+
+
+def test_a_task_whose_partitions_are_all_idle_follows_the_job_and_only_then() -> None:
+    clock = FakeClock()
+    marks = Watermarks(out_of_orderness_ms=1_000, idle_timeout_ms=10_000, clock=clock)
+    marks.observe(0, 5_000)
+    marks.follow(50_000)  # the other tasks' active partitions are further on
+    assert (marks.active(), marks.current()) == (4_000, 4_000)  # still active: its own data counts
+    clock.advance(11)
+    assert (marks.active(), marks.current()) == (None, 50_000)
+    marks.follow(40_000)  # never backwards
+    assert marks.current() == 50_000
+    marks.observe(0, 60_000)  # it speaks again: its own watermark counts
+    assert (marks.active(), marks.current()) == (59_000, 59_000)
+
+
+def test_a_task_that_never_saw_a_reading_follows_the_job_once_idle() -> None:
+    clock = FakeClock()
+    marks = Watermarks(out_of_orderness_ms=0, idle_timeout_ms=10_000, clock=clock)
+    marks.assign(0)
+    marks.follow(7_000)
+    assert marks.current() == NO_WATERMARK
+    clock.advance(11)
+    assert marks.current() == 7_000

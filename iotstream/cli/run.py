@@ -1,0 +1,39 @@
+"""`iotstream run ROLE [ROLE...]`: some of the platform's roles in this process, the others elsewhere on
+the same log, store and catalog (the distributed mode)."""
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+
+from iotstream.cli._context import state
+from iotstream.cli._platform import Config, DataDir, Host, Port, platform_overrides, stop_on_signals
+from iotstream.roles import ROLE_NAMES, Platform
+
+__all__ = ["run"]
+
+console = Console()
+
+Roles = Annotated[list[str], typer.Argument(help=f"Roles to run: {', '.join(ROLE_NAMES)}.")]
+
+
+def run(
+    ctx: typer.Context,
+    roles: Roles,
+    config: Config = None,
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+) -> None:
+    """Run the given roles in this process until Ctrl-C (or SIGTERM)."""
+    settings = state(ctx).reload(config, **platform_overrides(data_dir, host, port))
+    with Platform(settings, list(dict.fromkeys(roles))) as platform:
+        lines = [f"roles: {', '.join(role.name for role in platform.roles)}", *platform.running()]
+        console.print(Panel(escape("\n".join(lines)), title="iotstream is running", subtitle="Ctrl-C stops"))
+        url = platform.api.url if platform.api is not None else None
+        console.print(f"iotstream is running {' '.join(roles)}" + (f" on {url}" if url else ""), markup=False)
+        stop_on_signals(platform)
+        platform.wait()
+    console.print("iotstream stopped", markup=False)

@@ -1,0 +1,75 @@
+"""The `api` role: HTTP ingestion, queries, the dashboard, SensorThings and the live WebSocket."""
+
+from collections.abc import Callable
+from typing import Any
+
+from iotstream.api.app import serve
+from iotstream.api.live import LiveHub
+from iotstream.api.server import ApiServer
+from iotstream.api.services import Services
+from iotstream.config import Settings
+from iotstream.log.topics import ALERTS, OBSERVATIONS
+from iotstream.processing.jobs import AGGREGATES
+from iotstream.roles.base import Role
+from iotstream.roles.parts import Parts
+
+__all__ = ["ApiRole"]
+
+
+class ApiRole(Role):
+    name = "api"
+    description = "HTTP ingestion, queries, dashboard, SensorThings, live WebSocket"
+
+    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+        """`stats`: the counters of every role in this process, for `GET /api/v1/stats`."""
+        self._stats = stats
+        self.server: ApiServer | None = None
+        self._live: LiveHub | None = None
+        self._parts: Parts | None = None
+
+    def start(self, parts: Parts) -> None:
+        self._parts = parts
+        settings = parts.settings
+        self._live = live = LiveHub(
+            parts.log, {OBSERVATIONS: "reading", AGGREGATES: "window", ALERTS: "alert"}
+        ).start()
+        services = Services(
+            settings,
+            parts.ingestor,
+            parts.storage,
+            _value_of(settings),
+            parts.keys.describe,
+            self._stats,
+            live,
+            parts.sensorthings,
+        )
+        self.server = ApiServer(serve(services), settings.api.host, settings.api.port).start()
+
+    def stop(self) -> None:
+        """Finishes the requests in flight; their readings are acknowledged by the log."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if self._parts is not None:
+            self._parts.flush_ingestion()
+
+    def stats(self) -> dict[str, Any]:
+        if self._live is None:
+            return {}
+        return {"websocket_clients": self._live.clients, "websocket_dropped": self._live.dropped}
+
+    def banner(self) -> list[str]:
+        if self.server is None:
+            return []
+        url = self.server.url
+        return [f"HTTP API: {url} (POST /api/v1/readings; docs at {url}/docs)"]
+
+
+def _value_of(settings: Settings) -> Callable[[str], str | None]:
+    def value_of(datastream: str) -> str | None:
+        return next((v for job in settings.jobs if (v := job.value_of(datastream))), None)
+
+    return value_of

@@ -1,0 +1,56 @@
+"""The `jobs` role: every configured stream job, each on its own thread, checkpointing into the data
+directory."""
+
+import time
+from typing import Any
+
+from iotstream.processing.jobs import build_jobs
+from iotstream.processing.runner import JobRunner
+from iotstream.processing.watermark import NO_WATERMARK
+from iotstream.roles.base import ThreadedRole
+from iotstream.roles.parts import Parts
+
+__all__ = ["JobsRole"]
+
+
+class JobsRole(ThreadedRole):
+    name = "jobs"
+    description = "every configured stream job"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runners: list[JobRunner] = []
+        self._summary = ""
+
+    def start(self, parts: Parts) -> None:
+        state_dir = parts.settings.data_dir / "state"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        jobs = build_jobs(parts.settings.jobs)
+        log = parts.log if jobs else None
+        for job in jobs:
+            assert log is not None  # noqa: S101 - opened above when there is a job
+            runner = JobRunner(job, log, state_dir)
+            self.runners.append(runner)
+            self.spawn(f"iotstream-job:{job.name}", runner.run)
+        self._summary = (
+            ", ".join(f"{job.name} ({job.type})" for job in parts.settings.jobs) or "none configured"
+        )
+
+    def stop(self) -> None:
+        super().stop()  # each job checkpoints
+        self.runners.clear()
+
+    def stats(self) -> dict[str, Any]:
+        return {"jobs": {runner.job.name: _job_stats(runner) for runner in self.runners}}
+
+    def consumer_groups(self) -> list[str]:
+        return [f"iotstream.job.{runner.job.name}" for runner in self.runners]
+
+    def banner(self) -> list[str]:
+        return [f"jobs: {self._summary}"]
+
+
+def _job_stats(runner: JobRunner) -> dict[str, Any]:
+    watermark = runner.watermark_ms
+    delay = None if watermark == NO_WATERMARK else time.time() - watermark / 1000
+    return {"events_in": runner.events_in, "watermark_ms": watermark, "watermark_delay_s": delay}

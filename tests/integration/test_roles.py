@@ -1,0 +1,143 @@
+"""Roles composed into processes: `iotstream run` with some roles here and the others in another process
+on the same log, store and catalog; `Platform` opening only what its roles use."""
+
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+from iotstream.config import load_settings
+from iotstream.roles import Platform, UnknownRoleError
+from iotstream.roles.base import ThreadedRole
+from iotstream.roles.parts import Parts
+from tests.integration.conftest import CLI
+from tests.integration.test_up_crash import CONFIG, D0
+from tests.meters import DAY
+from tests.servers import fresh_database
+
+pytestmark = pytest.mark.slow
+
+JOB = CONFIG  # every tier kept, and a daily meter job summing `load`
+
+
+def start_run(tmp_path: Path, *roles: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """`iotstream run ROLES`; returns the process and its banner, once it says it runs."""
+    process = subprocess.Popen(
+        [*CLI, "run", *roles, "--config", "iotstream.toml", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    banner = []
+    for line in process.stdout:
+        banner.append(line)
+        if line.startswith("iotstream is running "):
+            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
+            return process, banner
+    raise AssertionError(f"iotstream run {' '.join(roles)} did not start (exit {process.wait()}):\n{banner}")
+
+
+def _drain(pipe: IO[str]) -> None:
+    """Keeps the pipe from filling up, and closes it when the process has ended."""
+    with pipe:
+        pipe.read()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_the_ways_in_and_the_sink_with_the_jobs_run_as_two_processes(
+    tmp_path: Path, postgres_url: str, processes: list[subprocess.Popen[str]]
+) -> None:
+    """The API process takes readings into the log; the other process's sink stores them in PostgreSQL
+    and its meter job aggregates them, and the API serves both."""
+    storage = fresh_database(postgres_url)
+    (tmp_path / "iotstream.toml").write_text(f'[storage]\nurl = "{storage}"\n{JOB}')
+    api, api_banner = start_run(tmp_path, "api", "registry")
+    processes.append(api)
+    back, back_banner = start_run(tmp_path, "sink", "jobs")
+    processes.append(back)
+    url = api_banner[-1].split(" on ")[-1].strip()
+    assert "roles: registry, api" in "".join(api_banner)
+    assert "roles: sink, jobs" in "".join(back_banner)
+    assert " on " not in back_banner[-1]  # no API in that process
+
+    readings = [{"datastream": "load", "time": D0 + i * 60_000, "value": 1} for i in range(10)]
+    readings.append({"datastream": "load", "time": D0 + DAY, "value": 1})  # closes the first day
+    with httpx.Client(base_url=url, timeout=10) as client:
+        assert client.post("/api/v1/readings", json=readings).status_code == 202
+        stored = _eventually(lambda: client.get("/api/v1/readings", params=_day("load")).json(), 11)
+        daily = _eventually(lambda: client.get("/api/v1/aggregates", params={"datastream": "load"}).json(), 1)
+    assert [reading["value"] for reading in stored] == [1] * 11
+    assert (daily[0]["count"], daily[0]["sum"]) == (10, 10)
+
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0  # a graceful stop
+
+
+def test_a_platform_opens_only_what_its_roles_use(tmp_path: Path) -> None:
+    settings = load_settings(None, data_dir=tmp_path)
+    with Platform(settings, ["sink"]) as platform:
+        assert platform.log is not None
+        assert platform.storage is not None
+        assert (platform.catalog, platform.ingestor, platform.api) == (None, None, None)
+        assert platform.running()[-1].startswith("storage sink:")
+        assert platform.problems() == []
+    assert platform.log is None  # closed
+
+
+def test_an_unknown_role_is_refused_with_the_names_of_the_roles() -> None:
+    names = "sink, registry, notify, jobs, api, mqtt"
+    with pytest.raises(UnknownRoleError, match=f"no role 'web'; the roles are {names}"):
+        Platform(load_settings(None), ["api", "web"])
+
+
+class _Dies(ThreadedRole):
+    name = "dies"
+    description = "a loop that ends at once"
+
+    def start(self, parts: Parts) -> None:
+        self.spawn("iotstream-dies", lambda stop: None)
+
+
+def test_a_role_whose_loop_ended_reports_it() -> None:
+    role = _Dies()
+    role.start(Parts(load_settings(None)))
+    deadline = time.monotonic() + 5
+    while not role.problems() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert role.problems() == ["iotstream-dies stopped"]
+    role.stop()
+    assert role.problems() == []
+
+
+def _day(datastream: str) -> dict[str, object]:
+    return {"datastream": datastream, "from": D0, "to": D0 + 2 * DAY}
+
+
+Rows = list[dict[str, object]]
+
+
+def _eventually(query: Callable[[], Rows], count: int, timeout_s: float = 30) -> Rows:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = query()
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
