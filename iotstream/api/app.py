@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotstream import __version__
-from iotstream.api import dashboard, grafana, live, metrics, queries, readings
+from iotstream.api import dashboard, grafana, health, live, metrics, queries, readings
 from iotstream.api.fast_readings import ReadingsFastPath
 from iotstream.api.services import Services
 from iotstream.registry.sensorthings import routes as sensorthings
@@ -49,15 +49,17 @@ def create_app(services: Services) -> FastAPI:
         description="Open IoT live streaming: send readings; query raw data, window results, late readings.",
     )
     app.state.services = services
-    app.state.metrics = metrics.registry_for(services.stats)
+    app.state.metrics = metrics.registry_for(services.stats, services.metric_labels)
     app.state.live = services.live
     app.state.sensorthings = services.sensorthings
+    app.state.problems = services.problems
     origins = services.settings.api.cors_origins
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
     app.include_router(readings.router)
     app.include_router(queries.router)
     app.include_router(metrics.router)
+    app.include_router(health.router)
     app.include_router(live.router)
     app.include_router(grafana.router)
     app.include_router(dashboard.router)

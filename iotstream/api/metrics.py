@@ -24,18 +24,29 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def registry_for(stats: Callable[[], dict[str, Any]]) -> CollectorRegistry:
+def registry_for(
+    stats: Callable[[], dict[str, Any]], labels: dict[str, str] | None = None
+) -> CollectorRegistry:
     """A registry of its own per app, so several platforms in one process (tests) never collide."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PlatformCollector(stats))
+    registry.register(PlatformCollector(stats, labels or {}))
     return registry
 
 
 class PlatformCollector(Collector):
-    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, stats: Callable[[], dict[str, Any]], labels: dict[str, str]) -> None:
+        """`labels` go on every sample: which roles a process runs and which process it is, so the
+        processes of a distributed deployment tell apart in one Prometheus."""
         self._stats = stats
+        self._labels = labels
 
     def collect(self) -> Iterator[Metric]:
+        for metric in self._families():
+            if self._labels:
+                metric.samples = [s._replace(labels=s.labels | self._labels) for s in metric.samples]
+            yield metric
+
+    def _families(self) -> Iterator[Metric]:
         stats = self._stats()
         ingest, sink = stats.get("ingest"), stats.get("sink")
         if ingest is not None:

@@ -1,7 +1,7 @@
 """What the routes need from the platform, handed to `create_app` instead of imported globals."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from iotstream.api.live import LiveHub
@@ -24,6 +24,8 @@ class Services:
     stats: Callable[[], dict[str, Any]]  # counters of the roles in this process
     live: LiveHub  # WebSocket push
     sensorthings: SensorThings | None = None  # the registry's SensorThings API, where a catalog is configured
+    problems: Callable[[bool], list[str]] = lambda ready: []  # for /healthz and /readyz (see api.health)
+    metric_labels: dict[str, str] = field(default_factory=dict)  # on every sample of /metrics
 
     def window_value(self, row: WindowAggregate) -> float | None:
         """The aggregate configured for the row's datastream (its average when none is configured)."""

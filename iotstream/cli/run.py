@@ -32,8 +32,7 @@ def run(
     with Platform(settings, list(dict.fromkeys(roles))) as platform:
         lines = [f"roles: {', '.join(role.name for role in platform.roles)}", *platform.running()]
         console.print(Panel(escape("\n".join(lines)), title="iotstream is running", subtitle="Ctrl-C stops"))
-        url = platform.api.url if platform.api is not None else None
-        console.print(f"iotstream is running {' '.join(roles)}" + (f" on {url}" if url else ""), markup=False)
+        console.print(f"iotstream is running {' '.join(roles)} on {platform.url}", markup=False)
         stop_on_signals(platform)
         platform.wait()
     console.print("iotstream stopped", markup=False)

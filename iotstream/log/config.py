@@ -1,12 +1,15 @@
 """Settings of the log layer: which backend, and how it trades latency, durability and memory."""
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from iotstream._units import DurationMs, SizeBytes
 
-__all__ = ["SUPPORTED_SCHEMES", "LogSettings"]
+__all__ = ["KAFKA_DEFAULT_PARTITIONS", "SUPPORTED_SCHEMES", "LogSettings"]
 
 SUPPORTED_SCHEMES = ("sqlite", "kafka")
+KAFKA_DEFAULT_PARTITIONS = 4
 
 KafkaClientValue = str | int | float | bool
 
@@ -36,7 +39,12 @@ class LogSettings(BaseModel):
     auto_create_topics: bool = Field(
         default=True, description="Create a missing topic on first produce instead of failing."
     )
-    default_partitions: int = Field(default=1, ge=1, le=10_000)
+    default_partitions: int = Field(
+        default=1,
+        ge=1,
+        le=10_000,
+        description=f"Partitions of new topics (1 on SQLite, {KAFKA_DEFAULT_PARTITIONS} on Kafka).",
+    )
     fsync: bool = Field(
         default=True,
         description="Acknowledge a produce only after it is fsynced; false survives process crashes "
@@ -59,6 +67,16 @@ class LogSettings(BaseModel):
         ge=0,
         description="How often retention and compaction run; 0 turns them off.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _several_partitions_on_kafka(cls, data: Any) -> Any:
+        """On Kafka (the distributed mode) topics get several partitions unless told otherwise, so
+        several `jobs` and `sink` processes can share them; one process on SQLite has no use for more."""
+        kafka = isinstance(data, dict) and str(data.get("url", "")).startswith("kafka://")
+        if kafka and "default_partitions" not in data:
+            return {**data, "default_partitions": KAFKA_DEFAULT_PARTITIONS}
+        return data
 
     @field_validator("url")
     @classmethod

@@ -2,8 +2,9 @@
 
 Loop: poll a batch → each task folds in its records → outputs, late readings and rejected records are
 produced → every `checkpoint_interval_ms`: wait until every output is acknowledged, save all task
-state with the offsets it includes, then commit those offsets. After a crash the job restores the
-checkpoint and reprocesses from its offsets; repeated outputs carry the same ids, so idempotent sinks
+state with the offsets it includes (in the log, see `checkpoints`), then commit those offsets. After a
+crash, or on whichever process takes a partition over, the task restores the checkpoint and
+reprocesses from its offsets; repeated outputs carry the same ids, so idempotent sinks
 store each once. The job's group is `iotstream.job.<name>`: start the same job twice and the two
 processes split the partitions.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from iotstream.log.base import BaseLog
 from iotstream.log.exceptions import CommitFailedError
 from iotstream.log.types import Record, RecordMetadata, TopicPartition
+from iotstream.processing.checkpoints import LogCheckpoints
 from iotstream.processing.codec import encode_event, encode_late, event_id
 from iotstream.processing.exceptions import ProcessingError
 from iotstream.processing.job import Job, JoinTable
@@ -51,7 +53,9 @@ class JobRunner:
         self._max_batch = max_batch
         self._checkpoint_interval_s = checkpoint_interval_ms / 1000
         self._next_checkpoint = clock() + self._checkpoint_interval_s
-        self._store = CheckpointStore(state_dir / f"{job.name}.db")
+        earlier = state_dir / f"{job.name}.db"  # where versions before the log checkpoints kept them
+        fallback = CheckpointStore(earlier) if earlier.exists() else None
+        self._store = LogCheckpoints(log, job.name, fallback)
         self._tables: dict[str, dict[str, Any]] = {}
         table_topics = [step.topic for step in job.steps if isinstance(step, JoinTable)]
         self._table_reader = TableReader(log, table_topics, self._tables) if table_topics else None
@@ -64,11 +68,12 @@ class JobRunner:
         self._consumer.subscribe(list(job.sources), on_assign=self._assigned, on_revoke=self._revoked)
 
     def _assigned(self, partitions: list[TopicPartition]) -> None:
-        for number in sorted({tp.partition for tp in partitions} - set(self._tasks)):
+        numbers = sorted({tp.partition for tp in partitions} - set(self._tasks))
+        snapshots = self._store.load(numbers) if numbers else {}
+        for number in numbers:
             task = Task(self.job, number, self._tables, self._clock)
-            snapshot = self._store.load(number)
-            if snapshot is not None:
-                task.restore(snapshot)
+            if number in snapshots:
+                task.restore(snapshots[number])
             self._tasks[number] = task
 
     def _revoked(self, partitions: list[TopicPartition]) -> None:
@@ -103,12 +108,13 @@ class JobRunner:
         return len(records)
 
     def _advance_idle(self, tasks: list[Task]) -> None:
-        """Tasks whose partitions are all idle follow the watermark of the active ones (see `Watermarks`);
-        what that closes is emitted now."""
-        active = [mark for task in tasks if (mark := task.watermarks.active()) is not None]
-        if not active:
+        """Tasks whose partitions are all idle follow the watermark of the active ones (see `Watermarks`),
+        or, when every task is idle, the highest one, as a task does with its own partitions: the last
+        day closes once the stream stops. What that closes is emitted now."""
+        if not tasks:
             return
-        job_watermark = min(active)
+        active = [mark for task in tasks if (mark := task.watermarks.active()) is not None]
+        job_watermark = min(active) if active else max(task.watermarks.current() for task in tasks)
         for task in tasks:
             if task.watermarks.active() is None and task.watermarks.current() < job_watermark:
                 task.watermarks.follow(job_watermark)

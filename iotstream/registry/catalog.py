@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from iotstream.exceptions import ConfigError
@@ -58,6 +58,11 @@ class Catalog:
                 callback(changes)
             except Exception:
                 _log.exception("after a catalog commit, %r failed", callback)
+
+    def ping(self) -> None:
+        """Raises when the database does not answer (readiness checks)."""
+        with self._sessions.begin() as session:
+            session.execute(text("SELECT 1"))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from iotstream.api.app import serve
+from iotstream.api.health import Problems
 from iotstream.api.live import LiveHub
 from iotstream.api.server import ApiServer
 from iotstream.api.services import Services
@@ -20,9 +21,14 @@ class ApiRole(Role):
     name = "api"
     description = "HTTP ingestion, queries, dashboard, SensorThings, live WebSocket"
 
-    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
-        """`stats`: the counters of every role in this process, for `GET /api/v1/stats`."""
+    def __init__(
+        self, stats: Callable[[], dict[str, Any]], problems: Problems, metric_labels: dict[str, str]
+    ) -> None:
+        """`stats`, `problems` and `metric_labels`: of this process, for `/api/v1/stats`, `/healthz`,
+        `/readyz` and `/metrics`."""
         self._stats = stats
+        self._problems = problems
+        self._metric_labels = metric_labels
         self.server: ApiServer | None = None
         self._live: LiveHub | None = None
         self._parts: Parts | None = None
@@ -42,6 +48,8 @@ class ApiRole(Role):
             self._stats,
             live,
             parts.sensorthings,
+            self._problems,
+            self._metric_labels,
         )
         self.server = ApiServer(serve(services), settings.api.host, settings.api.port).start()
 

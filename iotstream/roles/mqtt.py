@@ -18,7 +18,7 @@ class MqttRole(Role):
 
     def __init__(self, api_url: Callable[[], str | None] = lambda: None) -> None:
         """`api_url`: where this process serves the API, if it does; the SensorThings notifications
-        link to it (else to `[api] host` and `port`)."""
+        link to it (else to `[api] public_url`, else to `[api] host` and `port`)."""
         self._api_url = api_url
         self.broker: EmbeddedBroker | None = None
         self._ingest: MqttIngest | None = None
@@ -37,7 +37,8 @@ class MqttRole(Role):
         self._ingest = MqttIngest(settings, parts.ingestor).start()
         if settings.sensorthings:
             api = parts.settings.api
-            base = f"{self._api_url() or f'http://{api.host}:{api.port}'}/v1.1"
+            served = self._api_url() or api.public_url or f"http://{api.host}:{api.port}"
+            base = f"{served.rstrip('/')}/v1.1"
             self._sensorthings = SensorThingsMqtt(
                 settings, parts.sensorthings, parts.ingestor, parts.log, base
             ).start()

@@ -6,17 +6,21 @@ runs, and stop in reverse: first nothing new is accepted and what was accepted i
 jobs checkpoint, then the sink writes what it holds. The shared connections close last.
 """
 
+import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+from iotstream.api.health import health_app
 from iotstream.api.server import ApiServer
 from iotstream.config import Settings
 from iotstream.exceptions import IotStreamError
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.ingest.mqtt_broker import EmbeddedBroker
 from iotstream.log import BaseLog
+from iotstream.log.topics import OBSERVATIONS
 from iotstream.registry.catalog import Catalog
 from iotstream.roles.api import ApiRole
 from iotstream.roles.base import Role
@@ -49,12 +53,15 @@ class Platform:
             "registry": RegistryRole,
             "notify": NotifyRole,
             "jobs": JobsRole,
-            "api": lambda: ApiRole(self.stats),
+            "api": lambda: ApiRole(self.stats, self.problems, self.metric_labels),
             "mqtt": lambda: MqttRole(lambda: self.api.url if self.api is not None else None),
         }
-        self.roles = [factories[name]() for name in ROLE_NAMES if name in roles]
+        names = [name for name in ROLE_NAMES if name in roles]
+        self.metric_labels = {"roles": ",".join(names), "process": f"{socket.gethostname()}:{os.getpid()}"}
+        self.roles = [factories[name]() for name in names]
         self._started: list[Role] = []
         self._stopped = threading.Event()
+        self._health: ApiServer | None = None  # where a process without the API answers probes
 
     def start(self) -> Self:
         try:
@@ -62,6 +69,9 @@ class Platform:
             for role in self.roles:
                 self._started.append(role)  # stopped too if it fails half-way: `stop` allows that
                 role.start(self._parts)
+            if self.role("api") is None:
+                app = health_app(self.problems, self.stats, self.metric_labels)
+                self._health = ApiServer(app, self.settings.api.host, self.settings.api.port).start()
         except BaseException:
             self.stop()
             raise
@@ -69,6 +79,9 @@ class Platform:
 
     def stop(self) -> None:
         self._stopped.set()
+        if self._health is not None:
+            self._health.stop()
+            self._health = None
         while self._started:
             self._started.pop().stop()
         self._parts.close()
@@ -110,12 +123,39 @@ class Platform:
         return role.server if isinstance(role, ApiRole) else None
 
     @property
+    def url(self) -> str | None:
+        """Where this process answers HTTP: the API, or else its health listener."""
+        server = self.api or self._health
+        return server.url if server is not None else None
+
+    @property
     def mqtt_broker(self) -> EmbeddedBroker | None:
         role = self.role("mqtt")
         return role.broker if isinstance(role, MqttRole) else None
 
-    def problems(self) -> list[str]:
-        return [f"{role.name}: {problem}" for role in self._started for problem in role.problems()]
+    def problems(self, ready: bool = False) -> list[str]:
+        """What is wrong with the roles (liveness); with `ready`, also what they connect to that does
+        not answer (readiness)."""
+        problems = [f"{role.name}: {problem}" for role in self._started for problem in role.problems()]
+        if self._stopped.is_set():
+            problems.append("stopping")
+        return problems + (self._unreachable() if ready else [])
+
+    def _unreachable(self) -> list[str]:
+        checks: list[tuple[str, Callable[[], object]]] = []
+        if (log := self.log) is not None:
+            checks.append(("log", lambda: log.describe_topic(OBSERVATIONS)))
+        if (storage := self.storage) is not None:
+            checks.append(("storage", storage.ping))
+        if (catalog := self.catalog) is not None:
+            checks.append(("catalog", catalog.ping))
+        problems = []
+        for name, check in checks:
+            try:
+                check()
+            except Exception as err:  # whatever the backend raises, the probe reports it
+                problems.append(f"{name}: {err}")
+        return problems
 
     def stats(self) -> dict[str, Any]:
         """Counters of the roles in this process, for `GET /api/v1/stats`."""

@@ -440,6 +440,10 @@ class BaseStorage(ABC):
     def apply_retention(self) -> dict[str, int]:
         """Delete what the retention tiers no longer keep; returns rows deleted per tier."""
 
+    def ping(self) -> None:
+        """Raises StorageError when the database does not answer (readiness checks)."""
+        self._query("SELECT 1", [])
+
     @abstractmethod
     def close(self) -> None:
         """Release connections."""

@@ -15,8 +15,10 @@ import msgspec
 import pytest
 
 from iotstream.log import BaseLog, TopicPartition, TopicSpec, open_log
+from iotstream.processing.checkpoints import LogCheckpoints
 from iotstream.processing.job import Job
 from iotstream.processing.runner import JobRunner
+from iotstream.processing.task import Task
 from iotstream.processing.windows import Tumbling
 from iotstream.testing import run_job
 
@@ -121,15 +123,16 @@ def test_a_job_killed_at_random_moments_ends_with_the_uninterrupted_results(tmp_
     feeder = threading.Thread(target=_feed, args=(url, readings))  # live input, ~2,000 readings/s
     feeder.start()
     rng, kills = random.Random(), 0
-    while feeder.is_alive() or kills < 5:
-        child = subprocess.Popen([*CHILD, url, str(tmp_path / "state"), "30", "200"])
+    while feeder.is_alive() or kills < 5:  # each process on a "machine" of its own: state in the log
+        child = subprocess.Popen([*CHILD, url, str(tmp_path / f"state-{kills}"), "30", "200"])
         time.sleep(rng.uniform(0.6, 1.8))
         os.kill(child.pid, signal.SIGKILL)  # mid-stream: input is still arriving
         child.wait()
         kills += 1
     feeder.join()
     # Idle longer than the 3 s session timeout: the last killed member must expire before its partitions move.
-    finished = subprocess.run([*CHILD, url, str(tmp_path / "state"), "6", "200"], timeout=300, check=False)
+    last = [*CHILD, url, str(tmp_path / "state-last"), "6", "200"]
+    finished = subprocess.run(last, timeout=300, check=False)
     assert finished.returncode == 0
     with open_log(url, maintenance_interval_ms=0) as log:
         stored = _stored(log, "agg")
@@ -151,7 +154,7 @@ def test_two_job_processes_split_the_partitions_and_match_a_single_run(tmp_path:
     with open_log(url, maintenance_interval_ms=0) as log:
         log.create_topic(TopicSpec("readings", partitions=4))
         log.create_topic(TopicSpec("agg", partitions=4))
-    workers = [subprocess.Popen([*CHILD, url, str(tmp_path / "state"), "4", "500"]) for _ in range(2)]
+    workers = [subprocess.Popen([*CHILD, url, str(tmp_path / f"state-{n}"), "4", "500"]) for n in range(2)]
     try:
         _wait_for_two_owners(tmp_path / "log.db")
         with open_log(url, maintenance_interval_ms=0) as log:
@@ -217,3 +220,42 @@ def test_a_job_joins_readings_with_a_compacted_registry_topic(tmp_path: Path) ->
         (1, "pump", {"v": 3.0}),
         (2, "boiler", {"v": 72.0, "room": "attic"}),
     ]
+
+
+def test_a_task_restored_in_another_process_has_the_state_at_its_committed_offsets(tmp_path: Path) -> None:
+    """The state hand-over alone: one process runs the job and stops; this process, with a state
+    directory of its own, restores each task from the log, and finds exactly the state that folding
+    in the records below the committed offsets gives."""
+    url = f"sqlite:///{tmp_path}/log.db"
+    with open_log(url, maintenance_interval_ms=0) as log:
+        log.create_topic(TopicSpec("readings", partitions=2))
+        log.create_topic(TopicSpec("agg", partitions=2))
+        _produce(log, _readings(3_000, seed=5))
+    ran = subprocess.run([*CHILD, url, str(tmp_path / "state-a"), "2", "200"], timeout=120, check=False)
+    assert ran.returncode == 0
+    job = _child_job()
+    with open_log(url, maintenance_interval_ms=0) as log:
+        consumer = log.consumer("iotstream.job.minutes")
+        partitions = [TopicPartition("readings", p) for p in range(2)]
+        committed = consumer.committed(partitions)
+        consumer.close()
+        restored = LogCheckpoints(log, job.name).load([0, 1])
+        for tp in partitions:
+            offset = committed[tp]
+            assert offset is not None
+            assert offset > 0
+            reference = Task(job, tp.partition, {}, clock=time.monotonic)
+            reference.process(_records_below(log, tp, offset))
+            assert restored[tp.partition] == msgspec.msgpack.decode(
+                msgspec.msgpack.encode(reference.snapshot())
+            )
+
+
+def _records_below(log: BaseLog, partition: TopicPartition, offset: int) -> list[Any]:
+    consumer = log.consumer()
+    consumer.assign([partition])
+    records: list[Any] = []
+    while len(records) < offset and (batch := consumer.poll(max_records=10_000, timeout_s=1)):
+        records += batch
+    consumer.close()
+    return [record for record in records if record.offset < offset]

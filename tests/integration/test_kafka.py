@@ -20,6 +20,8 @@ KAFKA_FAST = {"session_timeout_ms": 6_000, "heartbeat_interval_ms": 1_000, "requ
 
 def test_cli_round_trips_records_and_describe_shows_the_group(cli: Run, kafka_url: str) -> None:
     topic = f"cli-{time.monotonic_ns()}"
+    created = cli("--log", kafka_url, "topics", "create", topic, "--partitions", "1")  # one order to check
+    assert created.returncode == 0, created.stderr
     produced = cli("--log", kafka_url, "produce", topic, stdin='{"a":1}\n{"a":2}\n{"a":3}\n')
     assert produced.returncode == 0, produced.stderr
     consumed = cli("--log", kafka_url, "consume", topic, "--from-beginning", "--max", "3")

@@ -1,5 +1,7 @@
 """`GET /metrics` parses with Prometheus' own parser, and its counters move as data flows."""
 
+import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +26,16 @@ def platform(tmp_path: Path) -> Iterator[EmbeddedPlatform]:
 
 
 def scrape(api: httpx.Client) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Samples by name and labels, without the labels every sample carries (checked here)."""
     answer = api.get("/metrics")
     assert answer.headers["content-type"].startswith("text/plain")
     samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
     for family in text_string_to_metric_families(answer.text):
         for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+            labels = dict(sample.labels)
+            assert labels.pop("roles") == "sink,registry,notify,jobs,api,mqtt"
+            assert labels.pop("process") == f"{socket.gethostname()}:{os.getpid()}"  # this test's process
+            samples.setdefault(sample.name, {})[tuple(sorted(labels.items()))] = sample.value
     return samples
 
 

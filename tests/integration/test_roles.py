@@ -2,6 +2,7 @@
 on the same log, store and catalog; `Platform` opening only what its roles use."""
 
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -11,6 +12,7 @@ from typing import IO
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from iotstream.config import load_settings
 from iotstream.roles import Platform, UnknownRoleError
@@ -19,7 +21,7 @@ from iotstream.roles.parts import Parts
 from tests.integration.conftest import CLI
 from tests.integration.test_up_crash import CONFIG, D0
 from tests.meters import DAY
-from tests.servers import fresh_database
+from tests.servers import fresh_database, start_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +45,10 @@ def start_run(tmp_path: Path, *roles: str) -> tuple[subprocess.Popen[str], list[
             threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
             return process, banner
     raise AssertionError(f"iotstream run {' '.join(roles)} did not start (exit {process.wait()}):\n{banner}")
+
+
+def _process_of(process: subprocess.Popen[str]) -> str:
+    return f"{socket.gethostname()}:{process.pid}"
 
 
 def _drain(pipe: IO[str]) -> None:
@@ -73,9 +79,16 @@ def test_the_ways_in_and_the_sink_with_the_jobs_run_as_two_processes(
     back, back_banner = start_run(tmp_path, "sink", "jobs")
     processes.append(back)
     url = api_banner[-1].split(" on ")[-1].strip()
+    back_url = back_banner[-1].split(" on ")[-1].strip()  # its health listener: no API there
     assert "roles: registry, api" in "".join(api_banner)
     assert "roles: sink, jobs" in "".join(back_banner)
-    assert " on " not in back_banner[-1]  # no API in that process
+    for process_url in (url, back_url):
+        for probe in ("/healthz", "/readyz"):
+            assert httpx.get(f"{process_url}{probe}").json() == {"status": "ok"}
+    assert httpx.get(f"{back_url}/api/v1/readings").status_code == 404
+    metrics = text_string_to_metric_families(httpx.get(f"{back_url}/metrics").text)
+    counter = next(family for family in metrics if family.name == "iotstream_readings_stored")
+    assert counter.samples[0].labels == {"roles": "sink,jobs", "process": _process_of(back)}
 
     readings = [{"datastream": "load", "time": D0 + i * 60_000, "value": 1} for i in range(10)]
     readings.append({"datastream": "load", "time": D0 + DAY, "value": 1})  # closes the first day
@@ -100,6 +113,25 @@ def test_a_platform_opens_only_what_its_roles_use(tmp_path: Path) -> None:
         assert platform.running()[-1].startswith("storage sink:")
         assert platform.problems() == []
     assert platform.log is None  # closed
+
+
+def test_readiness_goes_false_while_postgresql_is_stopped_and_comes_back(tmp_path: Path) -> None:
+    server, url = start_postgres()
+    try:
+        settings = load_settings(None, data_dir=tmp_path, storage={"url": url}, api={"port": 0})
+        with Platform(settings, ["sink"]) as platform, httpx.Client(base_url=platform.url) as probe:
+            assert probe.get("/readyz").json() == {"status": "ok"}
+            server.stop()
+            answer = probe.get("/readyz")
+            assert answer.status_code == 503
+            [problem] = answer.json()["problems"]
+            assert problem.startswith("storage: ")
+            assert probe.get("/healthz").json() == {"status": "ok"}  # alive: the sink retries meanwhile
+            server.restart()
+            ready = _eventually(lambda: [probe.get("/readyz").json()], 1, until={"status": "ok"})
+            assert ready == [{"status": "ok"}]
+    finally:
+        server.cleanup()
 
 
 def test_an_unknown_role_is_refused_with_the_names_of_the_roles() -> None:
@@ -134,10 +166,13 @@ def _day(datastream: str) -> dict[str, object]:
 Rows = list[dict[str, object]]
 
 
-def _eventually(query: Callable[[], Rows], count: int, timeout_s: float = 30) -> Rows:
+def _eventually(
+    query: Callable[[], Rows], count: int, timeout_s: float = 30, until: dict[str, object] | None = None
+) -> Rows:
+    """The rows once there are `count` (and the last equals `until`, if given), or what came last."""
     deadline = time.monotonic() + timeout_s
     while True:
         rows = query()
-        if len(rows) >= count or time.monotonic() > deadline:
+        if (len(rows) >= count and until in (None, rows[-1])) or time.monotonic() > deadline:
             return rows
         time.sleep(0.1)

@@ -75,3 +75,16 @@ def test_a_bad_environment_value_is_reported(monkeypatch: pytest.MonkeyPatch, tm
         ConfigError, match=r"(?s)IOTSTREAM_\* variables.*log\.fsync: Input should be a valid boolean"
     ):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("log", "partitions"),
+    [
+        ("[log]\n", 1),
+        ('[log]\nurl = "kafka://broker:9092"\n', 4),
+        ('[log]\nurl = "kafka://broker:9092"\ndefault_partitions = 2\n', 2),
+    ],
+)
+def test_kafka_topics_get_several_partitions_unless_told(tmp_path: Path, log: str, partitions: int) -> None:
+    """The distributed mode's `jobs` and `sink` processes share a topic by its partitions."""
+    assert load_settings(_write(tmp_path, log)).log.default_partitions == partitions

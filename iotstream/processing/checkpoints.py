@@ -1,0 +1,124 @@
+"""Checkpoints of a job's tasks kept in the log, so a task's state moves with its partition.
+
+A process that takes a partition over (a rebalance, a crash of its owner) finds the task's last
+checkpoint in the compacted topic `jobs.<job>.checkpoints`, wherever it runs, as Kafka Streams finds a
+store in its changelog. A checkpoint holds the task's whole state with the input offsets it includes;
+the runner writes it before it commits those offsets, so a restored task is never behind its group.
+
+Records, keyed so compaction keeps exactly what a restore needs:
+- `<task>/<slot>/<n>`: chunk n of a checkpoint (a state may be larger than one record may be);
+- `<task>`: the commit record `{"id", "slot", "chunks"}`, written after its chunks.
+Checkpoints alternate between two slots, so a process that dies halfway through writing one leaves the
+previous one whole. To read every checkpoint written so far without trusting a backend's idea of the
+end of a partition, a reader first writes a marker record and reads until it sees it.
+
+A task with no checkpoint in the log falls back to the job's checkpoint file of earlier versions.
+"""
+
+import uuid
+from typing import Any
+
+import msgspec
+
+from iotstream.log.base import BaseLog
+from iotstream.log.exceptions import LogError
+from iotstream.log.types import CleanupPolicy, Record, TopicPartition, TopicSpec
+from iotstream.processing.exceptions import ProcessingError
+from iotstream.processing.state import CheckpointStore
+
+__all__ = ["LogCheckpoints", "checkpoints_topic"]
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
+_CHUNK_BYTES = 512 * 1024  # well under the log's default 1 MiB record limit
+_MARKER = b"reader"
+_READ_TIMEOUT_S = 30.0
+
+
+def checkpoints_topic(job: str) -> str:
+    return f"jobs.{job}.checkpoints"
+
+
+class LogCheckpoints:
+    def __init__(self, log: BaseLog, job: str, fallback: CheckpointStore | None = None) -> None:
+        self._log = log
+        self._topic = checkpoints_topic(job)
+        self._fallback = fallback
+        log.create_topic(TopicSpec(self._topic, 1, cleanup_policy=CleanupPolicy.COMPACT), exist_ok=True)
+        self._producer = log.producer()
+        self._slots: dict[int, int] = {}  # the slot of each task's last checkpoint
+
+    def load(self, tasks: list[int]) -> dict[int, dict[str, Any]]:
+        """The last whole checkpoint of each task that has one."""
+        latest = self._read_all()
+        states: dict[int, dict[str, Any]] = {}
+        for task in tasks:
+            state = self._assemble(task, latest)
+            if state is None and self._fallback is not None:
+                state = self._fallback.load(task)
+            if state is not None:
+                states[task] = state
+        return states
+
+    def save(self, states: dict[int, dict[str, Any]]) -> None:
+        """Every chunk, then each task's commit record; returns once the log has them all."""
+        for task, state in states.items():
+            slot, checkpoint = 1 - self._slots.get(task, 1), uuid.uuid4().hex
+            data = _encode(state)
+            chunks = [data[i : i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]
+            for n, chunk in enumerate(chunks):
+                self._produce(f"{task}/{slot}/{n}", {"id": checkpoint, "data": chunk})
+            self._produce(f"{task}", {"id": checkpoint, "slot": slot, "chunks": len(chunks)})
+            self._slots[task] = slot
+        self._flush("checkpoint")
+
+    def close(self) -> None:
+        self._producer.close()
+        if self._fallback is not None:
+            self._fallback.close()
+
+    def _assemble(self, task: int, latest: dict[bytes, Any]) -> dict[str, Any] | None:
+        commit = latest.get(f"{task}".encode())
+        if commit is None:
+            return None
+        self._slots[task] = commit["slot"]
+        keys = [f"{task}/{commit['slot']}/{n}".encode() for n in range(commit["chunks"])]
+        chunks = [latest[key] for key in keys if key in latest and latest[key]["id"] == commit["id"]]
+        if len(chunks) != len(keys):  # the commit record is written after its chunks: never
+            raise ProcessingError(f"checkpoint {commit['id']} of task {task} in {self._topic} is incomplete")
+        state: dict[str, Any] = _decode(b"".join(chunk["data"] for chunk in chunks))
+        return state
+
+    def _read_all(self) -> dict[bytes, Any]:
+        """The latest value of every key, up to a marker written now."""
+        marker = uuid.uuid4().hex.encode()
+        self._producer.produce(self._topic, marker, _MARKER)
+        self._flush("marker")
+        consumer = self._log.consumer()
+        try:
+            consumer.assign([TopicPartition(self._topic, 0)])
+            consumer.seek_to_beginning()
+            return _until_marker(consumer.poll, marker, self._topic)
+        finally:
+            consumer.close()
+
+    def _produce(self, key: str, value: dict[str, Any]) -> None:
+        self._producer.produce(self._topic, _encode(value), key.encode())
+
+    def _flush(self, what: str) -> None:
+        if self._producer.flush(_READ_TIMEOUT_S):
+            raise LogError(f"the log did not acknowledge the {what} in {self._topic}")
+
+
+def _until_marker(poll: Any, marker: bytes, topic: str) -> dict[bytes, Any]:
+    latest: dict[bytes, Any] = {}
+    while True:
+        records: list[Record] = poll(max_records=1_000, timeout_s=_READ_TIMEOUT_S)
+        if not records:
+            raise LogError(f"reading {topic} did not reach the marker within {_READ_TIMEOUT_S:g} s")
+        for record in records:
+            if record.key == _MARKER:
+                if record.value == marker:
+                    return latest
+            elif record.key is not None and record.value is not None:
+                latest[record.key] = _decode(record.value)

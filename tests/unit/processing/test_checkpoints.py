@@ -1,0 +1,61 @@
+"""Task checkpoints in the log, on a real SQLite log: what one process saves another restores, whole."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from iotstream.log import BaseLog
+from iotstream.processing.checkpoints import LogCheckpoints, checkpoints_topic
+from iotstream.processing.state import CheckpointStore
+
+
+def _state(marker: int, size: int = 10) -> dict[str, Any]:
+    return {"positions": {"observations/0": marker}, "operators": [{"blob": os.urandom(size), "n": marker}]}
+
+
+def test_what_one_process_saves_another_restores(log: BaseLog) -> None:
+    first = LogCheckpoints(log, "job")
+    saved = {0: _state(1), 1: _state(2)}
+    first.save(saved)
+    first.close()
+    other = LogCheckpoints(log, "job")  # another process, another machine: only the log is shared
+    assert other.load([0, 1, 2]) == saved  # task 2 never had one
+    other.close()
+
+
+def test_a_state_larger_than_a_record_is_saved_in_chunks_and_the_latest_wins(log: BaseLog) -> None:
+    checkpoints = LogCheckpoints(log, "job")
+    big = _state(1, size=1_300_000)  # three chunks
+    checkpoints.save({0: big})
+    assert LogCheckpoints(log, "job").load([0]) == {0: big}
+    small = _state(2)
+    checkpoints.save({0: small})  # the other slot; the big one's chunks stay behind, unused
+    assert LogCheckpoints(log, "job").load([0]) == {0: small}
+    checkpoints.close()
+
+
+def test_a_checkpoint_cut_short_by_a_crash_leaves_the_previous_one_whole(log: BaseLog) -> None:
+    checkpoints = LogCheckpoints(log, "job")
+    before = _state(1)
+    checkpoints.save({0: before})
+    with log.producer() as producer:  # the next checkpoint's chunk, and then the process died
+        chunk = {"id": "cut-short", "data": msgspec.msgpack.encode(_state(2))}
+        producer.produce(checkpoints_topic("job"), msgspec.msgpack.encode(chunk), b"0/1/0")
+    assert LogCheckpoints(log, "job").load([0]) == {0: before}
+    checkpoints.close()
+
+
+def test_a_task_without_a_checkpoint_in_the_log_restores_the_file_of_earlier_versions(
+    log: BaseLog, tmp_path: Path
+) -> None:
+    earlier = CheckpointStore(tmp_path / "job.db")
+    old = _state(7)
+    earlier.save({3: old})
+    checkpoints = LogCheckpoints(log, "job", fallback=earlier)
+    assert checkpoints.load([3]) == {3: old}
+    newer = _state(8)
+    checkpoints.save({3: newer})
+    assert checkpoints.load([3]) == {3: newer}  # the log's, once it has one
+    checkpoints.close()
