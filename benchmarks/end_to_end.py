@@ -41,6 +41,7 @@ from iotstream._latency import quantile_ms
 sys.path.insert(0, str(Path(__file__).parent))
 from _http_load import Body, post_many
 from _mqtt_load import publish_many
+from _stored import wait_stored
 from _versions import library_versions
 
 RESULTS = Path(__file__).with_name("results")
@@ -163,25 +164,6 @@ def _settle(pid: int, timeout_s: float = 60) -> None:
             return
 
 
-def _wait_stored(url: str, targets: dict[str, int], timeout_s: float = 120) -> float:
-    """Poll until the reading at `targets[datastream]` (epoch ms) of every datastream is in storage;
-    returns when the last was seen. One client for all the polls, and each datastream is asked about
-    only until it is seen: the check must take far less time than what it measures (a client per poll,
-    32 datastreams in turn, took 0.8 s)."""
-    pending = dict(targets)
-    deadline = time.perf_counter() + timeout_s
-    with httpx.Client(base_url=url) as api:
-        while time.perf_counter() < deadline:
-            for datastream, time_ms in list(pending.items()):
-                params = {"datastream": datastream, "from": time_ms, "to": time_ms + 1}
-                if api.get("/api/v1/readings", params=params).json():
-                    del pending[datastream]
-            if not pending:
-                return time.perf_counter()
-            time.sleep(0.002)
-    raise RuntimeError(f"{sorted(pending)} never reached storage")
-
-
 def _http_batches(url: str, seconds: float, name: str, connections: int = 8) -> dict[str, float]:
     """Batches of 100 readings on 8 keep-alive connections, each sent when the last is answered."""
 
@@ -224,7 +206,7 @@ def _post_until_stored(
     refused = [other for _, _, other in answers if other]
     if refused:
         print(f"  answers other than 202: {refused}")
-    done = _wait_stored(
+    done = wait_stored(
         url, {f"{name}-{i}": last_time(last) for i, (_, last, _) in enumerate(answers) if last >= 0}
     )
     total = sum(accepted for accepted, _, _ in answers) * per_request
@@ -243,7 +225,7 @@ def _mqtt(url: str, port: int, seconds: float) -> dict[str, float]:
 
     started = time.perf_counter()
     published = publish_many("127.0.0.1", port, message, count=int(seconds * 40_000))
-    done = _wait_stored(url, {"mqtt": T0 + published.last})
+    done = wait_stored(url, {"mqtt": T0 + published.last})
     return {"readings": published.sent, "per_s": published.sent / (done - started)}
 
 
@@ -277,7 +259,7 @@ def _latency(url: str, seconds: float, rate: int = 20_000, warm_up_s: float = 2.
     for thread in threads:
         thread.join()
     background_rate = sum(sent) / (time.perf_counter() - started)
-    _wait_stored(url, {"steady": T0 + (sent[0] - 1) * clients})
+    wait_stored(url, {"steady": T0 + (sent[0] - 1) * clients})
     stats = httpx.get(f"{url}/api/v1/stats").json()
     counts = [a - b for a, b in zip(stats["sink"]["latency_ms"]["counts"], before, strict=True)]
     log = [a - b for a, b in zip(stats["ingest"]["log_latency_ms"]["counts"], log_before, strict=True)]

@@ -220,3 +220,24 @@ def _wait_for_postgres(port: int, timeout_s: float = 30) -> None:
             time.sleep(0.1)
         else:
             return
+
+
+def roles_config(kafka_url: str, storage_url: str, registry_url: str) -> str:
+    """`iotstream.toml` for roles run as separate processes on these servers: a group session that
+    notices a killed member within seconds, and every retention tier kept (the callers write old
+    times). Append the jobs."""
+    return f"""
+[log]
+url = "{kafka_url}"
+session_timeout_ms = 6000
+heartbeat_interval_ms = 1000
+request_timeout_ms = 5000
+[storage]
+url = "{storage_url}"
+[storage.retention]
+raw = "36500d"
+"1m" = "36500d"
+"1h" = "36500d"
+[registry]
+url = "{registry_url}"
+"""

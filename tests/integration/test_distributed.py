@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.test_end_to_end import check_against_the_readings, house
 from tests.integration.test_roles import start_run
 from tests.meters import DAY, HOME
-from tests.servers import Server, fresh_database, start_tansu
+from tests.servers import Server, fresh_database, roles_config, start_tansu
 
 pytestmark = pytest.mark.slow
 
@@ -28,20 +28,7 @@ LATENESS = "3d"  # the 2-day-late readings correct their days; the 10-day-late o
 def _config(kafka: str, storage: str, registry: str) -> str:
     aggregate = ", ".join(f'{name} = "{how}"' for name, how in HOME["aggregate"].items())
     meters = ", ".join(f"{m} = {{ submeters = {s['submeters']} }}" for m, s in HOME["meters"].items())
-    return f"""
-[log]
-url = "{kafka}"
-session_timeout_ms = 6000
-heartbeat_interval_ms = 1000
-request_timeout_ms = 5000
-[storage]
-url = "{storage}"
-[storage.retention]
-raw = "36500d"
-"1m" = "36500d"
-"1h" = "36500d"
-[registry]
-url = "{registry}"
+    jobs = f"""
 [notify]
 sinks = [{{ type = "log" }}]
 [[jobs]]
@@ -52,6 +39,7 @@ idle_timeout = "2s"
 aggregate = {{ {aggregate} }}
 meters = {{ {meters} }}
 """.replace("'", '"')
+    return roles_config(kafka, storage, registry) + jobs
 
 
 @pytest.fixture

@@ -85,7 +85,8 @@ def test_the_ways_in_and_the_sink_with_the_jobs_run_as_two_processes(
     for process_url in (url, back_url):
         for probe in ("/healthz", "/readyz"):
             assert httpx.get(f"{process_url}{probe}").json() == {"status": "ok"}
-    assert httpx.get(f"{back_url}/api/v1/readings").status_code == 404
+    assert httpx.get(f"{back_url}/api/v1/readings").status_code == 404  # no API there, but its counters:
+    assert set(httpx.get(f"{back_url}/api/v1/stats").json()) >= {"sink", "jobs", "lag"}
     metrics = text_string_to_metric_families(httpx.get(f"{back_url}/metrics").text)
     counter = next(family for family in metrics if family.name == "iotstream_readings_stored")
     assert counter.samples[0].labels == {"roles": "sink,jobs", "process": _process_of(back)}
