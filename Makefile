@@ -73,6 +73,7 @@ bench: $(VENV)/.installed mosquitto
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/sensorthings.py
 	$(BIN)/python benchmarks/alerts.py
+	$(BIN)/python benchmarks/distributed.py
 
 BENCH_VENV := .venv-bench
 
