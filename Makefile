@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo up test lint format bench bench-kafka check clean browser mosquitto lock
+.PHONY: demo up test lint format bench bench-kafka check clean browser mosquitto lock cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,13 @@ up: $(VENV)/.installed mosquitto
 	$(BIN)/iotstream up
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check iotstream tests benchmarks
-	$(BIN)/ruff format --check iotstream tests benchmarks
+	$(BIN)/ruff check iotstream tests benchmarks deploy
+	$(BIN)/ruff format --check iotstream tests benchmarks deploy
 	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format iotstream tests benchmarks
-	$(BIN)/ruff check --fix iotstream tests benchmarks
+	$(BIN)/ruff format iotstream tests benchmarks deploy
+	$(BIN)/ruff check --fix iotstream tests benchmarks deploy
 
 test: lint browser mosquitto
 	$(BIN)/pytest
@@ -65,6 +65,10 @@ mosquitto:
 				"(several times slower): sudo apt-get install mosquitto"; \
 		fi; \
 	fi
+
+# The distributed mode on this machine: Tansu, PostgreSQL and the roles as processes (deploy/local_cluster.py).
+cluster: $(VENV)/.installed
+	$(BIN)/python deploy/local_cluster.py
 
 bench: $(VENV)/.installed mosquitto
 	$(BIN)/python benchmarks/log_throughput.py

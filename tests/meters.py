@@ -1,7 +1,9 @@
 """The smart-home meter job's configuration, and its results computed straight from the readings."""
 
+import json
 from collections import defaultdict
 from statistics import fmean
+from typing import Any
 
 from iotstream.sim.smart_home import SMART_HOME_JOB
 
@@ -39,3 +41,18 @@ def expected_days(
             if all(part is not None for part in parts):
                 days[(f"{meter}.rest", day)] = -diff - sum(parts)  # type: ignore[arg-type]
     return days, late
+
+
+def job_toml(job: dict[str, Any], **extra: str) -> str:
+    """A `[[jobs]]` table of the meter job (and `extra` settings such as `allowed_lateness`), for the
+    configuration files of processes the tests and the local cluster start."""
+    aggregate = ", ".join(f'{name} = "{how}"' for name, how in job["aggregate"].items())
+    meters = ", ".join(
+        f"{meter} = {{ submeters = {json.dumps(spec['submeters'])} }}"
+        for meter, spec in job["meters"].items()
+    )
+    settings = "".join(f'{key} = "{value}"\n' for key, value in extra.items())
+    return (
+        f'[[jobs]]\ntype = "{job["type"]}"\nname = "{job["name"]}"\n{settings}'
+        f"aggregate = {{ {aggregate} }}\nmeters = {{ {meters} }}\n"
+    )

@@ -43,7 +43,17 @@ class MqttSettings(BaseModel):
         default="iotstream/+/readings",
         description="Filter to subscribe to; a `+` level names the datastream of readings without one.",
     )
-    client_id: str = "iotstream-ingest"
+    client_id: str = Field(
+        default="iotstream-ingest",
+        description="The MQTT session's id: one per process (with `shared_group`, give each `mqtt` process"
+        " its own, stable across restarts, e.g. IOTSTREAM_MQTT__CLIENT_ID=iotstream-ingest-1).",
+    )
+    shared_group: str | None = Field(
+        default=None,
+        pattern=r"^[^/+#$]+$",
+        description="Several `mqtt` processes: subscribe as members of this MQTT 5 shared subscription"
+        " ($share/<group>/<topic>), so the broker hands each message to one of them.",
+    )
     version: Literal[3, 5] = Field(
         default=5,
         description="MQTT protocol: 5, or 3 (3.1.1) for a broker without 5. With 5 the SensorThings"
@@ -63,6 +73,10 @@ class MqttSettings(BaseModel):
         if scheme != "mqtt" or not sep or not rest:
             raise ValueError(f"mqtt url {url!r} must look like mqtt://host:port")
         return url
+
+    def subscription(self, topic_filter: str) -> str:
+        """The filter as this process subscribes to it: shared with the group's other members, if any."""
+        return f"$share/{self.shared_group}/{topic_filter}" if self.shared_group else topic_filter
 
     @property
     def host_port(self) -> tuple[str, int]:

@@ -47,8 +47,9 @@ class MqttIngest:
         self._settings = settings
         self._ingestor = ingestor
         self._datastream_level = _plus_level(settings.topic)  # once, not per message
+        topics = [settings.subscription(settings.topic)]
         self._client = WireClient(
-            settings.host_port, settings.client_id, settings.version, [settings.topic], self._received
+            settings.host_port, settings.client_id, settings.version, topics, self._received
         )
 
     def start(self, timeout_s: float = 10.0) -> "MqttIngest":

@@ -226,9 +226,14 @@ class WireClient:
         return _packet(0x10, header + _string(self._client_id))
 
     def _subscribe_packet(self) -> bytes:
-        options = 0x01 | (0x04 if self._v5 else 0)  # QoS 1, no local
-        topics = b"".join(_string(topic.encode()) + bytes((options,)) for topic in self._subscriptions)
+        topics = b"".join(_string(topic.encode()) + self._options(topic) for topic in self._subscriptions)
         return _packet(0x82, b"\x00\x01" + (b"\x00" if self._v5 else b"") + topics)
+
+    def _options(self, topic: str) -> bytes:
+        """QoS 1, and "no local" in MQTT 5 except on a shared subscription, where it is a protocol
+        error (there the SensorThings extension recognises its own notifications instead)."""
+        no_local = self._v5 and not topic.startswith("$share/")
+        return bytes((0x01 | (0x04 if no_local else 0),))
 
 
 def _read_varint(data: bytes, at: int) -> tuple[int, int]:

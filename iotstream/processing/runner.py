@@ -190,6 +190,11 @@ class JobRunner:
             _log.warning("job %s: commit after checkpoint failed: %s", self.job.name, err)
 
     @property
+    def assigned(self) -> bool:
+        """Whether the consumer group gave this job any partition (readiness)."""
+        return bool(self._tasks)
+
+    @property
     def watermark_ms(self) -> int:
         """The job's watermark (NO_WATERMARK before any reading); safe to read from another thread."""
         marks = [task.watermarks.current() for task in list(self._tasks.values())]

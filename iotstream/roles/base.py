@@ -1,7 +1,8 @@
 """One shape for every role, so `up` and `run` compose them without knowing what each does.
 
 A role starts on the process's shared `Parts` (opening only what it uses), stops gracefully, and says
-what is wrong with it (`problems`), what it counted (`stats`) and what it runs (`banner`). Roles run
+what is wrong with it (`problems`), why it is not ready (`unready`), what it counted (`stats`) and
+what it runs (`banner`). Roles run
 their loops on threads they own; a loop that dies is a problem the health check reports rather than a
 silent stop.
 """
@@ -30,6 +31,10 @@ class Role(ABC):
 
     def problems(self) -> list[str]:
         """Why the role is not working, one line each; empty when it is."""
+        return []
+
+    def unready(self) -> list[str]:
+        """Why the running role has nothing to serve yet (readiness), e.g. no partitions assigned."""
         return []
 
     def stats(self) -> dict[str, Any]:

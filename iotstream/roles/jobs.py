@@ -40,6 +40,13 @@ class JobsRole(ThreadedRole):
         super().stop()  # each job checkpoints
         self.runners.clear()
 
+    def unready(self) -> list[str]:
+        """Not ready while none of its jobs holds a partition (a job over a one-partition topic, such
+        as a meter job's second stage, runs in one of several processes only)."""
+        if self.runners and not any(runner.assigned for runner in self.runners):
+            return ["no partitions assigned yet"]
+        return []
+
     def stats(self) -> dict[str, Any]:
         return {"jobs": {runner.job.name: _job_stats(runner) for runner in self.runners}}
 

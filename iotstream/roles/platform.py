@@ -134,12 +134,15 @@ class Platform:
         return role.broker if isinstance(role, MqttRole) else None
 
     def problems(self, ready: bool = False) -> list[str]:
-        """What is wrong with the roles (liveness); with `ready`, also what they connect to that does
-        not answer (readiness)."""
+        """What is wrong with the roles (liveness); with `ready`, also why they have nothing to serve
+        and what they connect to that does not answer (readiness)."""
         problems = [f"{role.name}: {problem}" for role in self._started for problem in role.problems()]
         if self._stopped.is_set():
             problems.append("stopping")
-        return problems + (self._unreachable() if ready else [])
+        if ready:
+            problems += [f"{role.name}: {reason}" for role in self._started for reason in role.unready()]
+            problems += self._unreachable()
+        return problems
 
     def _unreachable(self) -> list[str]:
         checks: list[tuple[str, Callable[[], object]]] = []

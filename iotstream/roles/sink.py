@@ -49,6 +49,9 @@ class SinkRole(ThreadedRole):
             self._retention.stop()
             self._retention = None
 
+    def unready(self) -> list[str]:
+        return ["no partitions assigned yet"] if self.sink is not None and not self.sink.assigned else []
+
     def stats(self) -> dict[str, Any]:
         if self.sink is None:
             return {}

@@ -98,6 +98,11 @@ class StorageSink:
         self.latency = LatencyHistogram()  # from acceptance (the reading's result time) to stored
         self.write_time = LatencyHistogram()  # one sample per batch written
 
+    @property
+    def assigned(self) -> bool:
+        """Whether the consumer group gave this sink any partition (readiness)."""
+        return bool(self._consumer.assignment())
+
     def run(self, stop: threading.Event) -> None:
         """Poll, decode and write in turn; offsets are committed only for stored batches.
 

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.test_end_to_end import check_against_the_readings, house
 from tests.integration.test_roles import start_run
-from tests.meters import DAY, HOME
+from tests.meters import DAY, HOME, job_toml
 from tests.servers import Server, fresh_database, roles_config, start_tansu
 
 pytestmark = pytest.mark.slow
@@ -26,20 +26,9 @@ LATENESS = "3d"  # the 2-day-late readings correct their days; the 10-day-late o
 
 
 def _config(kafka: str, storage: str, registry: str) -> str:
-    aggregate = ", ".join(f'{name} = "{how}"' for name, how in HOME["aggregate"].items())
-    meters = ", ".join(f"{m} = {{ submeters = {s['submeters']} }}" for m, s in HOME["meters"].items())
-    jobs = f"""
-[notify]
-sinks = [{{ type = "log" }}]
-[[jobs]]
-type = "daily_meters"
-name = "home"
-allowed_lateness = "{LATENESS}"
-idle_timeout = "2s"
-aggregate = {{ {aggregate} }}
-meters = {{ {meters} }}
-""".replace("'", '"')
-    return roles_config(kafka, storage, registry) + jobs
+    notify = '[notify]\nsinks = [{ type = "log" }]\n'
+    job = job_toml(HOME, allowed_lateness=LATENESS, idle_timeout="2s")
+    return roles_config(kafka, storage, registry) + notify + job
 
 
 @pytest.fixture

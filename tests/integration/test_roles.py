@@ -83,8 +83,8 @@ def test_the_ways_in_and_the_sink_with_the_jobs_run_as_two_processes(
     assert "roles: registry, api" in "".join(api_banner)
     assert "roles: sink, jobs" in "".join(back_banner)
     for process_url in (url, back_url):
-        for probe in ("/healthz", "/readyz"):
-            assert httpx.get(f"{process_url}{probe}").json() == {"status": "ok"}
+        assert httpx.get(f"{process_url}/healthz").json() == {"status": "ok"}
+        assert _ready(process_url) == [{"status": "ok"}]  # once its consumers hold their partitions
     assert httpx.get(f"{back_url}/api/v1/readings").status_code == 404  # no API there, but its counters:
     assert set(httpx.get(f"{back_url}/api/v1/stats").json()) >= {"sink", "jobs", "lag"}
     metrics = text_string_to_metric_families(httpx.get(f"{back_url}/metrics").text)
@@ -121,7 +121,8 @@ def test_readiness_goes_false_while_postgresql_is_stopped_and_comes_back(tmp_pat
     try:
         settings = load_settings(None, data_dir=tmp_path, storage={"url": url}, api={"port": 0})
         with Platform(settings, ["sink"]) as platform, httpx.Client(base_url=platform.url) as probe:
-            assert probe.get("/readyz").json() == {"status": "ok"}
+            ready = _eventually(lambda: [probe.get("/readyz").json()], 1, until={"status": "ok"})
+            assert ready == [{"status": "ok"}]
             server.stop()
             answer = probe.get("/readyz")
             assert answer.status_code == 503
@@ -133,6 +134,23 @@ def test_readiness_goes_false_while_postgresql_is_stopped_and_comes_back(tmp_pat
             assert ready == [{"status": "ok"}]
     finally:
         server.cleanup()
+
+
+def test_a_jobs_process_without_a_partition_is_alive_but_not_ready(tmp_path: Path) -> None:
+    """Two processes of one job over a one-partition topic: one holds it, the other stands by."""
+    rule = {"type": "threshold", "name": "hot", "datastreams": ["*"], "above": 30.0}
+    settings = load_settings(None, data_dir=tmp_path, jobs=[rule], api={"port": 0})
+    ready, unready = {"status": "ok"}, {"status": "failing", "problems": ["jobs: no partitions assigned yet"]}
+    with Platform(settings, ["jobs"]) as first, Platform(settings, ["jobs"]) as second:
+        urls = [first.url, second.url]
+        deadline = time.monotonic() + 30
+        while (answers := [httpx.get(f"{url}/readyz").json() for url in urls]) not in (
+            [ready, unready],
+            [unready, ready],
+        ):
+            assert time.monotonic() < deadline, answers
+            time.sleep(0.1)
+        assert [httpx.get(f"{url}/healthz").json() for url in urls] == [ready, ready]
 
 
 def test_an_unknown_role_is_refused_with_the_names_of_the_roles() -> None:
@@ -165,6 +183,10 @@ def _day(datastream: str) -> dict[str, object]:
 
 
 Rows = list[dict[str, object]]
+
+
+def _ready(url: str) -> Rows:
+    return _eventually(lambda: [httpx.get(f"{url}/readyz").json()], 1, until={"status": "ok"})
 
 
 def _eventually(

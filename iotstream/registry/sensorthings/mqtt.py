@@ -6,8 +6,10 @@ for the log. It is acknowledged (QoS 1) once created; one that cannot be created
 topic with the reason. Receiving: see `notify`.
 
 Over MQTT 5 the subscription is "no local", so the broker does not send iotstream its own notifications
-back; MQTT 3.1.1 has no such option, and there they are recognised (the only Observations carrying
-`@iot.selfLink`) and dropped.
+back; MQTT 3.1.1 has no such option, and a shared subscription (`[mqtt] shared_group`, several `mqtt`
+processes) may not use it: there they are recognised (the only Observations carrying `@iot.selfLink`)
+and dropped. With a shared group, the processes also split the notifying by the partitions of
+`observations` (a consumer group), so each reading is notified once.
 """
 
 import logging
@@ -23,6 +25,7 @@ from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.ingest.mqtt_wire import Incoming, WireClient, WireError
 from iotstream.log import BaseLog
+from iotstream.log.base import BaseConsumer
 from iotstream.log.exceptions import LogError
 from iotstream.log.topics import OBSERVATIONS
 from iotstream.log.types import Record, TopicPartition
@@ -57,7 +60,10 @@ class SensorThingsMqtt:
         self._stop = threading.Event()
         self._workers = ThreadPoolExecutor(2, thread_name_prefix="iotstream-sta-mqtt")
         self._feed: threading.Thread | None = None
-        topics = [f"{PREFIX}/Observations", f"{PREFIX}/+/Observations"]
+        topics = [
+            settings.subscription(f"{PREFIX}/Observations"),
+            settings.subscription(f"{PREFIX}/+/Observations"),
+        ]
         client_id = f"{settings.client_id}-sensorthings"
         self._client = WireClient(settings.host_port, client_id, settings.version, topics, self._received)
 
@@ -110,10 +116,7 @@ class SensorThingsMqtt:
         """Every new reading, published as an Observation of its Datastream."""
         tables: dict[str, dict[str, Any]] = {}
         datastreams = TableReader(self._log, [DATASTREAMS_TOPIC], tables)
-        consumer = self._log.consumer()
-        partitions = self._log.describe_topic(OBSERVATIONS).spec.partitions
-        consumer.assign([TopicPartition(OBSERVATIONS, p) for p in range(partitions)])
-        consumer.seek_to_end()
+        consumer = self._notifying_consumer()
         try:
             while not self._stop.is_set():
                 started = time.monotonic()
@@ -131,6 +134,21 @@ class SensorThingsMqtt:
         finally:
             consumer.close()
             datastreams.close()
+
+    def _notifying_consumer(self) -> BaseConsumer:
+        """New readings from now on: all of them, or with `shared_group` the partitions this process
+        holds in a consumer group, so each reading is notified by one of the group's processes (from
+        the end of a partition it takes over: notifications are QoS 0, best effort)."""
+        if self._settings.shared_group:
+            group = f"iotstream.sensorthings-mqtt.{self._settings.shared_group}"
+            consumer = self._log.consumer(group, auto_offset_reset="latest")
+            consumer.subscribe([OBSERVATIONS])
+            return consumer
+        consumer = self._log.consumer()
+        partitions = self._log.describe_topic(OBSERVATIONS).spec.partitions
+        consumer.assign([TopicPartition(OBSERVATIONS, p) for p in range(partitions)])
+        consumer.seek_to_end()
+        return consumer
 
     def _messages(self, records: list[Record], datastreams: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
         for record in records:
