@@ -23,7 +23,7 @@ from iotstream.log import BaseLog
 from iotstream.log.topics import OBSERVATIONS
 from iotstream.registry.catalog import Catalog
 from iotstream.roles.api import ApiRole
-from iotstream.roles.base import Role
+from iotstream.roles.base import Role, shown
 from iotstream.roles.jobs import JobsRole
 from iotstream.roles.mqtt import MqttRole
 from iotstream.roles.notify import NotifyRole
@@ -187,7 +187,9 @@ class Platform:
                 if settings.maintenance_interval_ms
                 else "retention off"
             )
-            lines.append(f"log: {settings.url} (fsync {'on' if settings.fsync else 'off'}, {maintenance})")
+            lines.append(
+                f"log: {shown(settings.url)} (fsync {'on' if settings.fsync else 'off'}, {maintenance})"
+            )
         return lines + [line for role in self._started for line in role.banner()]
 
     def __enter__(self) -> Self:

@@ -2,7 +2,7 @@
 jobs that join readings with them (and for other sites and tools that read the log)."""
 
 from iotstream.registry.publisher import RegistryPublisher
-from iotstream.roles.base import Role
+from iotstream.roles.base import Role, shown
 from iotstream.roles.parts import Parts
 
 __all__ = ["RegistryRole"]
@@ -14,9 +14,11 @@ class RegistryRole(Role):
 
     def __init__(self) -> None:
         self.publisher: RegistryPublisher | None = None
+        self._catalog = ""
 
     def start(self, parts: Parts) -> None:
         self.publisher = RegistryPublisher(parts.catalog, parts.log).start()
+        self._catalog = shown(parts.settings.registry.url)
 
     def stop(self) -> None:
         if self.publisher is not None:
@@ -24,4 +26,4 @@ class RegistryRole(Role):
             self.publisher = None
 
     def banner(self) -> list[str]:
-        return ["registry: the catalog → registry topics"]
+        return [f"registry: the catalog {self._catalog} → registry topics"]

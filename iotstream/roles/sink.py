@@ -4,7 +4,7 @@ the retention task that deletes what the tiers no longer keep."""
 from typing import Any
 
 from iotstream.processing.jobs import AGGREGATES
-from iotstream.roles.base import ThreadedRole
+from iotstream.roles.base import ThreadedRole, shown
 from iotstream.roles.parts import Parts
 from iotstream.storage import RetentionSettings, RetentionWorker
 from iotstream.storage.retention import TIERS
@@ -38,7 +38,7 @@ class SinkRole(ThreadedRole):
         if retention.interval_ms:
             self._retention = RetentionWorker(storage.apply_retention, retention.interval_ms).start()
         self._summary = [
-            f"storage: {parts.settings.storage.url}",
+            f"storage: {shown(parts.settings.storage.url)}",
             f"  {_tiers(retention)}",
             "storage sink: readings, aggregates, late readings and alerts → storage",
         ]
