@@ -22,7 +22,7 @@ import msgspec
 
 from iotstream.log.base import BaseLog
 from iotstream.log.exceptions import LogError
-from iotstream.log.types import CleanupPolicy, Record, TopicPartition, TopicSpec
+from iotstream.log.types import CleanupPolicy, Record, RecordMetadata, TopicPartition, TopicSpec
 from iotstream.processing.exceptions import ProcessingError
 from iotstream.processing.state import CheckpointStore
 
@@ -47,6 +47,7 @@ class LogCheckpoints:
         log.create_topic(TopicSpec(self._topic, 1, cleanup_policy=CleanupPolicy.COMPACT), exist_ok=True)
         self._producer = log.producer()
         self._slots: dict[int, int] = {}  # the slot of each task's last checkpoint
+        self._failures: list[Exception] = []
 
     def load(self, tasks: list[int]) -> dict[int, dict[str, Any]]:
         """The last whole checkpoint of each task that has one."""
@@ -61,16 +62,17 @@ class LogCheckpoints:
         return states
 
     def save(self, states: dict[int, dict[str, Any]]) -> None:
-        """Every chunk, then each task's commit record; returns once the log has them all."""
+        """Every chunk, then each task's commit record; returns once the log has them all, and raises
+        when it refused any (then the slots stay as they were: the next save writes the same ones)."""
+        slots = {task: 1 - self._slots.get(task, 1) for task in states}
         for task, state in states.items():
-            slot, checkpoint = 1 - self._slots.get(task, 1), uuid.uuid4().hex
-            data = _encode(state)
+            checkpoint, data = uuid.uuid4().hex, _encode(state)
             chunks = [data[i : i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]
             for n, chunk in enumerate(chunks):
-                self._produce(f"{task}/{slot}/{n}", {"id": checkpoint, "data": chunk})
-            self._produce(f"{task}", {"id": checkpoint, "slot": slot, "chunks": len(chunks)})
-            self._slots[task] = slot
+                self._produce(f"{task}/{slots[task]}/{n}", {"id": checkpoint, "data": chunk})
+            self._produce(f"{task}", {"id": checkpoint, "slot": slots[task], "chunks": len(chunks)})
         self._flush("checkpoint")
+        self._slots |= slots
 
     def close(self) -> None:
         self._producer.close()
@@ -92,7 +94,7 @@ class LogCheckpoints:
     def _read_all(self) -> dict[bytes, Any]:
         """The latest value of every key, up to a marker written now."""
         marker = uuid.uuid4().hex.encode()
-        self._producer.produce(self._topic, marker, _MARKER)
+        self._producer.produce(self._topic, marker, _MARKER, on_delivery=self._delivered)
         self._flush("marker")
         consumer = self._log.consumer()
         try:
@@ -103,11 +105,17 @@ class LogCheckpoints:
             consumer.close()
 
     def _produce(self, key: str, value: dict[str, Any]) -> None:
-        self._producer.produce(self._topic, _encode(value), key.encode())
+        self._producer.produce(self._topic, _encode(value), key.encode(), on_delivery=self._delivered)
+
+    def _delivered(self, error: Exception | None, _metadata: RecordMetadata) -> None:
+        if error is not None:
+            self._failures.append(error)
 
     def _flush(self, what: str) -> None:
-        if self._producer.flush(_READ_TIMEOUT_S):
-            raise LogError(f"the log did not acknowledge the {what} in {self._topic}")
+        pending = self._producer.flush(_READ_TIMEOUT_S)
+        failures, self._failures = self._failures, []
+        if pending or failures:
+            raise LogError(f"the log did not take the {what} in {self._topic}: {failures[:1] or 'timed out'}")
 
 
 def _until_marker(poll: Any, marker: bytes, topic: str) -> dict[bytes, Any]:

@@ -174,11 +174,13 @@ class JobRunner:
         self._next_checkpoint = self._clock() + self._checkpoint_interval_s
         pending = self._producer.flush(60)
         if pending or self._failed_deliveries:
-            failures, self._failed_deliveries = self._failed_deliveries, []
+            failures = self._failed_deliveries  # kept: no later checkpoint (close's) may pass them either
             raise ProcessingError(
                 f"job {self.job.name!r}: {pending} outputs unacknowledged and {len(failures)} failed "
                 f"({failures[:1]}); not checkpointing, restart from the last checkpoint"
             )
+        if only is None:
+            self._drop_lost()
         tasks = {n: t for n, t in self._tasks.items() if only is None or n in only}
         if not tasks:
             return
@@ -188,6 +190,15 @@ class JobRunner:
             self._consumer.commit(offsets)
         except CommitFailedError as err:  # the checkpoint, not the commit, is what restarts use
             _log.warning("job %s: commit after checkpoint failed: %s", self.job.name, err)
+
+    def _drop_lost(self) -> None:
+        """Partitions the group took away without a revoke (this member's session expired) lose their
+        task unsaved: a stale state must not overwrite the new owner's checkpoint, and a partition that
+        comes back is restored afresh from the log."""
+        owned = {tp.partition for tp in self._consumer.assignment()}
+        for number in set(self._tasks) - owned:
+            _log.warning("job %s: partition %d was taken away; its task is dropped", self.job.name, number)
+            del self._tasks[number]
 
     @property
     def assigned(self) -> bool:

@@ -14,7 +14,7 @@ from iotstream.log.types import Record, TopicPartition
 from iotstream.processing.codec import Reading, decode, read_reading
 from iotstream.processing.job import Job
 from iotstream.processing.operators import TaskOutput, compile_step
-from iotstream.processing.watermark import END_OF_INPUT, Watermarks
+from iotstream.processing.watermark import END_OF_INPUT, NO_WATERMARK, Watermarks
 
 __all__ = ["Task"]
 
@@ -152,6 +152,7 @@ class Task:
         return {
             "positions": dict(self._positions),
             "max_event_ms": {i: self.watermarks.max_event_ms(i) for i in self._sources.values()},
+            "watermark": self.watermarks.current(),  # may be ahead of its own partitions (`follow`)
             "operators": [operator.snapshot() for operator in self._operators],
         }
 
@@ -159,6 +160,7 @@ class Task:
         self._positions = dict(snapshot["positions"])
         for source, event_ms in snapshot["max_event_ms"].items():
             self.watermarks.assign(int(source), event_ms)
+        self.watermarks.never_below(snapshot.get("watermark", NO_WATERMARK))
         for operator, state in zip(self._operators, snapshot["operators"], strict=True):
             if state is not None:
                 operator.restore(state)

@@ -80,6 +80,10 @@ class Watermarks:
             return None
         return self.current()
 
+    def never_below(self, watermark_ms: int) -> None:
+        """A restored task's watermark: windows it closed before stay closed."""
+        self._watermark = max(self._watermark, watermark_ms)
+
     def follow(self, watermark_ms: int) -> None:
         """The watermark of the job's other, active tasks: it counts while every partition here is idle."""
         self._followed = max(self._followed, watermark_ms)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from iotstream.registry import models
@@ -69,6 +70,14 @@ class DatastreamKeys:
         """Placeholders for the keys the catalog does not have yet; returns those created. Not under
         `_lock`: a SensorThings request holding the catalog's write lock may be waiting in `add`."""
         keys = list(keys)
+        try:
+            created = self._create(keys)
+        except IntegrityError:  # another process (a second API) registered one of them meanwhile
+            created = self._create(keys)
+        self.add(keys)  # each is in the catalog now; reloading them all would make n registrations O(n²)
+        return created
+
+    def _create(self, keys: list[str]) -> list[str]:
         with self._registering, self._catalog.session(write=True) as session:
             existing = set(session.scalars(select(models.Stream.key).where(models.Stream.key.in_(keys))))
             created = [key for key in dict.fromkeys(keys) if key not in existing]
@@ -76,7 +85,6 @@ class DatastreamKeys:
                 sensor, observed = _unknown_sensor(session), _unknown_property(session)
                 for key in created:
                     session.add(_placeholder(key, sensor, observed))
-        self.add(keys)  # each is in the catalog now; reloading them all would make n registrations O(n²)
         return created
 
 

@@ -6,6 +6,7 @@ runs, and stop in reverse: first nothing new is accepted and what was accepted i
 jobs checkpoint, then the sink writes what it holds. The shared connections close last.
 """
 
+import logging
 import os
 import socket
 import threading
@@ -34,6 +35,7 @@ from iotstream.storage import BaseStorage
 
 __all__ = ["ROLE_NAMES", "Platform", "UnknownRoleError"]
 
+_log = logging.getLogger(__name__)
 ROLE_NAMES = ("sink", "registry", "notify", "jobs", "api", "mqtt")  # the order they start in
 
 
@@ -83,7 +85,11 @@ class Platform:
             self._health.stop()
             self._health = None
         while self._started:
-            self._started.pop().stop()
+            role = self._started.pop()
+            try:
+                role.stop()
+            except Exception:  # the other roles must still stop: their threads keep the process alive
+                _log.exception("role %s did not stop cleanly", role.name)
         self._parts.close()
 
     def wait(self, timeout_s: float | None = None) -> bool:

@@ -5,8 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
-from iotstream.log import BaseLog
+from iotstream.log import BaseLog, open_log
+from iotstream.log.exceptions import LogError
 from iotstream.processing.checkpoints import LogCheckpoints, checkpoints_topic
 from iotstream.processing.state import CheckpointStore
 
@@ -59,3 +61,17 @@ def test_a_task_without_a_checkpoint_in_the_log_restores_the_file_of_earlier_ver
     checkpoints.save({3: newer})
     assert checkpoints.load([3]) == {3: newer}  # the log's, once it has one
     checkpoints.close()
+
+
+def test_a_save_the_log_refuses_raises_and_leaves_the_last_checkpoint_to_restore(tmp_path: Path) -> None:
+    with open_log(f"sqlite:///{tmp_path}/log.db", maintenance_interval_ms=0, max_record_bytes=2_000) as log:
+        checkpoints = LogCheckpoints(log, "job")
+        good = _state(1)
+        checkpoints.save({0: good})
+        with pytest.raises(LogError):
+            checkpoints.save({0: _state(2, size=5_000)})  # a chunk larger than the log takes
+        assert LogCheckpoints(log, "job").load([0]) == {0: good}
+        newer = _state(3)
+        checkpoints.save({0: newer})  # into the slot the failed one did not finish
+        assert LogCheckpoints(log, "job").load([0]) == {0: newer}
+        checkpoints.close()

@@ -58,3 +58,14 @@ def test_a_task_that_never_saw_a_reading_follows_the_job_once_idle() -> None:
     assert marks.current() == NO_WATERMARK
     clock.advance(11)
     assert marks.current() == 7_000
+
+
+def test_a_restored_watermark_never_goes_below_the_checkpointed_one() -> None:
+    """A task that followed the others past its own readings keeps those windows closed after a restart."""
+    clock = FakeClock()
+    marks = Watermarks(out_of_orderness_ms=0, idle_timeout_ms=10_000, clock=clock)
+    marks.assign(0, 5_000)  # its own readings reached 5 s
+    marks.never_below(90_000)  # it had followed the job to 90 s
+    assert marks.current() == 90_000
+    marks.observe(0, 6_000)
+    assert marks.current() == 90_000
