@@ -19,6 +19,7 @@ LIBRARIES = (
     "msgspec",
     "httptools",
     "uvloop",
+    "psycopg",
 )
 
 

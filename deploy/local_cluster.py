@@ -18,14 +18,13 @@ import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from iotstream.sim.smart_home import SMART_HOME_JOB  # noqa: E402
 from tests.meters import job_toml  # noqa: E402
-from tests.servers import fresh_database, roles_config, start_postgres, start_tansu  # noqa: E402
+from tests.servers import fresh_database, roles_config, run_roles, start_postgres, start_tansu, url_of  # noqa: E402
 
 CLI = [sys.executable, "-m", "iotstream"]
 ROLES = [("api-1", ["api", "registry"]), ("api-2", ["api", "registry"])]
@@ -76,23 +75,10 @@ def _jobs() -> str:
 
 
 def _start(work: Path, processes: list[subprocess.Popen[str]], name: str, roles: list[str], port: int) -> str:
-    argv = [*CLI, "run", *roles, "--config", "iotstream.toml", "--port", str(port)]
-    log = (work / f"{name}.log").open("w")
-    process = subprocess.Popen(argv, cwd=work, stdout=subprocess.PIPE, stderr=log, text=True)
+    """Its output goes to `<name>.log` in the cluster's directory."""
+    process, banner = run_roles(work, *roles, port=port, output=(work / f"{name}.log").open("w"))
     processes.append(process)
-    assert process.stdout is not None  # noqa: S101
-    for line in process.stdout:
-        log.write(line)
-        if line.startswith("iotstream is running "):
-            threading.Thread(target=_copy, args=(process.stdout, log), daemon=True).start()
-            return line.split(" on ")[-1].strip()
-    raise RuntimeError(f"{name} did not start; see {work / f'{name}.log'}")
-
-
-def _copy(source: IO[str], log: IO[str]) -> None:
-    for line in source:
-        log.write(line)
-    log.close()
+    return url_of(banner)
 
 
 if __name__ == "__main__":

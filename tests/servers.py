@@ -11,18 +11,30 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from iotstream.ingest.mqtt_broker import find_mosquitto, mosquitto_config
 
-__all__ = ["Server", "free_port", "start_moto_s3", "start_mqtt_broker", "start_postgres", "start_tansu"]
+__all__ = [
+    "Server",
+    "free_port",
+    "roles_config",
+    "run_roles",
+    "start_moto_s3",
+    "start_mqtt_broker",
+    "start_postgres",
+    "start_tansu",
+    "url_of",
+]
 
 
 def free_port() -> int:
@@ -241,3 +253,50 @@ raw = "36500d"
 [registry]
 url = "{registry_url}"
 """
+
+
+def run_roles(
+    cwd: Path, *roles: str, port: int = 0, output: IO[str] | None = None
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """`iotstream run ROLES` in `cwd` (with its iotstream.toml), once it says it runs: the process and
+    its banner (`url_of` reads where it answers HTTP). The rest of its output goes to `output`, or
+    nowhere, on a thread, so the pipe never fills up and stops the process."""
+    argv = [
+        sys.executable,
+        "-m",
+        "iotstream",
+        "run",
+        *roles,
+        "--config",
+        "iotstream.toml",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    banner = []
+    for line in process.stdout:
+        banner.append(line)
+        if output is not None:
+            output.write(line)
+        if line.startswith("iotstream is running "):
+            threading.Thread(target=_forward, args=(process.stdout, output), daemon=True).start()
+            return process, banner
+    raise RuntimeError(
+        f"iotstream run {' '.join(roles)} did not start (exit {process.wait()}):\n{''.join(banner)}"
+    )
+
+
+def url_of(banner: list[str]) -> str:
+    """Where a process started by `run_roles` answers HTTP: its API, or its health listener."""
+    return banner[-1].split(" on ")[-1].strip()
+
+
+def _forward(pipe: IO[str], output: IO[str] | None) -> None:
+    """Reads a process's output until it ends, into `output` if given; closes both."""
+    with pipe:
+        for line in pipe:
+            if output is not None:
+                output.write(line)
+    if output is not None:
+        output.close()

@@ -16,6 +16,7 @@ A task with no checkpoint in the log falls back to the job's checkpoint file of 
 """
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -118,10 +119,10 @@ class LogCheckpoints:
             raise LogError(f"the log did not take the {what} in {self._topic}: {failures[:1] or 'timed out'}")
 
 
-def _until_marker(poll: Any, marker: bytes, topic: str) -> dict[bytes, Any]:
+def _until_marker(poll: Callable[..., list[Record]], marker: bytes, topic: str) -> dict[bytes, Any]:
     latest: dict[bytes, Any] = {}
     while True:
-        records: list[Record] = poll(max_records=1_000, timeout_s=_READ_TIMEOUT_S)
+        records = poll(max_records=1_000, timeout_s=_READ_TIMEOUT_S)
         if not records:
             raise LogError(f"reading {topic} did not reach the marker within {_READ_TIMEOUT_S:g} s")
         for record in records:

@@ -113,10 +113,11 @@ class JobRunner:
         day closes once the stream stops. What that closes is emitted now."""
         if not tasks:
             return
-        active = [mark for task in tasks if (mark := task.watermarks.active()) is not None]
+        marks = [(task, task.watermarks.active()) for task in tasks]
+        active = [mark for _, mark in marks if mark is not None]
         job_watermark = min(active) if active else max(task.watermarks.current() for task in tasks)
-        for task in tasks:
-            if task.watermarks.active() is None and task.watermarks.current() < job_watermark:
+        for task, mark in marks:
+            if mark is None and task.watermarks.current() < job_watermark:
                 task.watermarks.follow(job_watermark)
                 self._emit(*task.process([]))
 

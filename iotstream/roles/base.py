@@ -14,20 +14,7 @@ from typing import Any, ClassVar
 
 from iotstream.roles.parts import Parts
 
-__all__ = ["Role", "ThreadedRole", "shown"]
-
-
-def shown(url: str) -> str:
-    """A URL for the banner and logs: its password replaced, the rest as configured.
-
-    >>> shown("postgresql://iotstream:secret@db:5432/iotstream")
-    'postgresql://iotstream:***@db:5432/iotstream'
-    """
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+__all__ = ["Role", "ThreadedRole"]
 
 
 class Role(ABC):

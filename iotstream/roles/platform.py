@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+from iotstream._urls import without_password
 from iotstream.api.health import health_app
 from iotstream.api.server import ApiServer
 from iotstream.config import Settings
@@ -24,7 +25,7 @@ from iotstream.log import BaseLog
 from iotstream.log.topics import OBSERVATIONS
 from iotstream.registry.catalog import Catalog
 from iotstream.roles.api import ApiRole
-from iotstream.roles.base import Role, shown
+from iotstream.roles.base import Role
 from iotstream.roles.jobs import JobsRole
 from iotstream.roles.mqtt import MqttRole
 from iotstream.roles.notify import NotifyRole
@@ -193,9 +194,8 @@ class Platform:
                 if settings.maintenance_interval_ms
                 else "retention off"
             )
-            lines.append(
-                f"log: {shown(settings.url)} (fsync {'on' if settings.fsync else 'off'}, {maintenance})"
-            )
+            fsync = "on" if settings.fsync else "off"
+            lines.append(f"log: {without_password(settings.url)} (fsync {fsync}, {maintenance})")
         return lines + [line for role in self._started for line in role.banner()]
 
     def __enter__(self) -> Self:

@@ -1,8 +1,9 @@
 """The `registry` role: the catalog's entities published to the compacted registry topics, for stream
 jobs that join readings with them (and for other sites and tools that read the log)."""
 
+from iotstream._urls import without_password
 from iotstream.registry.publisher import RegistryPublisher
-from iotstream.roles.base import Role, shown
+from iotstream.roles.base import Role
 from iotstream.roles.parts import Parts
 
 __all__ = ["RegistryRole"]
@@ -18,7 +19,7 @@ class RegistryRole(Role):
 
     def start(self, parts: Parts) -> None:
         self.publisher = RegistryPublisher(parts.catalog, parts.log).start()
-        self._catalog = shown(parts.settings.registry.url)
+        self._catalog = without_password(parts.settings.registry.url)
 
     def stop(self) -> None:
         if self.publisher is not None:

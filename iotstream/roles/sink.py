@@ -3,8 +3,9 @@ the retention task that deletes what the tiers no longer keep."""
 
 from typing import Any
 
+from iotstream._urls import without_password
 from iotstream.processing.jobs import AGGREGATES
-from iotstream.roles.base import ThreadedRole, shown
+from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
 from iotstream.storage import RetentionSettings, RetentionWorker
 from iotstream.storage.retention import TIERS
@@ -38,7 +39,7 @@ class SinkRole(ThreadedRole):
         if retention.interval_ms:
             self._retention = RetentionWorker(storage.apply_retention, retention.interval_ms).start()
         self._summary = [
-            f"storage: {shown(parts.settings.storage.url)}",
+            f"storage: {without_password(parts.settings.storage.url)}",
             f"  {_tiers(retention)}",
             "storage sink: readings, aggregates, late readings and alerts → storage",
         ]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from iotstream._urls import without_password
 from iotstream.models import Alert, LateObservation, Observation, WindowAggregate
 from iotstream.storage import _arrow, pgcopy
 from iotstream.storage.base import (
@@ -107,7 +108,7 @@ class PostgresStorage(BaseStorage):
             return psycopg.connect(self.url, connect_timeout=max(int(timeout_s), 1))
         except psycopg.OperationalError as err:
             raise StorageUnavailableError(
-                f"cannot reach PostgreSQL at {_safe(self.url)}: {err}".strip()
+                f"cannot reach PostgreSQL at {without_password(self.url)}: {err}".strip()
             ) from err
 
     def _transaction(self) -> "_Transaction":
@@ -318,9 +319,13 @@ class _Transaction:
             if not conn.closed:
                 conn.rollback()
         except psycopg.OperationalError as err:
-            raise StorageUnavailableError(f"PostgreSQL at {_safe(self._store.url)} went away: {err}") from err
+            raise StorageUnavailableError(
+                f"PostgreSQL at {without_password(self._store.url)} went away: {err}"
+            ) from err
         if isinstance(exc, psycopg.OperationalError):
-            raise StorageUnavailableError(f"PostgreSQL at {_safe(self._store.url)} went away: {exc}") from exc
+            raise StorageUnavailableError(
+                f"PostgreSQL at {without_password(self._store.url)} went away: {exc}"
+            ) from exc
         if isinstance(exc, psycopg.Error):
             raise StorageError(f"PostgreSQL request failed: {exc}") from exc
 
@@ -344,10 +349,3 @@ def _month(time_ms: int) -> tuple[int, int]:
 
 def _month_end_ms(year: int, month: int) -> int:
     return int(datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, _, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    return f"{scheme}://{credentials.split(':')[0]}{at}{host}" if at else url

@@ -16,9 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.test_end_to_end import check_against_the_readings, house
-from tests.integration.test_roles import start_run
 from tests.meters import DAY, HOME, job_toml
-from tests.servers import Server, fresh_database, roles_config, start_tansu
+from tests.servers import Server, fresh_database, roles_config, run_roles, start_tansu, url_of
 
 pytestmark = pytest.mark.slow
 
@@ -67,8 +66,8 @@ def _events_in(url: str) -> float:
 
 def _start(tmp_path: Path, processes: dict[str, subprocess.Popen[str]], name: str, *roles: str) -> str:
     """`iotstream run ROLES` as `name`; returns where it answers HTTP."""
-    processes[name], banner = start_run(tmp_path, *roles)
-    return banner[-1].split(" on ")[-1].strip()
+    processes[name], banner = run_roles(tmp_path, *roles)
+    return url_of(banner)
 
 
 def test_a_jobs_process_killed_midway_changes_no_result(

@@ -4,11 +4,9 @@ on the same log, store and catalog; `Platform` opening only what its roles use."
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
@@ -18,43 +16,17 @@ from iotstream.config import load_settings
 from iotstream.roles import Platform, UnknownRoleError
 from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
-from tests.integration.conftest import CLI
 from tests.integration.test_up_crash import CONFIG, D0
 from tests.meters import DAY
-from tests.servers import fresh_database, start_postgres
+from tests.servers import fresh_database, run_roles, start_postgres, url_of
 
 pytestmark = pytest.mark.slow
 
 JOB = CONFIG  # every tier kept, and a daily meter job summing `load`
 
 
-def start_run(tmp_path: Path, *roles: str) -> tuple[subprocess.Popen[str], list[str]]:
-    """`iotstream run ROLES`; returns the process and its banner, once it says it runs."""
-    process = subprocess.Popen(
-        [*CLI, "run", *roles, "--config", "iotstream.toml", "--port", "0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    banner = []
-    for line in process.stdout:
-        banner.append(line)
-        if line.startswith("iotstream is running "):
-            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
-            return process, banner
-    raise AssertionError(f"iotstream run {' '.join(roles)} did not start (exit {process.wait()}):\n{banner}")
-
-
 def _process_of(process: subprocess.Popen[str]) -> str:
     return f"{socket.gethostname()}:{process.pid}"
-
-
-def _drain(pipe: IO[str]) -> None:
-    """Keeps the pipe from filling up, and closes it when the process has ended."""
-    with pipe:
-        pipe.read()
 
 
 @pytest.fixture
@@ -74,12 +46,12 @@ def test_the_ways_in_and_the_sink_with_the_jobs_run_as_two_processes(
     and its meter job aggregates them, and the API serves both."""
     storage = fresh_database(postgres_url)
     (tmp_path / "iotstream.toml").write_text(f'[storage]\nurl = "{storage}"\n{JOB}')
-    api, api_banner = start_run(tmp_path, "api", "registry")
+    api, api_banner = run_roles(tmp_path, "api", "registry")
     processes.append(api)
-    back, back_banner = start_run(tmp_path, "sink", "jobs")
+    back, back_banner = run_roles(tmp_path, "sink", "jobs")
     processes.append(back)
-    url = api_banner[-1].split(" on ")[-1].strip()
-    back_url = back_banner[-1].split(" on ")[-1].strip()  # its health listener: no API there
+    url = url_of(api_banner)
+    back_url = url_of(back_banner)  # its health listener: no API there
     assert "roles: registry, api" in "".join(api_banner)
     assert "roles: sink, jobs" in "".join(back_banner)
     for process_url in (url, back_url):
