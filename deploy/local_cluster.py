@@ -35,7 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--port", type=int, default=8000, help="of the first API; the others count up")
+    help_port = "of the first API; the others count up (0: free ports)"
+    parser.add_argument("--port", type=int, default=8000, help=help_port)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="iotstream-cluster-"))
     stop = threading.Event()
@@ -48,7 +49,10 @@ def main() -> None:
         kafka = f"kafka://127.0.0.1:{broker.port}"
         config = roles_config(kafka, fresh_database(postgres), fresh_database(postgres)) + _jobs()
         (work / "iotstream.toml").write_text(config)
-        urls = [_start(work, processes, name, roles, args.port + n) for n, (name, roles) in enumerate(ROLES)]
+        urls = [
+            _start(work, processes, name, roles, args.port + n if args.port else 0)
+            for n, (name, roles) in enumerate(ROLES)
+        ]
         simulator = [*CLI, "simulate", "smart-home", "--url", urls[0], "--speed", "900", "--days", "30"]
         processes.append(subprocess.Popen(simulator, cwd=work, stdout=subprocess.DEVNULL))
         print(f"iotstream cluster: dashboard {urls[0]}/ui/ (and {urls[1]}/ui/); Ctrl-C stops", flush=True)

@@ -11,22 +11,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port
-
 pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).parents[2] / "deploy" / "local_cluster.py"
 
 
 def test_the_local_cluster_runs_the_house_through_separate_processes_and_stops_them_all() -> None:
-    port = free_port()  # the first API's; the others take the next five
-    cluster = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--port", str(port)], stdout=subprocess.PIPE, text=True
-    )
+    argv = [sys.executable, str(SCRIPT), "--port", "0"]
+    cluster = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert cluster.stdout is not None
         banner = cluster.stdout.readline()
         assert banner.startswith("iotstream cluster: dashboard http://127.0.0.1:"), banner
-        urls = [f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"]
+        processes = [cluster.stdout.readline().split(" on ")[-1].strip() for _ in range(6)]  # free ports
+        urls = processes[:2]  # the two APIs
         deadline = time.monotonic() + 90
         while not all(_has_house(url) for url in urls):  # the simulator posts through the first
             assert time.monotonic() < deadline, "no readings of the house reached the store"
@@ -35,9 +32,10 @@ def test_the_local_cluster_runs_the_house_through_separate_processes_and_stops_t
             assert httpx.get(f"{url}/readyz").json() == {"status": "ok"}
         cluster.send_signal(signal.SIGINT)
         assert cluster.wait(timeout=120) == 0
-        for offset in range(6):  # every role's process is gone with it
+        for url in processes:  # every role's process is gone with it
+            host, port = url.removeprefix("http://").split(":")
             with pytest.raises(ConnectionRefusedError):
-                socket.create_connection(("127.0.0.1", port + offset), timeout=1).close()
+                socket.create_connection((host, int(port)), timeout=1).close()
     finally:
         if cluster.poll() is None:
             cluster.kill()
