@@ -17,14 +17,16 @@ from iotstream.log.types import (
     Headers,
     MaintenanceReport,
     OffsetResetValue,
+    OutgoingRecord,
     PartitionsCallback,
     Record,
+    RecordMetadata,
     TopicDescription,
     TopicPartition,
     TopicSpec,
 )
 
-__all__ = ["BaseConsumer", "BaseLog", "BaseProducer"]
+__all__ = ["BaseAtomicProducer", "BaseConsumer", "BaseLog", "BaseProducer"]
 
 
 class _Closable(ABC):
@@ -69,6 +71,18 @@ class BaseProducer(_Closable):
     @abstractmethod
     def flush(self, timeout_s: float | None = None) -> int:
         """Wait until every queued record is acknowledged; return how many are still pending."""
+
+
+class BaseAtomicProducer(_Closable):
+    """Appends groups of records that become readable together or not at all, e.g. relayed records
+    with the cursor that says they arrived: a crash between the two would otherwise double them."""
+
+    @abstractmethod
+    def produce_all(self, records: Sequence[OutgoingRecord], timeout_s: float = 30.0) -> list[RecordMetadata]:
+        """Append every record (partitioned by key) atomically; return where each landed once durable.
+
+        Raises `LogError` when the group was not appended; none of it is then visible to readers.
+        """
 
 
 class BaseConsumer(_Closable):
@@ -178,6 +192,11 @@ class BaseLog(_Closable):
     @abstractmethod
     def producer(self) -> BaseProducer:
         """A producer; close it (or use `with`) to flush."""
+
+    @abstractmethod
+    def atomic_producer(self, transactional_id: str) -> BaseAtomicProducer:
+        """A producer of all-or-nothing groups; `transactional_id` names it across restarts (Kafka
+        fences an older process that still uses the same id)."""
 
     @abstractmethod
     def consumer(

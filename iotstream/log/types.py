@@ -14,6 +14,7 @@ __all__ = [
     "Headers",
     "MaintenanceReport",
     "OffsetReset",
+    "OutgoingRecord",
     "PartitionInfo",
     "PartitionsCallback",
     "Record",
@@ -58,6 +59,16 @@ class Record(msgspec.Struct, frozen=True, gc=False):
     key: bytes | None
     value: bytes | None
     headers: Headers = ()
+
+
+class OutgoingRecord(NamedTuple):
+    """One record of a group produced together (`BaseAtomicProducer.produce_all`)."""
+
+    topic: str
+    value: bytes | None
+    key: bytes | None = None
+    headers: Headers = ()
+    timestamp_ms: int | None = None
 
 
 class RecordMetadata(msgspec.Struct, frozen=True, gc=False):

@@ -9,12 +9,13 @@ from collections.abc import Iterable
 
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from iotstream.log.base import BaseConsumer, BaseLog, BaseProducer
+from iotstream.log.base import BaseAtomicProducer, BaseConsumer, BaseLog, BaseProducer
 from iotstream.log.config import LogSettings
 from iotstream.log.exceptions import LogClosedError, LogUnavailableError
 from iotstream.log.kafka import _admin
 from iotstream.log.kafka._client import Availability, KafkaException, bootstrap_servers, client_config
 from iotstream.log.kafka._topics import KafkaTopics
+from iotstream.log.kafka.atomic import KafkaAtomicProducer
 from iotstream.log.kafka.consumer import KafkaConsumer
 from iotstream.log.kafka.producer import KafkaProducer
 from iotstream.log.types import (
@@ -97,6 +98,10 @@ class KafkaLog(BaseLog):
     def producer(self) -> BaseProducer:
         self._check_open()
         return KafkaProducer(self._config, self.settings, self._topics, self._availability)
+
+    def atomic_producer(self, transactional_id: str) -> BaseAtomicProducer:
+        self._check_open()
+        return KafkaAtomicProducer(self._config, self.settings, self._topics, transactional_id)
 
     def consumer(
         self, group_id: str | None = None, *, auto_offset_reset: OffsetResetValue = "earliest"

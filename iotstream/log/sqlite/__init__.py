@@ -8,14 +8,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from iotstream.log.base import BaseConsumer, BaseLog, BaseProducer
+from iotstream.log.base import BaseAtomicProducer, BaseConsumer, BaseLog
 from iotstream.log.config import LogSettings
 from iotstream.log.exceptions import LogClosedError, UnknownTopicError
 from iotstream.log.sqlite import _catalog
 from iotstream.log.sqlite._db import connect, sqlite_path, translate_errors
 from iotstream.log.sqlite._maintenance import run_maintenance
 from iotstream.log.sqlite.consumer import SqliteConsumer
-from iotstream.log.sqlite.producer import GroupCommitWriter, SqliteProducer
+from iotstream.log.sqlite.producer import GroupCommitWriter, SqliteAtomicProducer, SqliteProducer
 from iotstream.log.types import (
     GroupLag,
     MaintenanceReport,
@@ -130,12 +130,18 @@ class SqliteLog(BaseLog):
         )
         return [GroupLag(group, t, p, committed, end, owner) for t, p, committed, end, owner in rows]
 
-    def producer(self) -> BaseProducer:
+    def producer(self) -> SqliteProducer:
         with self._lock:
             self._check_open()
             if self._writer is None:
                 self._writer = GroupCommitWriter(self.path, self.settings, self._topics)
             return SqliteProducer(self._writer, self._topics, self.settings)
+
+    def atomic_producer(self, transactional_id: str) -> BaseAtomicProducer:
+        """One SQLite transaction per group; the id is not needed (one writer per file and process)."""
+        producer = self.producer()
+        assert self._writer is not None  # noqa: S101 - producer() created it
+        return SqliteAtomicProducer(producer, self._writer)
 
     def consumer(
         self, group_id: str | None = None, *, auto_offset_reset: OffsetResetValue = "earliest"

@@ -9,13 +9,15 @@ commit is in flight ride the next one, so throughput grows with load instead of 
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from iotstream.log.base import BaseProducer
+from iotstream.log.base import BaseAtomicProducer, BaseProducer
 from iotstream.log.config import LogSettings
 from iotstream.log.exceptions import (
     InvalidRecordError,
     LogClosedError,
+    LogError,
     ProducerQueueFullError,
     RecordTooLargeError,
 )
@@ -23,9 +25,9 @@ from iotstream.log.partitioner import partition_for
 from iotstream.log.sqlite._catalog import TopicCache
 from iotstream.log.sqlite._db import commit_signal, connect
 from iotstream.log.sqlite._write import Pending, write_batches
-from iotstream.log.types import CleanupPolicy, DeliveryCallback, Headers
+from iotstream.log.types import CleanupPolicy, DeliveryCallback, Headers, OutgoingRecord, RecordMetadata
 
-__all__ = ["GroupCommitWriter", "SqliteProducer"]
+__all__ = ["GroupCommitWriter", "SqliteAtomicProducer", "SqliteProducer"]
 
 _log = logging.getLogger(__name__)
 
@@ -55,6 +57,10 @@ class GroupCommitWriter:
         self._thread.start()
 
     def append(self, entry: Pending, size: int) -> None:
+        self.append_all([entry], size)
+
+    def append_all(self, entries: list[Pending], size: int) -> None:
+        """Queue entries that the writer takes together: they are committed in one transaction."""
         with self._cond:
             if self._closing:
                 raise LogClosedError("the log is closed; the record was not queued")
@@ -63,9 +69,9 @@ class GroupCommitWriter:
             if not self._queue:
                 self._first_queued_at = time.monotonic()
                 self._cond.notify_all()
-            self._queue.append(entry)
+            self._queue.extend(entries)
             self._queued_bytes += size
-            self._enqueued += 1
+            self._enqueued += len(entries)
 
     def _wait_for_room(self, size: int) -> None:
         deadline = time.monotonic() + self._settings.max_block_ms / 1000
@@ -164,6 +170,20 @@ class SqliteProducer(BaseProducer):
     ) -> None:
         if self._closed or self._writer.closed:
             raise LogClosedError("produce on a closed producer or log")
+        entry, size = self.entry(topic, value, key, headers, timestamp_ms, partition, on_delivery)
+        self._writer.append(entry, size)
+
+    def entry(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Headers,
+        timestamp_ms: int | None,
+        partition: int | None,
+        on_delivery: DeliveryCallback | None,
+    ) -> tuple[Pending, int]:
+        """The writer's entry for one record and its size; raises for a record the log refuses."""
         row = self._topics.get(topic)
         size = _record_size(topic, value, key, headers)
         if size > self._max_record_bytes:
@@ -180,7 +200,7 @@ class SqliteProducer(BaseProducer):
                 f"topic {topic!r} has partitions 0..{row.spec.partitions - 1}; got {partition}"
             )
         ts = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
-        self._writer.append((topic, partition, key, value, headers, ts, on_delivery), size)
+        return (topic, partition, key, value, headers, ts, on_delivery), size
 
     def flush(self, timeout_s: float | None = None) -> int:
         return self._writer.flush(timeout_s)
@@ -189,6 +209,47 @@ class SqliteProducer(BaseProducer):
         if not self._closed:
             self._closed = True
             self._writer.flush(None)
+
+
+class SqliteAtomicProducer(BaseAtomicProducer):
+    """Groups go to the writer in one piece, and the writer commits what it takes in one transaction."""
+
+    def __init__(self, producer: SqliteProducer, writer: GroupCommitWriter) -> None:
+        self._producer = producer
+        self._writer = writer
+
+    def produce_all(self, records: Sequence[OutgoingRecord], timeout_s: float = 30.0) -> list[RecordMetadata]:
+        landed: list[RecordMetadata | None] = [None] * len(records)
+        errors: list[Exception] = []
+        acknowledged = threading.Semaphore(0)
+
+        def delivered(index: int) -> DeliveryCallback:
+            def callback(error: Exception | None, metadata: RecordMetadata) -> None:
+                if error is not None:
+                    errors.append(error)
+                landed[index] = metadata
+                acknowledged.release()
+
+            return callback
+
+        entries, size = [], 0
+        for index, r in enumerate(records):
+            entry, entry_size = self._producer.entry(
+                r.topic, r.value, r.key, r.headers, r.timestamp_ms, None, delivered(index)
+            )
+            entries.append(entry)
+            size += entry_size
+        self._writer.append_all(entries, size)
+        deadline = time.monotonic() + timeout_s
+        for _ in records:
+            if not acknowledged.acquire(timeout=max(deadline - time.monotonic(), 0)):
+                raise LogError(f"the log did not acknowledge {len(records)} records in {timeout_s:g} s")
+        if errors:
+            raise errors[0] if isinstance(errors[0], LogError) else LogError(str(errors[0]))
+        return [metadata for metadata in landed if metadata is not None]
+
+    def close(self) -> None:
+        self._producer.close()
 
 
 def _record_size(topic: str, value: bytes | None, key: bytes | None, headers: Headers) -> int:
