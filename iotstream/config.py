@@ -7,7 +7,7 @@ frozen objects, so nothing deep in the code reads the environment.
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,7 @@ from iotstream.ingest.config import IngestSettings, MqttSettings
 from iotstream.log.config import LogSettings
 from iotstream.processing.jobs import JobSettings
 from iotstream.registry.config import RegistrySettings
+from iotstream.relay.config import RelaySettings, SitesSettings, check_site_name
 from iotstream.storage.config import StorageSettings
 
 __all__ = ["DEFAULT_CONFIG_FILE", "Settings", "load_settings"]
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
+    site: str | None = Field(
+        default=None,
+        description="This site's name: how a central site names what this one relays, and where commands go.",
+    )
     data_dir: Path = Field(
         default=Path("iotstream-data"),
         description="Where embedded mode keeps its files; relative file paths in URLs resolve against it.",
@@ -51,6 +56,19 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     jobs: list[JobSettings] = Field(default_factory=list)
     notify: NotifySettings = NotifySettings()
+    relay: RelaySettings = RelaySettings()
+    sites: SitesSettings = SitesSettings()
+
+    @field_validator("site")
+    @classmethod
+    def _site_name(cls, site: str | None) -> str | None:
+        return None if site is None else check_site_name(site)
+
+    @model_validator(mode="after")
+    def _relay_needs_a_site(self) -> "Settings":
+        if self.relay.to is not None and self.site is None:
+            raise ValueError('[relay] to is set but `site` is not: name this site (site = "plant-7")')
+        return self
 
     def in_data_dir(self) -> "Settings":
         """These settings with relative `sqlite:///` and `duckdb:///` paths placed under `data_dir`."""

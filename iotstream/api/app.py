@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotstream import __version__
-from iotstream.api import dashboard, grafana, health, live, metrics, queries, readings
+from iotstream.api import commands, dashboard, grafana, health, live, metrics, queries, readings, relay
 from iotstream.api.fast_readings import ReadingsFastPath
 from iotstream.api.services import Services
 from iotstream.registry.sensorthings import routes as sensorthings
@@ -58,6 +58,8 @@ def create_app(services: Services) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
     app.include_router(readings.router)
     app.include_router(queries.router)
+    app.include_router(commands.router)
+    app.include_router(relay.router)
     app.include_router(metrics.router)
     app.include_router(health.router)
     app.include_router(live.router)

@@ -1,5 +1,6 @@
 """What the routes need from the platform, handed to `create_app` instead of imported globals."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,8 @@ from iotstream.config import Settings
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.models import WindowAggregate
 from iotstream.registry.sensorthings.service import SensorThings
+from iotstream.relay.commands import CommandStore
+from iotstream.relay.receiver import RelayReceiver
 from iotstream.storage import BaseStorage
 
 __all__ = ["Services"]
@@ -26,6 +29,12 @@ class Services:
     sensorthings: SensorThings | None = None  # the registry's SensorThings API, where a catalog is configured
     problems: Callable[[bool], list[str]] = lambda ready: []  # for /healthz and /readyz (see api.health)
     metric_labels: dict[str, str] = field(default_factory=dict)  # on every sample of /metrics
+    relay_receiver: RelayReceiver | None = None  # what edge sites relay to this (central) site
+
+    @functools.cached_property
+    def commands(self) -> CommandStore | None:
+        """Device commands, kept in the catalog (None without one)."""
+        return CommandStore(self.sensorthings.catalog) if self.sensorthings is not None else None
 
     def window_value(self, row: WindowAggregate) -> float | None:
         """The aggregate configured for the row's datastream (its average when none is configured)."""

@@ -29,6 +29,12 @@ def run(
 ) -> None:
     """Run the given roles in this process until Ctrl-C (or SIGTERM)."""
     settings = state(ctx).reload(config, **platform_overrides(data_dir, host, port))
+    if "relay" in roles and settings.relay.to is None:
+        raise typer.BadParameter(
+            "the relay role forwards this site's log to a central site: set `site` and [relay] to "
+            '(e.g. site = "plant-7" and [relay] to = "https://central.example.com:8000")',
+            param_hint="ROLES",
+        )
     with Platform(settings, list(dict.fromkeys(roles))) as platform:
         lines = [f"roles: {', '.join(role.name for role in platform.roles)}", *platform.running()]
         console.print(Panel(escape("\n".join(lines)), title="iotstream is running", subtitle="Ctrl-C stops"))

@@ -96,14 +96,17 @@ class Ingestor:
         clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         unstorable: Unstorable | None = None,
         observed: Callable[[Sequence[Observation]], None] | None = None,
+        refusal: Callable[[], str | None] | None = None,
     ) -> None:
         """`known(key)` says whether a datastream is registered; `register` is told of new ones and
-        `observed` of the readings taken."""
+        `observed` of the readings taken; `refusal` says why no readings are taken for now, if so (an
+        edge site whose relay backlog is full)."""
         self._settings = settings
         self._known = known or (lambda key: True)
         self._register = register or (lambda keys: None)
         self._unstorable = unstorable or (lambda readings: {})
         self._observed = observed or (lambda readings: None)
+        self._refusal = refusal or (lambda: None)
         self._clock = clock
         self._producer = log.producer()
         self._pending = 0
@@ -190,6 +193,8 @@ class Ingestor:
         self._observed(readings)
 
     def _check_room(self) -> None:
+        if (reason := self._refusal()) is not None:
+            raise IngestBusyError(f"readings are refused for now: {reason}", self._settings.retry_after_s)
         if self._pending >= self._settings.max_pending:
             raise IngestBusyError(
                 f"{self._pending} readings are waiting for the log ([ingest] max_pending = "

@@ -62,6 +62,10 @@ class LogSettings(BaseModel):
     session_timeout_ms: DurationMs = Field(default=10_000, ge=100)
     heartbeat_interval_ms: DurationMs = Field(default=1_000, ge=10)
     poll_interval_ms: DurationMs = Field(default=10, ge=1, le=10_000)
+    keep_unread_by: list[str] = Field(
+        default_factory=list,
+        description="Consumer groups whose unread records retention never deletes (an edge site's relay).",
+    )
     maintenance_interval_ms: DurationMs = Field(
         default=60_000,
         ge=0,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "Base",
     "Datastream",
+    "DeviceCommand",
     "FeatureOfInterest",
     "HistoricalLocation",
     "Location",
@@ -228,3 +229,29 @@ class ObservationExtras(Base):
     feature_of_interest_id: Mapped[int | None] = mapped_column(
         ForeignKey("features_of_interest.id"), index=True
     )
+
+
+class DeviceCommand(Base):
+    """A command to a device, and where its ticket stands; kept by `iotstream.relay.commands`."""
+
+    __tablename__ = "commands"
+    __table_args__ = (
+        Index("ix_commands_state_expires_ms", "state", "expires_ms"),  # the deliverer's and the sweep's
+        Index("ix_commands_created_ms", "created_ms"),  # listing, newest first
+    )
+
+    ticket: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str | None] = mapped_column(String(255), index=True)  # None: a device of this platform
+    device: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    value: Mapped[Any | None]  # what a write or execute carries
+    timeout_ms: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    result: Mapped[Any | None]  # the device's answer
+    error: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    relayed: Mapped[bool] = mapped_column(default=False)  # created with a given ticket, from another site
+    reported: Mapped[str | None] = mapped_column(String(16))  # the last state reported to that site

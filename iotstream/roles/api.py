@@ -11,6 +11,7 @@ from iotstream.api.services import Services
 from iotstream.config import Settings
 from iotstream.log.topics import ALERTS, OBSERVATIONS
 from iotstream.processing.jobs import AGGREGATES
+from iotstream.relay.receiver import RelayReceiver
 from iotstream.roles.base import Role
 from iotstream.roles.parts import Parts
 
@@ -32,6 +33,7 @@ class ApiRole(Role):
         self.server: ApiServer | None = None
         self._live: LiveHub | None = None
         self._parts: Parts | None = None
+        self._relay: RelayReceiver | None = None
 
     def start(self, parts: Parts) -> None:
         self._parts = parts
@@ -50,8 +52,17 @@ class ApiRole(Role):
             parts.sensorthings,
             self._problems,
             self._metric_labels,
+            self._receiver(parts),
         )
         self.server = ApiServer(serve(services), settings.api.host, settings.api.port).start()
+
+    def _receiver(self, parts: Parts) -> RelayReceiver:
+        settings = parts.settings
+        keys = parts.keys
+        self._relay = RelayReceiver(
+            parts.log, parts.catalog, settings.sites, keys.register, settings.log.default_partitions
+        )
+        return self._relay
 
     def stop(self) -> None:
         """Finishes the requests in flight; their readings are acknowledged by the log."""
@@ -61,6 +72,9 @@ class ApiRole(Role):
         if self._live is not None:
             self._live.stop()
             self._live = None
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
         if self._parts is not None:
             self._parts.flush_ingestion()
 

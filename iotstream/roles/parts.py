@@ -22,6 +22,8 @@ from iotstream.registry.sensorthings.sending import ObservationSender
 from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.registry.spans import DatastreamSpans
 from iotstream.registry.writes import RegistryWrites
+from iotstream.relay.cursors import relay_topics
+from iotstream.relay.forwarder import RELAY_GROUP
 from iotstream.storage import BaseStorage, open_storage
 
 __all__ = ["Parts"]
@@ -32,6 +34,8 @@ class Parts:
         self.settings = settings
         self._opened: dict[str, Any] = {}
         self._closers: list[Callable[[], None]] = []
+        # Reasons to refuse readings for now (e.g. an edge site's relay backlog is full); None: accept.
+        self.ingest_gates: list[Callable[[], str | None]] = []
 
     def _once(self, name: str, open_: Callable[[], Any], close: Callable[[Any], None]) -> Any:
         if name not in self._opened:
@@ -99,10 +103,14 @@ class Parts:
         self._opened.clear()
 
     def _open_log(self) -> BaseLog:
-        log = open_log(self.settings.log)
+        settings = self.settings.log
+        if self.settings.relay.to is not None:  # an edge site: retention keeps what is not relayed yet
+            settings = settings.model_copy(update={"keep_unread_by": [*settings.keep_unread_by, RELAY_GROUP]})
+        log = open_log(settings)
         try:
             partitions = self.settings.log.default_partitions
-            for spec in [*platform_topics(partitions), TopicSpec(AGGREGATES, partitions), *registry_topics()]:
+            topics = [*platform_topics(partitions), TopicSpec(AGGREGATES, partitions), *registry_topics()]
+            for spec in [*topics, *relay_topics()]:
                 log.create_topic(spec, exist_ok=True)
             for name in internal_topics(self.settings.jobs):
                 log.create_topic(TopicSpec(name, partitions=1), exist_ok=True)
@@ -126,6 +134,7 @@ class Parts:
             keys.register,
             unstorable=unstorable,
             observed=spans.observe,
+            refusal=lambda: next((reason for gate in self.ingest_gates if (reason := gate())), None),
         )
 
     def _open_sensorthings(self) -> SensorThings:

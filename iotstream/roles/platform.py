@@ -31,13 +31,14 @@ from iotstream.roles.mqtt import MqttRole
 from iotstream.roles.notify import NotifyRole
 from iotstream.roles.parts import Parts
 from iotstream.roles.registry import RegistryRole
+from iotstream.roles.relay import RelayRole
 from iotstream.roles.sink import SinkRole
 from iotstream.storage import BaseStorage
 
 __all__ = ["ROLE_NAMES", "Platform", "UnknownRoleError"]
 
 _log = logging.getLogger(__name__)
-ROLE_NAMES = ("sink", "registry", "notify", "jobs", "api", "mqtt")  # the order they start in
+ROLE_NAMES = ("sink", "registry", "notify", "jobs", "relay", "api", "mqtt")  # the order they start in
 
 
 class UnknownRoleError(IotStreamError):
@@ -56,6 +57,7 @@ class Platform:
             "registry": RegistryRole,
             "notify": NotifyRole,
             "jobs": JobsRole,
+            "relay": RelayRole,
             "api": lambda: ApiRole(self.stats, self.problems, self.metric_labels),
             "mqtt": lambda: MqttRole(lambda: self.api.url if self.api is not None else None),
         }

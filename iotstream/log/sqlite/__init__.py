@@ -151,7 +151,7 @@ class SqliteLog(BaseLog):
 
     def run_maintenance(self) -> MaintenanceReport:
         with self._admin():
-            return run_maintenance(self._conn, self._compacted_at)
+            return run_maintenance(self._conn, self._compacted_at, self.settings.keep_unread_by)
 
     def _maintain(self) -> None:
         while not self._stop.wait(self.settings.maintenance_interval_ms / 1000):

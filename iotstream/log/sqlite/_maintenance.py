@@ -7,6 +7,7 @@ own short transaction so producers wait at most one partition's work.
 """
 
 import sqlite3
+from collections.abc import Sequence
 
 from iotstream.log.sqlite._catalog import TopicRow, list_topics
 from iotstream.log.sqlite._codec import StoredRecord, decode_stored, encode_batch
@@ -16,8 +17,11 @@ from iotstream.log.types import CleanupPolicy, MaintenanceReport
 __all__ = ["run_maintenance"]
 
 
-def run_maintenance(conn: sqlite3.Connection, compacted_at: dict[tuple[int, int], int]) -> MaintenanceReport:
-    """Apply every topic's policy; `compacted_at` remembers end offsets to skip unchanged partitions."""
+def run_maintenance(
+    conn: sqlite3.Connection, compacted_at: dict[tuple[int, int], int], keep_unread_by: Sequence[str] = ()
+) -> MaintenanceReport:
+    """Apply every topic's policy; `compacted_at` remembers end offsets to skip unchanged partitions.
+    Records the groups in `keep_unread_by` have not committed past stay, whatever the retention says."""
     report = MaintenanceReport()
     for topic in list_topics(conn):
         for partition in range(topic.spec.partitions):
@@ -25,12 +29,12 @@ def run_maintenance(conn: sqlite3.Connection, compacted_at: dict[tuple[int, int]
                 if topic.spec.cleanup_policy is CleanupPolicy.COMPACT:
                     report.records_compacted += _compact(conn, topic, partition, compacted_at)
                 else:
-                    report.batches_deleted += _retain(conn, topic, partition)
+                    report.batches_deleted += _retain(conn, topic, partition, keep_unread_by)
                 _update_start_offset(conn, topic.id, partition)
     return report
 
 
-def _retain(conn: sqlite3.Connection, topic: TopicRow, partition: int) -> int:
+def _retain(conn: sqlite3.Connection, topic: TopicRow, partition: int, keep_unread_by: Sequence[str]) -> int:
     cutoffs = []
     if topic.spec.retention_ms is not None:
         cutoffs.append(_time_cutoff(conn, topic.id, partition, now_ms() - topic.spec.retention_ms))
@@ -38,11 +42,30 @@ def _retain(conn: sqlite3.Connection, topic: TopicRow, partition: int) -> int:
         cutoffs.append(_size_cutoff(conn, topic.id, partition, topic.spec.retention_bytes))
     if not cutoffs:
         return 0
+    cutoff = max(cutoffs)
+    if keep_unread_by:
+        cutoff = min(cutoff, _unread_from(conn, topic.spec.name, partition, keep_unread_by))
     deleted = conn.execute(
         "DELETE FROM batches WHERE topic_id = ? AND partition = ? AND last_offset < ?",
-        (topic.id, partition, max(cutoffs)),
+        (topic.id, partition, cutoff),
     ).rowcount
     return int(deleted)
+
+
+def _unread_from(conn: sqlite3.Connection, topic: str, partition: int, groups: Sequence[str]) -> int:
+    """The first offset one of `groups` has not read yet; none of its records may go. A group that
+    reads the topic but never committed this partition has read nothing of it."""
+    floor = 2**62
+    for group in groups:
+        offsets = dict(
+            conn.execute(
+                "SELECT partition, next_offset FROM group_offsets WHERE group_id = ? AND topic = ?",
+                (group, topic),
+            ).fetchall()
+        )
+        if offsets:
+            floor = min(floor, offsets.get(partition, -1))
+    return floor
 
 
 def _time_cutoff(conn: sqlite3.Connection, topic_id: int, partition: int, oldest_ms: int) -> int:

@@ -1,0 +1,108 @@
+"""Sites over HTTP: the endpoint edge sites relay to (`POST /api/v1/relay/{site}`), what the central
+site knows of them (`GET /api/v1/sites`), and an edge site's view of its link (`GET /api/v1/relay`)."""
+
+import asyncio
+import hmac
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
+
+from iotstream._units import iso_ms
+from iotstream.api._http import json_response
+from iotstream.api.services import Services
+from iotstream.log.exceptions import LogError
+from iotstream.relay.config import SITE_NAME
+from iotstream.relay.cursors import SiteStatus
+from iotstream.relay.receiver import RelayReceiver
+from iotstream.relay.wire import MEDIA_TYPE, decode_batch
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["sites"])
+
+SiteName = Annotated[str, Path(pattern=SITE_NAME.pattern, description="The edge site's `site` name")]
+
+
+@router.post(
+    "/relay/{site}",
+    summary="Take a batch an edge site relays (its relay role calls this)",
+    openapi_extra={"requestBody": {"content": {MEDIA_TYPE: {}}, "required": True}},
+    responses={
+        200: {"description": '`{"cursors": [{"topic", "partition", "offset"}], "accepted": n}`'},
+        400: {"description": "The body is not a relay batch"},
+        401: {"description": "[sites] token is set and the request does not carry it"},
+        404: {"description": "This platform takes no relayed data (no catalog)"},
+        503: {"description": "The central log did not take the batch; the edge retries"},
+    },
+)
+async def post_relay(
+    request: Request,
+    site: SiteName,
+    content_encoding: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    services: Services = request.app.state.services
+    receiver = _receiver(services)
+    _check_token(services.settings.sites.token, authorization)
+    try:
+        batch = decode_batch(await request.body(), content_encoding)
+    except ValueError as err:
+        raise HTTPException(400, str(err)) from err
+    try:
+        answer = await asyncio.to_thread(receiver.receive, site, batch)
+    except LogError as err:
+        return json_response(
+            {"detail": f"the central log did not take the batch: {err}"}, 503, {"Retry-After": "1"}
+        )
+    return json_response(answer)
+
+
+@router.get("/sites", summary="The edge sites that relay to this one, and how far behind each is")
+def get_sites(request: Request) -> Response:
+    receiver = _receiver(request.app.state.services)
+    now_ms = time.time_ns() // 1_000_000
+    return json_response([_site(status, now_ms) for status in receiver.sites()])
+
+
+@router.get(
+    "/relay",
+    summary="This edge site's link to the central site",
+    responses={404: {"description": "This platform relays nothing ([relay] to is not set)"}},
+)
+def get_relay(request: Request) -> Response:
+    services: Services = request.app.state.services
+    status = services.stats().get("relay")
+    if status is None:
+        raise HTTPException(
+            404, "this platform relays nothing: [relay] to is not set (or no relay role runs here)"
+        )
+    return json_response(status)
+
+
+def _site(status: SiteStatus, now_ms: int) -> dict[str, Any]:
+    """`lag_s`: how long ago the central site last had everything the edge site had accepted."""
+    since_contact_s = max(now_ms - status.last_contact_ms, 0) / 1000
+    behind_s = status.oldest_unsent_age_s if status.backlog_records and status.oldest_unsent_age_s else 0.0
+    return {
+        "site": status.site,
+        "last_contact": iso_ms(status.last_contact_ms),
+        "lag_records": status.backlog_records,
+        "lag_s": round(since_contact_s + behind_s, 3),
+        "rate": status.rate,
+        "relayed": status.relayed,
+    }
+
+
+def _receiver(services: Services) -> RelayReceiver:
+    if services.relay_receiver is None:
+        raise HTTPException(404, "this platform takes no relayed data: it has no registry catalog")
+    return services.relay_receiver
+
+
+def _check_token(expected: str | None, authorization: str | None) -> None:
+    if expected is None:
+        return
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "relaying here needs [sites] token as `Authorization: Bearer <token>`")

@@ -1,0 +1,341 @@
+"""Device commands with tickets, kept in the catalog until they are answered or expire.
+
+A command's state only goes forward: queued → sent → delivered → succeeded | failed | expired (a
+step may be skipped; the last three are final and never change). Every change is one guarded UPDATE
+(`... WHERE ticket = ? AND state IN (earlier states)`), so processes sharing the catalog never apply a
+transition twice or backwards: of two claims of a queued command, one wins. A command past its expiry
+that is not final reads as expired; that is stored lazily (by `get`, `list`, `unreported`) and by a
+periodic `expire_due` (the deliverer's).
+
+Commands relayed from another site are created with the ticket and expiry given there; their states
+are reported back (`unreported`, `mark_reported`).
+
+>>> CommandState.QUEUED.rank < CommandState.SENT.rank, CommandState.EXPIRED.final
+(True, True)
+"""
+
+import builtins
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, cast
+
+from sqlalchemy import CursorResult, Select, Update, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from iotstream.exceptions import IotStreamError
+from iotstream.registry.catalog import Catalog
+from iotstream.registry.models import DeviceCommand
+
+__all__ = [
+    "MAX_TIMEOUT_MS",
+    "Action",
+    "ActionName",
+    "Command",
+    "CommandState",
+    "CommandStore",
+    "InvalidCommandError",
+    "StateName",
+    "check_command",
+]
+
+MAX_TIMEOUT_MS = 86_400_000  # a day: a device that has not answered by then will not
+_MAX_NAME = 255  # the column's length
+_now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000  # noqa: E731
+
+
+class Action(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+
+
+class CommandState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @property
+    def rank(self) -> int:
+        """Its place in a command's life: the three final states share the last."""
+        return _RANK[self]
+
+    @property
+    def final(self) -> bool:
+        return _RANK[self] == _FINAL_RANK
+
+
+_FINAL_RANK = 3
+_RANK = {state: min(place, _FINAL_RANK) for place, state in enumerate(CommandState)}
+_PENDING = [state.value for state in CommandState if _RANK[state] < _FINAL_RANK]
+ActionName = Literal["read", "write", "execute"]
+StateName = Literal["queued", "sent", "delivered", "succeeded", "failed", "expired"]
+
+
+class InvalidCommandError(IotStreamError, ValueError):
+    """A command that cannot be sent; `field` names what to fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field!r} {message}")
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command and where it stands; times are epoch ms."""
+
+    ticket: str
+    site: str | None  # None: a device of this platform
+    device: str
+    action: str
+    path: str
+    value: Any  # what a write or execute carries (None: nothing)
+    timeout_ms: int
+    state: str
+    result: Any  # the value of the device's "ok" answer
+    error: str | None  # the device's "error" answer
+    created_ms: int
+    expires_ms: int
+    updated_ms: int
+    relayed: bool  # created with a given ticket (relayed from another site)
+    reported: str | None  # the last state reported to that site
+
+    @property
+    def final(self) -> bool:
+        return CommandState(self.state).final
+
+
+def check_command(device: Any, action: Any, path: Any, value: Any, timeout_ms: Any) -> None:
+    """Raises `InvalidCommandError` naming the first field that makes the command unusable.
+
+    >>> check_command("pump-1", "read", "/3/0/1", 5, 30_000)
+    Traceback (most recent call last):
+    ...
+    iotstream.relay.commands.InvalidCommandError: 'value' is not allowed for a read
+    """
+    if not isinstance(device, str) or not device:
+        raise InvalidCommandError("device", "must be a non-empty string")
+    if any(c in device for c in "/+#\0") or len(device) > _MAX_NAME:
+        raise InvalidCommandError(
+            "device", f"must be one MQTT topic level of at most {_MAX_NAME} characters, without"
+            f" '/', '+', '#' or NUL; got {device!r}"
+        )  # fmt: skip
+    if action not in set(Action):
+        raise InvalidCommandError("action", f"must be 'read', 'write' or 'execute'; got {action!r}")
+    if not isinstance(path, str) or not path:
+        raise InvalidCommandError("path", "must be a non-empty string")
+    if action == Action.WRITE and value is None:
+        raise InvalidCommandError("value", "is required for a write")
+    if action == Action.READ and value is not None:
+        raise InvalidCommandError("value", "is not allowed for a read")
+    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int):
+        raise InvalidCommandError("timeout", f"must be a whole number of milliseconds; got {timeout_ms!r}")
+    if not 0 < timeout_ms <= MAX_TIMEOUT_MS:
+        raise InvalidCommandError("timeout", f"must be more than 0 and at most 1 day; got {timeout_ms} ms")
+
+
+_wakeups: "weakref.WeakKeyDictionary[Catalog, threading.Event]" = weakref.WeakKeyDictionary()
+_wakeups_lock = threading.Lock()
+
+
+def _wakeup_of(catalog: Catalog) -> threading.Event:
+    """One event per catalog, so every store on it in this process wakes the same deliverer."""
+    with _wakeups_lock:
+        return _wakeups.setdefault(catalog, threading.Event())
+
+
+class CommandStore:
+    """The commands in the catalog. `wakeup` is set whenever a command is created in this process
+    (through any store on the same catalog), so a deliverer need not wait for its next poll.
+
+    Example:
+        ```python
+        store = CommandStore(open_catalog("sqlite:///registry.db"))
+        command = store.create("pump-1", "write", "/3311/0/5850", True, timeout_ms=30_000)
+        store.advance(command.ticket, "sent")  # True: the deliverer's claim
+        ```
+    """
+
+    def __init__(self, catalog: Catalog, clock: Callable[[], int] = _now_ms) -> None:
+        """`clock`: epoch ms now."""
+        self._catalog = catalog
+        self._clock = clock
+        self.wakeup = _wakeup_of(catalog)
+
+    def create(
+        self,
+        device: str,
+        action: str,
+        path: str,
+        value: Any,
+        timeout_ms: int,
+        site: str | None = None,
+        *,
+        ticket: str | None = None,
+        expires_ms: int | None = None,
+    ) -> Command:
+        """A new queued command with a random ticket, or with the given one (and expiry) for a command
+        relayed from another site: creating a ticket that exists returns it unchanged.
+
+        Raises:
+            InvalidCommandError: a field makes the command unusable.
+        """
+        check_command(device, action, path, value, timeout_ms)
+        if ticket is not None and (not isinstance(ticket, str) or not 0 < len(ticket) <= 64):
+            raise InvalidCommandError("ticket", f"must be a string of 1 to 64 characters; got {ticket!r}")
+        if ticket is not None and (existing := self.get(ticket)) is not None:
+            return existing
+        now = self._clock()
+        row = {
+            "ticket": ticket or uuid.uuid4().hex,
+            "site": site,
+            "device": device,
+            "action": action,
+            "path": path,
+            "value": value,
+            "timeout_ms": timeout_ms,
+            "state": CommandState.QUEUED.value,
+            "created_ms": now,
+            "expires_ms": now + timeout_ms if expires_ms is None else expires_ms,
+            "updated_ms": now,
+            "relayed": ticket is not None,
+        }
+        try:
+            with self._catalog.session(write=True) as session:
+                session.execute(insert(DeviceCommand).values(row))
+        except IntegrityError:
+            if ticket is None or (existing := self.get(ticket)) is None:
+                raise
+            return existing  # another process created it meanwhile
+        self.wakeup.set()
+        created = self.get(row["ticket"])
+        assert created is not None  # noqa: S101 - committed just now; commands are never deleted
+        return created
+
+    def get(self, ticket: str) -> Command | None:
+        command = self._read(ticket)
+        if command is not None and not command.final and command.expires_ms <= self._clock():
+            self._expire(ticket)
+            command = self._read(ticket)
+        return command
+
+    def list(
+        self,
+        *,
+        device: str | None = None,
+        site: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Command]:
+        """Newest first; `None` filters nothing."""
+        self.expire_due()
+        query = select(DeviceCommand).order_by(DeviceCommand.created_ms.desc(), DeviceCommand.ticket.desc())
+        if device is not None:
+            query = query.where(DeviceCommand.device == device)
+        if site is not None:
+            query = query.where(DeviceCommand.site == site)
+        if state is not None:
+            query = query.where(DeviceCommand.state == CommandState(state).value)
+        return self._select(query.limit(limit))
+
+    def advance(self, ticket: str, state: str, *, value: Any = None, error: str | None = None) -> bool:
+        """Moves a command forward to `state` with the device's answer; False when that is not forward
+        (or the command is unknown, or past its expiry unless `state` is expired)."""
+        target, now = CommandState(state), self._clock()
+        earlier = [s for s in _PENDING if _RANK[CommandState(s)] < target.rank]
+        if not earlier:
+            return False
+        statement = update(DeviceCommand).where(
+            DeviceCommand.ticket == ticket, DeviceCommand.state.in_(earlier)
+        )
+        if target != CommandState.EXPIRED:
+            statement = statement.where(DeviceCommand.expires_ms > now)
+        changes: dict[str, Any] = {"state": target.value, "updated_ms": now}
+        if value is not None:
+            changes["result"] = value
+        if error is not None:
+            changes["error"] = error
+        return self._update(statement.values(changes)) == 1
+
+    def queued_for_site(self, site: str | None, limit: int) -> builtins.list[Command]:
+        """Queued commands not yet expired, oldest first; `site` None: this platform's own devices."""
+        query = select(DeviceCommand).where(
+            DeviceCommand.state == CommandState.QUEUED.value,
+            DeviceCommand.expires_ms > self._clock(),
+            DeviceCommand.site.is_(None) if site is None else DeviceCommand.site == site,
+        )
+        return self._select(query.order_by(DeviceCommand.created_ms, DeviceCommand.ticket).limit(limit))
+
+    def unreported(self, limit: int) -> builtins.list[Command]:
+        """Commands created with a given ticket whose state differs from the one last reported, oldest
+        change first."""
+        self.expire_due()
+        query = select(DeviceCommand).where(
+            DeviceCommand.relayed.is_(True),
+            DeviceCommand.reported.is_(None) | (DeviceCommand.reported != DeviceCommand.state),
+        )
+        return self._select(query.order_by(DeviceCommand.updated_ms, DeviceCommand.ticket).limit(limit))
+
+    def mark_reported(self, ticket: str, state: str) -> bool:
+        """Records that `state` was reported upstream; False for an unknown ticket."""
+        statement = update(DeviceCommand).where(DeviceCommand.ticket == ticket)
+        return self._update(statement.values(reported=CommandState(state).value)) == 1
+
+    def expire_due(self) -> int:
+        """Stores as expired every command past its expiry that is not final; returns how many. Only
+        looks while none is: a write would take SQLite's one writer each time."""
+        due = select(DeviceCommand.ticket).where(
+            DeviceCommand.state.in_(_PENDING), DeviceCommand.expires_ms <= self._clock()
+        )
+        with self._catalog.session() as session:
+            found = session.scalar(due.limit(1))
+        return 0 if found is None else self._expire()
+
+    def _expire(self, ticket: str | None = None) -> int:
+        now = self._clock()
+        statement = update(DeviceCommand).where(
+            DeviceCommand.state.in_(_PENDING), DeviceCommand.expires_ms <= now
+        )
+        if ticket is not None:
+            statement = statement.where(DeviceCommand.ticket == ticket)
+        return self._update(statement.values(state=CommandState.EXPIRED.value, updated_ms=now))
+
+    def _read(self, ticket: str) -> Command | None:
+        found = self._select(select(DeviceCommand).where(DeviceCommand.ticket == ticket))
+        return found[0] if found else None
+
+    def _select(self, query: Select[DeviceCommand]) -> builtins.list[Command]:
+        with self._catalog.session() as session:
+            return [_command(row) for row in session.scalars(query)]
+
+    def _update(self, statement: Update) -> int:
+        with self._catalog.session(write=True) as session:
+            result = session.execute(statement.execution_options(synchronize_session=False))
+        return cast("CursorResult[Any]", result).rowcount  # what an UPDATE's execution returns
+
+
+def _command(row: DeviceCommand) -> Command:
+    return Command(
+        ticket=row.ticket,
+        site=row.site,
+        device=row.device,
+        action=row.action,
+        path=row.path,
+        value=row.value,
+        timeout_ms=row.timeout_ms,
+        state=row.state,
+        result=row.result,
+        error=row.error,
+        created_ms=row.created_ms,
+        expires_ms=row.expires_ms,
+        updated_ms=row.updated_ms,
+        relayed=row.relayed,
+        reported=row.reported,
+    )

@@ -1,0 +1,94 @@
+"""The central site's memory of every edge site, kept in the log so it survives restarts and every API
+process agrees: `relay.cursors` holds, per (site, edge topic, edge partition), the highest edge offset
+stored here; `relay.sites` holds each site's last contact and what it reported of its backlog.
+
+Both are compacted and are written in the same atomic group as the relayed records they describe:
+after a crash either the records and their cursor are in the log, or neither is.
+"""
+
+import threading
+import time
+
+import msgspec
+
+from iotstream.log import BaseLog, TopicPartition
+from iotstream.log.types import CleanupPolicy, OutgoingRecord, TopicSpec
+
+__all__ = ["CURSORS", "SITES", "RelayState", "SiteStatus", "relay_topics"]
+
+CURSORS = "relay.cursors"
+SITES = "relay.sites"
+
+
+class SiteStatus(msgspec.Struct, frozen=True):
+    site: str
+    last_contact_ms: int
+    backlog_records: int = 0
+    oldest_unsent_age_s: float | None = None
+    rate: float = 0.0
+    relayed: int = 0  # records stored here since the site first relayed
+
+
+def relay_topics() -> list[TopicSpec]:
+    return [TopicSpec(name, partitions=1, cleanup_policy=CleanupPolicy.COMPACT) for name in (CURSORS, SITES)]
+
+
+_status_decoder = msgspec.json.Decoder(SiteStatus)
+_encode = msgspec.json.Encoder().encode
+
+
+class RelayState:
+    """Cursors and site status as last written to the log, read up to its end on `refresh`."""
+
+    def __init__(self, log: BaseLog) -> None:
+        self._log = log
+        self._consumer = log.consumer()
+        self._partitions = [TopicPartition(CURSORS, 0), TopicPartition(SITES, 0)]
+        self._consumer.assign(self._partitions)
+        self._consumer.seek_to_beginning()
+        self._lock = threading.Lock()
+        self.cursors: dict[tuple[str, str, int], int] = {}
+        self.sites: dict[str, SiteStatus] = {}
+
+    def refresh(self) -> None:
+        """Read what other processes (or an earlier life of this one) wrote, up to the end."""
+        with self._lock:
+            ends = self._log.end_offsets(self._partitions)
+            deadline = time.monotonic() + 10
+            while any(self._consumer.position(tp) < end for tp, end in ends.items()):
+                for record in self._consumer.poll(max_records=5_000, timeout_s=0.05):
+                    self._apply(record.topic, record.key or b"", record.value)
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the relay cursors could not be read to their end in 10 s")
+
+    def _apply(self, topic: str, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            return
+        if topic == CURSORS:
+            site, edge_topic, partition = key.decode().rsplit("\0", 2)
+            self.cursors[(site, edge_topic, int(partition))] = int(value)
+        else:
+            status = _status_decoder.decode(value)
+            self.sites[status.site] = status
+
+    def cursor(self, site: str, topic: str, partition: int) -> int:
+        """The highest edge offset stored here; -1 when none."""
+        return self.cursors.get((site, topic, partition), -1)
+
+    @staticmethod
+    def cursor_record(site: str, topic: str, partition: int, offset: int) -> OutgoingRecord:
+        return OutgoingRecord(CURSORS, str(offset).encode(), f"{site}\0{topic}\0{partition}".encode())
+
+    @staticmethod
+    def status_record(status: SiteStatus) -> OutgoingRecord:
+        return OutgoingRecord(SITES, _encode(status), status.site.encode())
+
+    def remember(self, records: list[OutgoingRecord]) -> None:
+        """What this process just wrote, so it need not read it back."""
+        with self._lock:
+            for r in records:
+                if r.topic in (CURSORS, SITES):
+                    self._apply(r.topic, r.key or b"", r.value)
+
+    def close(self) -> None:
+        self._consumer.close()

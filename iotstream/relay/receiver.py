@@ -1,0 +1,160 @@
+"""The central site's side of the relay: takes a batch from an edge site and appends what is new to the
+central log exactly once.
+
+Per (site, edge topic, edge partition) the central log holds the highest edge offset it has
+(`relay.cursors`). A batch's records at or below it were stored before — a retry after a lost answer,
+or an edge that restarted from an older committed position — and are dropped; the others are renamed
+into the site's namespace (`plant-7/boiler/temp`) and appended together with the new cursor in one
+atomic group, so a crash never keeps the records without the cursor or the other way round. Records of
+one edge partition arrive in offset order, and each datastream lives in one partition at both ends,
+so per-datastream order is kept.
+"""
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+
+from iotstream.log import BaseLog
+from iotstream.log.base import BaseAtomicProducer
+from iotstream.log.types import OutgoingRecord, TopicSpec
+from iotstream.registry.catalog import Catalog
+from iotstream.registry.records import DATASTREAMS_TOPIC
+from iotstream.relay.config import SitesSettings
+from iotstream.relay.cursors import RelayState, SiteStatus
+from iotstream.relay.site_registry import copy_datastream
+from iotstream.relay.wire import Cursor, RelayAnswer, RelayBatch, RelayRecord
+
+__all__ = ["RelayReceiver"]
+
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
+class RelayReceiver:
+    def __init__(
+        self,
+        log: BaseLog,
+        catalog: Catalog,
+        settings: SitesSettings,
+        register: Callable[[Iterable[str]], object],
+        default_partitions: int,
+    ) -> None:
+        """`register` makes datastream keys known to ingestion (placeholders until the edge's registry
+        record completes them)."""
+        self._log = log
+        self._catalog = catalog
+        self._settings = settings
+        self._register = register
+        self._default_partitions = default_partitions
+        self._opened: tuple[RelayState, BaseAtomicProducer] | None = None  # on the first batch
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._known_topics: set[str] = set()
+
+    @property
+    def state(self) -> RelayState:
+        return self._open()[0]
+
+    def _open(self) -> tuple[RelayState, BaseAtomicProducer]:
+        """A platform that is nobody's central site opens nothing for it."""
+        with self._locks_lock:
+            if self._opened is None:
+                transactional_id = f"iotstream-relay-{socket.gethostname()}-{os.getpid()}"
+                self._opened = RelayState(self._log), self._log.atomic_producer(transactional_id)
+                self._known_topics = set(self._log.list_topics())
+            return self._opened
+
+    def receive(self, site: str, batch: RelayBatch) -> RelayAnswer:
+        """Raises `LogError` when the central log did not take the batch (the edge retries)."""
+        with self._lock_of(site):
+            self.state.refresh()
+            now_ms = time.time_ns() // 1_000_000
+            records, cursors, new = [], [], 0
+            for part in batch.partitions:
+                cursor = self.state.cursor(site, part.topic, part.partition)
+                fresh = [r for r in part.records if r.offset > cursor]
+                if fresh:
+                    records += self._translate(site, part.topic, fresh)
+                    cursor = fresh[-1].offset
+                    records.append(RelayState.cursor_record(site, part.topic, part.partition, cursor))
+                    new += len(fresh)
+                cursors.append(Cursor(part.topic, part.partition, cursor))
+            previous = self.state.sites.get(site)
+            status = SiteStatus(
+                site,
+                now_ms,
+                batch.backlog_records,
+                batch.oldest_unsent_age_s,
+                batch.rate,
+                (previous.relayed if previous else 0) + new,
+            )
+            records.append(RelayState.status_record(status))
+            self._open()[1].produce_all(records)
+            self.state.remember(records)
+            return RelayAnswer(cursors, new)
+
+    def sites(self) -> list[SiteStatus]:
+        self.state.refresh()
+        return sorted(self.state.sites.values(), key=lambda status: status.site)
+
+    def _lock_of(self, site: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(site, threading.Lock())
+
+    def _translate(self, site: str, topic: str, records: list[RelayRecord]) -> list[OutgoingRecord]:
+        """Records for the central log, named in the site's namespace; registry records update the
+        catalog instead (idempotent, so a batch taken twice does no harm)."""
+        if topic == DATASTREAMS_TOPIC:
+            self._copy_registry(site, records)
+            return []
+        self._ensure_topic(topic)
+        out, keys = [], set()
+        for r in records:
+            key, value = self._rename(site, r.key, r.value)
+            if key is not None and topic == "observations":
+                keys.add(key.decode())
+            out.append(OutgoingRecord(topic, value, key, r.headers, r.timestamp_ms))
+        if keys:
+            self._register(sorted(keys))
+        return out
+
+    def _rename(self, site: str, key: bytes | None, value: bytes | None) -> tuple[bytes | None, bytes | None]:
+        """Readings, window results and alerts name their datastream in the value and key the record by
+        it; both move into the site's namespace."""
+        prefix = self._settings.prefix.format(site=site)
+        renamed_key = None if key is None else prefix.encode() + key
+        if value is None:
+            return renamed_key, None
+        try:
+            document: Any = _decode(value)
+        except msgspec.DecodeError:
+            return renamed_key, value
+        if isinstance(document, dict) and isinstance(document.get("datastream"), str):
+            document["datastream"] = prefix + document["datastream"]
+            return document["datastream"].encode(), _encode(document)
+        return renamed_key, value
+
+    def _copy_registry(self, site: str, records: list[RelayRecord]) -> None:
+        prefix = self._settings.prefix.format(site=site)
+        latest = {r.key: r.value for r in records if r.key is not None}  # compacted: the last counts
+        with self._catalog.session(write=True) as session:
+            for key, value in latest.items():
+                if value is not None:
+                    copy_datastream(session, site, prefix + key.decode(), _decode(value))
+        self._register(prefix + key.decode() for key, value in latest.items() if value is not None)
+
+    def _ensure_topic(self, topic: str) -> None:
+        if topic not in self._known_topics:
+            self._log.create_topic(TopicSpec(topic, partitions=self._default_partitions), exist_ok=True)
+            self._known_topics.add(topic)
+
+    def close(self) -> None:
+        if self._opened is not None:
+            state, producer = self._opened
+            producer.close()
+            state.close()

@@ -1,0 +1,87 @@
+"""What travels between an edge site's relay and the central site: batches of log records in msgpack,
+gzip-compressed, and the cursors the central site answers with.
+
+A batch carries each record's edge offset, so the central site can drop what it already has and say
+where the edge should continue; it carries the edge's backlog too, for the central site's view of it.
+"""
+
+import gzip
+import zlib
+
+import msgspec
+
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "MEDIA_TYPE",
+    "Cursor",
+    "RelayAnswer",
+    "RelayBatch",
+    "RelayPartition",
+    "RelayRecord",
+    "decode_batch",
+    "encode_batch",
+]
+
+MEDIA_TYPE = "application/vnd.iotstream.relay+msgpack"
+
+
+class RelayRecord(msgspec.Struct, array_like=True, frozen=True):
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = []
+
+
+class RelayPartition(msgspec.Struct, frozen=True):
+    topic: str
+    partition: int
+    records: list[RelayRecord]
+
+
+class RelayBatch(msgspec.Struct, frozen=True):
+    partitions: list[RelayPartition]
+    backlog_records: int = 0  # what the edge has not relayed yet, this batch included
+    oldest_unsent_age_s: float | None = None
+    rate: float = 0.0  # records per second the edge relayed lately
+
+
+class Cursor(msgspec.Struct, frozen=True):
+    """The highest edge offset the central site has of one edge partition."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class RelayAnswer(msgspec.Struct, frozen=True):
+    cursors: list[Cursor]
+    accepted: int = 0  # records new to the central site in this batch
+
+
+MAX_BATCH_BYTES = 64 * 1024 * 1024  # decompressed: a small gzip body must not inflate without bound
+_batch_decoder = msgspec.msgpack.Decoder(RelayBatch)
+_encoder = msgspec.msgpack.Encoder()
+
+
+def encode_batch(batch: RelayBatch, *, compress: bool = True) -> bytes:
+    body = _encoder.encode(batch)
+    return gzip.compress(body, compresslevel=1, mtime=0) if compress else body
+
+
+def decode_batch(body: bytes, content_encoding: str | None) -> RelayBatch:
+    """Raises `ValueError` with the reason for a body that is not a batch."""
+    if content_encoding == "gzip":
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            body = inflater.decompress(body, MAX_BATCH_BYTES)
+        except zlib.error as err:
+            raise ValueError(f"body is not gzip: {err}") from err
+        if inflater.unconsumed_tail:
+            raise ValueError(f"batch larger than {MAX_BATCH_BYTES} bytes once decompressed")
+    elif content_encoding not in (None, "", "identity"):
+        raise ValueError(f"Content-Encoding {content_encoding!r} is not supported; use gzip or none")
+    try:
+        return _batch_decoder.decode(body)
+    except msgspec.DecodeError as err:
+        raise ValueError(f"body is not a relay batch: {err}") from err

@@ -1,0 +1,45 @@
+"""The `relay` role: an edge site's log forwarded to the central site (`[relay] to`), store-and-forward,
+with the link's state for `GET /api/v1/relay`, `/metrics` and the dashboard."""
+
+from typing import Any
+
+from iotstream.relay.forwarder import RELAY_GROUP, Forwarder
+from iotstream.roles.base import ThreadedRole
+from iotstream.roles.parts import Parts
+
+__all__ = ["RelayRole"]
+
+
+class RelayRole(ThreadedRole):
+    name = "relay"
+    description = "edge → central relay, store-and-forward"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forwarder: Forwarder | None = None
+
+    def start(self, parts: Parts) -> None:
+        settings = parts.settings
+        if settings.relay.to is None or settings.site is None:
+            return  # not an edge site: `up` runs the role only when configured
+        self.forwarder = Forwarder(parts.log, settings.site, settings.relay)
+        parts.ingest_gates.append(lambda: self.forwarder.full if self.forwarder is not None else None)
+        self.spawn("iotstream-relay", self.forwarder.run)
+
+    def stop(self) -> None:
+        super().stop()
+        if self.forwarder is not None:
+            self.forwarder.close()
+            self.forwarder = None
+
+    def stats(self) -> dict[str, Any]:
+        return {} if self.forwarder is None else {"relay": self.forwarder.status()}
+
+    def consumer_groups(self) -> list[str]:
+        return [RELAY_GROUP] if self.forwarder is not None else []
+
+    def banner(self) -> list[str]:
+        if self.forwarder is None:
+            return []
+        topics = ", ".join(self.forwarder.topics)
+        return [f"relay: site {self.forwarder.status()['site']} → {self.forwarder.status()['to']} ({topics})"]

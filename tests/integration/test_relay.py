@@ -1,0 +1,284 @@
+"""An edge and a central site as separate processes, with a link between them the test cuts: every
+reading the edge accepted is stored at the central site exactly once, in order per datastream."""
+
+import itertools
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+
+from iotstream._units import parse_time_ms
+from iotstream.log import LogSettings, TopicPartition, open_log
+from tests.proxy import TcpProxy
+from tests.servers import free_port, run_roles
+
+EDGE_ROLES = ("sink", "registry", "relay", "api")
+CENTRAL_ROLES = ("sink", "registry", "api")
+DATASTREAMS = [f"line-{i}/flow" for i in range(8)]
+
+
+class Site:
+    """One platform process (`iotstream run`) in its own directory, restartable on the same port."""
+
+    def __init__(self, directory: Path, roles: tuple[str, ...], config: str) -> None:
+        self.directory, self.roles, self.port = directory, roles, free_port()
+        directory.mkdir()
+        (directory / "iotstream.toml").write_text(config)
+        self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Site":
+        output = (self.directory / "output.log").open("a")  # closed when the process ends
+        self.process, _ = run_roles(self.directory, *self.roles, port=self.port, output=output)
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(60)
+
+
+def site_config(extra: str = "") -> str:
+    return f"""
+data_dir = "data"
+[log]
+linger_ms = 1
+[storage.retention]
+raw = "36500d"
+[mqtt]
+enabled = false
+embedded = false
+{extra}
+"""
+
+
+def edge_config(central_url: str, relay: str = "") -> str:
+    return site_config(f"""
+[relay]
+to = "{central_url}"
+timeout_ms = "1s"
+retry_max_ms = "200ms"
+{relay}
+""").replace('data_dir = "data"', 'site = "plant-7"\ndata_dir = "data"')
+
+
+class Load:
+    """Posts readings to the edge at a steady pace and remembers the ones it accepted."""
+
+    def __init__(self, url: str, per_second: int = 400) -> None:
+        self._url = url
+        self._per_request = max(per_second // 50, 1)
+        self.accepted: list[tuple[str, int]] = []
+        self.refused = 0
+        self._stop = threading.Event()
+        self._times = itertools.count(1_700_000_000_000, 1_000)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Load":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.wait(0.02):
+                when = next(self._times)
+                batch = [
+                    {
+                        "datastream": DATASTREAMS[(when // 1000 + i) % len(DATASTREAMS)],
+                        "time": when + i,
+                        "value": i,
+                    }
+                    for i in range(self._per_request)
+                ]
+                try:
+                    response = client.post(f"{self._url}/api/v1/readings", json=batch)
+                except httpx.HTTPError:
+                    self.refused += len(batch)
+                    continue
+                if response.status_code == 202:
+                    self.accepted += [(r["datastream"], r["time"]) for r in batch]
+                else:
+                    self.refused += len(batch)
+
+
+@pytest.fixture
+def sites(tmp_path: Path) -> Iterator[tuple[Site, TcpProxy, Site]]:
+    central = Site(tmp_path / "central", CENTRAL_ROLES, site_config()).start()
+    proxy = TcpProxy(central.port)
+    edge = Site(tmp_path / "edge", EDGE_ROLES, edge_config(proxy.url)).start()
+    try:
+        yield central, proxy, edge
+    finally:
+        edge.stop()
+        proxy.close()
+        central.stop()
+
+
+def relayed_readings(central: Site) -> list[tuple[str, int]]:
+    """Every reading in the central log's `observations`, in log order per partition."""
+    log = open_log(LogSettings(url=f"sqlite:///{central.directory / 'data' / 'log.db'}"))
+    consumer = log.consumer()
+    partitions = [
+        TopicPartition("observations", p) for p in range(log.describe_topic("observations").spec.partitions)
+    ]
+    consumer.assign(partitions)
+    ends = log.end_offsets(partitions)
+    found = []
+    while any(consumer.position(tp) < end for tp, end in ends.items()):
+        for record in consumer.poll(max_records=10_000, timeout_s=0.2):
+            value = msgspec.json.decode(record.value or b"{}")
+            found.append((value["datastream"], value["time"]))
+    consumer.close()
+    log.close()
+    return found
+
+
+def wait_until_relayed(
+    edge: Site, central: Site, expected: int, timeout_s: float = 60
+) -> list[tuple[str, int]]:
+    deadline = time.monotonic() + timeout_s
+    found: list[tuple[str, int]] = []
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{edge.url}/api/v1/relay").json()
+        found = relayed_readings(central)
+        if status["backlog_records"] == 0 and len(found) >= expected:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(
+        f"{len(found)} of {expected} readings reached the central site; edge relay: {status}"
+    )
+
+
+def assert_exactly_once_in_order(accepted: list[tuple[str, int]], found: list[tuple[str, int]]) -> None:
+    central_names = [(f"plant-7/{name}", when) for name, when in accepted]
+    assert len(found) == len(set(found)), "a reading reached the central log twice"
+    assert sorted(found) == sorted(central_names), "the central log lacks or invents readings"
+    for name in DATASTREAMS:
+        times = [when for stream, when in found if stream == f"plant-7/{name}"]
+        assert times == sorted(times), f"{name}: the central log has its readings out of order"
+
+
+@pytest.mark.parametrize("cut", ["refused", "black-holed"])
+def test_an_outage_and_an_edge_restart_lose_and_double_nothing(
+    sites: tuple[Site, TcpProxy, Site], cut: str
+) -> None:
+    central, proxy, edge = sites
+    with Load(edge.url) as load:
+        time.sleep(2)
+        proxy.refuse() if cut == "refused" else proxy.black_hole()
+        time.sleep(2)
+        status = httpx.get(f"{edge.url}/api/v1/relay").json()
+        assert status["connected"] is False, status
+        assert status["backlog_records"] > 0, status
+        assert status["last_error"], status
+        edge.kill()  # a crash, during the outage
+        edge.start()
+        time.sleep(2)
+        proxy.restore()
+        time.sleep(2)
+    found = wait_until_relayed(edge, central, len(load.accepted))
+    assert_exactly_once_in_order(load.accepted, found)
+    assert httpx.get(f"{edge.url}/api/v1/relay").json()["connected"] is True
+    [site] = httpx.get(f"{central.url}/api/v1/sites").json()
+    assert site["site"] == "plant-7"
+    assert site["lag_records"] == 0
+
+
+def test_a_central_restart_mid_stream_loses_and_doubles_nothing(sites: tuple[Site, TcpProxy, Site]) -> None:
+    central, _, edge = sites
+    with Load(edge.url) as load:
+        time.sleep(2)
+        central.kill()
+        time.sleep(1)
+        central.start()
+        time.sleep(2)
+    found = wait_until_relayed(edge, central, len(load.accepted))
+    assert_exactly_once_in_order(load.accepted, found)
+    expected = sorted(when for name, when in load.accepted if name == DATASTREAMS[0])
+    deadline, stored = time.monotonic() + 30, []
+    while time.monotonic() < deadline and len(stored) < len(expected):
+        time.sleep(0.2)
+        params = {"datastream": f"plant-7/{DATASTREAMS[0]}", "limit": 100_000, "from": "2023-01-01"}
+        stored = httpx.get(f"{central.url}/api/v1/readings", params=params).json()
+    assert [parse_time_ms(r["time"], 0) for r in stored] == expected
+
+
+def post_until_refused(edge: Site, limit: int) -> tuple[list[tuple[str, int]], httpx.Response | None]:
+    """Readings posted in batches of 50 while the link is down: those accepted, and the first refusal."""
+    accepted: list[tuple[str, int]] = []
+    for start in range(0, limit, 50):
+        batch = [
+            {"datastream": DATASTREAMS[i % 8], "time": 1_700_000_000_000 + i, "value": i}
+            for i in range(start, start + 50)
+        ]
+        response = httpx.post(f"{edge.url}/api/v1/readings", json=batch)
+        if response.status_code != 202:
+            return accepted, response
+        accepted += [(r["datastream"], r["time"]) for r in batch]
+        time.sleep(0.05)
+    return accepted, None
+
+
+def test_a_full_backlog_refuses_readings_and_loses_none_it_accepted(tmp_path: Path) -> None:
+    central = Site(tmp_path / "central", CENTRAL_ROLES, site_config()).start()
+    with TcpProxy(central.port) as proxy:
+        proxy.refuse()
+        edge = Site(tmp_path / "edge", EDGE_ROLES, edge_config(proxy.url, 'max_backlog = "40KB"')).start()
+        try:
+            accepted, refusal = post_until_refused(edge, 20_000)
+            assert refusal is not None, "the edge never refused readings past max_backlog"
+            assert refusal.status_code == 503
+            assert "max_backlog" in refusal.json()["detail"]
+            assert refusal.headers["Retry-After"]
+            proxy.restore()
+            found = wait_until_relayed(edge, central, len(accepted))
+            assert_exactly_once_in_order(accepted, found)
+            assert (
+                httpx.post(f"{edge.url}/api/v1/readings", json={"datastream": "x", "value": 1}).status_code
+                == 202
+            )
+        finally:
+            edge.stop()
+            central.stop()
+
+
+def test_drop_oldest_skips_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    central = Site(tmp_path / "central", CENTRAL_ROLES, site_config()).start()
+    with TcpProxy(central.port) as proxy:
+        proxy.refuse()
+        relay = 'max_backlog = "40KB"\non_full = "drop_oldest"'
+        edge = Site(tmp_path / "edge", EDGE_ROLES, edge_config(proxy.url, relay)).start()
+        try:
+            accepted, refusal = post_until_refused(edge, 3_000)
+            assert refusal is None, refusal.text if refusal else ""
+            time.sleep(1)  # the next measurement
+            dropped = httpx.get(f"{edge.url}/api/v1/relay").json()["dropped"]
+            assert dropped > 0
+            proxy.restore()
+            found = wait_until_relayed(edge, central, len(accepted) - dropped)
+            assert len(found) == len(accepted) - dropped
+            assert len(set(found)) == len(found)
+            for name in DATASTREAMS:  # what is left of each datastream is its newest readings, in order
+                sent = [when for stream, when in accepted if stream == name]
+                kept = [when for stream, when in found if stream == f"plant-7/{name}"]
+                assert kept == sent[len(sent) - len(kept) :]
+        finally:
+            edge.stop()
+            central.stop()
