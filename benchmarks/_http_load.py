@@ -16,11 +16,14 @@ Body = Callable[[int, int], bytes]  # (connection, sequence number) -> request b
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, host: str, path: str, body: Body, index: int, deadline: float) -> None:
+    def __init__(
+        self, host: str, path: str, body: Body, index: int, deadline: float, limit: int | None = None
+    ) -> None:
         self._head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         self._body = body
         self._index = index
         self._deadline = deadline
+        self._limit = limit  # requests at most, if given
         self._buffer = b""
         self.accepted = 0  # answers with 202
         self.last = -1  # sequence number of the last accepted request
@@ -35,10 +38,11 @@ class _Connection(asyncio.Protocol):
 
     def _send(self) -> None:
         assert self._transport is not None  # noqa: S101
-        if time.perf_counter() >= self._deadline:
+        sent = self.accepted + sum(self.other.values())
+        if time.perf_counter() >= self._deadline or (self._limit is not None and sent >= self._limit):
             self._transport.close()
             return
-        body = self._body(self._index, self.accepted + sum(self.other.values()))
+        body = self._body(self._index, sent)
         self._transport.write(f"{self._head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
 
     def data_received(self, data: bytes) -> None:
@@ -63,11 +67,11 @@ class _Connection(asyncio.Protocol):
 
 
 async def _run(
-    host: str, port: int, path: str, body: Body, connections: int, seconds: float
+    host: str, port: int, path: str, body: Body, connections: int, seconds: float, limit: int | None
 ) -> list[_Connection]:
     loop = asyncio.get_running_loop()
     deadline = time.perf_counter() + seconds
-    protocols = [_Connection(f"{host}:{port}", path, body, i, deadline) for i in range(connections)]
+    protocols = [_Connection(f"{host}:{port}", path, body, i, deadline, limit) for i in range(connections)]
     for protocol in protocols:
         await loop.create_connection(lambda p=protocol: p, host, port)  # type: ignore[misc]
     await asyncio.gather(*(p.finished for p in protocols))
@@ -75,9 +79,9 @@ async def _run(
 
 
 def post_many(
-    host: str, port: int, path: str, body: Body, *, connections: int, seconds: float
+    host: str, port: int, path: str, body: Body, *, connections: int, seconds: float, limit: int | None = None
 ) -> list[tuple[int, int, dict[int, int]]]:
-    """POST for `seconds` on `connections` connections; per connection (accepted, last accepted
-    sequence number, other statuses)."""
-    protocols = asyncio.run(_run(host, port, path, body, connections, seconds))
+    """POST for `seconds` (or `limit` requests) on `connections` connections; per connection (accepted,
+    last accepted sequence number, other statuses)."""
+    protocols = asyncio.run(_run(host, port, path, body, connections, seconds, limit))
     return [(p.accepted, p.last, p.other) for p in protocols]

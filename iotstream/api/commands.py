@@ -71,9 +71,7 @@ async def post_command(request: Request) -> Response:
     store = _store(request)
     body = _body(await request.body())
     timeout_ms = _timeout_ms(body.get("timeout", DEFAULT_TIMEOUT))
-    site = body.get("site")
-    if site is not None and (not isinstance(site, str) or not site):
-        raise HTTPException(422, f"'site' must be a non-empty string or absent; got {site!r}")
+    site = await run_in_threadpool(_site, request.app.state.services, body.get("site"))
     try:
         command = await run_in_threadpool(
             store.create, body["device"], body["action"], body["path"], body.get("value"), timeout_ms, site
@@ -125,6 +123,20 @@ def command_document(command: Command) -> dict[str, Any]:
         "expires": iso(command.expires_ms),
         "updated": iso(command.updated_ms),
     }
+
+
+def _site(services: Services, site: Any) -> str | None:
+    """None for this platform's own devices; else an edge site that relays here (its commands go back
+    through its relay)."""
+    if site is None or site == services.settings.site:
+        return None
+    if not isinstance(site, str) or not site:
+        raise HTTPException(422, f"'site' must be a non-empty string or absent; got {site!r}")
+    known = [] if services.relay_receiver is None else [s.site for s in services.relay_receiver.sites()]
+    if site not in known:
+        sites = ", ".join(known) or "none"
+        raise HTTPException(422, f"'site': no site {site!r} relays to this platform (sites: {sites})")
+    return site
 
 
 def _store(request: Request) -> CommandStore:

@@ -6,12 +6,14 @@ import hmac
 import time
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
 
 from iotstream._units import iso_ms
 from iotstream.api._http import json_response
 from iotstream.api.services import Services
 from iotstream.log.exceptions import LogError
+from iotstream.relay.channel import SiteCommands, SiteReport, apply_report, wait_for_commands
 from iotstream.relay.config import SITE_NAME
 from iotstream.relay.cursors import SiteStatus
 from iotstream.relay.receiver import RelayReceiver
@@ -20,6 +22,7 @@ from iotstream.relay.wire import MEDIA_TYPE, decode_batch
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["sites"])
+_report_decoder = msgspec.json.Decoder(SiteReport)
 
 SiteName = Annotated[str, Path(pattern=SITE_NAME.pattern, description="The edge site's `site` name")]
 
@@ -56,6 +59,37 @@ async def post_relay(
             {"detail": f"the central log did not take the batch: {err}"}, 503, {"Retry-After": "1"}
         )
     return json_response(answer)
+
+
+@router.post(
+    "/relay/{site}/commands",
+    summary="An edge site's reverse channel: its command states up, its queued commands down",
+    openapi_extra={"requestBody": {"content": {"application/json": {}}, "required": True}},
+    responses={
+        200: {
+            "description": '`{"commands": [{"ticket", "device", "action", "path", "value"?, "expires_ms"}]}`'
+        },
+        400: {"description": "The body is not a site report"},
+        401: {"description": "[sites] token is set and the request does not carry it"},
+    },
+)
+async def post_site_commands(
+    request: Request, site: SiteName, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    """Held open up to the report's `wait_s` (at most 10 s) while the site has no queued command."""
+    services: Services = request.app.state.services
+    _check_token(services.settings.sites.token, authorization)
+    store = services.commands
+    if store is None:
+        raise HTTPException(
+            503, "commands need the catalog ([registry] url), which this process has not opened"
+        )
+    try:
+        report = _report_decoder.decode(await request.body())
+    except msgspec.DecodeError as err:
+        raise HTTPException(400, f"body is not a site report: {err}") from err
+    await asyncio.to_thread(apply_report, store, site, report)
+    return json_response(SiteCommands(await wait_for_commands(store, site, report.wait_s)))
 
 
 @router.get("/sites", summary="The edge sites that relay to this one, and how far behind each is")

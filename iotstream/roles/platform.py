@@ -61,7 +61,7 @@ class Platform:
             "api": lambda: ApiRole(self.stats, self.problems, self.metric_labels),
             "mqtt": lambda: MqttRole(lambda: self.api.url if self.api is not None else None),
         }
-        names = [name for name in ROLE_NAMES if name in roles]
+        names = [name for name in ROLE_NAMES if name in roles and (name != "relay" or settings.relay.to)]
         self.metric_labels = {"roles": ",".join(names), "process": f"{socket.gethostname()}:{os.getpid()}"}
         self.roles = [factories[name]() for name in names]
         self._started: list[Role] = []

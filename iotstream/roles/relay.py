@@ -3,6 +3,8 @@ with the link's state for `GET /api/v1/relay`, `/metrics` and the dashboard."""
 
 from typing import Any
 
+from iotstream.relay.channel import CommandChannel
+from iotstream.relay.commands import CommandStore
 from iotstream.relay.forwarder import RELAY_GROUP, Forwarder
 from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
@@ -17,6 +19,7 @@ class RelayRole(ThreadedRole):
     def __init__(self) -> None:
         super().__init__()
         self.forwarder: Forwarder | None = None
+        self.channel: CommandChannel | None = None
 
     def start(self, parts: Parts) -> None:
         settings = parts.settings
@@ -25,15 +28,25 @@ class RelayRole(ThreadedRole):
         self.forwarder = Forwarder(parts.log, settings.site, settings.relay)
         parts.ingest_gates.append(lambda: self.forwarder.full if self.forwarder is not None else None)
         self.spawn("iotstream-relay", self.forwarder.run)
+        self.channel = CommandChannel(CommandStore(parts.catalog), settings.site, settings.relay)
+        self.spawn("iotstream-relay-commands", self.channel.run)
 
     def stop(self) -> None:
         super().stop()
         if self.forwarder is not None:
             self.forwarder.close()
             self.forwarder = None
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
 
     def stats(self) -> dict[str, Any]:
-        return {} if self.forwarder is None else {"relay": self.forwarder.status()}
+        if self.forwarder is None:
+            return {}
+        status = self.forwarder.status()
+        if self.channel is not None:
+            status["commands"] = {"received": self.channel.received, "last_error": self.channel.last_error}
+        return {"relay": status}
 
     def consumer_groups(self) -> list[str]:
         return [RELAY_GROUP] if self.forwarder is not None else []

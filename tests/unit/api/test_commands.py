@@ -29,7 +29,10 @@ class Api:
 
     def __init__(self, store: CommandStore) -> None:
         self.app = FastAPI()
-        self.app.state.services = SimpleNamespace(commands=store)
+        relaying = SimpleNamespace(sites=lambda: [SimpleNamespace(site="plant-7")])  # edge sites known here
+        self.app.state.services = SimpleNamespace(
+            commands=store, settings=SimpleNamespace(site="central"), relay_receiver=relaying
+        )
         self.app.include_router(commands.router)
 
     def request(self, method: str, url: str, **options: Any) -> httpx.Response:
@@ -165,3 +168,11 @@ def test_an_unusable_command_is_refused_with_a_message_naming_the_field(
 def test_an_execute_may_carry_a_value_or_none(api: Api) -> None:
     for body in ({"device": "d", "action": "execute", "path": "/3/0/4"}, {**GOOD, "action": "execute"}):
         assert api.post("/api/v1/commands", json=body).status_code == 202
+
+
+def test_a_command_names_an_edge_site_that_relays_here_or_none(api: Api) -> None:
+    own = api.post("/api/v1/commands", json={**GOOD, "site": "central"})
+    assert api.get(f"/api/v1/commands/{own.json()['ticket']}").json()["site"] is None  # this platform's
+    unknown = api.post("/api/v1/commands", json={**GOOD, "site": "plant-9"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"] == "'site': no site 'plant-9' relays to this platform (sites: plant-7)"

@@ -148,3 +148,24 @@ def test_producing_after_the_log_closed_is_refused(tmp_path: Path) -> None:
     log.close()
     with pytest.raises(LogClosedError):
         producer.produce("t", b"late")
+
+
+def test_retention_keeps_what_a_protected_group_has_not_committed(tmp_path: Path) -> None:
+    """An edge site's relay group: retention deletes what it relayed, never what it did not."""
+    with _open(tmp_path / "log.db", keep_unread_by=["relay"], max_batch_bytes=64) as log:
+        log.create_topic(TopicSpec("t", partitions=2, retention_ms=1))
+        with log.producer() as producer:
+            for partition in (0, 1):
+                for i in range(6):
+                    producer.produce("t", b"x" * 40, partition=partition, timestamp_ms=1_000 + i)
+                    producer.flush()
+        relay = log.consumer("relay")
+        relay.assign([TopicPartition("t", 0)])
+        relay.commit({TopicPartition("t", 0): 4})  # partition 1: read the topic, never committed it
+        log.run_maintenance()
+        bounds = log.describe_topic("t").partitions
+        assert [(p.start_offset, p.end_offset) for p in bounds] == [(4, 6), (0, 6)]
+        relay.close()
+    with _open(tmp_path / "log.db") as log:  # unprotected: the same retention deletes everything
+        log.run_maintenance()
+        assert [p.start_offset for p in log.describe_topic("t").partitions] == [6, 6]
