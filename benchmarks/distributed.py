@@ -27,14 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import msgspec
-
-from iotstream._latency import quantile_ms
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _http_load import post_many
-from _stored import wait_stored
+from _stored import steady_latency, wait_stored
 from _versions import library_versions
 
 RESULTS = Path(__file__).with_name("results")
@@ -93,7 +90,7 @@ def _configuration(n: int, postgres: str, seconds: float) -> dict[str, float]:
             sinks = [_start(work, processes, "sink") for _ in range(n)]
             batch = _batches(api, seconds)
             print(f"{n} jobs + {n} sinks: {batch:,.0f} readings/s", flush=True)
-            p50, p99 = _latency(api, sinks, seconds)
+            p50, p99 = steady_latency(api, sinks, seconds, t0=T0)
             print(f"  ingest → stored at 5,000 readings/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms", flush=True)
             return {"readings_per_s": round(batch), "latency_p50_ms": p50, "latency_p99_ms": p99}
         finally:
@@ -134,31 +131,6 @@ def _batches(url: str, seconds: float, connections: int = 8) -> float:
     last = {f"batch-{i}": T0 + seq * 1_000 + 990 for i, (_, seq, _) in enumerate(answers) if seq >= 0}
     done = wait_stored(url, last)
     return sum(accepted for accepted, _, _ in answers) * 100 / (done - started)
-
-
-def _latency(api: str, sinks: list[str], seconds: float, rate: int = 5_000) -> tuple[float, float]:
-    """Batches of 100 at a steady `rate` after 2 s of warm-up; the sinks' histograms diffed."""
-    sent = 0
-    started = time.perf_counter()
-    before: list[int] = []
-    with httpx.Client(base_url=api, timeout=60) as client:
-        while (elapsed := time.perf_counter() - started) < seconds + 2:
-            if before == [] and elapsed >= 2:
-                before = _histogram(sinks)
-            if sent / rate > elapsed:
-                time.sleep(sent / rate - elapsed)
-            body = [{"datastream": "steady", "time": T0 + sent + i, "value": 1} for i in range(100)]
-            client.post("/api/v1/readings", content=msgspec.json.encode(body))
-            sent += 100
-    wait_stored(api, {"steady": T0 + sent - 1})
-    counts = [after - prior for after, prior in zip(_histogram(sinks), before, strict=True)]
-    return quantile_ms(counts, 0.5) or 0.0, quantile_ms(counts, 0.99) or 0.0
-
-
-def _histogram(sinks: list[str]) -> list[int]:
-    """The sinks' ingest → stored histograms, added up bucket by bucket."""
-    histograms = [httpx.get(f"{sink}/api/v1/stats").json()["sink"]["latency_ms"]["counts"] for sink in sinks]
-    return [sum(bucket) for bucket in zip(*histograms, strict=True)]
 
 
 if __name__ == "__main__":

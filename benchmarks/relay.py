@@ -28,14 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import msgspec
-
-from iotstream._latency import quantile_ms
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _http_load import post_many
-from _stored import wait_stored
+from _stored import steady_latency, wait_stored
 from _versions import library_versions
 
 RESULTS = Path(__file__).with_name("results")
@@ -73,7 +70,9 @@ def main() -> None:
                 edge = _site(
                     work / "edge", relay, ("sink", "registry", "relay", "api"), free_port(), processes
                 )
-                p50, p99 = _latency(edge, central, seconds)
+                p50, p99 = steady_latency(
+                    edge, [central], seconds, rate=RATE, t0=T0, stored_as=(central, f"{SITE}/steady")
+                )
                 print(f"edge accepted → central stored at {RATE:,} readings/s: ", end="")
                 print(f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")
                 backlog, catch_up = _catch_up(edge, central, proxy, outage_s)
@@ -120,29 +119,6 @@ def _site(
     process, _ = run_roles(directory, *roles, port=port)
     processes.append(process)
     return f"http://127.0.0.1:{port}"
-
-
-def _latency(edge: str, central: str, seconds: float) -> tuple[float, float]:
-    """Batches of 100 at a steady 5,000 readings/s; the central sink's histogram diffed over the run."""
-    sent, before = 0, None
-    started = time.perf_counter()
-    with httpx.Client(base_url=edge, timeout=60) as client:
-        while (elapsed := time.perf_counter() - started) < seconds + 2:
-            if before is None and elapsed >= 2:
-                before = _histogram(central)
-            if sent / RATE > elapsed:
-                time.sleep(sent / RATE - elapsed)
-            body = [{"datastream": "steady", "time": T0 + sent + i, "value": 1} for i in range(100)]
-            client.post("/api/v1/readings", content=msgspec.json.encode(body))
-            sent += 100
-    wait_stored(central, {f"{SITE}/steady": T0 + sent - 1})
-    counts = [after - prior for after, prior in zip(_histogram(central), before or [], strict=True)]
-    return quantile_ms(counts, 0.5) or 0.0, quantile_ms(counts, 0.99) or 0.0
-
-
-def _histogram(url: str) -> list[int]:
-    counts: list[int] = httpx.get(f"{url}/api/v1/stats").json()["sink"]["latency_ms"]["counts"]
-    return counts
 
 
 def _catch_up(edge: str, central: str, proxy: "object", outage_s: float) -> tuple[int, float]:

@@ -99,6 +99,8 @@ class TcpProxy:
                 client.close()  # the target is down: so is the link, as the client sees it
                 continue
             upstream.settimeout(None)
+            for sock in (client, upstream):  # forward each write at once, as a router would (no Nagle)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 if self._closed:
                     client.close()

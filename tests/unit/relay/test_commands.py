@@ -1,7 +1,6 @@
 """The command store on a real SQLite catalog: transitions, expiry, relayed tickets, concurrent claims."""
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now_ms
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    opened = open_catalog(f"sqlite:///{tmp_path}/registry.db")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 namespace, with the edge's Datastreams copied into the catalog."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -10,19 +9,12 @@ from sqlalchemy import select
 
 from iotstream.log import BaseLog, TopicPartition
 from iotstream.registry import models
-from iotstream.registry.catalog import Catalog, open_catalog
+from iotstream.registry.catalog import Catalog
 from iotstream.registry.records import DATASTREAMS_TOPIC
 from iotstream.relay.config import SitesSettings
 from iotstream.relay.cursors import relay_topics
 from iotstream.relay.receiver import RelayReceiver
 from iotstream.relay.wire import Cursor, RelayBatch, RelayPartition, RelayRecord
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    opened = open_catalog(f"sqlite:///{tmp_path}/registry.db")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
