@@ -73,6 +73,9 @@ class PlatformCollector(Collector):
         yield from _jobs(stats.get("jobs", {}))
         yield from _notifications(stats.get("notify", {}))
         yield from _lag(stats.get("lag", []))
+        if (relay := stats.get("relay")) is not None:
+            yield from _relay(relay)
+        yield from _sites(stats.get("sites", []))
         if "websocket_clients" in stats:
             yield GaugeMetricFamily(
                 "iotstream_websocket_clients", "Connected live clients", value=stats["websocket_clients"]
@@ -110,6 +113,49 @@ def _notifications(sinks: dict[str, dict[str, int]]) -> Iterator[Metric]:
         for result, count in counts.items():
             outcomes.add_metric([sink, result], count)
     yield outcomes
+
+
+def _relay(relay: dict[str, Any]) -> Iterator[Metric]:
+    """An edge site's link to the central site."""
+    yield GaugeMetricFamily(
+        "iotstream_relay_connected", "1 while the last relay request succeeded", value=int(relay["connected"])
+    )
+    yield GaugeMetricFamily(
+        "iotstream_relay_backlog_records", "Records not relayed yet", value=relay["backlog_records"]
+    )
+    yield GaugeMetricFamily(
+        "iotstream_relay_backlog_bytes", "Estimated bytes not relayed yet", value=relay["backlog_bytes"]
+    )
+    yield GaugeMetricFamily(
+        "iotstream_relay_oldest_unsent_age_seconds",
+        "Age of the oldest record not relayed yet",
+        value=relay["oldest_unsent_age_s"],
+    )
+    yield GaugeMetricFamily("iotstream_relay_rate", "Records relayed per second lately", value=relay["rate"])
+    yield _counter("iotstream_relay_records", "Records the central site confirmed", relay["relayed"])
+    yield _counter("iotstream_relay_dropped", "Records dropped past [relay] max_backlog", relay["dropped"])
+
+
+def _sites(sites: list[dict[str, Any]]) -> Iterator[Metric]:
+    """At a central site: each edge site that relays to it."""
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+        "lag_records": GaugeMetricFamily(
+            "iotstream_site_lag_records", "Records the site has not relayed yet", labels=["site"]
+        ),
+        "lag_s": GaugeMetricFamily(
+            "iotstream_site_lag_seconds", "How far behind the site's data is here", labels=["site"]
+        ),
+        "rate": GaugeMetricFamily(
+            "iotstream_site_rate", "Records per second the site relays", labels=["site"]
+        ),
+        "relayed": CounterMetricFamily(
+            "iotstream_site_records", "Records relayed by the site", labels=["site"]
+        ),
+    }
+    for site in sites:
+        for key, family in families.items():
+            family.add_metric([site["site"]], site[key])
+    yield from families.values()
 
 
 def _lag(lags: list[dict[str, Any]]) -> Iterator[Metric]:

@@ -4,18 +4,16 @@ site knows of them (`GET /api/v1/sites`), and an edge site's view of its link (`
 import asyncio
 import hmac
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
 
-from iotstream._units import iso_ms
 from iotstream.api._http import json_response
 from iotstream.api.services import Services
 from iotstream.log.exceptions import LogError
 from iotstream.relay.channel import SiteCommands, SiteReport, apply_report, wait_for_commands
 from iotstream.relay.config import SITE_NAME
-from iotstream.relay.cursors import SiteStatus
 from iotstream.relay.receiver import RelayReceiver
 from iotstream.relay.wire import MEDIA_TYPE, decode_batch
 
@@ -96,7 +94,7 @@ async def post_site_commands(
 def get_sites(request: Request) -> Response:
     receiver = _receiver(request.app.state.services)
     now_ms = time.time_ns() // 1_000_000
-    return json_response([_site(status, now_ms) for status in receiver.sites()])
+    return json_response([status.view(now_ms) for status in receiver.sites()])
 
 
 @router.get(
@@ -112,20 +110,6 @@ def get_relay(request: Request) -> Response:
             404, "this platform relays nothing: [relay] to is not set (or no relay role runs here)"
         )
     return json_response(status)
-
-
-def _site(status: SiteStatus, now_ms: int) -> dict[str, Any]:
-    """`lag_s`: how long ago the central site last had everything the edge site had accepted."""
-    since_contact_s = max(now_ms - status.last_contact_ms, 0) / 1000
-    behind_s = status.oldest_unsent_age_s if status.backlog_records and status.oldest_unsent_age_s else 0.0
-    return {
-        "site": status.site,
-        "last_contact": iso_ms(status.last_contact_ms),
-        "lag_records": status.backlog_records,
-        "lag_s": round(since_contact_s + behind_s, 3),
-        "rate": status.rate,
-        "relayed": status.relayed,
-    }
 
 
 def _receiver(services: Services) -> RelayReceiver:

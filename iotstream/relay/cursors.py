@@ -8,9 +8,11 @@ after a crash either the records and their cursor are in the log, or neither is.
 
 import threading
 import time
+from typing import Any
 
 import msgspec
 
+from iotstream._units import iso_ms
 from iotstream.log import BaseLog, TopicPartition
 from iotstream.log.types import CleanupPolicy, OutgoingRecord, TopicSpec
 
@@ -27,6 +29,20 @@ class SiteStatus(msgspec.Struct, frozen=True):
     oldest_unsent_age_s: float | None = None
     rate: float = 0.0
     relayed: int = 0  # records stored here since the site first relayed
+
+    def view(self, now_ms: int) -> dict[str, Any]:
+        """As `GET /api/v1/sites` shows it. `lag_s`: how long ago the central site last had everything
+        the site had accepted — its last contact, less the age of what the site had not sent then."""
+        since_contact_s = max(now_ms - self.last_contact_ms, 0) / 1000
+        behind_s = self.oldest_unsent_age_s if self.backlog_records and self.oldest_unsent_age_s else 0.0
+        return {
+            "site": self.site,
+            "last_contact": iso_ms(self.last_contact_ms),
+            "lag_records": self.backlog_records,
+            "lag_s": round(since_contact_s + behind_s, 3),
+            "rate": self.rate,
+            "relayed": self.relayed,
+        }
 
 
 def relay_topics() -> list[TopicSpec]:

@@ -193,7 +193,7 @@ class Forwarder:
         self._allowance_at = now
         if self._allowance < count:
             stop.wait((count - self._allowance) / rate)
-            self._allowance = count
+            self._allowance, self._allowance_at = count, time.monotonic()  # the wait earned exactly these
         self._allowance -= count
 
     def _count_rate(self, count: int) -> None:

@@ -51,23 +51,28 @@ class RelayReceiver:
         self._settings = settings
         self._register = register
         self._default_partitions = default_partitions
-        self._opened: tuple[RelayState, BaseAtomicProducer] | None = None  # on the first batch
+        self._state: RelayState | None = None
+        self._atomic: BaseAtomicProducer | None = None  # a Kafka transactional producer: only if used
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._known_topics: set[str] = set()
 
     @property
     def state(self) -> RelayState:
-        return self._open()[0]
-
-    def _open(self) -> tuple[RelayState, BaseAtomicProducer]:
-        """A platform that is nobody's central site opens nothing for it."""
+        """Opened on first use: a platform that is nobody's central site reads nothing for it."""
         with self._locks_lock:
-            if self._opened is None:
-                transactional_id = f"iotstream-relay-{socket.gethostname()}-{os.getpid()}"
-                self._opened = RelayState(self._log), self._log.atomic_producer(transactional_id)
+            if self._state is None:
+                self._state = RelayState(self._log)
+            return self._state
+
+    def _producer(self) -> BaseAtomicProducer:
+        with self._locks_lock:
+            if self._atomic is None:
+                self._atomic = self._log.atomic_producer(
+                    f"iotstream-relay-{socket.gethostname()}-{os.getpid()}"
+                )
                 self._known_topics = set(self._log.list_topics())
-            return self._opened
+            return self._atomic
 
     def receive(self, site: str, batch: RelayBatch) -> RelayAnswer:
         """Raises `LogError` when the central log did not take the batch (the edge retries)."""
@@ -94,7 +99,7 @@ class RelayReceiver:
                 (previous.relayed if previous else 0) + new,
             )
             records.append(RelayState.status_record(status))
-            self._open()[1].produce_all(records)
+            self._producer().produce_all(records)
             self.state.remember(records)
             return RelayAnswer(cursors, new)
 
@@ -154,7 +159,7 @@ class RelayReceiver:
             self._known_topics.add(topic)
 
     def close(self) -> None:
-        if self._opened is not None:
-            state, producer = self._opened
-            producer.close()
-            state.close()
+        if self._atomic is not None:
+            self._atomic.close()
+        if self._state is not None:
+            self._state.close()

@@ -1,5 +1,6 @@
 """The `api` role: HTTP ingestion, queries, the dashboard, SensorThings and the live WebSocket."""
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -81,7 +82,14 @@ class ApiRole(Role):
     def stats(self) -> dict[str, Any]:
         if self._live is None:
             return {}
-        return {"websocket_clients": self._live.clients, "websocket_dropped": self._live.dropped}
+        stats: dict[str, Any] = {
+            "websocket_clients": self._live.clients,
+            "websocket_dropped": self._live.dropped,
+        }
+        if self._relay is not None and (sites := self._relay.sites()):
+            now_ms = time.time_ns() // 1_000_000
+            stats["sites"] = [site.view(now_ms) for site in sites]
+        return stats
 
     def banner(self) -> list[str]:
         if self.server is None:

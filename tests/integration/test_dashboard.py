@@ -2,7 +2,6 @@
 listed, a chart draws points, readings posted after the page loaded appear without a reload, and no
 page logs an error. Screenshots of each page are saved in the test's tmp dir."""
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,28 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",  # the tests may run as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",  # no calls to Google's servers from a machine without internet
-    "--disable-component-update",
-    "--disable-sync",
-]
 SIMULATED = ("TH1", "Etot", "temperature-1")
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail(
-            "Chromium is missing: apt-get install chromium chromium-driver (`make test` does it as root)"
-        )
-    return path
 
 
 @pytest.fixture
@@ -63,14 +43,6 @@ def _served_url(process: "subprocess.Popen[str]") -> str | None:
         if line.startswith("iotstream is serving "):
             return line.removeprefix("iotstream is serving ").split()[0]
     return None
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
 
 
 def wait_for_datastreams(url: str, names: tuple[str, ...]) -> None:

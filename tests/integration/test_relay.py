@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+from playwright.sync_api import Browser
+from prometheus_client.parser import text_string_to_metric_families
 
 from iotstream._units import parse_time_ms
 from iotstream.log import LogSettings, TopicPartition, open_log
@@ -340,3 +342,34 @@ def wait_for_site(central: Site, name: str, timeout_s: float = 30) -> None:
     while not any(site["site"] == name for site in httpx.get(f"{central.url}/api/v1/sites").json()):
         assert time.monotonic() < deadline, f"site {name} never relayed"
         time.sleep(0.2)
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """One sample of `url`'s /metrics."""
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    raise AssertionError(f"{url}/metrics has no {name} {labels}")
+
+
+def test_both_ends_show_the_link_on_metrics_and_the_pipeline_page(
+    sites: tuple[Site, TcpProxy, Site], browser: Browser
+) -> None:
+    central, proxy, edge = sites
+    with Load(edge.url):
+        wait_for_site(central, "plant-7")
+        page = browser.new_page()
+        page.goto(f"{central.url}/ui/#/health")
+        page.wait_for_selector("#sites td:text('plant-7')")
+        page.goto(f"{edge.url}/ui/#/health")
+        page.wait_for_selector("#relay [data-card='link'] .big:text('connected')")
+        assert metric(edge.url, "iotstream_relay_connected") == 1
+        assert metric(central.url, "iotstream_site_records_total", site="plant-7") > 0
+        proxy.refuse()
+        page.wait_for_selector("#relay [data-card='link'] .big:text('down')", timeout=10_000)
+        assert "last error" in page.inner_text("[data-relay-error]")
+        assert metric(edge.url, "iotstream_relay_connected") == 0
+        assert metric(edge.url, "iotstream_relay_backlog_records") > 0
+        assert metric(central.url, "iotstream_site_lag_seconds", site="plant-7") >= 0
+        proxy.restore()

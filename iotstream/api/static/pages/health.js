@@ -1,4 +1,5 @@
-// Pipeline health, pushed by the server every second: throughput, totals, jobs' watermarks and lag.
+// Pipeline health, pushed by the server every second: throughput, totals, jobs' watermarks and lag;
+// on an edge site its relay to the central site, on a central site the edge sites relaying to it.
 import { el, fitWidth, formatTime, formatValue, subscribe } from "../lib.js";
 
 const KEEP = 300; // seconds of throughput history on the chart
@@ -8,8 +9,12 @@ export async function health(main) {
   const chartBox = el("div", { class: "panel", id: "throughput" });
   const jobs = el("div", { class: "panel", id: "jobs" });
   const lag = el("div", { class: "panel", id: "lag" });
+  const relay = el("div", { class: "panel", id: "relay" });
+  const sites = el("div", { class: "panel", id: "sites" });
+  const relayTitle = el("h2", { hidden: "" }, "Relay to the central site");
+  const sitesTitle = el("h2", { hidden: "" }, "Edge sites");
   main.append(el("h1", {}, "Pipeline"), cards, el("h2", {}, "Readings per second"), chartBox,
-    el("h2", {}, "Jobs"), jobs, el("h2", {}, "Consumer lag"), lag);
+    el("h2", {}, "Jobs"), jobs, el("h2", {}, "Consumer lag"), lag, relayTitle, relay, sitesTitle, sites);
   const history = [[], [], []]; // seconds, accepted/s, stored/s
   const chart = new uPlot({
     width: 800, height: 200, scales: { x: { time: true } },
@@ -44,8 +49,23 @@ export async function health(main) {
         job.watermark_delay_s === null ? "–" : `${formatValue(job.watermark_delay_s)} s`])));
     lag.replaceChildren(table(["group", "topic", "partition", "lag"],
       (stats.lag ?? []).map((l) => [l.group, l.topic, l.partition, l.lag])));
+    relayTitle.hidden = !stats.relay;
+    relay.replaceChildren(...(stats.relay ? relayCards(stats.relay) : []));
+    sitesTitle.hidden = !stats.sites;
+    sites.replaceChildren(...(stats.sites ? [table(["site", "last contact", "lag (records)", "lag (s)", "records/s"],
+      stats.sites.map((s) => [s.site, formatTime(Date.parse(s.last_contact)), s.lag_records, s.lag_s,
+        formatValue(s.rate)]))] : []));
   });
   return () => { close(); resizing.disconnect(); chart.destroy(); };
+}
+
+function relayCards(relay) {
+  return [
+    card("link", relay.connected ? "connected" : "down"), card("backlog (records)", relay.backlog_records),
+    card("backlog (bytes)", relay.backlog_bytes), card("oldest unsent (s)", relay.oldest_unsent_age_s),
+    card("relayed/s", formatValue(relay.rate)), card("dropped", relay.dropped),
+    el("div", { class: "muted", "data-relay-error": "" }, relay.last_error ? `last error: ${relay.last_error}` : ""),
+  ];
 }
 
 function card(label, value) {

@@ -1,0 +1,34 @@
+"""The edge site's relay, without a central site: its rate bound and what its log keeps for it."""
+
+import threading
+import time
+from pathlib import Path
+
+from iotstream.config import Settings
+from iotstream.log import BaseLog
+from iotstream.relay.config import RelaySettings
+from iotstream.relay.forwarder import RELAY_GROUP, Forwarder
+from iotstream.roles.parts import Parts
+
+
+def test_the_rate_bound_spreads_a_catch_up_over_time(log: BaseLog) -> None:
+    forwarder = Forwarder(log, "plant-7", RelaySettings(to="http://127.0.0.1:9", max_rate=1_000))
+    try:
+        started = time.monotonic()
+        for _ in range(4):
+            forwarder._throttle(500, threading.Event())
+        elapsed = time.monotonic() - started
+    finally:
+        forwarder.close()
+    assert 1.8 <= elapsed < 4, elapsed  # 2,000 records at 1,000/s, from an empty bucket
+
+
+def test_an_edge_sites_log_keeps_what_the_relay_has_not_sent(tmp_path: Path) -> None:
+    edge = Settings(data_dir=tmp_path, site="plant-7", relay={"to": "http://central:8000"}).in_data_dir()
+    central = Settings(data_dir=tmp_path / "central").in_data_dir()
+    for settings, kept in ((edge, [RELAY_GROUP]), (central, [])):
+        parts = Parts(settings)
+        try:
+            assert parts.log.settings.keep_unread_by == kept
+        finally:
+            parts.close()
