@@ -1,9 +1,12 @@
 """Settings of sites: names, the relay's target and its backlog bound."""
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from iotstream.config import Settings
+from iotstream.config import Settings, load_settings
 from iotstream.relay.config import RelaySettings, SitesSettings
 
 
@@ -44,3 +47,21 @@ def test_an_unreadable_max_backlog_says_what_it_takes() -> None:
 def test_the_central_prefix_must_name_the_site() -> None:
     with pytest.raises(ValidationError, match="must contain"):
         SitesSettings(prefix="edge/")
+
+
+def test_the_readmes_edge_and_central_examples_load(tmp_path: Path) -> None:
+    section = (
+        (Path(__file__).parents[3] / "README.md")
+        .read_text()
+        .split("## Edge sites and the central site", 1)[1]
+    )
+    edge, central = re.findall(r"```toml\n(.*?)```", section, re.DOTALL)[:2]
+    for name, text in (("edge", edge), ("central", central)):
+        (tmp_path / f"{name}.toml").write_text(text)
+    settings = load_settings(tmp_path / "edge.toml")
+    assert (settings.site, settings.relay.to, settings.relay.backlog_bytes) == (
+        "plant-7",
+        "https://central.example.com:8000",
+        2 * 1024**3,
+    )
+    assert load_settings(tmp_path / "central.toml").sites.prefix == "{site}/"
