@@ -34,6 +34,7 @@ SiteName = Annotated[str, Path(pattern=SITE_NAME.pattern, description="The edge 
         400: {"description": "The body is not a relay batch"},
         401: {"description": "[sites] token is set and the request does not carry it"},
         404: {"description": "This platform takes no relayed data (no catalog)"},
+        413: {"description": "The batch is larger than [ingest] max_body_bytes"},
         503: {"description": "The central log did not take the batch; the edge retries"},
     },
 )
@@ -46,6 +47,11 @@ async def post_relay(
     services: Services = request.app.state.services
     receiver = _receiver(services)
     _check_token(services.settings.sites.token, authorization)
+    limit = services.settings.ingest.max_body_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise HTTPException(
+            413, f"batch larger than [ingest] max_body_bytes = {limit} bytes; lower [relay] batch_records"
+        )
     try:
         batch = decode_batch(await request.body(), content_encoding)
     except ValueError as err:

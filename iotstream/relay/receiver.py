@@ -10,6 +10,7 @@ one edge partition arrive in offset order, and each datastream lives in one part
 so per-datastream order is kept.
 """
 
+import logging
 import os
 import socket
 import threading
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
+from sqlalchemy.exc import SQLAlchemyError
 
 from iotstream.log import BaseLog
 from iotstream.log.base import BaseAtomicProducer
@@ -30,6 +32,8 @@ from iotstream.relay.site_registry import copy_datastream
 from iotstream.relay.wire import Cursor, RelayAnswer, RelayBatch, RelayRecord
 
 __all__ = ["RelayReceiver"]
+
+_log = logging.getLogger(__name__)
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
@@ -145,13 +149,23 @@ class RelayReceiver:
         return renamed_key, value
 
     def _copy_registry(self, site: str, records: list[RelayRecord]) -> None:
+        """One unusable record is skipped with a warning: it must not stop the site's relay for good
+        (the edge would retry the batch forever)."""
         prefix = self._settings.prefix.format(site=site)
         latest = {r.key: r.value for r in records if r.key is not None}  # compacted: the last counts
-        with self._catalog.session(write=True) as session:
-            for key, value in latest.items():
-                if value is not None:
-                    copy_datastream(session, site, prefix + key.decode(), _decode(value))
-        self._register(prefix + key.decode() for key, value in latest.items() if value is not None)
+        copied = []
+        for key, value in latest.items():
+            if value is None:
+                continue  # deleted at the edge: the central copy stays, with its history
+            name = prefix + key.decode(errors="replace")
+            try:
+                with self._catalog.session(write=True) as session:
+                    copy_datastream(session, site, name, _decode(value))
+            except (msgspec.DecodeError, AttributeError, TypeError, ValueError, SQLAlchemyError) as err:
+                _log.warning("site %s: registry record %r not copied: %s", site, name, err)
+                continue
+            copied.append(name)
+        self._register(copied)
 
     def _ensure_topic(self, topic: str) -> None:
         if topic not in self._known_topics:

@@ -79,6 +79,8 @@ def decode_batch(body: bytes, content_encoding: str | None) -> RelayBatch:
             raise ValueError(f"body is not gzip: {err}") from err
         if inflater.unconsumed_tail:
             raise ValueError(f"batch larger than {MAX_BATCH_BYTES} bytes once decompressed")
+        if not inflater.eof:
+            raise ValueError("body is not gzip, or it is cut short")
     elif content_encoding not in (None, "", "identity"):
         raise ValueError(f"Content-Encoding {content_encoding!r} is not supported; use gzip or none")
     try:

@@ -131,3 +131,18 @@ def test_the_edges_datastreams_are_copied_with_their_thing_location_and_unit(
         assert [place.name for place in row.thing.locations] == ["Hall 2"]
         assert row.sensor.name == "PT100"
         assert len(session.scalars(select(models.Thing)).all()) == 1
+
+
+def test_an_unusable_registry_record_is_skipped_and_the_relay_goes_on(
+    receiver: RelayReceiver, catalog: Catalog
+) -> None:
+    good = {"@iot.id": 4, "name": "Pump flow", "Thing": {"@iot.id": 2, "name": "Pump"}}
+    records = [
+        RelayRecord(0, 0, b"broken", b"{not json"),
+        RelayRecord(1, 0, b"odd", msgspec.json.encode({"Thing": "not an object"})),
+        RelayRecord(2, 0, b"pump/flow", msgspec.json.encode(good)),
+    ]
+    answer = receiver.receive("plant-7", RelayBatch([RelayPartition(DATASTREAMS_TOPIC, 0, records)]))
+    assert answer.cursors == [Cursor(DATASTREAMS_TOPIC, 0, 2)]
+    with catalog.session() as session:
+        assert session.scalars(select(models.Datastream.key)).all() == ["plant-7/pump/flow"]
