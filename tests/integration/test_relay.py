@@ -373,3 +373,33 @@ def test_both_ends_show_the_link_on_metrics_and_the_pipeline_page(
         assert metric(edge.url, "iotstream_relay_backlog_records") > 0
         assert metric(central.url, "iotstream_site_lag_seconds", site="plant-7") >= 0
         proxy.restore()
+
+
+def test_central_jobs_and_alert_rules_work_on_relayed_readings(tmp_path: Path) -> None:
+    rule = """
+[[jobs]]
+type = "threshold"
+name = "hot"
+datastreams = ["plant-7/*"]
+above = 50.0
+out_of_orderness = "0s"
+"""
+    central = Site(tmp_path / "central", ("sink", "registry", "jobs", "api"), site_config(rule)).start()
+    edge = Site(tmp_path / "edge", EDGE_ROLES, edge_config(central.url)).start()
+    try:
+        now_ms = int(time.time() * 1000)
+        readings = [
+            {"datastream": "boiler/temp", "time": now_ms + i * 1000, "value": v}
+            for i, v in enumerate([20, 60, 70, 20])
+        ]
+        assert httpx.post(f"{edge.url}/api/v1/readings", json=readings).status_code == 202
+        deadline, episodes = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not episodes:
+            time.sleep(0.3)
+            params = {"from": now_ms - 60_000, "to": now_ms + 60_000, "datastream": "plant-7/boiler/temp"}
+            episodes = httpx.get(f"{central.url}/api/v1/alerts", params=params).json()
+        [episode] = episodes
+        assert (episode["rule"], episode["max"], episode["state"]) == ("hot", 70.0, "closed")
+    finally:
+        edge.stop()
+        central.stop()
