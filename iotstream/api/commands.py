@@ -16,13 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from iotstream._units import parse_duration_ms
 from iotstream.api._http import iso, json_response
 from iotstream.api.services import Services
-from iotstream.relay.commands import (
-    MAX_TIMEOUT_MS,
-    Command,
-    CommandStore,
-    InvalidCommandError,
-    StateName,
-)
+from iotstream.relay.command_rules import MAX_TIMEOUT_MS, Command, InvalidCommandError, StateName
+from iotstream.relay.commands import CommandStore
 
 __all__ = ["command_document", "router"]
 

@@ -8,13 +8,14 @@ from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from iotstream.api._http import json_response
 from iotstream.api.services import Services
 from iotstream.log.exceptions import LogError
 from iotstream.relay.channel import SiteCommands, SiteReport, apply_report, wait_for_commands
 from iotstream.relay.config import SITE_NAME
-from iotstream.relay.receiver import RelayReceiver
+from iotstream.relay.receiver import RelayReceiver, SiteMismatchError
 from iotstream.relay.wire import MEDIA_TYPE, decode_batch
 
 __all__ = ["router"]
@@ -34,6 +35,7 @@ SiteName = Annotated[str, Path(pattern=SITE_NAME.pattern, description="The edge 
         400: {"description": "The body is not a relay batch"},
         401: {"description": "[sites] token is set and the request does not carry it"},
         404: {"description": "This platform takes no relayed data (no catalog)"},
+        409: {"description": "The batch comes from another log than the site's earlier ones"},
         413: {"description": "The batch is larger than [ingest] max_body_bytes"},
         503: {"description": "The central log did not take the batch; the edge retries"},
     },
@@ -58,10 +60,11 @@ async def post_relay(
         raise HTTPException(400, str(err)) from err
     try:
         answer = await asyncio.to_thread(receiver.receive, site, batch)
-    except LogError as err:
-        return json_response(
-            {"detail": f"the central log did not take the batch: {err}"}, 503, {"Retry-After": "1"}
-        )
+    except SiteMismatchError as err:
+        raise HTTPException(409, str(err)) from err
+    except (LogError, SQLAlchemyError, TimeoutError) as err:
+        detail = f"the central site did not take the batch: {type(err).__name__}: {err}"
+        return json_response({"detail": detail}, 503, {"Retry-After": "1"})
     return json_response(answer)
 
 
@@ -101,6 +104,18 @@ def get_sites(request: Request) -> Response:
     receiver = _receiver(request.app.state.services)
     now_ms = time.time_ns() // 1_000_000
     return json_response([status.view(now_ms) for status in receiver.sites()])
+
+
+@router.delete(
+    "/sites/{site}",
+    status_code=204,
+    summary="Forget a site: its cursors and status (so a site whose log was replaced can start afresh)",
+    responses={404: {"description": "No such site relays here"}},
+)
+def delete_site(request: Request, site: SiteName) -> Response:
+    if not _receiver(request.app.state.services).forget(site):
+        raise HTTPException(404, f"no site {site!r} relays to this platform")
+    return Response(status_code=204)
 
 
 @router.get(

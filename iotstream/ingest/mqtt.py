@@ -8,7 +8,6 @@ when the log falls behind, the network thread waits, and TCP slows the publisher
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from iotstream.ingest.config import MqttSettings
@@ -47,6 +46,7 @@ class MqttIngest:
         self._settings = settings
         self._ingestor = ingestor
         self._datastream_level = _plus_level(settings.topic)  # once, not per message
+        self._stopping = threading.Event()
         topics = [settings.subscription(settings.topic)]
         self._client = WireClient(
             settings.host_port, settings.client_id, settings.version, topics, self._received
@@ -68,7 +68,10 @@ class MqttIngest:
             try:
                 results = self._ingestor.submit_messages(items, acks.tick)
             except IngestBusyError:
-                time.sleep(0.01)
+                # The log is behind, or readings are refused for now (a full relay backlog, maybe for
+                # hours): wait, but not past a stop; unacknowledged, the messages stay with the broker.
+                if self._stopping.wait(0.01):
+                    return
                 continue
             except LogError as err:
                 _log.warning("MQTT readings not taken, the broker will resend them: %s", err)
@@ -82,6 +85,7 @@ class MqttIngest:
         acks.tick(LogError("dead letters not on the log") if bad and self._ingestor.flush() else None)
 
     def stop(self) -> None:
+        self._stopping.set()
         self._client.stop()
 
 

@@ -37,6 +37,8 @@ class Backlog:
 
 
 class BacklogMeter:
+    """Measures the backlog from the log, and keeps the estimate of a record's size."""
+
     def __init__(self, log: BaseLog, consumer: BaseConsumer) -> None:
         self._log = log
         self._consumer = consumer  # the relay's: its group's committed offsets are what was relayed

@@ -12,12 +12,13 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import msgspec
 
-from iotstream.relay.commands import Command, CommandStore, InvalidCommandError
+from iotstream.relay.command_rules import Command, InvalidCommandError, StateName
+from iotstream.relay.commands import CommandStore
 from iotstream.relay.config import RelaySettings
 
 __all__ = [
@@ -36,7 +37,7 @@ WAIT_S = 2.0  # how long the central site holds a request while nothing is queue
 
 class StateUpdate(msgspec.Struct, frozen=True, omit_defaults=True):
     ticket: str
-    state: str
+    state: StateName
     value: Any = None
     error: str | None = None
 
@@ -85,24 +86,30 @@ class CommandChannel:
         self.received = 0
 
     def run(self, stop: threading.Event) -> None:
+        """Until `stop`. Whatever fails (the link, the catalog) is retried; commands whose receipt was
+        not acknowledged come again and are kept once."""
         received: list[str] = []
         backoff_s = 0.05
         while not stop.is_set():
-            updates = [_update(command) for command in self._store.unreported(100)]
-            report = SiteReport(received, updates, WAIT_S)
             try:
-                commands = self._exchange(report)
-            except (httpx.HTTPError, msgspec.DecodeError, RuntimeError) as err:
+                received = self._turn(received)
+            except Exception as err:  # the link, the central site's answer or this site's catalog
                 if self.last_error is None:
                     _log.warning("command channel to the central site failed: %s; retrying", err)
                 self.last_error = str(err) or type(err).__name__
+                received = []
                 stop.wait(backoff_s)
                 backoff_s = min(backoff_s * 2, self._retry_max_s)
                 continue
             backoff_s, self.last_error = 0.05, None
-            for update in updates:
-                self._store.mark_reported(update.ticket, update.state)
-            received = self._keep(commands)
+
+    def _turn(self, received: list[str]) -> list[str]:
+        """One exchange: acknowledge `received`, report state changes, keep what comes."""
+        updates = [_update(command) for command in self._store.unreported(100)]
+        commands = self._exchange(SiteReport(received, updates, WAIT_S))
+        for update in updates:
+            self._store.mark_reported(update.ticket, update.state)
+        return self._keep(commands)
 
     def _exchange(self, report: SiteReport) -> list[RelayedCommand]:
         response = self._http.post(self._path, content=msgspec.json.encode(report))
@@ -135,7 +142,7 @@ class CommandChannel:
 
 
 def _update(command: Command) -> StateUpdate:
-    return StateUpdate(command.ticket, command.state, command.result, command.error)
+    return StateUpdate(command.ticket, cast("StateName", command.state), command.result, command.error)
 
 
 def apply_report(store: CommandStore, site: str, report: SiteReport) -> None:

@@ -10,8 +10,6 @@ periodic `expire_due` (the deliverer's).
 Commands relayed from another site are created with the ticket and expiry given there; their states
 are reported back (`unreported`, `mark_reported`).
 
->>> CommandState.QUEUED.rank < CommandState.SENT.rank, CommandState.EXPIRED.final
-(True, True)
 """
 
 import builtins
@@ -20,125 +18,24 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, Update, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from iotstream.exceptions import IotStreamError
 from iotstream.registry.catalog import Catalog
 from iotstream.registry.models import DeviceCommand
+from iotstream.relay.command_rules import (
+    PENDING_STATES,
+    Command,
+    CommandState,
+    InvalidCommandError,
+    check_command,
+)
 
-__all__ = [
-    "MAX_TIMEOUT_MS",
-    "Action",
-    "ActionName",
-    "Command",
-    "CommandState",
-    "CommandStore",
-    "InvalidCommandError",
-    "StateName",
-    "check_command",
-]
+__all__ = ["CommandStore"]
 
-MAX_TIMEOUT_MS = 86_400_000  # a day: a device that has not answered by then will not
-_MAX_NAME = 255  # the column's length
 _now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000  # noqa: E731
-
-
-class Action(StrEnum):
-    READ = "read"
-    WRITE = "write"
-    EXECUTE = "execute"
-
-
-class CommandState(StrEnum):
-    QUEUED = "queued"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    EXPIRED = "expired"
-
-    @property
-    def rank(self) -> int:
-        """Its place in a command's life: the three final states share the last."""
-        return _RANK[self]
-
-    @property
-    def final(self) -> bool:
-        return _RANK[self] == _FINAL_RANK
-
-
-_FINAL_RANK = 3
-_RANK = {state: min(place, _FINAL_RANK) for place, state in enumerate(CommandState)}
-_PENDING = [state.value for state in CommandState if _RANK[state] < _FINAL_RANK]
-ActionName = Literal["read", "write", "execute"]
-StateName = Literal["queued", "sent", "delivered", "succeeded", "failed", "expired"]
-
-
-class InvalidCommandError(IotStreamError, ValueError):
-    """A command that cannot be sent; `field` names what to fix."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field!r} {message}")
-        self.field = field
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One command and where it stands; times are epoch ms."""
-
-    ticket: str
-    site: str | None  # None: a device of this platform
-    device: str
-    action: str
-    path: str
-    value: Any  # what a write or execute carries (None: nothing)
-    timeout_ms: int
-    state: str
-    result: Any  # the value of the device's "ok" answer
-    error: str | None  # the device's "error" answer
-    created_ms: int
-    expires_ms: int
-    updated_ms: int
-    relayed: bool  # created with a given ticket (relayed from another site)
-    reported: str | None  # the last state reported to that site
-
-    @property
-    def final(self) -> bool:
-        return CommandState(self.state).final
-
-
-def check_command(device: Any, action: Any, path: Any, value: Any, timeout_ms: Any) -> None:
-    """Raises `InvalidCommandError` naming the first field that makes the command unusable.
-
-    >>> check_command("pump-1", "read", "/3/0/1", 5, 30_000)
-    Traceback (most recent call last):
-    ...
-    iotstream.relay.commands.InvalidCommandError: 'value' is not allowed for a read
-    """
-    if not isinstance(device, str) or not device:
-        raise InvalidCommandError("device", "must be a non-empty string")
-    if any(c in device for c in "/+#\0") or len(device) > _MAX_NAME:
-        raise InvalidCommandError(
-            "device", f"must be one MQTT topic level of at most {_MAX_NAME} characters, without"
-            f" '/', '+', '#' or NUL; got {device!r}"
-        )  # fmt: skip
-    if action not in set(Action):
-        raise InvalidCommandError("action", f"must be 'read', 'write' or 'execute'; got {action!r}")
-    if not isinstance(path, str) or not path:
-        raise InvalidCommandError("path", "must be a non-empty string")
-    if action == Action.WRITE and value is None:
-        raise InvalidCommandError("value", "is required for a write")
-    if action == Action.READ and value is not None:
-        raise InvalidCommandError("value", "is not allowed for a read")
-    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int):
-        raise InvalidCommandError("timeout", f"must be a whole number of milliseconds; got {timeout_ms!r}")
-    if not 0 < timeout_ms <= MAX_TIMEOUT_MS:
-        raise InvalidCommandError("timeout", f"must be more than 0 and at most 1 day; got {timeout_ms} ms")
 
 
 _wakeups: "weakref.WeakKeyDictionary[Catalog, threading.Event]" = weakref.WeakKeyDictionary()
@@ -249,7 +146,7 @@ class CommandStore:
         """Moves a command forward to `state` with the device's answer; False when that is not forward
         (or the command is unknown, or past its expiry unless `state` is expired)."""
         target, now = CommandState(state), self._clock()
-        earlier = [s for s in _PENDING if _RANK[CommandState(s)] < target.rank]
+        earlier = [s for s in PENDING_STATES if CommandState(s).rank < target.rank]
         if not earlier:
             return False
         statement = update(DeviceCommand).where(
@@ -292,7 +189,7 @@ class CommandStore:
         """Stores as expired every command past its expiry that is not final; returns how many. Only
         looks while none is: a write would take SQLite's one writer each time."""
         due = select(DeviceCommand.ticket).where(
-            DeviceCommand.state.in_(_PENDING), DeviceCommand.expires_ms <= self._clock()
+            DeviceCommand.state.in_(PENDING_STATES), DeviceCommand.expires_ms <= self._clock()
         )
         with self._catalog.session() as session:
             found = session.scalar(due.limit(1))
@@ -301,7 +198,7 @@ class CommandStore:
     def _expire(self, ticket: str | None = None) -> int:
         now = self._clock()
         statement = update(DeviceCommand).where(
-            DeviceCommand.state.in_(_PENDING), DeviceCommand.expires_ms <= now
+            DeviceCommand.state.in_(PENDING_STATES), DeviceCommand.expires_ms <= now
         )
         if ticket is not None:
             statement = statement.where(DeviceCommand.ticket == ticket)

@@ -15,6 +15,7 @@ _AGE = re.compile(r"^\s*\d+(?:\.\d+)?\s*(ms|s|m|h|d|w)\s*$", re.IGNORECASE)
 
 
 def check_site_name(name: str) -> str:
+    """A site's name is one path segment of the central site's URLs and the prefix of its datastreams."""
     if not SITE_NAME.match(name):
         raise ValueError(
             f"site name {name!r} must be 1-63 letters, digits, '_', '.' or '-',"

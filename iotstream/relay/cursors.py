@@ -8,6 +8,7 @@ after a crash either the records and their cursor are in the log, or neither is.
 
 import threading
 import time
+import uuid
 from typing import Any
 
 import msgspec
@@ -16,10 +17,11 @@ from iotstream._units import iso_ms
 from iotstream.log import BaseLog, TopicPartition
 from iotstream.log.types import CleanupPolicy, OutgoingRecord, TopicSpec
 
-__all__ = ["CURSORS", "SITES", "RelayState", "SiteStatus", "relay_topics"]
+__all__ = ["CURSORS", "ORIGIN", "SITES", "RelayState", "SiteStatus", "log_origin", "relay_topics"]
 
 CURSORS = "relay.cursors"
 SITES = "relay.sites"
+ORIGIN = "relay.origin"  # at an edge site: the identity of its log, made once
 
 
 class SiteStatus(msgspec.Struct, frozen=True):
@@ -29,6 +31,7 @@ class SiteStatus(msgspec.Struct, frozen=True):
     oldest_unsent_age_s: float | None = None
     rate: float = 0.0
     relayed: int = 0  # records stored here since the site first relayed
+    origin: str = ""  # the identity of the site's log: another one means its offsets started over
 
     def view(self, now_ms: int) -> dict[str, Any]:
         """As `GET /api/v1/sites` shows it. `lag_s`: how long ago the central site last had everything
@@ -46,7 +49,33 @@ class SiteStatus(msgspec.Struct, frozen=True):
 
 
 def relay_topics() -> list[TopicSpec]:
-    return [TopicSpec(name, partitions=1, cleanup_policy=CleanupPolicy.COMPACT) for name in (CURSORS, SITES)]
+    """Compacted, one partition each: what a central site remembers of its sites, and an edge site's
+    identity."""
+    names = (CURSORS, SITES, ORIGIN)
+    return [TopicSpec(name, partitions=1, cleanup_policy=CleanupPolicy.COMPACT) for name in names]
+
+
+def log_origin(log: BaseLog) -> str:
+    """This log's identity, made on first use: a central site tells by it a site's log from a new one
+    under the same name (a replaced data directory, whose offsets start at 0 again)."""
+    log.create_topic(relay_topics()[2], exist_ok=True)
+    consumer = log.consumer()
+    try:
+        partition = TopicPartition(ORIGIN, 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning()
+        found = None
+        while consumer.position(partition) < log.end_offsets([partition])[partition]:
+            for record in consumer.poll(max_records=100, timeout_s=0.2):
+                found = (record.value or b"").decode() or found
+    finally:
+        consumer.close()
+    if found:
+        return found
+    made = uuid.uuid4().hex
+    with log.producer() as producer:
+        producer.produce(ORIGIN, made.encode(), b"origin")
+    return made
 
 
 _status_decoder = msgspec.json.Decoder(SiteStatus)
@@ -78,7 +107,12 @@ class RelayState:
                     raise TimeoutError("the relay cursors could not be read to their end in 10 s")
 
     def _apply(self, topic: str, key: bytes, value: bytes | None) -> None:
-        if value is None:
+        if value is None:  # a tombstone: the site was forgotten
+            if topic == CURSORS:
+                site, edge_topic, partition = key.decode().rsplit("\0", 2)
+                self.cursors.pop((site, edge_topic, int(partition)), None)
+            else:
+                self.sites.pop(key.decode(), None)
             return
         if topic == CURSORS:
             site, edge_topic, partition = key.decode().rsplit("\0", 2)
@@ -98,6 +132,14 @@ class RelayState:
     @staticmethod
     def status_record(status: SiteStatus) -> OutgoingRecord:
         return OutgoingRecord(SITES, _encode(status), status.site.encode())
+
+    def tombstones(self, site: str) -> list[OutgoingRecord]:
+        """Records that forget `site`: its cursors and its status."""
+        keys = [f"{s}\0{topic}\0{partition}".encode() for s, topic, partition in self.cursors if s == site]
+        return [
+            *(OutgoingRecord(CURSORS, None, key) for key in keys),
+            OutgoingRecord(SITES, None, site.encode()),
+        ]
 
     def remember(self, records: list[OutgoingRecord]) -> None:
         """What this process just wrote, so it need not read it back."""

@@ -35,7 +35,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from iotstream.exceptions import IotStreamError
 from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.ingestor import Ingestor
-from iotstream.relay.commands import Command, CommandState, CommandStore
+from iotstream.relay.command_rules import Command, CommandState
+from iotstream.relay.commands import CommandStore
 
 __all__ = ["RESPONSES", "CommandDelivery", "DeliveryError", "commands_topic"]
 

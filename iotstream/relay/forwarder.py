@@ -18,10 +18,12 @@ from typing import Any
 import httpx
 import msgspec
 
+from iotstream.exceptions import IotStreamError
 from iotstream.log import BaseLog, Record, TopicPartition
 from iotstream.registry.records import DATASTREAMS_TOPIC
 from iotstream.relay.backlog import Backlog, BacklogMeter
 from iotstream.relay.config import RelaySettings
+from iotstream.relay.cursors import log_origin
 from iotstream.relay.wire import (
     MEDIA_TYPE,
     RelayAnswer,
@@ -37,14 +39,18 @@ _log = logging.getLogger(__name__)
 RELAY_GROUP = "iotstream.relay"
 _HEARTBEAT_S = 1.0  # an idle link still tells the central site it is alive, this often
 _MEASURE_S = 0.5  # how often the backlog is measured
+_FIRST_BACKOFF_S = 0.05
 _answer_decoder = msgspec.json.Decoder(RelayAnswer)
+_decode = msgspec.json.Decoder().decode
 
 
-class RelayFailedError(Exception):
-    pass
+class RelayFailedError(IotStreamError):
+    """The central site did not take a batch (unreachable, timed out, or refused it)."""
 
 
 class Forwarder:
+    """The relay loop of one edge site, on the relay role's thread; `status()` is its view of the link."""
+
     def __init__(self, log: BaseLog, site: str, settings: RelaySettings) -> None:
         self._log = log
         self._site = site
@@ -60,6 +66,7 @@ class Forwarder:
             base_url=settings.to or "", headers=headers, timeout=settings.timeout_ms / 1000
         )
         self.topics = self._topics()
+        self._origin = log_origin(log)
         self.backlog = Backlog()
         self.full: str | None = None  # why ingestion is refused, while the backlog is over its bound
         self.connected = False
@@ -70,6 +77,9 @@ class Forwarder:
         self._rate_window = (time.monotonic(), 0)
         self._allowance = 0.0
         self._allowance_at = time.monotonic()
+        self._pending: list[Record] = []  # polled, not yet confirmed by the central site
+        self._backoff_s = _FIRST_BACKOFF_S
+        self._sent_at = self._measured_at = 0.0
 
     def _topics(self) -> list[str]:
         existing = self._log.list_topics()
@@ -77,30 +87,42 @@ class Forwarder:
         return sorted({*wanted, DATASTREAMS_TOPIC})
 
     def run(self, stop: threading.Event) -> None:
+        """Until `stop`; an error of the log or a bug in one turn is reported and retried, never the
+        end of the relay."""
         self._consumer.subscribe(self.topics, on_assign=self._commit_start)
-        pending: list[Record] = []
-        backoff_s, last_sent, last_measured = 0.05, 0.0, 0.0
         while not stop.is_set():
-            if not pending:
-                pending = self._consumer.poll(self._settings.batch_records, timeout_s=0.05)
-            now = time.monotonic()
-            if now - last_measured >= _MEASURE_S:
-                last_measured = now
-                if self._measure(pending):
-                    pending = []
-            if not pending and now - last_sent < _HEARTBEAT_S:
-                continue
-            self._throttle(len(pending), stop)
             try:
-                answer = self._send(pending)
-            except RelayFailedError as err:
-                self._failed(str(err))
-                stop.wait(backoff_s)
-                backoff_s = min(backoff_s * 2, self._settings.retry_max_ms / 1000)
-                continue
-            backoff_s, last_sent = 0.05, time.monotonic()
-            self._acknowledge(pending, answer)
-            pending = []
+                self._turn(stop)
+            except Exception as err:
+                _log.exception("relay turn failed; retrying")
+                self._failed(f"{type(err).__name__}: {err}")
+                self._back_off(stop)
+
+    def _turn(self, stop: threading.Event) -> None:
+        """Poll (unless a batch still waits), measure the backlog now and then, send, acknowledge."""
+        if not self._pending:
+            self._pending = self._consumer.poll(self._settings.batch_records, timeout_s=0.05)
+        now = time.monotonic()
+        if now - self._measured_at >= _MEASURE_S:
+            self._measured_at = now
+            if self._measure(self._pending):
+                self._pending = []
+        if not self._pending and now - self._sent_at < _HEARTBEAT_S:
+            return
+        self._throttle(len(self._pending), stop)
+        try:
+            answer = self._send(self._pending)
+        except RelayFailedError as err:
+            self._failed(str(err))
+            self._back_off(stop)
+            return
+        self._backoff_s, self._sent_at = _FIRST_BACKOFF_S, time.monotonic()
+        self._acknowledge(self._pending, answer)
+        self._pending = []
+
+    def _back_off(self, stop: threading.Event) -> None:
+        stop.wait(self._backoff_s)
+        self._backoff_s = min(self._backoff_s * 2, self._settings.retry_max_ms / 1000)
 
     def _send(self, records: list[Record]) -> RelayAnswer:
         batch = RelayBatch(
@@ -108,6 +130,7 @@ class Forwarder:
             self.backlog.records,
             self.backlog.oldest_unsent_age_s if self.backlog.records else None,
             self.rate,
+            self._origin,
         )
         body = encode_batch(batch, compress=self._settings.compression == "gzip")
         try:
@@ -148,7 +171,7 @@ class Forwarder:
 
     def _measure(self, pending: list[Record]) -> bool:
         """Measure the backlog and apply its bound; True when the pending batch was dropped."""
-        oldest = min((r.timestamp_ms for r in pending), default=None)
+        oldest = _oldest_accepted_ms(pending)
         self.backlog = self._meter.measure(sorted(self._consumer.assignment()), oldest)
         self._count_rate(0)
         over = self.backlog.over(self._settings)
@@ -240,3 +263,23 @@ def _partitions(records: list[Record]) -> list[RelayPartition]:
             RelayRecord(r.offset, r.timestamp_ms, r.key, r.value, list(r.headers))
         )
     return [RelayPartition(topic, partition, rs) for (topic, partition), rs in grouped.items()]
+
+
+def _oldest_accepted_ms(records: list[Record]) -> int | None:
+    """When the oldest of `records` was accepted: a reading's `resultTime` (its ingestion), else the
+    record's timestamp. A reading's own time may be days old (backfill, a device's clock) and says
+    nothing about how long it has waited here."""
+    first: dict[tuple[str, int], Record] = {}
+    for r in records:
+        first.setdefault((r.topic, r.partition), r)  # each partition's oldest, in offset order
+    oldest = None
+    for r in first.values():
+        accepted = r.timestamp_ms
+        try:
+            document = _decode(r.value or b"")
+        except msgspec.DecodeError:
+            document = None
+        if isinstance(document, dict) and isinstance(document.get("resultTime"), int):
+            accepted = document["resultTime"]
+        oldest = accepted if oldest is None else min(oldest, accepted)
+    return oldest

@@ -15,12 +15,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 
+from iotstream.exceptions import IotStreamError
 from iotstream.log import BaseLog
 from iotstream.log.base import BaseAtomicProducer
 from iotstream.log.types import OutgoingRecord, TopicSpec
@@ -31,7 +34,7 @@ from iotstream.relay.cursors import RelayState, SiteStatus
 from iotstream.relay.site_registry import copy_datastream
 from iotstream.relay.wire import Cursor, RelayAnswer, RelayBatch, RelayRecord
 
-__all__ = ["RelayReceiver"]
+__all__ = ["RelayReceiver", "SiteMismatchError"]
 
 _log = logging.getLogger(__name__)
 
@@ -39,7 +42,13 @@ _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
 
+class SiteMismatchError(IotStreamError):
+    """A site's batch comes from another log than its earlier ones (HTTP 409)."""
+
+
 class RelayReceiver:
+    """One per API process; batches of one site are taken one at a time, across processes too."""
+
     def __init__(
         self,
         log: BaseLog,
@@ -79,9 +88,17 @@ class RelayReceiver:
             return self._atomic
 
     def receive(self, site: str, batch: RelayBatch) -> RelayAnswer:
-        """Raises `LogError` when the central log did not take the batch (the edge retries)."""
-        with self._lock_of(site):
+        """Raises `LogError` when the central log did not take the batch (the edge retries), and
+        `SiteMismatchError` when the batch comes from another log than the site's earlier ones."""
+        with self._exclusive(site):
             self.state.refresh()
+            previous = self.state.sites.get(site)
+            if previous is not None and previous.origin and batch.origin and previous.origin != batch.origin:
+                raise SiteMismatchError(
+                    f"site {site!r} now relays from another log than before (was its data directory "
+                    f"replaced?); its offsets would be taken for ones already stored. DELETE "
+                    f"/api/v1/sites/{site} to take it afresh, or give the new edge another site name"
+                )
             now_ms = time.time_ns() // 1_000_000
             records, cursors, new = [], [], 0
             for part in batch.partitions:
@@ -93,7 +110,6 @@ class RelayReceiver:
                     records.append(RelayState.cursor_record(site, part.topic, part.partition, cursor))
                     new += len(fresh)
                 cursors.append(Cursor(part.topic, part.partition, cursor))
-            previous = self.state.sites.get(site)
             status = SiteStatus(
                 site,
                 now_ms,
@@ -101,6 +117,7 @@ class RelayReceiver:
                 batch.oldest_unsent_age_s,
                 batch.rate,
                 (previous.relayed if previous else 0) + new,
+                batch.origin or (previous.origin if previous else ""),
             )
             records.append(RelayState.status_record(status))
             self._producer().produce_all(records)
@@ -111,9 +128,32 @@ class RelayReceiver:
         self.state.refresh()
         return sorted(self.state.sites.values(), key=lambda status: status.site)
 
-    def _lock_of(self, site: str) -> threading.Lock:
+    def forget(self, site: str) -> bool:
+        """Drop what is known of `site` (its cursors and status); False when nothing was."""
+        with self._exclusive(site):
+            self.state.refresh()
+            if site not in self.state.sites and not any(s == site for s, _, _ in self.state.cursors):
+                return False
+            tombstones = self.state.tombstones(site)
+            self._producer().produce_all(tombstones)
+            self.state.remember(tombstones)
+            return True
+
+    @contextmanager
+    def _exclusive(self, site: str) -> Iterator[None]:
+        """One batch of a site at a time: a lock in this process and, across API processes sharing a
+        PostgreSQL catalog, an advisory lock held for the batch. A retry that reaches another process
+        while the first try is still being appended waits for it, then finds the cursor moved."""
         with self._locks_lock:
-            return self._locks.setdefault(site, threading.Lock())
+            lock = self._locks.setdefault(site, threading.Lock())
+        with lock:
+            if self._catalog.dialect != "postgresql":
+                yield
+                return
+            with self._catalog.session() as session:
+                key = {"key": f"iotstream.relay/{site}"}
+                session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), key)
+                yield
 
     def _translate(self, site: str, topic: str, records: list[RelayRecord]) -> list[OutgoingRecord]:
         """Records for the central log, named in the site's namespace; registry records update the
@@ -150,7 +190,8 @@ class RelayReceiver:
 
     def _copy_registry(self, site: str, records: list[RelayRecord]) -> None:
         """One unusable record is skipped with a warning: it must not stop the site's relay for good
-        (the edge would retry the batch forever)."""
+        (the edge would retry the batch forever). A catalog that does not answer fails the batch, which
+        the edge retries."""
         prefix = self._settings.prefix.format(site=site)
         latest = {r.key: r.value for r in records if r.key is not None}  # compacted: the last counts
         copied = []
@@ -161,7 +202,14 @@ class RelayReceiver:
             try:
                 with self._catalog.session(write=True) as session:
                     copy_datastream(session, site, name, _decode(value))
-            except (msgspec.DecodeError, AttributeError, TypeError, ValueError, SQLAlchemyError) as err:
+            except (
+                msgspec.DecodeError,
+                AttributeError,
+                TypeError,
+                ValueError,
+                IntegrityError,
+                DataError,
+            ) as err:
                 _log.warning("site %s: registry record %r not copied: %s", site, name, err)
                 continue
             copied.append(name)

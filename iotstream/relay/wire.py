@@ -6,6 +6,7 @@ where the edge should continue; it carries the edge's backlog too, for the centr
 """
 
 import gzip
+import itertools
 import zlib
 
 import msgspec
@@ -44,6 +45,7 @@ class RelayBatch(msgspec.Struct, frozen=True):
     backlog_records: int = 0  # what the edge has not relayed yet, this batch included
     oldest_unsent_age_s: float | None = None
     rate: float = 0.0  # records per second the edge relayed lately
+    origin: str = ""  # the identity of the edge's log (see `cursors.log_origin`)
 
 
 class Cursor(msgspec.Struct, frozen=True):
@@ -59,6 +61,7 @@ class RelayAnswer(msgspec.Struct, frozen=True):
     accepted: int = 0  # records new to the central site in this batch
 
 
+_RESERVED = ("relay.", "jobs.", "registry.", "_")
 MAX_BATCH_BYTES = 64 * 1024 * 1024  # decompressed: a small gzip body must not inflate without bound
 _batch_decoder = msgspec.msgpack.Decoder(RelayBatch)
 _encoder = msgspec.msgpack.Encoder()
@@ -84,6 +87,19 @@ def decode_batch(body: bytes, content_encoding: str | None) -> RelayBatch:
     elif content_encoding not in (None, "", "identity"):
         raise ValueError(f"Content-Encoding {content_encoding!r} is not supported; use gzip or none")
     try:
-        return _batch_decoder.decode(body)
+        batch = _batch_decoder.decode(body)
     except msgspec.DecodeError as err:
         raise ValueError(f"body is not a relay batch: {err}") from err
+    for part in batch.partitions:
+        _check(part)
+    return batch
+
+
+def _check(part: RelayPartition) -> None:
+    """Offsets must rise within a partition (a cursor must never move back), and a site relays data,
+    not the central site's own bookkeeping."""
+    if part.topic.startswith(_RESERVED) and part.topic != "registry.datastreams":
+        raise ValueError(f"topic {part.topic!r} is not relayed: the central site keeps its own")
+    offsets = [r.offset for r in part.records]
+    if any(a >= b for a, b in itertools.pairwise(offsets)) or (offsets and offsets[0] < 0):
+        raise ValueError(f"{part.topic}[{part.partition}]: offsets must rise and be 0 or more")

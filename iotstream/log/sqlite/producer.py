@@ -107,6 +107,10 @@ class GroupCommitWriter:
             return max(target - self._done, 0)
 
     @property
+    def delivery_timeout_s(self) -> float:
+        return self._settings.delivery_timeout_ms / 1000
+
+    @property
     def closed(self) -> bool:
         return self._closing
 
@@ -240,10 +244,13 @@ class SqliteAtomicProducer(BaseAtomicProducer):
             entries.append(entry)
             size += entry_size
         self._writer.append_all(entries, size)
-        deadline = time.monotonic() + timeout_s
+        # The writer answers every record within delivery_timeout_ms; giving up earlier would report a
+        # failure for a group that may still be committed (and a retry would append it twice).
+        wait_s = max(timeout_s, self._writer.delivery_timeout_s + 30)
+        deadline = time.monotonic() + wait_s
         for _ in records:
             if not acknowledged.acquire(timeout=max(deadline - time.monotonic(), 0)):
-                raise LogError(f"the log did not acknowledge {len(records)} records in {timeout_s:g} s")
+                raise LogError(f"the log did not acknowledge {len(records)} records in {wait_s:g} s")
         if errors:
             raise errors[0] if isinstance(errors[0], LogError) else LogError(str(errors[0]))
         return [metadata for metadata in landed if metadata is not None]

@@ -99,3 +99,24 @@ def test_an_edge_link_is_shown_only_where_a_relay_runs(api: Api) -> None:
     assert api.request("GET", "/api/v1/relay").status_code == 404
     api.app.state.services.stats = lambda: {"relay": {"connected": True, "backlog_records": 0}}
     assert api.request("GET", "/api/v1/relay").json() == {"connected": True, "backlog_records": 0}
+
+
+def test_a_replaced_edge_log_is_a_conflict_until_the_site_is_deleted(api: Api) -> None:
+    def from_log(origin: str) -> bytes:
+        decoded = RelayBatch(
+            [RelayPartition("observations", 0, [RelayRecord(0, 0, b"k", b"{}")])], origin=origin
+        )
+        return encode_batch(decoded)
+
+    assert (
+        api.request("POST", "/api/v1/relay/plant-7", content=from_log("a"), headers=AUTH).status_code == 200
+    )
+    conflict = api.request("POST", "/api/v1/relay/plant-7", content=from_log("b"), headers=AUTH)
+    assert conflict.status_code == 409
+    assert "DELETE /api/v1/sites/plant-7" in conflict.json()["detail"]
+    assert api.request("DELETE", "/api/v1/sites/plant-7").status_code == 204
+    assert api.request("DELETE", "/api/v1/sites/plant-7").status_code == 404
+    assert (
+        api.request("POST", "/api/v1/relay/plant-7", content=from_log("b"), headers=AUTH).json()["accepted"]
+        == 1
+    )

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from iotstream.registry.catalog import Catalog, open_catalog
-from iotstream.relay.commands import CommandStore, InvalidCommandError
+from iotstream.relay.command_rules import InvalidCommandError
+from iotstream.relay.commands import CommandStore
 
 T0 = 1_714_557_600_000  # 2024-05-01T10:00:00Z
 

@@ -4,10 +4,13 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
+
 from iotstream.config import Settings
-from iotstream.log import BaseLog
+from iotstream.log import BaseLog, Record
 from iotstream.relay.config import RelaySettings
-from iotstream.relay.forwarder import RELAY_GROUP, Forwarder
+from iotstream.relay.cursors import log_origin, relay_topics
+from iotstream.relay.forwarder import RELAY_GROUP, Forwarder, _oldest_accepted_ms
 from iotstream.roles.parts import Parts
 
 
@@ -32,3 +35,21 @@ def test_an_edge_sites_log_keeps_what_the_relay_has_not_sent(tmp_path: Path) -> 
             assert parts.log.settings.keep_unread_by == kept
         finally:
             parts.close()
+
+
+def test_a_logs_origin_is_made_once_and_kept(log: BaseLog) -> None:
+    for spec in relay_topics():
+        log.create_topic(spec, exist_ok=True)
+    first = log_origin(log)
+    assert len(first) == 32
+    assert log_origin(log) == first
+
+
+def test_the_backlogs_age_counts_from_acceptance_not_from_the_readings_own_time() -> None:
+    backfilled = msgspec.json.encode({"datastream": "d", "time": 1_000, "value": 1, "resultTime": 5_000_000})
+    records = [
+        Record("observations", 0, 7, 1_000, b"d", backfilled),
+        Record("observations", 0, 8, 2_000, b"d", backfilled),  # not the partition's oldest
+        Record("alerts", 0, 3, 4_000_000, b"d", b"{}"),  # no resultTime: its timestamp
+    ]
+    assert _oldest_accepted_ms(records) == 4_000_000

@@ -13,7 +13,7 @@ from iotstream.registry.catalog import Catalog
 from iotstream.registry.records import DATASTREAMS_TOPIC
 from iotstream.relay.config import SitesSettings
 from iotstream.relay.cursors import relay_topics
-from iotstream.relay.receiver import RelayReceiver
+from iotstream.relay.receiver import RelayReceiver, SiteMismatchError
 from iotstream.relay.wire import Cursor, RelayBatch, RelayPartition, RelayRecord
 
 
@@ -146,3 +146,16 @@ def test_an_unusable_registry_record_is_skipped_and_the_relay_goes_on(
     assert answer.cursors == [Cursor(DATASTREAMS_TOPIC, 0, 2)]
     with catalog.session() as session:
         assert session.scalars(select(models.Datastream.key)).all() == ["plant-7/pump/flow"]
+
+
+def test_a_site_whose_log_was_replaced_is_refused_until_it_is_forgotten(
+    receiver: RelayReceiver, log: BaseLog
+) -> None:
+    receiver.receive("plant-7", RelayBatch([readings(0, range(10))], origin="log-a"))
+    with pytest.raises(SiteMismatchError, match="another log than before"):
+        receiver.receive("plant-7", RelayBatch([readings(0, range(3))], origin="log-b"))
+    assert receiver.forget("plant-7")
+    assert not receiver.forget("plant-7")
+    answer = receiver.receive("plant-7", RelayBatch([readings(0, range(3))], origin="log-b"))
+    assert answer.accepted == 3  # offsets 0-2 of the new log are new
+    assert receiver.sites()[0].origin == "log-b"

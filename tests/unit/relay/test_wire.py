@@ -57,3 +57,22 @@ def test_what_is_not_a_batch_is_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ValueError, match=reason):
         decode_batch(body, encoding)
+
+
+@pytest.mark.parametrize(
+    ("partition", "reason"),
+    [
+        (
+            RelayPartition("observations", 0, [RelayRecord(5, 0, None, b"1"), RelayRecord(5, 0, None, b"2")]),
+            "must rise",
+        ),
+        (RelayPartition("observations", 0, [RelayRecord(-1, 0, None, b"1")]), "0 or more"),
+        (RelayPartition("relay.cursors", 0, []), "is not relayed"),
+        (RelayPartition("jobs.home.checkpoints", 0, []), "is not relayed"),
+    ],
+)
+def test_a_batch_that_would_move_a_cursor_back_or_touch_bookkeeping_is_refused(
+    partition: RelayPartition, reason: str
+) -> None:
+    with pytest.raises(ValueError, match=reason):
+        decode_batch(encode_batch(RelayBatch([partition])), "gzip")

@@ -1,0 +1,121 @@
+"""What a device command is, apart from where it is kept: its actions, its states and their order
+(queued → sent → delivered → succeeded | failed | expired; the last three are final), and the checks
+that refuse an unusable command with the field to fix.
+
+>>> CommandState.QUEUED.rank < CommandState.SENT.rank, CommandState.EXPIRED.final
+(True, True)
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from iotstream.exceptions import IotStreamError
+
+__all__ = [
+    "MAX_TIMEOUT_MS",
+    "PENDING_STATES",
+    "Action",
+    "ActionName",
+    "Command",
+    "CommandState",
+    "InvalidCommandError",
+    "StateName",
+    "check_command",
+]
+
+MAX_TIMEOUT_MS = 86_400_000  # a day: a device that has not answered by then will not
+_MAX_NAME = 255  # the column's length
+
+
+class Action(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+
+
+class CommandState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @property
+    def rank(self) -> int:
+        """Its place in a command's life: the three final states share the last."""
+        return _RANK[self]
+
+    @property
+    def final(self) -> bool:
+        return _RANK[self] == _FINAL_RANK
+
+
+_FINAL_RANK = 3
+_RANK = {state: min(place, _FINAL_RANK) for place, state in enumerate(CommandState)}
+PENDING_STATES = [state.value for state in CommandState if _RANK[state] < _FINAL_RANK]
+ActionName = Literal["read", "write", "execute"]
+StateName = Literal["queued", "sent", "delivered", "succeeded", "failed", "expired"]
+
+
+class InvalidCommandError(IotStreamError, ValueError):
+    """A command that cannot be sent; `field` names what to fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field!r} {message}")
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command and where it stands; times are epoch ms."""
+
+    ticket: str
+    site: str | None  # None: a device of this platform
+    device: str
+    action: str
+    path: str
+    value: Any  # what a write or execute carries (None: nothing)
+    timeout_ms: int
+    state: str
+    result: Any  # the value of the device's "ok" answer
+    error: str | None  # the device's "error" answer
+    created_ms: int
+    expires_ms: int
+    updated_ms: int
+    relayed: bool  # created with a given ticket (relayed from another site)
+    reported: str | None  # the last state reported to that site
+
+    @property
+    def final(self) -> bool:
+        return CommandState(self.state).final
+
+
+def check_command(device: Any, action: Any, path: Any, value: Any, timeout_ms: Any) -> None:
+    """Raises `InvalidCommandError` naming the first field that makes the command unusable.
+
+    >>> check_command("pump-1", "read", "/3/0/1", 5, 30_000)
+    Traceback (most recent call last):
+    ...
+    iotstream.relay.command_rules.InvalidCommandError: 'value' is not allowed for a read
+    """
+    if not isinstance(device, str) or not device:
+        raise InvalidCommandError("device", "must be a non-empty string")
+    if any(c in device for c in "/+#\0") or len(device) > _MAX_NAME:
+        raise InvalidCommandError(
+            "device", f"must be one MQTT topic level of at most {_MAX_NAME} characters, without"
+            f" '/', '+', '#' or NUL; got {device!r}"
+        )  # fmt: skip
+    if not isinstance(action, str) or action not in set(Action):
+        raise InvalidCommandError("action", f"must be 'read', 'write' or 'execute'; got {action!r}")
+    if not isinstance(path, str) or not path:
+        raise InvalidCommandError("path", "must be a non-empty string")
+    if action == Action.WRITE and value is None:
+        raise InvalidCommandError("value", "is required for a write")
+    if action == Action.READ and value is not None:
+        raise InvalidCommandError("value", "is not allowed for a read")
+    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int):
+        raise InvalidCommandError("timeout", f"must be a whole number of milliseconds; got {timeout_ms!r}")
+    if not 0 < timeout_ms <= MAX_TIMEOUT_MS:
+        raise InvalidCommandError("timeout", f"must be more than 0 and at most 1 day; got {timeout_ms} ms")
