@@ -78,6 +78,7 @@ bench: $(VENV)/.installed mosquitto
 	$(BIN)/python benchmarks/sensorthings.py
 	$(BIN)/python benchmarks/alerts.py
 	$(BIN)/python benchmarks/distributed.py
+	$(BIN)/python benchmarks/relay.py
 
 BENCH_VENV := .venv-bench
 

@@ -320,6 +320,10 @@ def test_commands_reach_an_edge_device_once_and_its_answers_come_back(tmp_path: 
         queued = send(central.url, device.name, "read", "/3311/0/5850", timeout="60s", site="plant-7")
         time.sleep(2)
         assert httpx.get(f"{central.url}/api/v1/commands/{queued}").json()["state"] == "queued"
+        for site in (central, edge):  # both sites restart while the command waits
+            site.kill()
+            site.start()
+        assert httpx.get(f"{central.url}/api/v1/commands/{queued}").json()["state"] == "queued"
         proxy.restore()
         assert wait_for(central.url, queued, "succeeded", "failed", "expired")["value"] == 0.7
         assert [c["ticket"] for c in device.received] == [write, read, queued]  # each exactly once
