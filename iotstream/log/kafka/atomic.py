@@ -26,6 +26,9 @@ class KafkaAtomicProducer(BaseAtomicProducer):
         self._producer = confluent_kafka.Producer(
             {
                 "transactional.id": transactional_id,
+                # A group commits within milliseconds; a process that dies with one open holds back
+                # every read-committed consumer until the coordinator aborts it after this long.
+                "transaction.timeout.ms": 10_000,
                 "linger.ms": 0,  # a group is committed right after it is produced
                 "message.max.bytes": max(settings.max_record_bytes + 4096, 1_000_000),
                 "partitioner": "murmur2_random",
