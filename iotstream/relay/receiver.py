@@ -113,7 +113,7 @@ class RelayReceiver:
             status = SiteStatus(
                 site,
                 now_ms,
-                batch.backlog_records,
+                max(batch.backlog_records - sum(len(part.records) for part in batch.partitions), 0),
                 batch.oldest_unsent_age_s,
                 batch.rate,
                 (previous.relayed if previous else 0) + new,

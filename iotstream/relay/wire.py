@@ -42,7 +42,7 @@ class RelayPartition(msgspec.Struct, frozen=True):
 
 class RelayBatch(msgspec.Struct, frozen=True):
     partitions: list[RelayPartition]
-    backlog_records: int = 0  # what the edge has not relayed yet, this batch included
+    backlog_records: int = 0  # what the edge had not relayed when it last looked, this batch included
     oldest_unsent_age_s: float | None = None
     rate: float = 0.0  # records per second the edge relayed lately
     origin: str = ""  # the identity of the edge's log (see `cursors.log_origin`)

@@ -198,7 +198,11 @@ def test_an_outage_and_an_edge_restart_lose_and_double_nothing(
         time.sleep(2)
         proxy.refuse() if cut == "refused" else proxy.black_hole()
         time.sleep(2)
-        status = httpx.get(f"{edge.url}/api/v1/relay").json()
+        deadline = time.monotonic() + 10  # a black-holed request fails after [relay] timeout_ms
+        while (status := httpx.get(f"{edge.url}/api/v1/relay").json())[
+            "connected"
+        ] and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert status["connected"] is False, status
         assert status["backlog_records"] > 0, status
         assert status["last_error"], status
@@ -210,7 +214,11 @@ def test_an_outage_and_an_edge_restart_lose_and_double_nothing(
     found = wait_until_relayed(edge, central, len(load.accepted))
     assert_exactly_once_in_order(load.accepted, found, load.unanswered)
     assert httpx.get(f"{edge.url}/api/v1/relay").json()["connected"] is True
-    [site] = httpx.get(f"{central.url}/api/v1/sites").json()
+    deadline = time.monotonic() + 10  # the edge's next batch or heartbeat reports its backlog
+    while (site := httpx.get(f"{central.url}/api/v1/sites").json()[0])[
+        "lag_records"
+    ] and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert site["site"] == "plant-7"
     assert site["lag_records"] == 0
 
