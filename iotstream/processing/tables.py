@@ -23,12 +23,16 @@ class TableReader:
         ]
         self._consumer.assign(partitions)
         self._consumer.seek_to_beginning()
-        self._catch_up(log, partitions)
+        self._log = log
+        self._partitions = partitions
+        self.catch_up()
 
-    def _catch_up(self, log: BaseLog, partitions: list[TopicPartition]) -> None:
-        """Read up to the end offsets seen now, so the job starts with the whole table. A poll that
-        finds nothing ends it too: compaction may have removed the tail records."""
-        ends = log.end_offsets(partitions)
+    def catch_up(self) -> None:
+        """Read up to the end offsets seen now, so the job starts with the whole table (and a reader
+        sees what other processes wrote). A poll that finds nothing ends it too: compaction may have
+        removed the tail records."""
+        partitions = self._partitions
+        ends = self._log.end_offsets(partitions)
         while any(self._consumer.position(tp) < end for tp, end in ends.items()):
             if not self.refresh(timeout_s=0.5):
                 return

@@ -69,7 +69,9 @@ class DatastreamKeys:
     def register(self, keys: Iterable[str]) -> list[str]:
         """Placeholders for the keys the catalog does not have yet; returns those created. Not under
         `_lock`: a SensorThings request holding the catalog's write lock may be waiting in `add`."""
-        keys = list(keys)
+        keys = [key for key in keys if not self.known(key)]  # a relayed batch names known ones again
+        if not keys:
+            return []
         try:
             created = self._create(keys)
         except IntegrityError:  # another process (a second API) registered one of them meanwhile

@@ -7,15 +7,15 @@ after a crash either the records and their cursor are in the log, or neither is.
 """
 
 import threading
-import time
 import uuid
 from typing import Any
 
 import msgspec
 
 from iotstream._units import iso_ms
-from iotstream.log import BaseLog, TopicPartition
+from iotstream.log import BaseLog
 from iotstream.log.types import CleanupPolicy, OutgoingRecord, TopicSpec
+from iotstream.processing.tables import TableReader
 
 __all__ = ["CURSORS", "ORIGIN", "SITES", "RelayState", "SiteStatus", "log_origin", "relay_topics"]
 
@@ -59,75 +59,56 @@ def log_origin(log: BaseLog) -> str:
     """This log's identity, made on first use: a central site tells by it a site's log from a new one
     under the same name (a replaced data directory, whose offsets start at 0 again)."""
     log.create_topic(relay_topics()[2], exist_ok=True)
-    consumer = log.consumer()
-    try:
-        partition = TopicPartition(ORIGIN, 0)
-        consumer.assign([partition])
-        consumer.seek_to_beginning()
-        found = None
-        while consumer.position(partition) < log.end_offsets([partition])[partition]:
-            for record in consumer.poll(max_records=100, timeout_s=0.2):
-                found = (record.value or b"").decode() or found
-    finally:
-        consumer.close()
+    tables: dict[str, dict[str, Any]] = {}
+    TableReader(log, [ORIGIN], tables).close()
+    found = tables.get(ORIGIN, {}).get("origin")
     if found:
-        return found
+        return str(found)
     made = uuid.uuid4().hex
     with log.producer() as producer:
         producer.produce(ORIGIN, made.encode(), b"origin")
     return made
 
 
-_status_decoder = msgspec.json.Decoder(SiteStatus)
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 
 class RelayState:
-    """Cursors and site status as last written to the log, read up to its end on `refresh`."""
+    """Cursors and site status as last written to the log (compacted tables, see `TableReader`),
+    read up to the end on `refresh`."""
 
     def __init__(self, log: BaseLog) -> None:
-        self._log = log
-        self._consumer = log.consumer()
-        self._partitions = [TopicPartition(CURSORS, 0), TopicPartition(SITES, 0)]
-        self._consumer.assign(self._partitions)
-        self._consumer.seek_to_beginning()
+        self._tables: dict[str, dict[str, Any]] = {CURSORS: {}, SITES: {}}
         self._lock = threading.Lock()
-        self.cursors: dict[tuple[str, str, int], int] = {}
-        self.sites: dict[str, SiteStatus] = {}
+        self._reader = TableReader(log, [CURSORS, SITES], self._tables)
 
     def refresh(self) -> None:
         """Read what other processes (or an earlier life of this one) wrote, up to the end."""
         with self._lock:
-            ends = self._log.end_offsets(self._partitions)
-            deadline = time.monotonic() + 10
-            while any(self._consumer.position(tp) < end for tp, end in ends.items()):
-                for record in self._consumer.poll(max_records=5_000, timeout_s=0.05):
-                    self._apply(record.topic, record.key or b"", record.value)
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the relay cursors could not be read to their end in 10 s")
-
-    def _apply(self, topic: str, key: bytes, value: bytes | None) -> None:
-        if value is None:  # a tombstone: the site was forgotten
-            if topic == CURSORS:
-                site, edge_topic, partition = key.decode().rsplit("\0", 2)
-                self.cursors.pop((site, edge_topic, int(partition)), None)
-            else:
-                self.sites.pop(key.decode(), None)
-            return
-        if topic == CURSORS:
-            site, edge_topic, partition = key.decode().rsplit("\0", 2)
-            self.cursors[(site, edge_topic, int(partition))] = int(value)
-        else:
-            status = _status_decoder.decode(value)
-            self.sites[status.site] = status
+            self._reader.catch_up()
 
     def cursor(self, site: str, topic: str, partition: int) -> int:
         """The highest edge offset stored here; -1 when none."""
-        return self.cursors.get((site, topic, partition), -1)
+        return int(self._tables[CURSORS].get(_cursor_key(site, topic, partition), -1))
+
+    def site(self, name: str) -> SiteStatus | None:
+        document = self._tables[SITES].get(name)
+        return None if document is None else msgspec.convert(document, SiteStatus)
+
+    def all_sites(self) -> list[SiteStatus]:
+        return [
+            msgspec.convert(self._tables[SITES][name], SiteStatus) for name in sorted(self._tables[SITES])
+        ]
+
+    def knows(self, site: str) -> bool:
+        return site in self._tables[SITES] or any(
+            key.startswith(f"{site}\0") for key in self._tables[CURSORS]
+        )
 
     @staticmethod
     def cursor_record(site: str, topic: str, partition: int, offset: int) -> OutgoingRecord:
-        return OutgoingRecord(CURSORS, str(offset).encode(), f"{site}\0{topic}\0{partition}".encode())
+        return OutgoingRecord(CURSORS, str(offset).encode(), _cursor_key(site, topic, partition).encode())
 
     @staticmethod
     def status_record(status: SiteStatus) -> OutgoingRecord:
@@ -135,9 +116,9 @@ class RelayState:
 
     def tombstones(self, site: str) -> list[OutgoingRecord]:
         """Records that forget `site`: its cursors and its status."""
-        keys = [f"{s}\0{topic}\0{partition}".encode() for s, topic, partition in self.cursors if s == site]
+        keys = [key for key in self._tables[CURSORS] if key.startswith(f"{site}\0")]
         return [
-            *(OutgoingRecord(CURSORS, None, key) for key in keys),
+            *(OutgoingRecord(CURSORS, None, key.encode()) for key in keys),
             OutgoingRecord(SITES, None, site.encode()),
         ]
 
@@ -145,8 +126,17 @@ class RelayState:
         """What this process just wrote, so it need not read it back."""
         with self._lock:
             for r in records:
-                if r.topic in (CURSORS, SITES):
-                    self._apply(r.topic, r.key or b"", r.value)
+                if (table := self._tables.get(r.topic)) is None:
+                    continue
+                key = (r.key or b"").decode()
+                if r.value is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = _decode(r.value)
 
     def close(self) -> None:
-        self._consumer.close()
+        self._reader.close()
+
+
+def _cursor_key(site: str, topic: str, partition: int) -> str:
+    return f"{site}\0{topic}\0{partition}"

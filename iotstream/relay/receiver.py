@@ -92,7 +92,7 @@ class RelayReceiver:
         `SiteMismatchError` when the batch comes from another log than the site's earlier ones."""
         with self._exclusive(site):
             self.state.refresh()
-            previous = self.state.sites.get(site)
+            previous = self.state.site(site)
             if previous is not None and previous.origin and batch.origin and previous.origin != batch.origin:
                 raise SiteMismatchError(
                     f"site {site!r} now relays from another log than before (was its data directory "
@@ -126,13 +126,13 @@ class RelayReceiver:
 
     def sites(self) -> list[SiteStatus]:
         self.state.refresh()
-        return sorted(self.state.sites.values(), key=lambda status: status.site)
+        return self.state.all_sites()
 
     def forget(self, site: str) -> bool:
         """Drop what is known of `site` (its cursors and status); False when nothing was."""
         with self._exclusive(site):
             self.state.refresh()
-            if site not in self.state.sites and not any(s == site for s, _, _ in self.state.cursors):
+            if not self.state.knows(site):
                 return False
             tombstones = self.state.tombstones(site)
             self._producer().produce_all(tombstones)

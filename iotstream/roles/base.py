@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from iotstream.config import Settings
 from iotstream.roles.parts import Parts
 
 __all__ = ["Role", "ThreadedRole"]
@@ -20,6 +21,11 @@ __all__ = ["Role", "ThreadedRole"]
 class Role(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        """Whether `up` runs this role with these settings (the relay only where a central site is set)."""
+        return True
 
     @abstractmethod
     def start(self, parts: Parts) -> None:

@@ -41,6 +41,17 @@ _log = logging.getLogger(__name__)
 ROLE_NAMES = ("sink", "registry", "notify", "jobs", "relay", "api", "mqtt")  # the order they start in
 
 
+_CLASSES: dict[str, type[Role]] = {
+    "sink": SinkRole,
+    "registry": RegistryRole,
+    "notify": NotifyRole,
+    "jobs": JobsRole,
+    "relay": RelayRole,
+    "api": ApiRole,
+    "mqtt": MqttRole,
+}
+
+
 class UnknownRoleError(IotStreamError):
     pass
 
@@ -61,7 +72,7 @@ class Platform:
             "api": lambda: ApiRole(self.stats, self.problems, self.metric_labels),
             "mqtt": lambda: MqttRole(lambda: self.api.url if self.api is not None else None),
         }
-        names = [name for name in ROLE_NAMES if name in roles and (name != "relay" or settings.relay.to)]
+        names = [name for name in ROLE_NAMES if name in roles and _CLASSES[name].configured(settings)]
         self.metric_labels = {"roles": ",".join(names), "process": f"{socket.gethostname()}:{os.getpid()}"}
         self.roles = [factories[name]() for name in names]
         self._started: list[Role] = []

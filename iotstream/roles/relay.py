@@ -3,6 +3,7 @@ with the link's state for `GET /api/v1/relay`, `/metrics` and the dashboard."""
 
 from typing import Any
 
+from iotstream.config import Settings
 from iotstream.relay.channel import CommandChannel
 from iotstream.relay.commands import CommandStore
 from iotstream.relay.forwarder import RELAY_GROUP, Forwarder
@@ -21,10 +22,14 @@ class RelayRole(ThreadedRole):
         self.forwarder: Forwarder | None = None
         self.channel: CommandChannel | None = None
 
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return settings.relay.to is not None and settings.site is not None
+
     def start(self, parts: Parts) -> None:
         settings = parts.settings
         if settings.relay.to is None or settings.site is None:
-            return  # not an edge site: `up` runs the role only when configured
+            return  # `run relay` refuses this; a role list built by hand may still ask
         self.forwarder = Forwarder(parts.log, settings.site, settings.relay)
         parts.ingest_gates.append(lambda: self.forwarder.full if self.forwarder is not None else None)
         self.spawn("iotstream-relay", self.forwarder.run)

@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -125,17 +126,26 @@ class Load:
                     self.accepted += readings
 
 
-@pytest.fixture
-def sites(tmp_path: Path) -> Iterator[tuple[Site, TcpProxy, Site]]:
+@contextmanager
+def linked(tmp_path: Path, relay: str = "", *, cut: bool = False) -> Iterator[tuple[Site, TcpProxy, Site]]:
+    """A central and an edge site with the proxy between them; with `cut`, the edge starts cut off."""
     central = Site(tmp_path / "central", CENTRAL_ROLES, site_config()).start()
     proxy = TcpProxy(central.port)
-    edge = Site(tmp_path / "edge", EDGE_ROLES, edge_config(proxy.url)).start()
+    if cut:
+        proxy.refuse()
+    edge = Site(tmp_path / "edge", EDGE_ROLES, edge_config(proxy.url, relay)).start()
     try:
         yield central, proxy, edge
     finally:
         edge.stop()
         proxy.close()
         central.stop()
+
+
+@pytest.fixture
+def sites(tmp_path: Path) -> Iterator[tuple[Site, TcpProxy, Site]]:
+    with linked(tmp_path) as linked_sites:
+        yield linked_sites
 
 
 def relayed_readings(central: Site) -> list[tuple[str, int]]:
@@ -259,51 +269,35 @@ def post_until_refused(edge: Site, limit: int) -> tuple[list[tuple[str, int]], h
 
 
 def test_a_full_backlog_refuses_readings_and_loses_none_it_accepted(tmp_path: Path) -> None:
-    central = Site(tmp_path / "central", CENTRAL_ROLES, site_config()).start()
-    with TcpProxy(central.port) as proxy:
-        proxy.refuse()
-        edge = Site(tmp_path / "edge", EDGE_ROLES, edge_config(proxy.url, 'max_backlog = "40KB"')).start()
-        try:
-            accepted, refusal = post_until_refused(edge, 20_000)
-            assert refusal is not None, "the edge never refused readings past max_backlog"
-            assert refusal.status_code == 503
-            assert "max_backlog" in refusal.json()["detail"]
-            assert refusal.headers["Retry-After"]
-            proxy.restore()
-            found = wait_until_relayed(edge, central, len(accepted))
-            assert_exactly_once_in_order(accepted, found)
-            assert (
-                httpx.post(f"{edge.url}/api/v1/readings", json={"datastream": "x", "value": 1}).status_code
-                == 202
-            )
-        finally:
-            edge.stop()
-            central.stop()
+    with linked(tmp_path, 'max_backlog = "40KB"', cut=True) as (central, proxy, edge):
+        accepted, refusal = post_until_refused(edge, 20_000)
+        assert refusal is not None, "the edge never refused readings past max_backlog"
+        assert refusal.status_code == 503
+        assert "max_backlog" in refusal.json()["detail"]
+        assert refusal.headers["Retry-After"]
+        proxy.restore()
+        found = wait_until_relayed(edge, central, len(accepted))
+        assert_exactly_once_in_order(accepted, found)
+        reading = {"datastream": "x", "value": 1}
+        assert httpx.post(f"{edge.url}/api/v1/readings", json=reading).status_code == 202
 
 
 def test_drop_oldest_skips_the_oldest_and_counts_them(tmp_path: Path) -> None:
-    central = Site(tmp_path / "central", CENTRAL_ROLES, site_config()).start()
-    with TcpProxy(central.port) as proxy:
-        proxy.refuse()
-        relay = 'max_backlog = "40KB"\non_full = "drop_oldest"'
-        edge = Site(tmp_path / "edge", EDGE_ROLES, edge_config(proxy.url, relay)).start()
-        try:
-            accepted, refusal = post_until_refused(edge, 3_000)
-            assert refusal is None, refusal.text if refusal else ""
-            time.sleep(1)  # the next measurement
-            dropped = httpx.get(f"{edge.url}/api/v1/relay").json()["dropped"]
-            assert dropped > 0
-            proxy.restore()
-            found = wait_until_relayed(edge, central, len(accepted) - dropped)
-            assert len(found) == len(accepted) - dropped
-            assert len(set(found)) == len(found)
-            for name in DATASTREAMS:  # what is left of each datastream is its newest readings, in order
-                sent = [when for stream, when in accepted if stream == name]
-                kept = [when for stream, when in found if stream == f"plant-7/{name}"]
-                assert kept == sent[len(sent) - len(kept) :]
-        finally:
-            edge.stop()
-            central.stop()
+    relay = 'max_backlog = "40KB"\non_full = "drop_oldest"'
+    with linked(tmp_path, relay, cut=True) as (central, proxy, edge):
+        accepted, refusal = post_until_refused(edge, 3_000)
+        assert refusal is None, refusal.text if refusal else ""
+        time.sleep(1)  # the next measurement
+        dropped = httpx.get(f"{edge.url}/api/v1/relay").json()["dropped"]
+        assert dropped > 0
+        proxy.restore()
+        found = wait_until_relayed(edge, central, len(accepted) - dropped)
+        assert len(found) == len(accepted) - dropped
+        assert len(set(found)) == len(found)
+        for name in DATASTREAMS:  # what is left of each datastream is its newest readings, in order
+            sent = [when for stream, when in accepted if stream == name]
+            kept = [when for stream, when in found if stream == f"plant-7/{name}"]
+            assert kept == sent[len(sent) - len(kept) :]
 
 
 def test_commands_reach_an_edge_device_once_and_its_answers_come_back(tmp_path: Path) -> None:

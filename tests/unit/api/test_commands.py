@@ -1,18 +1,16 @@
 """`/api/v1/commands` in-process, on a real SQLite catalog: tickets, the documents, precise refusals."""
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from iotstream.api import commands
 from iotstream.registry.catalog import open_catalog
 from iotstream.relay.commands import CommandStore
+from tests.unit.api._client import RouteClient
 
 T0 = 1_714_557_600_000  # 2024-05-01T10:00:00Z
 
@@ -24,38 +22,18 @@ def store(tmp_path: Path) -> Iterator[CommandStore]:
     catalog.close()
 
 
-class Api:
-    """Requests to the routes in-process (httpx's ASGI transport), one event loop per request."""
-
-    def __init__(self, store: CommandStore) -> None:
-        self.app = FastAPI()
-        relaying = SimpleNamespace(sites=lambda: [SimpleNamespace(site="plant-7")])  # edge sites known here
-        self.app.state.services = SimpleNamespace(
-            commands=store, settings=SimpleNamespace(site="central"), relay_receiver=relaying
-        )
-        self.app.include_router(commands.router)
-
-    def request(self, method: str, url: str, **options: Any) -> httpx.Response:
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://iotstream") as client:
-                return await client.request(method, url, **options)
-
-        return asyncio.run(send())
-
-    def get(self, url: str, **options: Any) -> httpx.Response:
-        return self.request("GET", url, **options)
-
-    def post(self, url: str, **options: Any) -> httpx.Response:
-        return self.request("POST", url, **options)
-
-
 @pytest.fixture
-def api(store: CommandStore) -> Api:
-    return Api(store)
+def api(store: CommandStore) -> RouteClient:
+    relaying = SimpleNamespace(sites=lambda: [SimpleNamespace(site="plant-7")])  # edge sites known here
+    services = SimpleNamespace(
+        commands=store, settings=SimpleNamespace(site="central"), relay_receiver=relaying
+    )
+    return RouteClient(commands.router, services)
 
 
-def test_a_command_is_answered_with_its_ticket_and_can_be_followed(api: Api, store: CommandStore) -> None:
+def test_a_command_is_answered_with_its_ticket_and_can_be_followed(
+    api: RouteClient, store: CommandStore
+) -> None:
     body = {
         "device": "pump-1",
         "action": "write",
@@ -85,7 +63,7 @@ def test_a_command_is_answered_with_its_ticket_and_can_be_followed(api: Api, sto
 
 
 def test_a_read_without_timeout_gets_30_seconds_and_a_failure_shows_the_error(
-    api: Api, store: CommandStore
+    api: RouteClient, store: CommandStore
 ) -> None:
     answer = api.post(
         "/api/v1/commands", json={"device": "d", "action": "read", "path": "/3/0/1", "site": "plant-7"}
@@ -103,13 +81,13 @@ def test_a_read_without_timeout_gets_30_seconds_and_a_failure_shows_the_error(
     assert "value" not in document
 
 
-def test_an_unknown_ticket_is_a_404_that_names_it(api: Api) -> None:
+def test_an_unknown_ticket_is_a_404_that_names_it(api: RouteClient) -> None:
     answer = api.get("/api/v1/commands/nope")
     assert answer.status_code == 404
     assert answer.json() == {"detail": "no command with ticket 'nope'"}
 
 
-def test_commands_are_listed_newest_first_with_filters(api: Api, store: CommandStore) -> None:
+def test_commands_are_listed_newest_first_with_filters(api: RouteClient, store: CommandStore) -> None:
     tickets = [
         api.post("/api/v1/commands", json={"device": device, "action": "read", "path": "/1"}).json()["ticket"]
         for device in ("a", "b", "a")
@@ -154,7 +132,7 @@ GOOD: dict[str, Any] = {"device": "pump-1", "action": "write", "path": "/3311/0/
     ],
 )
 def test_an_unusable_command_is_refused_with_a_message_naming_the_field(
-    api: Api, store: CommandStore, body: Any, status: int, detail: str
+    api: RouteClient, store: CommandStore, body: Any, status: int, detail: str
 ) -> None:
     if isinstance(body, bytes):
         answer = api.post("/api/v1/commands", content=body, headers={"content-type": "application/json"})
@@ -165,12 +143,12 @@ def test_an_unusable_command_is_refused_with_a_message_naming_the_field(
     assert store.list() == []
 
 
-def test_an_execute_may_carry_a_value_or_none(api: Api) -> None:
+def test_an_execute_may_carry_a_value_or_none(api: RouteClient) -> None:
     for body in ({"device": "d", "action": "execute", "path": "/3/0/4"}, {**GOOD, "action": "execute"}):
         assert api.post("/api/v1/commands", json=body).status_code == 202
 
 
-def test_a_command_names_an_edge_site_that_relays_here_or_none(api: Api) -> None:
+def test_a_command_names_an_edge_site_that_relays_here_or_none(api: RouteClient) -> None:
     own = api.post("/api/v1/commands", json={**GOOD, "site": "central"})
     assert api.get(f"/api/v1/commands/{own.json()['ticket']}").json()["site"] is None  # this platform's
     unknown = api.post("/api/v1/commands", json={**GOOD, "site": "plant-9"})

@@ -1,15 +1,11 @@
 """The sites routes in-process: precise refusals, a batch taken once, the sites and the edge's link."""
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
-import httpx
 import msgspec
 import pytest
-from fastapi import FastAPI
 
 from iotstream.api import relay
 from iotstream.config import Settings
@@ -19,31 +15,17 @@ from iotstream.relay.config import SitesSettings
 from iotstream.relay.cursors import relay_topics
 from iotstream.relay.receiver import RelayReceiver
 from iotstream.relay.wire import MEDIA_TYPE, RelayBatch, RelayPartition, RelayRecord, encode_batch
-
-
-class Api:
-    def __init__(self, services: Any) -> None:
-        self.app = FastAPI()
-        self.app.state.services = services
-        self.app.include_router(relay.router)
-
-    def request(self, method: str, url: str, **options: Any) -> httpx.Response:
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://iotstream") as client:
-                return await client.request(method, url, **options)
-
-        return asyncio.run(send())
+from tests.unit.api._client import RouteClient
 
 
 @pytest.fixture
-def api(log: BaseLog, tmp_path: Path) -> Iterator[Api]:
+def api(log: BaseLog, tmp_path: Path) -> Iterator[RouteClient]:
     for spec in relay_topics():
         log.create_topic(spec, exist_ok=True)
     catalog = open_catalog(f"sqlite:///{tmp_path}/registry.db")
     receiver = RelayReceiver(log, catalog, SitesSettings(), lambda keys: None, default_partitions=1)
     settings = Settings(sites={"token": "s3cret"}, ingest={"max_body_bytes": 4096})
-    yield Api(SimpleNamespace(settings=settings, relay_receiver=receiver, stats=dict))
+    yield RouteClient(relay.router, SimpleNamespace(settings=settings, relay_receiver=receiver, stats=dict))
     receiver.close()
     catalog.close()
 
@@ -57,7 +39,7 @@ def batch(offsets: range) -> bytes:
 AUTH = {"Authorization": "Bearer s3cret", "Content-Type": MEDIA_TYPE, "Content-Encoding": "gzip"}
 
 
-def test_a_batch_is_taken_once_and_the_site_is_listed(api: Api) -> None:
+def test_a_batch_is_taken_once_and_the_site_is_listed(api: RouteClient) -> None:
     first = api.request("POST", "/api/v1/relay/plant-7", content=batch(range(5)), headers=AUTH)
     assert first.json() == {
         "cursors": [{"topic": "observations", "partition": 0, "offset": 4}],
@@ -87,7 +69,7 @@ def test_a_batch_is_taken_once_and_the_site_is_listed(api: Api) -> None:
     ],
 )
 def test_what_cannot_be_taken_is_refused_precisely(
-    api: Api, url: str, body: bytes, headers: dict[str, str], status: int, detail: str
+    api: RouteClient, url: str, body: bytes, headers: dict[str, str], status: int, detail: str
 ) -> None:
     api.app.state.services.commands = None
     answer = api.request("POST", url, content=body, headers=headers)
@@ -95,13 +77,13 @@ def test_what_cannot_be_taken_is_refused_precisely(
     assert detail in str(answer.json()["detail"])
 
 
-def test_an_edge_link_is_shown_only_where_a_relay_runs(api: Api) -> None:
+def test_an_edge_link_is_shown_only_where_a_relay_runs(api: RouteClient) -> None:
     assert api.request("GET", "/api/v1/relay").status_code == 404
     api.app.state.services.stats = lambda: {"relay": {"connected": True, "backlog_records": 0}}
     assert api.request("GET", "/api/v1/relay").json() == {"connected": True, "backlog_records": 0}
 
 
-def test_a_replaced_edge_log_is_a_conflict_until_the_site_is_deleted(api: Api) -> None:
+def test_a_replaced_edge_log_is_a_conflict_until_the_site_is_deleted(api: RouteClient) -> None:
     def from_log(origin: str) -> bytes:
         decoded = RelayBatch(
             [RelayPartition("observations", 0, [RelayRecord(0, 0, b"k", b"{}")])], origin=origin
