@@ -21,6 +21,7 @@ from iotstream.exceptions import ConfigError
 from iotstream.ingest.config import IngestSettings, MqttSettings
 from iotstream.log.config import LogSettings
 from iotstream.processing.jobs import JobSettings
+from iotstream.registry.access.config import AuthSettings
 from iotstream.registry.config import RegistrySettings
 from iotstream.relay.config import RelaySettings, SitesSettings, check_site_name
 from iotstream.storage.config import StorageSettings
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     mqtt: MqttSettings = MqttSettings()
     api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
     jobs: list[JobSettings] = Field(default_factory=list)
     notify: NotifySettings = NotifySettings()
     relay: RelaySettings = RelaySettings()

@@ -11,13 +11,41 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotstream import __version__
-from iotstream.api import commands, dashboard, grafana, health, live, metrics, queries, readings, relay
+from iotstream.api import (
+    admin,
+    commands,
+    dashboard,
+    grafana,
+    health,
+    live,
+    login,
+    metrics,
+    queries,
+    readings,
+    relay,
+)
 from iotstream.api.fast_readings import ReadingsFastPath
+from iotstream.api.gate import AccessGate
 from iotstream.api.services import Services
 from iotstream.registry.sensorthings import routes as sensorthings
 from iotstream.registry.sensorthings.errors import StaError
 
-__all__ = ["create_app", "serve"]
+__all__ = ["ROUTERS", "create_app", "serve"]
+
+ROUTERS = [
+    readings.router,
+    queries.router,
+    commands.router,
+    relay.router,
+    admin.router,
+    login.router,
+    metrics.router,
+    health.router,
+    live.router,
+    grafana.router,
+    dashboard.router,
+    sensorthings.router,
+]
 
 
 class ServerTiming:
@@ -56,16 +84,8 @@ def create_app(services: Services) -> FastAPI:
     origins = services.settings.api.cors_origins
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
-    app.include_router(readings.router)
-    app.include_router(queries.router)
-    app.include_router(commands.router)
-    app.include_router(relay.router)
-    app.include_router(metrics.router)
-    app.include_router(health.router)
-    app.include_router(live.router)
-    app.include_router(grafana.router)
-    app.include_router(dashboard.router)
-    app.include_router(sensorthings.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_exception_handler(StaError, sensorthings.error_response)
     app.mount("/ui", dashboard.static_files(), name="ui")
     return app
@@ -73,6 +93,10 @@ def create_app(services: Services) -> FastAPI:
 
 def serve(services: Services) -> ASGIApp:
     """What the server runs: the app behind the fast path for readings (unless CORS must see them),
-    every answer timed."""
+    behind the access gate when `[auth] enabled`, every answer timed."""
     app = create_app(services)
-    return ServerTiming(app if services.settings.api.cors_origins else ReadingsFastPath(app, services))
+    inner: ASGIApp = app if services.settings.api.cors_origins else ReadingsFastPath(app, services)
+    access = services.access
+    if access is not None:
+        inner = AccessGate(inner, access.verifier, access.store, access.settings)
+    return ServerTiming(inner)

@@ -15,7 +15,8 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from iotstream.api._http import json_response
-from iotstream.api.queries import datastream_list
+from iotstream.api.access import principal_of
+from iotstream.api.queries import datastream_list, job_list
 from iotstream.api.services import Services
 
 __all__ = ["STATIC", "router", "static_files"]
@@ -41,10 +42,12 @@ def overview(request: Request) -> Response:
     """`spark` holds the hourly averages of the day before each datastream's own latest reading, so one
     that went quiet still shows its last day."""
     services: Services = request.app.state.services
+    principal = principal_of(request)
+    scope = principal.scope
     recent = services.storage.recent_averages("1h", SPARK_SPAN_MS)
-    rows = [row | {"spark": recent.get(row["key"], [])} for row in datastream_list(services)]
-    jobs = [job.model_dump(mode="json") for job in services.settings.jobs]
-    return json_response({"datastreams": rows, "jobs": jobs})
+    sparks = {name: recent[key] for key, name in scope.visible_keys(set(recent)).items()}
+    rows = [row | {"spark": sparks.get(row["key"], [])} for row in datastream_list(services, scope)]
+    return json_response({"datastreams": rows, "jobs": job_list(services, principal)})
 
 
 @router.websocket("/api/v1/live/health")

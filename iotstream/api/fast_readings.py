@@ -10,6 +10,7 @@ CORS middleware must see the response).
 import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from iotstream.api.access import principal_in
 from iotstream.api.readings import accept, too_large
 from iotstream.api.services import Services
 
@@ -34,7 +35,8 @@ class ReadingsFastPath:
         if body is None:
             status, document, headers = 413, {"detail": too_large(self._limit)}, dict[str, str]()
         else:
-            status, document, headers = await accept(self._services, body)
+            principal = principal_in(scope, self._services.access)
+            status, document, headers = await accept(self._services, body, principal)
         payload = _encode(document)
         raw = [_JSON, (b"content-length", b"%d" % len(payload))]
         raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]

@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from iotstream._units import parse_time_ms
 from iotstream.api._http import json_response
+from iotstream.api.access import principal_of
 from iotstream.api.services import Services
 from iotstream.models import Alert
+from iotstream.registry.access import Scope, ScopeError
 from iotstream.storage import BaseStorage
 
 __all__ = ["router"]
@@ -71,18 +73,22 @@ def health() -> Response:
 def search(request: Request, body: SearchRequest | None = None) -> Response:
     typed = "" if body is None or body.target == _PLACEHOLDER else body.target.lower()
     storage = _services(request).storage
-    names = sorted(storage.latest()) + [f"{ds}@{window}" for ds, window in storage.windowed()]
+    scope = principal_of(request).scope
+    windowed = [(name, window) for key, window in storage.windowed() if (name := scope.name(key)) is not None]
+    names = sorted(scope.visible_keys(set(storage.latest())).values())
+    names += [f"{name}@{window}" for name, window in windowed]
     return json_response([name for name in names if typed in name.lower()])
 
 
 @router.post("/query", summary="Time series or tables of the targets over the range")
 def query(request: Request, body: QueryRequest) -> Response:
     services = _services(request)
+    scope = principal_of(request).scope
     start, end = _range(body.range)
     wanted = [t for t in body.targets if not t.hide and t.target not in ("", _PLACEHOLDER)]
     results: list[dict[str, Any]] = []
     for target in wanted:
-        points = _points(services, target.target, start, end, body)
+        points = _points(services, scope, target.target, (start, end), body)
         if target.type == "table":
             results.append(_table([[time_ms, value] for value, time_ms in points]))
         else:
@@ -95,9 +101,11 @@ def annotations(request: Request, body: AnnotationRequest) -> Response:
     """`annotation.query` may name datastreams or rules (glob patterns allowed); empty means all."""
     start, end = _range(body.range)
     pattern = str(body.annotation.get("query") or "*")
+    scope = principal_of(request).scope
     alerts = _services(request).storage.alerts(start_ms=start, end_ms=end)
-    chosen = [a for a in alerts if fnmatch.fnmatchcase(a.datastream, pattern) or a.rule == pattern]
-    return json_response([_annotation(alert, body.annotation) for alert in chosen])
+    named = [(name, a) for a in alerts if (name := scope.name(a.datastream)) is not None]
+    chosen = [(n, a) for n, a in named if fnmatch.fnmatchcase(n, pattern) or a.rule == pattern]
+    return json_response([_annotation(alert, name, body.annotation) for name, alert in chosen])
 
 
 @router.post("/tag-keys", summary="Keys for ad-hoc filters")
@@ -109,7 +117,8 @@ def tag_keys() -> Response:
 def tag_values(request: Request, body: TagValuesRequest) -> Response:
     if body.key != "datastream":
         raise HTTPException(400, f"unknown tag key {body.key!r}; the only key is 'datastream'")
-    return json_response([{"text": name} for name in sorted(_services(request).storage.latest())])
+    visible = principal_of(request).scope.visible_keys(set(_services(request).storage.latest()))
+    return json_response([{"text": name} for name in sorted(visible.values())])
 
 
 def _services(request: Request) -> Services:
@@ -136,9 +145,12 @@ def _width(body: QueryRequest, start: int, end: int) -> int:
     return max(1, min(body.max_data_points, (end - start) // body.interval_ms))
 
 
-def _points(services: Services, target: str, start: int, end: int, body: QueryRequest) -> list[list[Any]]:
+def _points(
+    services: Services, scope: Scope, target: str, span: tuple[int, int], body: QueryRequest
+) -> list[list[Any]]:
     """`[value, epoch_ms]` pairs, oldest first (SimpleJSON's datapoint order)."""
-    resolved = _resolve(services.storage, target)
+    start, end = span
+    resolved = _resolve(services.storage, scope, target)
     if resolved is None:
         raise HTTPException(400, f"unknown target {target!r}: POST /grafana/search lists the targets")
     datastream, window = resolved
@@ -150,16 +162,21 @@ def _points(services: Services, target: str, start: int, end: int, body: QueryRe
     return [[services.window_value(row), row.start_ms] for row in rows]
 
 
-def _resolve(storage: BaseStorage, target: str) -> tuple[str, str | None] | None:
-    """(datastream, window or None for readings), or None when nothing is stored under that name."""
+def _resolve(storage: BaseStorage, scope: Scope, target: str) -> tuple[str, str | None] | None:
+    """(stream key, window or None for readings), or None when nothing the caller sees is stored
+    under that name."""
     datastream, _, window = target.partition("@")
+    try:
+        key = scope.key(datastream)
+    except ScopeError:
+        return None
     if window:
-        return (datastream, window) if (datastream, window) in storage.windowed() else None
-    if storage.latest([target]):
-        return target, None
+        return (key, window) if (key, window) in storage.windowed() else None
+    if storage.latest([key]):
+        return key, None
     for suffix, pattern in _ALIASES.items():
         if target.endswith(suffix):
-            aliased = _resolve(storage, pattern.format(target.removesuffix(suffix)))
+            aliased = _resolve(storage, scope, pattern.format(target.removesuffix(suffix)))
             if aliased is not None:
                 return aliased
     return None
@@ -170,15 +187,15 @@ def _table(rows: list[list[Any]]) -> dict[str, Any]:
     return {"type": "table", "columns": columns, "rows": rows}
 
 
-def _annotation(alert: Alert, echo: dict[str, Any]) -> dict[str, Any]:
+def _annotation(alert: Alert, datastream: str, echo: dict[str, Any]) -> dict[str, Any]:
     end = alert.closed_ms if alert.closed_ms is not None else alert.last_ms
     return {
         "annotation": echo,
         "time": alert.start_ms,
         "timeEnd": end,
         "isRegion": end > alert.start_ms,
-        "title": f"{alert.rule}: {alert.datastream} {alert.state}",
-        "tags": [alert.rule, alert.datastream, alert.state],
+        "title": f"{alert.rule}: {datastream} {alert.state}",
+        "tags": [alert.rule, datastream, alert.state],
         "text": _annotation_text(alert),
     }
 

@@ -11,25 +11,38 @@ import asyncio
 import fnmatch
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
+from iotstream.api.access import principal_of
 from iotstream.log.base import BaseLog
 from iotstream.log.types import Record, TopicPartition
+from iotstream.registry.access import OPEN, Scope
 
 __all__ = ["TOO_SLOW", "LiveClient", "LiveHub", "router"]
 
 TOO_SLOW = 4008
 _CLOSE_TIMEOUT_S = 10.0
 _log = logging.getLogger(__name__)
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
 
 
 class LiveClient:
     """One WebSocket's subscription; `offer` is called by the hub thread, `next` by the socket's task."""
 
-    def __init__(self, patterns: Sequence[str], loop: asyncio.AbstractEventLoop, max_queued: int) -> None:
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        loop: asyncio.AbstractEventLoop,
+        max_queued: int,
+        scope: Scope = OPEN.scope,
+    ) -> None:
+        """`patterns` are in the names `scope` gives: a client sees only its tenant's datastreams."""
+        self.scope = scope
         self._exact = {p for p in patterns if not any(c in p for c in "*?[")}
         self._globs = [p for p in patterns if p not in self._exact]
         self._loop = loop
@@ -40,8 +53,11 @@ class LiveClient:
         self.too_slow = False
         self.dropped = asyncio.Event()  # set (on the socket's loop) once the client is too slow
 
-    def wants(self, datastream: str) -> bool:
-        return datastream in self._exact or any(fnmatch.fnmatchcase(datastream, g) for g in self._globs)
+    def wants(self, key: str) -> bool:
+        name = self.scope.name(key)
+        if name is None:
+            return False
+        return name in self._exact or any(fnmatch.fnmatchcase(name, g) for g in self._globs)
 
     def offer(self, frame: bytes) -> bool:
         """Queue a batch; False once the client has fallen `max_queued` batches behind (it is dropped)."""
@@ -92,8 +108,10 @@ class LiveHub:
     def clients(self) -> int:
         return len(self._clients)
 
-    def join(self, patterns: Sequence[str], loop: asyncio.AbstractEventLoop) -> LiveClient:
-        client = LiveClient(patterns, loop, self._max_queued)
+    def join(
+        self, patterns: Sequence[str], loop: asyncio.AbstractEventLoop, scope: Scope = OPEN.scope
+    ) -> LiveClient:
+        client = LiveClient(patterns, loop, self._max_queued, scope)
         with self._lock:
             self._clients.add(client)
         return client
@@ -123,15 +141,13 @@ class LiveHub:
     def _fan_out(self, records: list[Record]) -> None:
         with self._lock:
             clients = list(self._clients)
-        by_datastream: dict[str, list[bytes]] = {}
+        events = _Events(self._types)
         for record in records:
-            if record.key is None or record.value is None:
-                continue
-            event = b'{"type":"' + self._types[record.topic] + b'","event":' + record.value + b"}"
-            by_datastream.setdefault(record.key.decode("utf-8", "replace"), []).append(event)
+            if record.key is not None and record.value is not None:
+                events.add(record.key, record.value, record.topic)
         for client in clients:
-            events = _wanted(client, by_datastream)
-            if events and not client.offer(b"[" + b",".join(events) + b"]"):
+            wanted = events.wanted_by(client)
+            if wanted and not client.offer(b"[" + b",".join(wanted) + b"]"):
                 self.leave(client)
                 self.dropped += 1
 
@@ -142,9 +158,43 @@ class LiveHub:
         self._consumer.close()
 
 
-def _wanted(client: LiveClient, by_datastream: dict[str, list[bytes]]) -> list[bytes]:
-    chosen: Iterable[list[bytes]] = (events for name, events in by_datastream.items() if client.wants(name))
-    return [event for events in chosen for event in events]
+class _Events:
+    """One batch's events by stream key, as each client is sent them: a tenant's client sees its
+    datastreams by its own names, so their events are renamed (once per batch, for all its clients)."""
+
+    def __init__(self, types: dict[str, bytes]) -> None:
+        self._types = types
+        self._raw: dict[str, list[tuple[bytes, bytes]]] = {}  # key → (type, value) in log order
+        self._framed: dict[tuple[str, str], list[bytes]] = {}  # (key, name) → framed events
+
+    def add(self, key: bytes, value: bytes, topic: str) -> None:
+        self._raw.setdefault(key.decode("utf-8", "replace"), []).append((self._types[topic], value))
+
+    def wanted_by(self, client: LiveClient) -> list[bytes]:
+        return [event for key in self._raw if client.wants(key) for event in self._of(key, client.scope)]
+
+    def _of(self, key: str, scope: Scope) -> list[bytes]:
+        name = scope.name(key) or key
+        framed = self._framed.get((key, name))
+        if framed is None:
+            raw = self._raw[key]
+            framed = [_frame(kind, value if name == key else _renamed(value, name)) for kind, value in raw]
+            self._framed[key, name] = framed
+        return framed
+
+
+def _frame(kind: bytes, value: bytes) -> bytes:
+    return b'{"type":"' + kind + b'","event":' + value + b"}"
+
+
+def _renamed(value: bytes, name: str) -> bytes:
+    try:
+        event = _decode(value)
+    except msgspec.DecodeError:
+        return value
+    if isinstance(event, dict) and "datastream" in event:
+        event["datastream"] = name
+    return _encode(event)
 
 
 _IDLE_S = 0.05
@@ -159,8 +209,9 @@ async def live(
     """Each message is a JSON array of `{"type": "reading" | "window" | "alert", "event": {...}}` in log order
     per datastream. A client that falls 64 batches behind is closed with code 4008."""
     hub: LiveHub = websocket.app.state.live
+    scope = principal_of(websocket).scope
     await websocket.accept()
-    client = hub.join(datastream, asyncio.get_running_loop())
+    client = hub.join(datastream, asyncio.get_running_loop(), scope)
     try:
         await _push(websocket, client)
     except WebSocketDisconnect:

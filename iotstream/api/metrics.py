@@ -76,6 +76,15 @@ class PlatformCollector(Collector):
         if (relay := stats.get("relay")) is not None:
             yield from _relay(relay)
         yield from _sites(stats.get("sites", []))
+        if (limited := stats.get("rate_limited")) is not None:
+            refused = CounterMetricFamily(
+                "iotstream_rate_limited_requests",
+                "Requests refused with 429: beyond the tenant's readings per second",
+                labels=["tenant"],
+            )
+            for tenant, count in sorted(limited.items()):
+                refused.add_metric([tenant], count)
+            yield refused
         if "websocket_clients" in stats:
             yield GaugeMetricFamily(
                 "iotstream_websocket_clients", "Connected live clients", value=stats["websocket_clients"]

@@ -6,9 +6,11 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from iotstream._units import parse_duration_ms
 from iotstream.api._http import END_OF_TIME_MS, TimeRange, iso, json_response, time_param
+from iotstream.api.access import key_of, principal_of
 from iotstream.api.services import Services
+from iotstream.registry.access import DEFAULT_TENANT, Principal, Scope
 
-__all__ = ["datastream_list", "router"]
+__all__ = ["datastream_list", "job_list", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["queries"])
 _WINDOW = r"^\d+(ms|s|m|h|d|w)$"
@@ -23,7 +25,8 @@ def get_aggregates(
 ) -> Response:
     """`value` is the aggregate the job was configured with for this datastream (avg when unknown)."""
     services: Services = request.app.state.services
-    rows = services.storage.aggregates(datastream, window, *time_range)
+    key = key_of(principal_of(request).scope, datastream)
+    rows = services.storage.aggregates(key, window, *time_range)
     body = [
         {
             "start": iso(r.start_ms),
@@ -58,12 +61,13 @@ def get_series(
     does. Each point is the bucket's average with its min, max and count. The shape suits Grafana's JSON
     API and Infinity datasources (fields `$.points[*].time` and `$.points[*].value`)."""
     services: Services = request.app.state.services
-    latest = services.storage.latest([datastream]).get(datastream)
+    key = key_of(principal_of(request).scope, datastream)
+    latest = services.storage.latest([key]).get(key)
     end = time_param("to", to, END_OF_TIME_MS if latest is None else latest.phenomenon_time_ms + 1)
     start = time_param("from", from_, max(end - parse_duration_ms(span), 0))
     if start >= end:
         raise HTTPException(400, f"'from' ({iso(start)}) must be before 'to' ({iso(end)})")
-    series = services.storage.series(datastream, start, end, points, at_most=max_points)
+    series = services.storage.series(key, start, end, points, at_most=max_points)
     body = {
         "datastream": datastream,
         "from": iso(start),
@@ -85,26 +89,38 @@ def get_alerts(
     state: Annotated[Literal["open", "closed"] | None, Query()] = None,
 ) -> Response:
     services: Services = request.app.state.services
-    episodes = services.storage.alerts(datastream, state, *time_range)
+    scope = principal_of(request).scope
+    key = None if datastream is None else key_of(scope, datastream)
+    episodes = [
+        (name, a)
+        for a in services.storage.alerts(key, state, *time_range)
+        if (name := scope.name(a.datastream)) is not None
+    ]
     body = [
-        {"rule": a.rule, "datastream": a.datastream, "state": a.state, "start": iso(a.start_ms)}
+        {"rule": a.rule, "datastream": name, "state": a.state, "start": iso(a.start_ms)}
         | {"last": iso(a.last_ms), "duration_s": a.duration_s, "max": a.max, "avg": a.avg}
         | {"threshold": a.threshold, "closed_at": None if a.closed_ms is None else iso(a.closed_ms)}
-        for a in episodes
+        for name, a in episodes
     ]
     return json_response(body)
 
 
 @router.get("/jobs", summary="The configured stream jobs")
 def get_jobs(request: Request) -> Response:
-    services: Services = request.app.state.services
-    return json_response([job.model_dump(mode="json") for job in services.settings.jobs])
+    return json_response(job_list(request.app.state.services, principal_of(request)))
+
+
+def job_list(services: Services, principal: Principal) -> list[dict[str, Any]]:
+    """The jobs of the configuration file are the operator's: only the default tenant sees them."""
+    if principal.tenant != DEFAULT_TENANT:
+        return []
+    return [job.model_dump(mode="json") for job in services.settings.jobs]
 
 
 @router.get("/late", summary="Readings that arrived after their windows were final")
 def get_late(request: Request, datastream: str, time_range: TimeRange) -> Response:
     services: Services = request.app.state.services
-    rows = services.storage.late(datastream, *time_range)
+    rows = services.storage.late(key_of(principal_of(request).scope, datastream), *time_range)
     body = [
         {"time": iso(r.observation.phenomenon_time_ms), "value": r.observation.result}
         | {"late_by_s": r.late_by_ms / 1000, "job": r.job}
@@ -118,21 +134,22 @@ _UNREGISTERED = {"registry_id": None, "unit": None, "thing": None, "placeholder"
 
 @router.get("/datastreams", summary="Every datastream with its latest reading, unit and Thing")
 def get_datastreams(request: Request) -> Response:
-    return json_response(datastream_list(request.app.state.services))
+    return json_response(datastream_list(request.app.state.services, principal_of(request).scope))
 
 
-def datastream_list(services: Services) -> list[dict[str, Any]]:
-    """Every stored or registered datastream, by stream key, with its latest reading, configured
-    aggregate and what the registry knows of it (name, unit, Thing; for a datastream the catalog does
-    not have, the name is the key and the rest None)."""
+def datastream_list(services: Services, scope: Scope) -> list[dict[str, Any]]:
+    """Every stored or registered datastream the caller sees, by the name it uses (`key`), with its
+    latest reading, configured aggregate and what the registry knows of it (name, unit, Thing; for a
+    datastream the catalog does not have, the name is the key and the rest None)."""
     latest = services.storage.latest()
     described = services.describe_datastreams()
     listing = []
-    for key in sorted(set(latest) | set(described)):
+    for key, name in sorted(scope.visible_keys(set(latest) | set(described)).items(), key=lambda kv: kv[1]):
         reading = latest.get(key)
         last = None if reading is None else {"time": iso(reading.phenomenon_time_ms), "value": reading.result}
-        registry = described.get(key, _UNREGISTERED | {"name": key})
-        listing.append({"key": key, "latest": last, "aggregate": services.value_of(key)} | registry)
+        registry = described.get(key, _UNREGISTERED)
+        registry = registry | {"name": name if registry.get("name") in (None, key) else registry["name"]}
+        listing.append({"key": name, "latest": last, "aggregate": services.value_of(key)} | registry)
     return listing
 
 

@@ -1,15 +1,18 @@
 """`POST /api/v1/readings` (ingestion) and `GET /api/v1/readings` (raw readings of a datastream)."""
 
 import asyncio
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from iotstream.api._http import TimeRange, iso, json_response, time_param
+from iotstream.api.access import key_of, principal_of, retry_after_s
 from iotstream.api.services import Services
 from iotstream.ingest.ingestor import IngestBusyError, RegistrationNeededError
 from iotstream.ingest.readings import InvalidPayloadError
 from iotstream.log.exceptions import LogError
+from iotstream.registry.access import Principal, Scope
 
 __all__ = ["accept", "router", "too_large"]
 
@@ -27,6 +30,7 @@ _EXAMPLE = [{"datastream": "kitchen/temp", "time": "2024-05-01T10:00:00Z", "valu
         202: {"description": '`{"accepted": n, "rejected": [{"index": i, "error": "..."}]}`'},
         400: {"description": "The body is not JSON, or not a reading object or array"},
         413: {"description": "The body is larger than [ingest] max_body_bytes"},
+        429: {"description": "Beyond the tenant's readings per second; retry after Retry-After seconds"},
         503: {"description": "The log cannot keep up; retry after the Retry-After header's seconds"},
     },
 )
@@ -39,12 +43,30 @@ async def post_readings(request: Request) -> Response:
     limit = services.settings.ingest.max_body_bytes
     if int(request.headers.get("content-length") or 0) > limit:
         raise HTTPException(413, too_large(limit))
-    status, document, headers = await accept(services, await request.body())
+    status, document, headers = await accept(services, await request.body(), principal_of(request))
     return json_response(document, status, headers)
 
 
-async def accept(services: Services, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+async def accept(
+    services: Services, body: bytes, principal: Principal
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Status, JSON document and headers of the answer to one POST of readings."""
+    rate = principal.max_readings_per_s
+    if rate is not None and services.access is not None:
+        wait_s = services.access.limiter.admit(principal.tenant, rate)
+        if wait_s is not None:
+            detail = f"tenant {principal.tenant!r} may send {rate:g} readings per second; retry later"
+            return 429, {"detail": detail}, {"Retry-After": str(retry_after_s(wait_s))}
+    scope = None if principal.everything else principal.scope
+    status, document, headers = await _accept(services, body, scope)
+    if rate is not None and services.access is not None and status == 202:
+        services.access.limiter.take(principal.tenant, document["accepted"])
+    return status, document, headers
+
+
+async def _accept(
+    services: Services, body: bytes, scope: Scope | None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     loop = asyncio.get_running_loop()
     acknowledged: asyncio.Future[Exception | None] = loop.create_future()
 
@@ -54,9 +76,9 @@ async def accept(services: Services, body: bytes) -> tuple[int, dict[str, Any], 
     submit = services.ingestor.submit
     try:
         try:
-            result = submit(body, done, may_register=False)
+            result = submit(body, done, may_register=False, scope=scope)
         except RegistrationNeededError:  # the catalog's commit and the log's flush take milliseconds
-            result = await asyncio.to_thread(submit, body, done)
+            result = await asyncio.to_thread(functools.partial(submit, body, done, scope=scope))
     except InvalidPayloadError as err:
         return 400, {"detail": str(err)}, {}
     except IngestBusyError as err:
@@ -92,9 +114,10 @@ def get_readings(
     after: Annotated[str | None, Query(description="Continue after this time (from the Link header)")] = None,
 ) -> Response:
     services: Services = request.app.state.services
+    key = key_of(principal_of(request).scope, datastream)
     start, end = time_range
     after_ms = None if after is None else time_param("after", after, 0, seconds=False)
-    rows = services.storage.raw(datastream, start, end, limit=limit, after_ms=after_ms)
+    rows = services.storage.raw(key, start, end, limit=limit, after_ms=after_ms)
     body = [{"time": iso(r.phenomenon_time_ms), "value": r.result, "id": r.id} for r in rows]
     headers = {}
     if len(rows) == limit:

@@ -5,10 +5,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from iotstream.api.access import Access
 from iotstream.api.live import LiveHub
 from iotstream.config import Settings
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.models import WindowAggregate
+from iotstream.registry.access import AccessStore
 from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.relay.commands import CommandStore
 from iotstream.relay.receiver import RelayReceiver
@@ -30,11 +32,20 @@ class Services:
     problems: Callable[[bool], list[str]] = lambda ready: []  # for /healthz and /readyz (see api.health)
     metric_labels: dict[str, str] = field(default_factory=dict)  # on every sample of /metrics
     relay_receiver: RelayReceiver | None = None  # what edge sites relay to this (central) site
+    access: Access | None = None  # tenants, tokens and rate limits, with `[auth] enabled`
 
     @functools.cached_property
     def commands(self) -> CommandStore | None:
         """Device commands, kept in the catalog (None without one)."""
         return CommandStore(self.sensorthings.catalog) if self.sensorthings is not None else None
+
+    @functools.cached_property
+    def access_store(self) -> AccessStore | None:
+        """Tenants, users and tokens (None without a catalog); there even with access control off, so
+        tokens can be made before it is turned on."""
+        if self.access is not None:
+            return self.access.store
+        return AccessStore(self.sensorthings.catalog) if self.sensorthings is not None else None
 
     def window_value(self, row: WindowAggregate) -> float | None:
         """The aggregate configured for the row's datastream (its average when none is configured)."""

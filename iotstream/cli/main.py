@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from iotstream import __version__
-from iotstream.cli import consume, produce, simulate, topics, up
+from iotstream.cli import access, consume, produce, simulate, topics, up
 from iotstream.cli import run as run_command
 from iotstream.cli._context import CliContext, print_error
 from iotstream.config import load_settings
@@ -24,6 +24,11 @@ app = typer.Typer(
 )
 app.add_typer(topics.app, name="topics")
 app.add_typer(simulate.app, name="simulate")
+app.add_typer(access.tenants, name="tenants")
+app.add_typer(access.systems, name="systems")
+app.add_typer(access.tokens, name="tokens")
+app.add_typer(access.users, name="users")
+app.command("audit")(access.audit)
 app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
 app.command("up")(up.up)

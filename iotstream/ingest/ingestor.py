@@ -27,6 +27,7 @@ from iotstream.log.exceptions import LogError
 from iotstream.log.topics import DEADLETTER, OBSERVATIONS
 from iotstream.log.types import RecordMetadata
 from iotstream.models import Observation
+from iotstream.registry.access.principal import Scope
 
 __all__ = ["Done", "IngestBusyError", "IngestResult", "Ingestor", "RegistrationNeededError"]
 
@@ -127,16 +128,18 @@ class Ingestor:
         whole: bool = False,
         registered: bool = False,
         may_register: bool = True,
+        scope: Scope | None = None,
     ) -> IngestResult:
         """Take a payload; raises `InvalidPayloadError` when none of it is usable. With `whole`, one
         refused reading refuses them all (a SensorThings request writes everything or nothing).
         `registered`: the sender vouches that every key is in the catalog (a SensorThings request,
         whose Datastreams are in its own transaction, not yet visible to a registration). Without
         `may_register`, a payload that needs a registration raises `RegistrationNeededError` instead:
-        an event loop submits there and registers on a worker thread, not stalling other requests."""
+        an event loop submits there and registers on a worker thread, not stalling other requests.
+        `scope`: the sender's, whose names become its tenant's stream keys."""
         self._check_room()
         received_ms = self._clock()
-        parsed = parse_readings(body, received_ms, datastream=datastream)
+        parsed = parse_readings(body, received_ms, datastream=datastream, scope=scope)
         [readings] = self._judge([parsed], registered=registered, may_register=may_register)
         rejected = parsed[1]
         if whole and rejected:

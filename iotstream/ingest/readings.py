@@ -17,6 +17,7 @@ import msgspec
 from iotstream._units import parse_time_ms
 from iotstream.exceptions import IotStreamError
 from iotstream.models import Observation, message_id
+from iotstream.registry.access.principal import Scope, ScopeError
 
 __all__ = ["InvalidPayloadError", "ItemError", "parse_readings"]
 
@@ -33,10 +34,11 @@ class ItemError(NamedTuple):
 
 
 def parse_readings(
-    body: bytes, received_ms: int, *, datastream: str | None = None
+    body: bytes, received_ms: int, *, datastream: str | None = None, scope: Scope | None = None
 ) -> tuple[list[Observation], list[ItemError]]:
     """The accepted readings and the rejected items; `datastream` names readings that carry none
-    (e.g. taken from an MQTT topic)."""
+    (e.g. taken from an MQTT topic). With a `scope`, names are the sender's and become its tenant's
+    stream keys (a name it may not use is a rejected item)."""
     try:
         document = _decoder.decode(body)
     except msgspec.DecodeError as err:
@@ -49,7 +51,7 @@ def parse_readings(
     accepted: list[Observation] = []
     rejected: list[ItemError] = []
     for index, item in enumerate(items):
-        reading = _reading(item, received_ms, datastream)
+        reading = _reading(item, received_ms, datastream, scope)
         if isinstance(reading, str):
             rejected.append(ItemError(index, reading))
         else:
@@ -57,12 +59,19 @@ def parse_readings(
     return accepted, rejected
 
 
-def _reading(item: Any, received_ms: int, default_datastream: str | None) -> Observation | str:
+def _reading(
+    item: Any, received_ms: int, default_datastream: str | None, scope: Scope | None
+) -> Observation | str:
     if not isinstance(item, dict):
         return f"a reading must be a JSON object, got {type(item).__name__}"
     datastream = item.get("datastream", default_datastream)
     if not isinstance(datastream, str) or not datastream.strip():
         return "'datastream' must be a non-empty string"
+    if scope is not None:
+        try:
+            datastream = scope.key(datastream)
+        except ScopeError as err:
+            return str(err)
     when = _time(item.get("time"), received_ms)
     if isinstance(when, str):
         return when

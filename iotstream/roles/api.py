@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from iotstream.api.access import Access
 from iotstream.api.app import serve
 from iotstream.api.health import Problems
 from iotstream.api.live import LiveHub
@@ -12,6 +13,7 @@ from iotstream.api.services import Services
 from iotstream.config import Settings
 from iotstream.log.topics import ALERTS, OBSERVATIONS
 from iotstream.processing.jobs import AGGREGATES
+from iotstream.registry.access import AccessStore, TokenVerifier
 from iotstream.relay.receiver import RelayReceiver
 from iotstream.roles.base import Role
 from iotstream.roles.parts import Parts
@@ -35,6 +37,8 @@ class ApiRole(Role):
         self._live: LiveHub | None = None
         self._parts: Parts | None = None
         self._relay: RelayReceiver | None = None
+        self._verifier: TokenVerifier | None = None
+        self._access_control: Access | None = None
 
     def start(self, parts: Parts) -> None:
         self._parts = parts
@@ -54,8 +58,17 @@ class ApiRole(Role):
             self._problems,
             self._metric_labels,
             self._receiver(parts),
+            self._access(parts),
         )
         self.server = ApiServer(serve(services), settings.api.host, settings.api.port).start()
+
+    def _access(self, parts: Parts) -> Access | None:
+        if not parts.settings.auth.enabled:
+            return None
+        store = AccessStore(parts.catalog)
+        self._verifier = TokenVerifier(store)
+        self._access_control = Access(store, self._verifier, parts.settings.auth)
+        return self._access_control
 
     def _receiver(self, parts: Parts) -> RelayReceiver:
         settings = parts.settings
@@ -76,6 +89,9 @@ class ApiRole(Role):
         if self._relay is not None:
             self._relay.close()
             self._relay = None
+        if self._verifier is not None:
+            self._verifier.close()
+            self._verifier = None
         if self._parts is not None:
             self._parts.flush_ingestion()
 
@@ -86,6 +102,8 @@ class ApiRole(Role):
             "websocket_clients": self._live.clients,
             "websocket_dropped": self._live.dropped,
         }
+        if self._access_control is not None:
+            stats["rate_limited"] = dict(self._access_control.limiter.refused)
         if self._relay is not None and (sites := self._relay.sites()):
             now_ms = time.time_ns() // 1_000_000
             stats["sites"] = [site.view(now_ms) for site in sites]

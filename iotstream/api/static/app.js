@@ -1,6 +1,6 @@
 // The dashboard's router: #/ (datastreams), #/datastream/NAME, #/meters, #/alerts, #/health. Each page renders
 // into <main> and returns a function that closes its live subscriptions.
-import { el } from "./lib.js";
+import { el, getJSON } from "./lib.js";
 import { alerts } from "./pages/alerts.js";
 import { datastream } from "./pages/datastream.js";
 import { health } from "./pages/health.js";
@@ -33,5 +33,17 @@ async function route() {
   }
 }
 
+// Who is signed in (with access control on): their name and a logout button; the Pipeline page shows the
+// whole platform's counters, so only an operator gets it.
+async function showWho() {
+  const who = await getJSON("/api/v1/whoami");
+  if (!who.auth) return;
+  const name = who.user ?? `token ${who.token}`;
+  document.getElementById("who-name").textContent = `${name} · ${who.role} of ${who.tenant}`;
+  document.getElementById("who").hidden = false;
+  if (!who.operator) document.querySelector('nav a[data-page="health"]').remove();
+}
+
 window.addEventListener("hashchange", route);
+showWho().catch(() => {});
 route();

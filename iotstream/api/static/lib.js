@@ -6,6 +6,7 @@ export async function getJSON(path, params = {}) {
     if (value !== undefined && value !== null) url.searchParams.set(key, value);
   }
   const response = await fetch(url);
+  if (response.status === 401) location.assign("/ui/login.html"); // the session ended
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     throw new Error(`${url.pathname}: ${response.status} ${body.detail ?? response.statusText}`);

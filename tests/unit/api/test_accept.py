@@ -11,6 +11,7 @@ from iotstream.config import Settings
 from iotstream.ingest.config import IngestSettings
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.log import BaseLog
+from iotstream.registry.access import OPEN
 
 
 def test_registering_a_new_datastream_does_not_stop_the_event_loop(log: BaseLog) -> None:
@@ -29,7 +30,7 @@ def test_registering_a_new_datastream_does_not_stop_the_event_loop(log: BaseLog)
     finished: list[str] = []
 
     async def send(name: str, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
-        answer = await accept(services, body)
+        answer = await accept(services, body, OPEN)
         finished.append(name)
         return answer
 

@@ -1,0 +1,127 @@
+"""Who is asking, and which datastream names they see.
+
+A tenant's datastreams live in the log, the store and the catalog under keys that carry the tenant:
+`@acme/house1/power` is tenant `acme`'s `house1/power`. Each tenant therefore names its datastreams as it
+likes without colliding with another's, and one check at each door (`Scope`) decides what a caller may
+name and see. The `default` tenant keeps unprefixed keys, so a platform that ran without tenants keeps
+its data; with access control on, its callers may not use names beginning with `@`.
+
+A system is a part of a tenant (a building, a fleet): its datastreams are those whose names begin with
+`<system>/`, and a token scoped to a system sees only those.
+"""
+
+import enum
+import re
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_TENANT", "OPEN", "Principal", "Role", "Scope", "ScopeError", "check_name"]
+
+DEFAULT_TENANT = "default"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Tenant and system names appear in keys, URLs and MQTT topics: lower-case, short, no separators."""
+    if not _NAME.match(name):
+        raise ValueError(
+            f"{kind} name {name!r} must be 1-63 lower-case letters, digits, '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return name
+
+
+class Role(enum.IntEnum):
+    """Each role may do what the ones below it may."""
+
+    reader = 1  # read data, watch live feeds
+    writer = 2  # also send readings, create and change entities, send commands
+    admin = 3  # also manage the tenant's tokens, users and systems (the default tenant's: the platform)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScopeError(ValueError):
+    """A name the caller may not use; its message says why (in a 400 or beside a rejected reading)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Maps the names a caller uses to stream keys and back; `everything` sees every key as it is
+    (access control off)."""
+
+    tenant: str = DEFAULT_TENANT
+    system: str | None = None
+    everything: bool = False
+
+    @property
+    def prefix(self) -> str:
+        return "" if self.tenant == DEFAULT_TENANT or self.everything else f"@{self.tenant}/"
+
+    def key(self, name: str) -> str:
+        """The stream key of `name`; raises `ScopeError` for a name this caller may not use."""
+        if self.everything:
+            return name
+        if self.tenant == DEFAULT_TENANT and name.startswith("@"):
+            raise ScopeError(f"datastream names beginning with '@' are reserved for tenants: {name!r}")
+        if self.system is not None and not name.startswith(f"{self.system}/"):
+            raise ScopeError(
+                f"a token of system {self.system!r} may only name datastreams '{self.system}/…': {name!r}"
+            )
+        return self.prefix + name
+
+    def name(self, key: str) -> str | None:
+        """The name this caller knows `key` by, or None when the key is not theirs to see."""
+        if self.everything:
+            return key
+        prefix = self.prefix
+        if prefix:
+            if not key.startswith(prefix):
+                return None
+            name = key[len(prefix) :]
+        elif key.startswith("@"):
+            return None
+        else:
+            name = key
+        if self.system is not None and not name.startswith(f"{self.system}/"):
+            return None
+        return name
+
+    def visible_keys(self, keys: "list[str] | set[str]") -> dict[str, str]:
+        """Of `keys`, those this caller sees, each with its name."""
+        return {key: name for key in keys if (name := self.name(key)) is not None}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: a token (of a device, an app or a user's session) with its role."""
+
+    tenant: str
+    role: Role
+    system: str | None = None
+    token_id: str | None = None
+    user: str | None = None
+    max_readings_per_s: float | None = None  # the tenant's rate limit
+    everything: bool = False
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.tenant, self.system, self.everything)
+
+    @property
+    def operator(self) -> bool:
+        """An admin of the default tenant manages the platform: every tenant, /metrics."""
+        return self.role >= Role.admin and self.tenant == DEFAULT_TENANT and self.system is None
+
+    def may(self, role: Role) -> bool:
+        return self.role >= role
+
+    def __str__(self) -> str:
+        if self.everything:
+            return "anyone (access control is off)"
+        who = f"user {self.user}" if self.user else f"token {self.token_id}"
+        where = self.tenant if self.system is None else f"{self.tenant}/{self.system}"
+        return f"{who} ({self.role} of {where})"
+
+
+OPEN = Principal(DEFAULT_TENANT, Role.admin, everything=True)  # every caller, when access control is off
