@@ -4,6 +4,7 @@ Only the edges (the CLI and app factories) call `load_settings`; everything belo
 frozen objects, so nothing deep in the code reads the environment.
 """
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -131,5 +132,20 @@ def _describe(err: ValidationError, path: Path | None) -> str:
     lines = [f"invalid configuration{where}:"]
     for problem in err.errors():
         field = ".".join(str(part) for part in problem["loc"])
-        lines.append(f"  {field}: {problem['msg']} (got {problem.get('input')!r})")
+        given = _redacted(problem.get("input"), secret=_SECRET.search(field) is not None)
+        lines.append(f"  {field}: {problem['msg']} (got {given!r})")
     return "\n".join(lines)
+
+
+_SECRET = re.compile(r"token|password|secret|headers", re.IGNORECASE)
+
+
+def _redacted(value: Any, *, secret: bool = False) -> Any:
+    """What was given, with the values of secret-looking keys hidden: errors are printed and logged."""
+    if secret:
+        return "**********"
+    if isinstance(value, dict):
+        return {key: _redacted(item, secret=bool(_SECRET.search(str(key)))) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value

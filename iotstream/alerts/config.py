@@ -13,7 +13,7 @@ url = "https://hooks.example.com/iot"
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from iotstream._units import DurationMs
 from iotstream.alerts.message import DEFAULT_SUBJECT, DEFAULT_TEMPLATE, check_template
@@ -42,7 +42,7 @@ class WebhookSettings(_Sink):
 
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)  # may carry credentials
 
 
 class EmailSettings(_Sink):
@@ -51,7 +51,7 @@ class EmailSettings(_Sink):
     port: int = Field(default=25, gt=0, lt=65536)
     starttls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     sender: str = Field(pattern=r"@")
     to: list[str] = Field(min_length=1)
     subject: str = DEFAULT_SUBJECT
@@ -63,7 +63,7 @@ class TelegramSettings(_Sink):
     """The Bot API's sendMessage; `base_url` points elsewhere for a local Bot API server (or a test)."""
 
     type: Literal["telegram"]
-    token: str = Field(min_length=1)
+    token: SecretStr = Field(min_length=1)
     chat_id: str = Field(min_length=1)
     base_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
 

@@ -1,6 +1,9 @@
 """The `[api]` table: where the HTTP API and dashboard listen, and who may call them from a browser."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["ApiSettings"]
 
@@ -16,3 +19,13 @@ class ApiSettings(BaseModel):
         description="Where clients reach the API (a load balancer's URL): SensorThings MQTT notifications"
         " of a process without the API link there. Default: http://host:port of this setting.",
     )
+    tls_cert: Path | None = Field(
+        default=None, description="Serve HTTPS with this certificate (PEM, chain first); with tls_key."
+    )
+    tls_key: Path | None = Field(default=None, description="The certificate's private key (PEM).")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both for HTTPS, or neither")
+        return self

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
+from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from iotstream.api._http import json_response
@@ -139,9 +140,9 @@ def _receiver(services: Services) -> RelayReceiver:
     return services.relay_receiver
 
 
-def _check_token(expected: str | None, authorization: str | None) -> None:
+def _check_token(expected: SecretStr | None, authorization: str | None) -> None:
     if expected is None:
         return
     given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
         raise HTTPException(401, "relaying here needs [sites] token as `Authorization: Bearer <token>`")

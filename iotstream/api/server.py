@@ -3,6 +3,7 @@
 import socket
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -13,12 +14,20 @@ __all__ = ["ApiServer"]
 class ApiServer:
     """Binds first (port 0 picks a free one), so `url` is known before the first request."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int, tls: tuple[Path, Path] | None = None) -> None:
+        """`tls`: serve HTTPS with this certificate and key."""
         self._socket = _listen(host, port)
         bound_host, bound_port = self._socket.getsockname()[:2]
         shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host  # noqa: S104
-        self.url = f"http://{shown}:{bound_port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self.url = f"{'https' if tls else 'http'}://{shown}:{bound_port}"
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=None if tls is None else str(tls[0]),
+            ssl_keyfile=None if tls is None else str(tls[1]),
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="iotstream-api"

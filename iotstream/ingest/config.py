@@ -1,8 +1,10 @@
 """Settings of ingestion: `[ingest]` (what is accepted, how much may wait for the log) and `[mqtt]`."""
 
-from typing import Literal
+import ssl
+from pathlib import Path
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from iotstream._units import SizeBytes
 
@@ -38,7 +40,7 @@ class MqttSettings(BaseModel):
         description="Start a broker listening at `url`: mosquitto as a child process when it is installed"
         " (on PATH or /usr/sbin/mosquitto), else amqtt inside this process (several times slower).",
     )
-    url: str = "mqtt://127.0.0.1:1883"
+    url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://host:port, or mqtts:// for TLS.")
     topic: str = Field(
         default="iotstream/+/readings",
         description="Filter to subscribe to; a `+` level names the datastream of readings without one.",
@@ -66,13 +68,50 @@ class MqttSettings(BaseModel):
         " their v1.1/… topics.",
     )
 
+    username: str | None = Field(
+        default=None, description="iotstream's own user at an external broker with access control."
+    )
+    password: SecretStr | None = None
+    tls_ca: Path | None = Field(
+        default=None,
+        description="With mqtts://: the CA that signed the broker's certificate (default: the system's).",
+    )
+    tls_cert: Path | None = Field(
+        default=None, description="With mqtts:// and `embedded`: the broker's certificate (PEM, chain first)."
+    )
+    tls_key: Path | None = Field(default=None, description="… and its private key (PEM).")
+
     @field_validator("url")
     @classmethod
     def _mqtt_url(cls, url: str) -> str:
         scheme, sep, rest = url.partition("://")
-        if scheme != "mqtt" or not sep or not rest:
-            raise ValueError(f"mqtt url {url!r} must look like mqtt://host:port")
+        if scheme not in ("mqtt", "mqtts") or not sep or not rest:
+            raise ValueError(f"mqtt url {url!r} must look like mqtt://host:port or mqtts://host:port")
         return url
+
+    @model_validator(mode="after")
+    def _embedded_tls(self) -> Self:
+        if self.embedded and self.tls and (self.tls_cert is None or self.tls_key is None):
+            raise ValueError(
+                "an embedded broker at an mqtts:// url needs tls_cert and tls_key"
+                " (`iotstream certs dev DIR` makes a pair for trying it out)"
+            )
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.url.startswith("mqtts://")
+
+    def connection(self) -> dict[str, Any]:
+        """How iotstream's own clients log in and encrypt (keyword arguments of `WireClient`)."""
+        password = "" if self.password is None else self.password.get_secret_value()
+        credentials = None if self.username is None else (self.username, password)
+        return {"credentials": credentials, "tls": self.client_tls()}
+
+    def client_tls(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        return ssl.create_default_context(cafile=None if self.tls_ca is None else str(self.tls_ca))
 
     def subscription(self, topic_filter: str) -> str:
         """The filter as this process subscribes to it: shared with the group's other members, if any."""
@@ -80,5 +119,5 @@ class MqttSettings(BaseModel):
 
     @property
     def host_port(self) -> tuple[str, int]:
-        host, _, port = self.url.removeprefix("mqtt://").rstrip("/").partition(":")
-        return host or "127.0.0.1", int(port or 1883)
+        host, _, port = self.url.partition("://")[2].rstrip("/").partition(":")
+        return host or "127.0.0.1", int(port or (8883 if self.tls else 1883))

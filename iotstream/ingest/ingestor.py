@@ -148,18 +148,18 @@ class Ingestor:
         return IngestResult(len(readings), rejected)
 
     def submit_messages(
-        self, messages: Sequence[tuple[bytes, str | None]], done: Done
+        self, messages: Sequence[tuple[bytes, str | None, Scope | None]], done: Done
     ) -> list[IngestResult | str]:
-        """Many payloads (one MQTT read's messages, each `(payload, datastream)`) taken together: each
-        is judged alone — an unusable one gets its reason in place of a result — and their readings go
-        to the log as one, with `done` called once the log has them all. One call per message costs
-        more than a reading's whole way to storage."""
+        """Many payloads (one MQTT read's messages, each `(payload, datastream, sender's scope)`) taken
+        together: each is judged alone — an unusable one gets its reason in place of a result — and
+        their readings go to the log as one, with `done` called once the log has them all. One call per
+        message costs more than a reading's whole way to storage."""
         self._check_room()
         received_ms = self._clock()
         outcomes: list[Parsed | str] = []
-        for body, datastream in messages:
+        for body, datastream, scope in messages:
             try:
-                outcomes.append(parse_readings(body, received_ms, datastream=datastream))
+                outcomes.append(parse_readings(body, received_ms, datastream=datastream, scope=scope))
             except InvalidPayloadError as err:
                 outcomes.append(str(err))
         parsed = [outcome for outcome in outcomes if not isinstance(outcome, str)]

@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.ingestor import IngestBusyError, Ingestor, IngestResult
+from iotstream.ingest.mqtt_access import scope_of_topic
 from iotstream.ingest.mqtt_wire import Incoming, WireClient, WireError
 from iotstream.log.exceptions import LogError
+from iotstream.registry.access import Scope
 
 __all__ = ["MqttIngest", "datastream_from_topic"]
 
@@ -42,14 +44,24 @@ def _level(topic: str, index: int | None) -> str | None:
 
 
 class MqttIngest:
-    def __init__(self, settings: MqttSettings, ingestor: Ingestor) -> None:
+    def __init__(self, settings: MqttSettings, ingestor: Ingestor, *, tenants: bool = False) -> None:
+        """`tenants`: access control is on, and tenants publish in their namespaces (`@acme/<topic>`;
+        see `mqtt_access`), whose readings take their names."""
         self._settings = settings
         self._ingestor = ingestor
         self._datastream_level = _plus_level(settings.topic)  # once, not per message
+        self._tenants = tenants
         self._stopping = threading.Event()
         topics = [settings.subscription(settings.topic)]
+        if tenants:
+            topics.append(settings.subscription(f"+/{settings.topic}"))
         self._client = WireClient(
-            settings.host_port, settings.client_id, settings.version, topics, self._received
+            settings.host_port,
+            settings.client_id,
+            settings.version,
+            topics,
+            self._received,
+            **settings.connection(),
         )
 
     def start(self, timeout_s: float = 10.0) -> "MqttIngest":
@@ -63,7 +75,7 @@ class MqttIngest:
         """Acknowledged together once the log has the readings and the dead letters (else not at all:
         the broker sends them again)."""
         acks = _Countdown(2, lambda: self._client.ack(messages))
-        items = [(m.payload, _level(m.topic, self._datastream_level)) for m in messages]
+        items = [self._item(m) for m in messages]
         while True:
             try:
                 results = self._ingestor.submit_messages(items, acks.tick)
@@ -83,6 +95,16 @@ class MqttIngest:
         for message, reason in bad:
             self._ingestor.dead_letter(message.payload, reason, f"mqtt:{message.topic}")
         acks.tick(LogError("dead letters not on the log") if bad and self._ingestor.flush() else None)
+
+    def _item(self, message: Incoming) -> tuple[bytes, str | None, Scope | None]:
+        """The payload, the datastream its topic names, and whose names it carries."""
+        if not self._tenants:
+            return message.payload, _level(message.topic, self._datastream_level), None
+        scope, topic = scope_of_topic(message.topic)
+        name = _level(topic, self._datastream_level)
+        if name is not None and scope.system is not None:  # a topic level holds no '/': it names one
+            name = f"{scope.system}/{name}"  # of the system's datastreams
+        return message.payload, name, scope
 
     def stop(self) -> None:
         self._stopping.set()

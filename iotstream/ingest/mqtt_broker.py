@@ -4,28 +4,32 @@ mosquitto runs as a child process with a generated configuration; it is several 
 amqtt, which runs in this process and needs nothing installed. Both listen at `[mqtt] url`.
 """
 
-import asyncio
 import logging
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from iotstream.exceptions import IotStreamError
+from iotstream.ingest.mqtt_access import MqttAccess
 
 __all__ = [
     "MOSQUITTO_SETTINGS",
-    "AmqttBroker",
+    "AccessFiles",
     "BrokerStartError",
     "EmbeddedBroker",
     "MosquittoBroker",
     "find_mosquitto",
     "mosquitto_config",
 ]
+
+_log = logging.getLogger(__name__)
 
 # Debian installs the broker in /usr/sbin, which is not on a normal user's PATH.
 _DEBIAN_MOSQUITTO = Path("/usr/sbin/mosquitto")
@@ -62,9 +66,23 @@ def find_mosquitto() -> str | None:
     return found
 
 
-def mosquitto_config(host: str, port: int) -> str:
-    """A mosquitto.conf with one anonymous listener at host:port, sized for QoS 1 ingestion."""
-    lines = [f"listener {port} {host}", *(f"{key} {value}" for key, value in MOSQUITTO_SETTINGS.items())]
+def mosquitto_config(
+    host: str, port: int, *, access_files: Path | None = None, tls: tuple[Path, Path] | None = None
+) -> str:
+    """A mosquitto.conf with one listener at host:port, sized for QoS 1 ingestion: anonymous, or with
+    the password and ACL files in `access_files`; TLS with `tls` (certificate and key files)."""
+    settings = dict(MOSQUITTO_SETTINGS)
+    if access_files is not None:
+        settings |= {
+            "allow_anonymous": "false",
+            "password_file": str(access_files / "passwords"),
+            "acl_file": str(access_files / "acl"),
+        }
+    if tls is not None:
+        settings |= {"certfile": str(tls[0]), "keyfile": str(tls[1])}
+    if os.geteuid() == 0:  # started as root, mosquitto would become user "mosquitto", who cannot read them
+        settings["user"] = "root"
+    lines = [f"listener {port} {host}", *(f"{key} {value}" for key, value in settings.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -81,10 +99,18 @@ class EmbeddedBroker:
         True
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(
+        self, host: str, port: int, access: MqttAccess | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
+        """`access`: only tokens may connect, each to its namespace's topics; `tls`: certificate and key."""
         binary = find_mosquitto()
         self.kind: Literal["mosquitto", "amqtt"] = "mosquitto" if binary else "amqtt"
-        self._broker: _Broker = MosquittoBroker(binary, host, port) if binary else AmqttBroker(host, port)
+        if binary:
+            self._broker: _Broker = MosquittoBroker(binary, host, port, access, tls)
+        else:
+            from iotstream.ingest.mqtt_amqtt import AmqttBroker  # amqtt is imported only when used
+
+            self._broker = AmqttBroker(host, port, access, tls)
 
     def start(self) -> "EmbeddedBroker":
         """Starts the broker and returns once it accepts connections."""
@@ -104,10 +130,20 @@ class EmbeddedBroker:
 class MosquittoBroker:
     """mosquitto as a child process, its configuration and log in a temporary directory."""
 
-    def __init__(self, binary: str, host: str, port: int, start_timeout_s: float = 10) -> None:
+    def __init__(
+        self,
+        binary: str,
+        host: str,
+        port: int,
+        access: MqttAccess | None = None,
+        tls: tuple[Path, Path] | None = None,
+        start_timeout_s: float = 10,
+    ) -> None:
         self._argv = [binary, "-c"]
         self._host, self._port, self._start_timeout_s = host, port, start_timeout_s
+        self._access, self._tls = access, tls
         self._dir: Path | None = None
+        self._sync: AccessFiles | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -116,7 +152,11 @@ class MosquittoBroker:
             raise BrokerStartError(f"cannot start mosquitto: {self._host}:{self._port} is already in use")
         self._dir = workdir = Path(tempfile.mkdtemp(prefix="iotstream-mosquitto-"))
         config = workdir / "mosquitto.conf"
-        config.write_text(mosquitto_config(self._host, self._port))
+        if self._access is not None:
+            self._sync = AccessFiles(self._access, workdir)
+            self._sync.write()
+        files = None if self._access is None else workdir
+        config.write_text(mosquitto_config(self._host, self._port, access_files=files, tls=self._tls))
         with (workdir / "mosquitto.log").open("wb") as log:
             self.process = subprocess.Popen([*self._argv, str(config)], stdout=log, stderr=log)  # noqa: S603
         try:
@@ -124,6 +164,8 @@ class MosquittoBroker:
         except BrokerStartError:
             self.stop()
             raise
+        if self._sync is not None:
+            self._sync.follow(self.process.pid)
 
     def _wait_until_listening(self, process: "subprocess.Popen[bytes]", log: Path) -> None:
         deadline = time.monotonic() + self._start_timeout_s
@@ -146,6 +188,9 @@ class MosquittoBroker:
 
     def stop(self, timeout_s: float = 5) -> None:
         """Terminates mosquitto, kills it if it has not exited within timeout_s, removes its files."""
+        if self._sync is not None:
+            self._sync.stop()
+            self._sync = None
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -175,47 +220,49 @@ def _accepts(host: str, port: int) -> bool:
     return True
 
 
-class AmqttBroker:
-    """amqtt, the Python broker, with its event loop on its own thread: the fallback without mosquitto."""
+class AccessFiles:
+    """Keeps mosquitto's password and ACL files in step with the catalog: rewritten when a token or
+    system is created, a token revoked or expired, then mosquitto is told to re-read them (SIGHUP),
+    which also drops the connections whose credentials no longer hold."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self._config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-        }
-        self._loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self, access: MqttAccess, folder: Path, every_s: float = 0.1) -> None:
+        self._access = access
+        self._folder = folder
+        self._every_s = every_s
+        self._seen: tuple[int, ...] | None = None
+        self._expiry: int | None = None
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._broker: Any = None
 
-    @property
-    def pid(self) -> None:
-        """None: amqtt runs in this process."""
-        return None
+    def write(self) -> bool:
+        """Rewrites the files if anything changed; whether it did."""
+        accounts = self._access.accounts
+        changes = accounts.changes()
+        now_ms = time.time_ns() // 1_000_000
+        if changes == self._seen and (self._expiry is None or now_ms < self._expiry):
+            return False
+        passwords, acl = self._access.mosquitto_files()
+        for name, text in (("passwords", passwords), ("acl", acl)):
+            partial = self._folder / f"{name}.new"
+            partial.write_text(text)
+            partial.chmod(0o600)
+            partial.replace(self._folder / name)  # mosquitto never reads half a file
+        self._seen, self._expiry = changes, accounts.next_expiry()
+        return True
 
-    def start(self) -> None:
-        """Starts the loop thread and the broker on it."""
-        logging.getLogger("amqtt").setLevel(logging.WARNING)
-        self._loop = loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="iotstream-mqtt-broker")
+    def follow(self, pid: int) -> None:
+        def run() -> None:
+            while not self._stop.wait(self._every_s):
+                try:
+                    if self.write():
+                        os.kill(pid, signal.SIGHUP)
+                except Exception:  # the catalog away for a moment: the files stay as they were
+                    _log.exception("the MQTT broker's access files were not brought up to date")
+
+        self._thread = threading.Thread(target=run, name="iotstream-mqtt-access", daemon=True)
         self._thread.start()
-        self._broker = asyncio.run_coroutine_threadsafe(self._start(), loop).result(timeout=30)
-
-    async def _start(self) -> Any:
-        from amqtt.broker import Broker  # imported only when used: mosquitto needs none of it
-
-        broker = Broker(self._config)
-        await broker.start()
-        return broker
 
     def stop(self) -> None:
-        """Shuts the broker down and ends its thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if self._broker is not None:
-            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop).result(timeout=30)
-            self._broker = None
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
-        self._loop = self._thread = None
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()

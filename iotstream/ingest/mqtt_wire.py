@@ -12,6 +12,7 @@ publications acknowledged when the handler says so, QoS 0 publications, keep-ali
 import functools
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -76,8 +77,14 @@ class WireClient:
         subscriptions: list[str],
         on_messages: Callable[[list[Incoming]], None],
         keepalive_s: int = 60,
+        *,
+        credentials: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """`credentials`: user name and password at a broker with access control; `tls`: speak TLS."""
         self._address = address
+        self._credentials = credentials
+        self._tls = tls
         self._client_id = client_id.encode()
         self._v5 = version == 5
         self._subscriptions = subscriptions
@@ -96,7 +103,8 @@ class WireClient:
         if not self._ready.wait(timeout_s):
             self.stop()
             host, port = self._address
-            raise WireError(f"cannot reach the MQTT broker at mqtt://{host}:{port} ([mqtt] url)")
+            scheme = "mqtts" if self._tls else "mqtt"
+            raise WireError(f"cannot reach the MQTT broker at {scheme}://{host}:{port} ([mqtt] url)")
         return self
 
     def publish(self, messages: Iterable[tuple[str, bytes]]) -> None:
@@ -165,6 +173,8 @@ class WireClient:
     def _session(self) -> None:
         sock = socket.create_connection(self._address, timeout=self._keepalive_s / 2)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            sock = self._tls.wrap_socket(sock, server_hostname=self._address[0])
         reader = _Reader(sock)
         sock.sendall(self._connect_packet())
         kind, body = reader.packet()
@@ -218,12 +228,16 @@ class WireClient:
 
     def _connect_packet(self) -> bytes:
         keepalive = self._keepalive_s.to_bytes(2, "big")
-        if self._v5:  # clean start off, the session kept a week
+        flags, login = b"\x00", b""  # clean start (session) off: the broker keeps it a week
+        if self._credentials is not None:
+            user, password = self._credentials
+            flags, login = b"\xc0", _string(user.encode()) + _string(password.encode())
+        if self._v5:
             properties = b"\x11" + _SESSION_EXPIRY_S.to_bytes(4, "big")
-            header = _string(b"MQTT") + b"\x05\x00" + keepalive + _varint(len(properties)) + properties
-        else:  # clean session off
-            header = _string(b"MQTT") + b"\x04\x00" + keepalive
-        return _packet(0x10, header + _string(self._client_id))
+            header = _string(b"MQTT") + b"\x05" + flags + keepalive + _varint(len(properties)) + properties
+        else:
+            header = _string(b"MQTT") + b"\x04" + flags + keepalive
+        return _packet(0x10, header + _string(self._client_id) + login)
 
     def _subscribe_packet(self) -> bytes:
         topics = b"".join(_string(topic.encode()) + self._options(topic) for topic in self._subscriptions)

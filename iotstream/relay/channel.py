@@ -77,7 +77,7 @@ class CommandChannel:
 
     def __init__(self, store: CommandStore, site: str, settings: RelaySettings) -> None:
         self._store = store
-        headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+        headers = {"Authorization": f"Bearer {settings.token.get_secret_value()}"} if settings.token else {}
         timeout = settings.timeout_ms / 1000 + WAIT_S
         self._http = httpx.Client(base_url=settings.to or "", headers=headers, timeout=timeout)
         self._path = f"/api/v1/relay/{site}/commands"

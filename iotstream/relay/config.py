@@ -4,7 +4,7 @@
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from iotstream._units import DurationMs, parse_duration_ms, parse_size_bytes
 
@@ -35,7 +35,7 @@ class RelaySettings(BaseModel):
         default=["observations", "alerts", "aggregates.*"],
         description="Topics to forward; `*` matches within a name. The registry's Datastreams always go.",
     )
-    token: str | None = Field(
+    token: SecretStr | None = Field(
         default=None, description="Sent as `Authorization: Bearer` to the central site."
     )
     max_rate: float = Field(
@@ -101,7 +101,7 @@ class SitesSettings(BaseModel):
         default="{site}/",
         description="Relayed datastreams are named this prefix + the edge's name; `{site}` is the site.",
     )
-    token: str | None = Field(
+    token: SecretStr | None = Field(
         default=None, description="When set, relays must send it as `Authorization: Bearer`."
     )
 

@@ -139,6 +139,11 @@ class CommandDelivery:
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             manual_ack=True,
         )
+        connection = self._settings.connection()
+        if connection["credentials"] is not None:
+            client.username_pw_set(*connection["credentials"])
+        if connection["tls"] is not None:
+            client.tls_set_context(connection["tls"])
         client.on_connect = self._connected
         client.on_subscribe = self._subscribed_to
         client.on_publish = self._acknowledged

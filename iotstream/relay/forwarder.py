@@ -61,7 +61,7 @@ class Forwarder:
         if settings.compression == "gzip":
             headers["Content-Encoding"] = "gzip"
         if settings.token:
-            headers["Authorization"] = f"Bearer {settings.token}"
+            headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
         self._http = httpx.Client(
             base_url=settings.to or "", headers=headers, timeout=settings.timeout_ms / 1000
         )

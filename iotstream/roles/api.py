@@ -60,7 +60,9 @@ class ApiRole(Role):
             self._receiver(parts),
             self._access(parts),
         )
-        self.server = ApiServer(serve(services), settings.api.host, settings.api.port).start()
+        api = settings.api
+        tls = (api.tls_cert, api.tls_key) if api.tls_cert and api.tls_key else None
+        self.server = ApiServer(serve(services), api.host, api.port, tls).start()
 
     def _access(self, parts: Parts) -> Access | None:
         if not parts.settings.auth.enabled:

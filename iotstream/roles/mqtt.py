@@ -2,9 +2,16 @@
 the SensorThings MQTT extension on the same broker, and commands to the platform's own devices."""
 
 from collections.abc import Callable
+from typing import Any
 
+from pydantic import SecretStr
+
+from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.mqtt import MqttIngest
+from iotstream.ingest.mqtt_access import INTERNAL_USER, MqttAccess
 from iotstream.ingest.mqtt_broker import EmbeddedBroker
+from iotstream.registry.access import AccessStore, TokenVerifier
+from iotstream.registry.access.accounts import BrokerAccounts
 from iotstream.registry.sensorthings.mqtt import SensorThingsMqtt
 from iotstream.relay.commands import CommandStore
 from iotstream.relay.delivery import CommandDelivery
@@ -27,25 +34,42 @@ class MqttRole(Role):
         self._sensorthings: SensorThingsMqtt | None = None
         self._commands: CommandDelivery | None = None
         self._parts: Parts | None = None
+        self._verifier: TokenVerifier | None = None
 
     def start(self, parts: Parts) -> None:
         self._parts = parts
         settings = parts.settings.mqtt
+        tenants = parts.settings.auth.enabled
         if settings.embedded:
-            self.broker = EmbeddedBroker(*settings.host_port).start()
-            if self.broker.kind == "amqtt":  # it speaks MQTT 3.1.1 only
-                settings = settings.model_copy(update={"version": 3})
+            settings = self._start_broker(parts, settings, tenants)
         if not (settings.enabled or settings.embedded):
             return
-        self._ingest = MqttIngest(settings, parts.ingestor).start()
+        self._ingest = MqttIngest(settings, parts.ingestor, tenants=tenants).start()
         self._commands = CommandDelivery(settings, CommandStore(parts.catalog), parts.ingestor).start()
         if settings.sensorthings:
             api = parts.settings.api
-            served = self._api_url() or api.public_url or f"http://{api.host}:{api.port}"
+            scheme = "https" if api.tls_cert else "http"
+            served = self._api_url() or api.public_url or f"{scheme}://{api.host}:{api.port}"
             base = f"{served.rstrip('/')}/v1.1"
             self._sensorthings = SensorThingsMqtt(
                 settings, parts.sensorthings, parts.ingestor, parts.log, base
             ).start()
+
+    def _start_broker(self, parts: Parts, settings: MqttSettings, tenants: bool) -> MqttSettings:
+        """Starts the embedded broker: only tokens get in with access control on (iotstream's own
+        clients with a password made for this start). The settings its clients connect with."""
+        access = None
+        if tenants:
+            self._verifier = TokenVerifier(AccessStore(parts.catalog))
+            access = MqttAccess(BrokerAccounts(parts.catalog), self._verifier, settings.topic)
+        tls = (settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key else None
+        self.broker = EmbeddedBroker(*settings.host_port, access, tls).start()
+        update: dict[str, Any] = {}
+        if access is not None:
+            update |= {"username": INTERNAL_USER, "password": SecretStr(access.password)}
+        if self.broker.kind == "amqtt":  # it speaks MQTT 3.1.1 only
+            update["version"] = 3
+        return settings.model_copy(update=update)
 
     def stop(self) -> None:
         if self._commands is not None:
@@ -60,6 +84,9 @@ class MqttRole(Role):
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+        if self._verifier is not None:
+            self._verifier.close()
+            self._verifier = None
         if self._parts is not None:
             self._parts.flush_ingestion()
 

@@ -10,7 +10,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from iotstream.ingest.mqtt_broker import AmqttBroker
+from iotstream.ingest.mqtt_amqtt import AmqttBroker
 from iotstream.ingest.mqtt_wire import Incoming, WireClient
 from tests.servers import free_port, start_mqtt_broker
 

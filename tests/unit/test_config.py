@@ -88,3 +88,46 @@ def test_a_bad_environment_value_is_reported(monkeypatch: pytest.MonkeyPatch, tm
 def test_kafka_topics_get_several_partitions_unless_told(tmp_path: Path, log: str, partitions: int) -> None:
     """The distributed mode's `jobs` and `sink` processes share a topic by its partitions."""
     assert load_settings(_write(tmp_path, log)).log.default_partitions == partitions
+
+
+def test_secrets_never_appear_in_the_settings_repr() -> None:
+    secret = "s3cr3t-value-xyz"  # noqa: S105 - the value looked for
+    settings = load_settings(
+        None,
+        site="edge-1",
+        relay={"to": "http://central:8000", "token": secret},
+        sites={"token": secret},
+        auth={"enabled": True, "scrape_token": secret},
+        mqtt={"username": "iotstream", "password": secret},
+        notify={
+            "sinks": [
+                {
+                    "type": "email",
+                    "host": "smtp",
+                    "username": "u",
+                    "password": secret,
+                    "sender": "a@b",
+                    "to": ["c@d"],
+                },
+                {"type": "telegram", "token": secret, "chat_id": "1"},
+                {"type": "webhook", "url": "http://hook", "headers": {"Authorization": secret}},
+            ]
+        },
+    )
+    assert secret not in repr(settings)
+    assert secret not in str(settings)
+    assert settings.relay.token is not None
+    assert settings.relay.token.get_secret_value() == secret
+
+
+def test_a_configuration_error_does_not_print_the_secrets_given() -> None:
+    secret = "s3cr3t-value-xyz"  # noqa: S105 - the value looked for
+    relay = {"to": "http://central:8000", "token": secret}
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None, relay=relay, auth={"scrape_token": secret})
+    assert "`site` is not" in str(refused.value)
+    assert secret not in str(refused.value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None, notify={"sinks": [{"type": "telegram", "token": secret}]})
+    assert "chat_id" in str(refused.value)
+    assert secret not in str(refused.value)

@@ -12,7 +12,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks._mqtt_load import PublishError, publish_many
-from iotstream.ingest.mqtt_broker import AmqttBroker, find_mosquitto
+from iotstream.ingest.mqtt_amqtt import AmqttBroker
+from iotstream.ingest.mqtt_broker import find_mosquitto
 from tests.servers import Server, free_port
 
 Script = Callable[[socket.socket], None]  # what the scripted broker does with its one client

@@ -28,7 +28,8 @@ class EmailSink(BaseSink):
                 if settings.starttls:
                     smtp.starttls()
                 if settings.username:
-                    smtp.login(settings.username, settings.password or "")
+                    password = settings.password.get_secret_value() if settings.password else ""
+                    smtp.login(settings.username, password)
                 smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as err:
             raise DeliveryError(f"every recipient refused: {err.recipients}", permanent=True) from err

@@ -11,7 +11,7 @@ __all__ = ["TelegramSink"]
 class TelegramSink(BaseSink):
     def __init__(self, settings: TelegramSettings) -> None:
         self.name = settings.name or settings.type
-        self._url = f"{settings.base_url.rstrip('/')}/bot{settings.token}/sendMessage"
+        self._url = f"{settings.base_url.rstrip('/')}/bot{settings.token.get_secret_value()}/sendMessage"
         self._chat_id = settings.chat_id
         self._client = httpx.Client(timeout=settings.timeout / 1000)
 

@@ -53,6 +53,7 @@ class ApiToken(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public: shown in lists, logs, audit
     secret_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the secret part, hex
+    mqtt_hash: Mapped[str | None] = mapped_column(Text)  # of the whole token, for mosquitto's password file
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     system_id: Mapped[int | None] = mapped_column(ForeignKey("systems.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

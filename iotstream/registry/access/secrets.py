@@ -5,6 +5,7 @@ bits, so a single SHA-256 keeps them safe at rest and costs a microsecond per re
 chosen by people and get argon2id, which is slow on purpose and checked only at login.
 """
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -12,7 +13,15 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["check_password", "hash_password", "hash_secret", "new_token", "secret_matches", "split_token"]
+__all__ = [
+    "check_password",
+    "hash_password",
+    "hash_secret",
+    "mosquitto_hash",
+    "new_token",
+    "secret_matches",
+    "split_token",
+]
 
 _PREFIX = "iot_"
 _ID_CHARS = 12
@@ -53,3 +62,11 @@ def check_password(password: str, stored_hash: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def mosquitto_hash(password: str, iterations: int = 101) -> str:
+    """A password in mosquitto's password file format (`$7$`: PBKDF2-SHA512, as `mosquitto_passwd`
+    writes it), so the embedded broker checks tokens without iotstream keeping them."""
+    salt = secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from iotstream.exceptions import IotStreamError
 from iotstream.registry.access.models import AccessEpoch, ApiToken, AuditEntry, System, Tenant, User
 from iotstream.registry.access.principal import DEFAULT_TENANT, Role, check_name
-from iotstream.registry.access.secrets import check_password, hash_password, new_token
+from iotstream.registry.access.secrets import check_password, hash_password, mosquitto_hash, new_token
 from iotstream.registry.catalog import Catalog
 
-__all__ = ["AccessError", "AccessStore", "ConflictError", "NotFoundError", "TokenInfo"]
+__all__ = ["AccessError", "AccessStore", "ConflictError", "NotFoundError", "TokenInfo", "token_info"]
 
 
 class AccessError(IotStreamError):
@@ -128,9 +128,10 @@ class AccessStore:
                 tenant_id=owner.id, system_id=system_id, role=str(role), kind="api", description=description
             )
             token = self._issue(session, row, expires_in_ms)
+            row.mqtt_hash = mosquitto_hash(token)  # devices log in to MQTT with it
             detail = {"role": str(role), "system": system, "expires_ms": row.expires_ms}
             self._audit(session, tenant, actor, "token.create", row.id, detail)
-            return _token_info(session, row), token
+            return token_info(session, row), token
 
     def tokens(self, tenant: str | None = None, *, sessions: bool = False) -> list[TokenInfo]:
         """Tokens, oldest first: of one tenant or every one; users' login sessions only when asked."""
@@ -140,7 +141,7 @@ class AccessStore:
                 query = query.where(ApiToken.tenant_id == _tenant(session, tenant).id)
             if not sessions:
                 query = query.where(ApiToken.kind == "api")
-            return [_token_info(session, row) for row in session.scalars(query)]
+            return [token_info(session, row) for row in session.scalars(query)]
 
     def revoke_token(self, token_id: str, *, actor: str, tenant: str | None = None) -> TokenInfo:
         """Revokes at once in every process (see `epoch`); `tenant` confines it to that tenant's tokens."""
@@ -152,7 +153,7 @@ class AccessStore:
                 row.revoked_ms = self._clock()
                 _bump_epoch(session)
                 self._audit(session, _tenant_name(session, row.tenant_id), actor, "token.revoke", token_id)
-            return _token_info(session, row)
+            return token_info(session, row)
 
     def token_row(self, token_id: str) -> tuple[ApiToken, str, str | None, str | None, float | None] | None:
         """A token with its tenant's name, its system's, its user's and the tenant's rate limit."""
@@ -213,7 +214,7 @@ class AccessStore:
                 description="login",
             )
             token = self._issue(session, row, ttl_ms)
-            return token, _token_info(session, row)
+            return token, token_info(session, row)
 
     def _issue(self, session: Session, row: ApiToken, lifetime_ms: int | None) -> str:
         """Give a new token row its id, secret and times; the token, to be shown once."""
@@ -291,7 +292,8 @@ def _tenant_document(tenant: Tenant) -> dict[str, Any]:
     }
 
 
-def _token_info(session: Session, row: ApiToken) -> TokenInfo:
+def token_info(session: Session, row: ApiToken) -> TokenInfo:
+    """What may be shown of a token row (never its hashes)."""
     session.flush()
     system = None if row.system_id is None else session.get_one(System, row.system_id).name
     user = None if row.user_id is None else session.get_one(User, row.user_id).name

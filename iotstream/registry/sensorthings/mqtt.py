@@ -65,7 +65,9 @@ class SensorThingsMqtt:
             settings.subscription(f"{PREFIX}/+/Observations"),
         ]
         client_id = f"{settings.client_id}-sensorthings"
-        self._client = WireClient(settings.host_port, client_id, settings.version, topics, self._received)
+        self._client = WireClient(
+            settings.host_port, client_id, settings.version, topics, self._received, **settings.connection()
+        )
 
     def start(self, timeout_s: float = 10.0) -> "SensorThingsMqtt":
         try:

@@ -55,10 +55,10 @@ def test_messages_taken_together_are_judged_alone_and_acknowledged_once_the_log_
     ingestor = Ingestor(log, IngestSettings(), unstorable=lambda readings: {})
     acknowledged: list[Exception | None] = []
     messages = [
-        (b'{"time": 1000, "value": 1}', "from-topic"),
-        (b"{oops", "from-topic"),
-        (PAYLOAD, None),
-        (b'{"datastream": "own", "time": 2000, "value": 2}', "from-topic"),
+        (b'{"time": 1000, "value": 1}', "from-topic", None),
+        (b"{oops", "from-topic", None),
+        (PAYLOAD, None, None),
+        (b'{"datastream": "own", "time": 2000, "value": 2}', "from-topic", None),
     ]
     results = ingestor.submit_messages(messages, acknowledged.append)
     assert ingestor.flush() == 0
@@ -98,9 +98,17 @@ def test_the_store_and_the_catalog_are_asked_once_per_read_and_answer_each_messa
         log, IngestSettings(), known=lambda key: False, register=registered.append, unstorable=too_old
     )
     messages = [
-        (b'[{"datastream": "a", "time": 1, "value": 1}, {"datastream": "a", "time": 2, "value": 0}]', None),
-        (b'{"datastream": "old-only", "time": 3, "value": 0}', None),
-        (b'[{"datastream": "b", "time": 4, "value": 0}, {"datastream": "b", "time": 5, "value": 5}]', None),
+        (
+            b'[{"datastream": "a", "time": 1, "value": 1}, {"datastream": "a", "time": 2, "value": 0}]',
+            None,
+            None,
+        ),
+        (b'{"datastream": "old-only", "time": 3, "value": 0}', None, None),
+        (
+            b'[{"datastream": "b", "time": 4, "value": 0}, {"datastream": "b", "time": 5, "value": 5}]',
+            None,
+            None,
+        ),
     ]
     results = ingestor.submit_messages(messages, lambda error: None)
     assert asked == [5]

@@ -63,6 +63,7 @@ def upgrade() -> None:
         "api_tokens",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
+        sa.Column("mqtt_hash", sa.Text(), nullable=True),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("system_id", sa.Integer(), nullable=True),
         sa.Column("user_id", sa.Integer(), nullable=True),

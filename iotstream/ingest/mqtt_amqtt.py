@@ -1,0 +1,99 @@
+"""amqtt, the Python MQTT broker: the embedded broker when mosquitto is not installed.
+
+With access control on, two plugins ask `MqttAccess` about every connection and every publication,
+subscription and delivery, so a revoked token stops at its next message.
+"""
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amqtt.contexts import Action
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from iotstream.ingest.mqtt_access import MqttAccess
+
+__all__ = ["AmqttBroker", "TokenAuthPlugin", "TokenTopicPlugin"]
+
+
+class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc] # amqtt has no type information
+    @dataclass
+    class Config:
+        access: Any = None  # MqttAccess
+
+    async def authenticate(self, *, session: Session) -> bool:
+        access: MqttAccess = self.config.access
+        user, password = session.username, session.password
+        return access.internal(user, password) or access.principal(user, password) is not None
+
+
+class TokenTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
+    @dataclass
+    class Config:
+        access: Any = None  # MqttAccess
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+    ) -> bool:
+        if session is None or topic is None:
+            return False
+        access: MqttAccess = self.config.access
+        return access.allowed(session.username, session.password, topic, write=action == Action.PUBLISH)
+
+
+class AmqttBroker:
+    """amqtt with its event loop on its own thread."""
+
+    def __init__(
+        self, host: str, port: int, access: MqttAccess | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
+        listener: dict[str, Any] = {"type": "tcp", "bind": f"{host}:{port}"}
+        if tls is not None:
+            listener |= {"ssl": True, "certfile": str(tls[0]), "keyfile": str(tls[1])}
+        anonymous = {"allow_anonymous": True}
+        plugins: dict[str, Any] = {"amqtt.plugins.authentication.AnonymousAuthPlugin": anonymous}
+        if access is not None:
+            plugins = {f"{__name__}.TokenAuthPlugin": {"access": access}} | {
+                f"{__name__}.TokenTopicPlugin": {"access": access}
+            }
+        self._config = {"listeners": {"default": listener}, "plugins": plugins}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker: Any = None
+
+    @property
+    def pid(self) -> None:
+        """None: amqtt runs in this process."""
+        return None
+
+    def start(self) -> None:
+        """Starts the loop thread and the broker on it."""
+        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        self._loop = loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name="iotstream-mqtt-broker")
+        self._thread.start()
+        self._broker = asyncio.run_coroutine_threadsafe(self._start(), loop).result(timeout=30)
+
+    async def _start(self) -> Any:
+        from amqtt.broker import Broker
+
+        broker = Broker(self._config)
+        await broker.start()
+        return broker
+
+    def stop(self) -> None:
+        """Shuts the broker down and ends its thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if self._broker is not None:
+            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop).result(timeout=30)
+            self._broker = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+        self._loop = self._thread = None
