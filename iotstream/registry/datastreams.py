@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from iotstream.registry import models
+from iotstream.registry.access.principal import owner_of
 from iotstream.registry.catalog import Catalog
 from iotstream.registry.keys import KEY_PROPERTY
 
@@ -83,40 +84,49 @@ class DatastreamKeys:
         with self._registering, self._catalog.session(write=True) as session:
             existing = set(session.scalars(select(models.Stream.key).where(models.Stream.key.in_(keys))))
             created = [key for key in dict.fromkeys(keys) if key not in existing]
-            if created:
-                sensor, observed = _unknown_sensor(session), _unknown_property(session)
-                for key in created:
-                    session.add(_placeholder(key, sensor, observed))
+            unknowns: dict[str, tuple[models.Sensor, models.ObservedProperty]] = {}
+            for key in created:
+                tenant, _ = owner_of(key)
+                if tenant not in unknowns:
+                    unknowns[tenant] = _unknown_sensor(session, tenant), _unknown_property(session, tenant)
+                session.add(_placeholder(key, *unknowns[tenant]))
         return created
 
 
 def _placeholder(key: str, sensor: models.Sensor, observed: models.ObservedProperty) -> models.Datastream:
+    """Named, in its tenant, as the tenant sent it."""
+    tenant, name = owner_of(key)
     thing = models.Thing(
-        name=key,
+        name=name,
         description="registered automatically when its first reading arrived; complete it",
         properties={"placeholder": True},
+        tenant=tenant,
     )
     return models.Datastream(
         key=key,
-        name=key,
+        name=name,
         description="registered automatically when its first reading arrived",
         observation_type=PLACEHOLDER_OBSERVATION_TYPE,
         unit_of_measurement={"name": None, "symbol": None, "definition": None},
-        properties={KEY_PROPERTY: key},
+        properties={KEY_PROPERTY: name},
         placeholder=True,
         thing=thing,
         sensor=sensor,
         observed_property=observed,
+        tenant=tenant,
     )
 
 
-def _unknown_sensor(session: Session) -> models.Sensor:
-    found = session.scalar(select(models.Sensor).where(models.Sensor.name == _UNKNOWN))
-    return found or models.Sensor(
-        name=_UNKNOWN, description="", encoding_type="text/plain", sensor_metadata=""
+def _unknown_sensor(session: Session, tenant: str) -> models.Sensor:
+    """Each tenant's own: a shared one would link its Datastreams to every other tenant's."""
+    sensor = models.Sensor
+    found = session.scalar(select(sensor).where(sensor.name == _UNKNOWN, sensor.tenant == tenant))
+    return found or sensor(
+        name=_UNKNOWN, description="", encoding_type="text/plain", sensor_metadata="", tenant=tenant
     )
 
 
-def _unknown_property(session: Session) -> models.ObservedProperty:
-    found = session.scalar(select(models.ObservedProperty).where(models.ObservedProperty.name == _UNKNOWN))
-    return found or models.ObservedProperty(name=_UNKNOWN, definition="", description="")
+def _unknown_property(session: Session, tenant: str) -> models.ObservedProperty:
+    observed = models.ObservedProperty
+    found = session.scalar(select(observed).where(observed.name == _UNKNOWN, observed.tenant == tenant))
+    return found or observed(name=_UNKNOWN, definition="", description="", tenant=tenant)

@@ -11,6 +11,9 @@ So a catalog whose names are unique keeps the keys its users already send to, an
 "Temperature" gets one that says which Datastream it is. MultiDatastreams take keys the same way, from
 the same key space. The key is shown in `properties.key`, where
 every SensorThings client sees it and `$filter=properties/key eq 'TH1'` finds it.
+
+A tenant's Datastream is stored under its tenant's key (`@acme/TH1`, see `access.principal`) and shows
+the name the tenant sends to (`TH1`) in `properties.key`; keys are unique within a tenant.
 """
 
 import uuid
@@ -20,9 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from iotstream.registry import models
+from iotstream.registry.access.principal import DEFAULT_TENANT, Scope
 from iotstream.registry.sensorthings.errors import BadRequest, Conflict
 
-__all__ = ["KEY_PROPERTY", "assign_key", "keep_key", "provisional_key"]
+__all__ = ["KEY_PROPERTY", "assign_key", "keep_key", "provisional_key", "shown_key"]
 
 KEY_PROPERTY = "key"
 _MAX_LENGTH = 255
@@ -36,16 +40,17 @@ def provisional_key(datastream: models.Stream) -> None:
 def assign_key(session: Session, datastream: models.Stream) -> None:
     """Give a new Datastream, once its links are set, its key (see the module docstring)."""
     wanted = (datastream.properties or {}).get(KEY_PROPERTY)
+    named = datastream.name.lstrip("@") or "datastream"  # a leading '@' marks tenants' keys
     if wanted is not None:
         _check(wanted)
         if _taken(session, datastream, wanted):
             raise Conflict(f"a Datastream with key {wanted!r} exists already; stream keys are unique")
         _set(datastream, wanted)
-    elif not _taken(session, datastream, datastream.name) and len(datastream.name) <= _MAX_LENGTH:
-        _set(datastream, datastream.name)
+    elif not _taken(session, datastream, named) and len(named) <= _MAX_LENGTH:
+        _set(datastream, named)
     else:
         session.flush()  # for the id the key is named after
-        key = f"{datastream.name[: _MAX_LENGTH - 20]}/{datastream.id}"
+        key = f"{named[: _MAX_LENGTH - 20]}/{datastream.id}"
         if _taken(session, datastream, key):  # a device already sends to "Temperature/7"
             key = f"{key}~{uuid.uuid4().hex[:6]}"
         _set(datastream, key)
@@ -53,18 +58,24 @@ def assign_key(session: Session, datastream: models.Stream) -> None:
 
 def keep_key(datastream: models.Stream, properties: Any) -> None:
     """After an update: `properties.key` may be repeated or left out, never changed."""
-    given = (properties or {}).get(KEY_PROPERTY, datastream.key) if isinstance(properties, dict) else None
-    if given != datastream.key and given is not None:
+    shown = shown_key(datastream)
+    given = (properties or {}).get(KEY_PROPERTY, shown) if isinstance(properties, dict) else None
+    if given != shown and given is not None:
         raise BadRequest(
-            f"Datastream {datastream.id} has the stream key {datastream.key!r}, which never changes (its"
+            f"Datastream {datastream.id} has the stream key {shown!r}, which never changes (its"
             f" readings are stored under it); properties.key cannot become {given!r}"
         )
-    _set(datastream, datastream.key)
+    _set(datastream, shown)
 
 
-def _set(datastream: models.Stream, key: str) -> None:
-    datastream.key = key
-    datastream.properties = {**(datastream.properties or {}), KEY_PROPERTY: key}
+def shown_key(datastream: models.Stream) -> str:
+    """The key as the Datastream's tenant sends to it."""
+    return datastream.key.removeprefix(Scope(datastream.tenant or DEFAULT_TENANT).prefix)
+
+
+def _set(datastream: models.Stream, shown: str) -> None:
+    datastream.key = Scope(datastream.tenant or DEFAULT_TENANT).prefix + shown
+    datastream.properties = {**(datastream.properties or {}), KEY_PROPERTY: shown}
 
 
 def _check(key: Any) -> None:
@@ -73,10 +84,13 @@ def _check(key: Any) -> None:
             f"properties.key is the Datastream's stream key: a non-empty text of at most {_MAX_LENGTH}"
             f" characters, got {key!r}"
         )
+    if key.startswith("@"):
+        raise BadRequest(f"properties.key {key!r}: keys beginning with '@' are reserved for tenants")
 
 
-def _taken(session: Session, datastream: models.Stream, key: str) -> bool:
+def _taken(session: Session, datastream: models.Stream, shown: str) -> bool:
     """Also sees Datastreams created earlier in the same request and not flushed yet."""
+    key = Scope(datastream.tenant or DEFAULT_TENANT).prefix + shown
     pending = any(
         isinstance(row, models.Stream) and row is not datastream and row.key == key for row in session.new
     )

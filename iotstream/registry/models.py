@@ -1,9 +1,12 @@
 """The catalog's tables: the SensorThings entities except Observations, which live in the time-series
 store (a reading is an Observation; only its optional SensorThings extras are kept here).
 
-Ids are integers from each table's own sequence. A Datastream's `name` is free text and may repeat, as
-SensorThings allows; its `key` is unique and never changes: readings travel and are stored under it
-everywhere else in iotstream, so a rename keeps a Datastream's history, job results and alerts.
+Ids are integers from each table's own sequence. A Datastream's `name` is free text and may repeat,
+as SensorThings allows; its `key` is unique and never changes: readings travel and are stored under
+it everywhere else in iotstream, so a rename keeps a Datastream's history, job results and alerts.
+
+Every entity belongs to a tenant (`tenant`), and links never cross tenants, so whatever is reached
+from a tenant's entity is the tenant's too.
 """
 
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +35,11 @@ __all__ = [
 JSON_VALUE = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
+def tenant_column() -> Mapped[str]:
+    """The tenant an entity belongs to: every SensorThings query and link stays within one."""
+    return mapped_column(String(63), default="default", server_default="default", index=True)
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON_VALUE, Any: JSON_VALUE}
 
@@ -57,6 +65,7 @@ class Thing(Base):
     __tablename__ = "things"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = tenant_column()
     name: Mapped[str] = mapped_column(String(255), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     properties: Mapped[dict[str, Any] | None]
@@ -73,6 +82,7 @@ class Location(Base):
     __tablename__ = "locations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = tenant_column()
     name: Mapped[str] = mapped_column(String(255), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     encoding_type: Mapped[str] = mapped_column(String(255))
@@ -89,6 +99,7 @@ class HistoricalLocation(Base):
     __tablename__ = "historical_locations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = tenant_column()
     time_ms: Mapped[int] = mapped_column(BigInteger)
     thing_id: Mapped[int] = mapped_column(ForeignKey("things.id", ondelete="CASCADE"), index=True)
 
@@ -102,6 +113,7 @@ class Sensor(Base):
     __tablename__ = "sensors"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = tenant_column()
     name: Mapped[str] = mapped_column(String(255), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     encoding_type: Mapped[str] = mapped_column(String(255))
@@ -116,6 +128,7 @@ class ObservedProperty(Base):
     __tablename__ = "observed_properties"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = tenant_column()
     name: Mapped[str] = mapped_column(String(255), index=True)
     definition: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
@@ -142,6 +155,7 @@ class Stream(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), server_default="single")
+    tenant: Mapped[str] = tenant_column()
     key: Mapped[str] = mapped_column(String(255), unique=True, index=True)  # registry/keys.py
     name: Mapped[str] = mapped_column(String(255), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
@@ -205,6 +219,7 @@ class FeatureOfInterest(Base):
     __tablename__ = "features_of_interest"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = tenant_column()
     name: Mapped[str] = mapped_column(String(255), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     encoding_type: Mapped[str] = mapped_column(String(255))
@@ -213,6 +228,7 @@ class FeatureOfInterest(Base):
     location_id: Mapped[int | None] = mapped_column(  # the Location it was made from, if any
         ForeignKey("locations.id", ondelete="SET NULL"), index=True
     )
+    location: Mapped["Location | None"] = relationship()  # sets location_id when both are flushed
 
 
 class ObservationExtras(Base):

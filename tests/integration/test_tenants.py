@@ -264,8 +264,10 @@ def test_requests_without_credentials_get_401_and_wrong_roles_403(tenants: Tenan
         assert "needs the writer role" in answer.json()["detail"]
         assert api.get("/metrics").status_code == 403
         assert api.get("/api/v1/admin/tokens").status_code == 403
-    with httpx.Client(base_url=tenants.url, headers=bearer(tenants.tokens["acme"])) as api:
-        assert api.get("/v1.1/Things").status_code == 403
+    with httpx.Client(base_url=tenants.url, headers=bearer(tenants.tokens["acme-reader"])) as api:
+        assert api.post("/v1.1/Things", json={"name": "x", "description": ""}).status_code == 403
+    with httpx.Client(base_url=tenants.url, headers=bearer(tenants.tokens["acme-b1"])) as api:
+        assert "belong to a whole tenant" in api.get("/v1.1/Things").json()["message"]
 
 
 def test_revoked_and_expired_tokens_are_refused_at_once(tenants: Tenants, tmp_path: Path) -> None:

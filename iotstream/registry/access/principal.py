@@ -14,7 +14,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_TENANT", "OPEN", "Principal", "Role", "Scope", "ScopeError", "check_name"]
+__all__ = ["DEFAULT_TENANT", "OPEN", "Principal", "Role", "Scope", "ScopeError", "check_name", "owner_of"]
 
 DEFAULT_TENANT = "default"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -28,6 +28,18 @@ def check_name(kind: str, name: str) -> str:
             " starting with a letter or digit"
         )
     return name
+
+
+def owner_of(key: str) -> tuple[str, str]:
+    """The tenant a stream key belongs to, and the name that tenant knows it by.
+
+    >>> owner_of("@acme/house1/power"), owner_of("house1/power")
+    (('acme', 'house1/power'), ('default', 'house1/power'))
+    """
+    if key.startswith("@") and "/" in key:
+        tenant, name = key[1:].split("/", 1)
+        return tenant, name
+    return DEFAULT_TENANT, key
 
 
 class Role(enum.IntEnum):

@@ -6,6 +6,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "FailedDependency",
+    "Forbidden",
     "NotFound",
     "StaError",
     "Unavailable",
@@ -19,6 +20,10 @@ class StaError(IotStreamError):
 
 class BadRequest(StaError):
     status = 400
+
+
+class Forbidden(StaError):
+    status = 403
 
 
 class NotFound(StaError):

@@ -92,15 +92,24 @@ class _Reading:
 
 
 class ObservationReader:
-    def __init__(self, session: Session, storage: BaseStorage, base: str, entity_json: EntityJson) -> None:
+    def __init__(
+        self,
+        session: Session,
+        storage: BaseStorage,
+        base: str,
+        entity_json: EntityJson,
+        stream: Callable[[int], models.Stream | None],
+    ) -> None:
+        """`stream(id)`: the (Multi)Datastream with that id, if the caller may see it."""
         self._session = session
         self._storage = storage
         self._base = base
         self._entity_json = entity_json
+        self._stream = stream
 
     def one(self, text_id: str, query: Query) -> dict[str, Any]:
         datastream_id, time_ms = parse_observation_id(text_id)
-        datastream = self._session.get(models.Stream, datastream_id)
+        datastream = self._stream(datastream_id)
         found = self._read(datastream, time_ms, time_ms + 1) if datastream else []
         if not found:
             raise NotFound(f"no Observation {text_id!r}")

@@ -34,11 +34,21 @@ ObservationsOf = Callable[[Any, Query, str, str], dict[str, Any]]  # (row, query
 
 
 class Reader:
-    def __init__(self, session: Session, dialect: str, base: str, observations: ObservationsOf) -> None:
+    def __init__(
+        self,
+        session: Session,
+        dialect: str,
+        base: str,
+        observations: ObservationsOf,
+        tenant: str | None = None,
+    ) -> None:
+        """`tenant`: a collection's top level lists only its entities (what hangs off them is the
+        tenant's too); None lists every tenant's."""
         self._session = session
         self._dialect = dialect
         self._base = base
         self._observations = observations
+        self._tenant = tenant
 
     def collection(
         self, entities: EntitySet, query: Query, parent: Parent | None = None, page_url: str = ""
@@ -91,6 +101,8 @@ class Reader:
 
     def _filtered(self, entities: EntitySet, query: Query, parent: Parent | None) -> Select[Any]:
         statement = select(entities.model)
+        if parent is None and self._tenant is not None:
+            statement = statement.where(entities.model.tenant == self._tenant)
         if parent is not None and parent.link.ordered:
             statement = _in_order(statement, parent)
         elif parent is not None:

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from iotstream.api._http import json_response
+from iotstream.api.access import principal_of
 from iotstream.registry.sensorthings.batch import parse_batch, run_batch
 from iotstream.registry.sensorthings.data_array import as_data_array, check_result_format, rows_to_bodies
 from iotstream.registry.sensorthings.entities import ENTITY_SETS
-from iotstream.registry.sensorthings.errors import BadRequest, NotFound, StaError
+from iotstream.registry.sensorthings.errors import BadRequest, Forbidden, NotFound, StaError
 from iotstream.registry.sensorthings.json import link_path
 from iotstream.registry.sensorthings.odata import parse_query
 from iotstream.registry.sensorthings.paths import parse_path
@@ -40,10 +41,19 @@ _CONFORMANCE = [
 
 
 def _service(request: Request) -> SensorThings:
+    """The API over the caller's tenant's entities."""
     service: SensorThings | None = getattr(request.app.state, "sensorthings", None)
     if service is None:
         raise NotFound("the SensorThings API needs the registry, which this process does not run")
-    return service
+    principal = principal_of(request)
+    if principal.everything:
+        return service
+    if principal.system is not None:
+        raise Forbidden(
+            f"{principal} is confined to system {principal.system!r}; SensorThings entities belong to"
+            " a whole tenant: use a token of the tenant"
+        )
+    return service.scoped(principal.tenant)
 
 
 def _base(request: Request) -> str:

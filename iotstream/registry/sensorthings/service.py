@@ -2,6 +2,7 @@
 MQTT extension both call these; neither knows SQL or the store.
 """
 
+import functools
 import time
 from typing import Any, Protocol
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from iotstream._units import iso_ms, parse_time_ms
 from iotstream.models import message_id
 from iotstream.registry import models
+from iotstream.registry.access.principal import DEFAULT_TENANT
 from iotstream.registry.catalog import Catalog
 from iotstream.registry.sensorthings import observations as obs
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, OBSERVATIONS, STREAMS, EntitySet
@@ -37,10 +39,29 @@ class OnWritten(Protocol):
 
 
 class SensorThings:
-    def __init__(self, catalog: Catalog, storage: BaseStorage, on_written: OnWritten) -> None:
+    def __init__(
+        self, catalog: Catalog, storage: BaseStorage, on_written: OnWritten, tenant: str | None = None
+    ) -> None:
+        """`tenant`: the one whose entities this sees and writes (None: every tenant's, writing the
+        default tenant's; access control off)."""
         self.catalog = catalog
         self.storage = storage
         self._on_written = on_written
+        self.tenant = tenant
+
+    def scoped(self, tenant: str | None) -> "SensorThings":
+        """The same API over one tenant's entities."""
+        return SensorThings(self.catalog, self.storage, self._on_written, tenant)
+
+    def _visible(self, row: Any) -> bool:
+        return self.tenant is None or row.tenant == self.tenant
+
+    def _writer(self, session: Session) -> Writer:
+        return Writer(session, self.tenant or DEFAULT_TENANT)
+
+    def _stream(self, session: Session, datastream_id: int) -> models.Stream | None:
+        row = session.get(models.Stream, datastream_id)
+        return row if row is not None and self._visible(row) else None
 
     # reading
 
@@ -83,14 +104,17 @@ class SensorThings:
             return document
         parent_row = self._walk(session, parents) if parents else None
         if parent_row is None:
-            all_of = session.scalars(select(models.Stream).order_by(models.Stream.id))
+            streams = select(models.Stream).order_by(models.Stream.id)
+            if self.tenant is not None:
+                streams = streams.where(models.Stream.tenant == self.tenant)
+            all_of = session.scalars(streams)
             return reader.collection([obs.Source(d) for d in all_of], query, page_url)
         return reader.collection(_sources(session, parents[-1].entities.name, parent_row), query, page_url)
 
     def _linked_to_observation(self, session: Session, observation: Step, last: Step) -> Any:
         """Observations(id)/Datastream, /MultiDatastream or /FeatureOfInterest."""
         datastream_id, time_ms = obs.parse_observation_id(str(observation.key))
-        datastream = session.get(models.Stream, datastream_id)
+        datastream = self._stream(session, datastream_id)
         if datastream is None or not self.storage.raw(datastream.key, time_ms, time_ms + 1, limit=1):
             raise NotFound(f"no Observation {observation.key!r}")
         if last.entities.name in STREAMS:
@@ -114,10 +138,11 @@ class SensorThings:
         return expand
 
     def _reader(self, session: Session, base: str) -> Reader:
-        return Reader(session, self.catalog.dialect, base, self.observations_of(session, base))
+        return Reader(session, self.catalog.dialect, base, self.observations_of(session, base), self.tenant)
 
     def _observation_reader(self, session: Session, base: str) -> obs.ObservationReader:
-        return obs.ObservationReader(session, self.storage, base, self._reader(session, base).entity)
+        entity, stream = self._reader(session, base).entity, functools.partial(self._stream, session)
+        return obs.ObservationReader(session, self.storage, base, entity, stream)
 
     def _walk(self, session: Session, steps: list[Step]) -> Any:
         row = None
@@ -132,7 +157,7 @@ class SensorThings:
                 raise NotFound(f"{step.entities.singular} {step.key} is not linked there")
             return row
         row = session.get(step.entities.model, step.key) if isinstance(step.key, int) else None
-        if row is None:
+        if row is None or not self._visible(row):
             raise NotFound(f"no {step.entities.singular} {step.key!r}")
         if step.link is not None and row not in getattr(parent_row, step.link.attribute):
             raise NotFound(f"{step.entities.singular} {step.key} is not linked to that entity")
@@ -146,7 +171,7 @@ class SensorThings:
         if last.key is not None or resource.property is not None:
             raise BadRequest("POST to a collection, e.g. /v1.1/Things")
         with self.catalog.session(write=True) as session:
-            writer = Writer(session)
+            writer = self._writer(session)
             parent_row = self._walk(session, parents) if parents else None
             if last.entities is OBSERVATIONS:
                 datastream: Any = parent_row if parents else _datastream_of(writer, body)
@@ -178,7 +203,7 @@ class SensorThings:
         could not be created (SensorThings' CreateObservations creates the others). `owner` is
         "Datastreams" or "MultiDatastreams"."""
         with self.catalog.session(write=True) as session:
-            writer = Writer(session)
+            writer = self._writer(session)
             datastream = writer.existing(ENTITY_SETS[owner], datastream_id, "CreateObservations refers to")
             refused: list[str | None] = []
             for body in bodies:  # checked before anything is written, so a refusal writes nothing
@@ -216,7 +241,7 @@ class SensorThings:
             row = self._row(session, last, self._walk(session, parents))
             if json_patch:  # read and written in one transaction, so no other change slips in between
                 body = _patched(entity_json(last.entities, row, ""), body)
-            writer = Writer(session)
+            writer = self._writer(session)
             writer.update(last.entities, row, body, replace=replace)
             self._on_written(session, writer.written)
 
@@ -228,7 +253,7 @@ class SensorThings:
         with self.catalog.session(write=True) as session:
             row = self._row(session, last, self._walk(session, parents))
             has_readings = last.entities.name in STREAMS and bool(self.storage.latest([row.key]))
-            writer = Writer(session)
+            writer = self._writer(session)
             writer.delete(last.entities, row, has_readings)
             self._on_written(session, writer.written)
 
@@ -253,7 +278,7 @@ class SensorThings:
             changed = {k: v for k, v in changed.items() if k != "@iot.id"}
             _same_instant(key, time_ms, changed.get("phenomenonTime"))
             _same_owner(key, datastream, changed)
-            writer = Writer(session)
+            writer = self._writer(session)
             writer.observation(datastream, changed)
             self._on_written(session, writer.written)
         self.wait_until_stored(key, changed.get("result"))
@@ -262,11 +287,13 @@ class SensorThings:
         """Removed from the store, which recomputes the rollups and the latest value without it."""
         datastream_id, time_ms = obs.parse_observation_id(key)
         with self.catalog.session(write=True) as session:
-            datastream = session.get(models.Stream, datastream_id)
+            datastream = self._stream(session, datastream_id)
+            if datastream is None:
+                raise NotFound(f"no Observation {key!r}")
             extras = session.get(models.ObservationExtras, (datastream_id, time_ms))
             if extras is not None:
                 session.delete(extras)
-            if datastream is None or not self.storage.delete_observations(datastream.key, [time_ms]):
+            if not self.storage.delete_observations(datastream.key, [time_ms]):
                 raise NotFound(f"no Observation {key!r}")
 
 

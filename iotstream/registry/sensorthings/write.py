@@ -10,11 +10,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from iotstream._units import parse_time_ms
 from iotstream.registry import keys, models
+from iotstream.registry.access.principal import DEFAULT_TENANT
 from iotstream.registry.sensorthings import multi
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, STREAMS, EntitySet, Link, Property
 from iotstream.registry.sensorthings.errors import BadRequest, Conflict, NotFound
@@ -35,8 +36,11 @@ class Written:
 
 
 class Writer:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, tenant: str = DEFAULT_TENANT) -> None:
+        """Writes the `tenant`'s entities: what it creates is the tenant's, and it links only to the
+        tenant's (another tenant's entity is "not found", as if it did not exist)."""
         self._session = session
+        self.tenant = tenant
         self.written = Written()
         self._ordered: dict[Any, list[Any]] = {}  # a new MultiDatastream's ObservedProperties
 
@@ -54,6 +58,7 @@ class Writer:
         if entities.name == "Observations":
             raise BadRequest("Observations are created through the Datastream: see create_observation")
         row = entities.model()
+        row.tenant = self.tenant
         self._set_properties(entities, row, document, replace=True)
         if entities.name in STREAMS:
             keys.provisional_key(row)
@@ -127,7 +132,7 @@ class Writer:
 
     def existing(self, entities: EntitySet, entity_id: Any, context: str = "") -> Any:
         row = self._session.get(entities.model, entity_id) if isinstance(entity_id, int) else None
-        if row is None:
+        if row is None or row.tenant != self.tenant:
             prefix = f"{context} " if context else ""
             raise NotFound(f"{prefix}{entities.singular} {entity_id!r}, which does not exist")
         return row
@@ -173,7 +178,11 @@ class Writer:
             return None
         location = locations[0]
         feature = models.FeatureOfInterest
-        found = self._session.scalar(select(feature).where(feature.location_id == location.id).limit(1))
+        if not inspect(location).has_identity:  # created in this request, so is its feature if any
+            pending = (f for f in self._session.new if isinstance(f, feature) and f.location is location)
+            found = next(pending, None)
+        else:
+            found = self._session.scalar(select(feature).where(feature.location_id == location.id).limit(1))
         if found is not None:
             return found
         made = feature(
@@ -181,7 +190,8 @@ class Writer:
             description=location.description,
             encoding_type=location.encoding_type,
             feature=location.location,
-            location_id=location.id,
+            location=location,
+            tenant=location.tenant,
         )
         self._session.add(made)
         self._session.flush()
@@ -213,7 +223,7 @@ class Writer:
     def _moved(self, thing: models.Thing, locations: list[models.Location]) -> None:
         """SensorThings: a Thing that has a new Location gets a HistoricalLocation, made by the service."""
         history = models.HistoricalLocation(
-            time_ms=time.time_ns() // 1_000_000, thing=thing, locations=locations
+            time_ms=time.time_ns() // 1_000_000, thing=thing, locations=locations, tenant=thing.tenant
         )
         self._session.add(history)
 

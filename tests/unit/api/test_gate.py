@@ -20,7 +20,8 @@ from iotstream.registry.sensorthings import routes as sensorthings
         ("GET", "/api/v1/datastreams", Role.reader),
         ("POST", "/grafana/query", Role.reader),
         ("POST", "/api/v1/readings", Role.writer),
-        ("DELETE", "/v1.1/Things(1)", "operator"),
+        ("DELETE", "/v1.1/Things(1)", Role.writer),
+        ("GET", "/v1.1/Things", Role.reader),
         ("POST", "/api/v1/some-route-added-later", Role.writer),
         ("GET", "/api/v1/admin/tokens", Role.admin),
         ("GET", "/metrics", "metrics"),
@@ -44,4 +45,10 @@ def test_every_route_but_the_probes_and_the_login_needs_credentials() -> None:
     every = [route for router in ROUTERS if router is not sensorthings.router for route in routes(router)]
     public = {(method, path) for method, path in every if required(method, path) == "public"}
     assert public == {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/login"), ("POST", "/logout")}
-    assert {required(method, path) for method, path in routes(sensorthings.router)} == {"operator"}
+    sta = {(method, required(method, path)) for method, path in routes(sensorthings.router)}
+    assert sta == {
+        ("GET", Role.reader),
+        ("POST", Role.writer),
+        ("PATCH", Role.writer),
+        ("PUT", Role.writer),
+    } | {("DELETE", Role.writer)}
