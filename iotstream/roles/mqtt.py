@@ -52,7 +52,7 @@ class MqttRole(Role):
             served = self._api_url() or api.public_url or f"{scheme}://{api.host}:{api.port}"
             base = f"{served.rstrip('/')}/v1.1"
             self._sensorthings = SensorThingsMqtt(
-                settings, parts.sensorthings, parts.ingestor, parts.log, base
+                settings, parts.sensorthings, parts.ingestor, parts.log, base, tenants=tenants
             ).start()
 
     def _start_broker(self, parts: Parts, settings: MqttSettings, tenants: bool) -> MqttSettings:

@@ -204,3 +204,46 @@ def test_mqtt_over_tls_with_the_development_certificates(tls_site: Site) -> None
         assert wait_for(tls_site, "acme", "secure", 1) == [7]
     finally:
         device.close()
+
+
+def test_sensorthings_over_mqtt_stays_in_each_tenants_namespace(site: Site) -> None:
+    acme, globex = Device(site, site.tokens["acme"]), Device(site, site.tokens["globex"])
+    try:
+        acme.client.subscribe("@acme/v1.1/#", qos=1)
+        globex.client.subscribe("@acme/v1.1/#", qos=1)  # not its namespace: it hears nothing
+        globex.client.subscribe("v1.1/#", qos=1)  # nor the default tenant's
+        time.sleep(0.3)
+        headers = {"Authorization": f"Bearer {site.tokens['acme']}"}
+        thing = {
+            "name": "pump",
+            "description": "",
+            "Datastreams": [
+                {
+                    "name": "flow",
+                    "description": "",
+                    "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+                    "unitOfMeasurement": {"name": "l/s", "symbol": "l/s", "definition": "l/s"},
+                    "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": ""},
+                    "ObservedProperty": {"name": "flow", "definition": "flow", "description": ""},
+                }
+            ],
+        }
+        created = httpx.post(f"{site.api}/v1.1/Things", json=thing, headers=headers)
+        assert created.status_code == 201, created.text
+        flows = httpx.get(f"{site.api}/v1.1/Datastreams", headers=headers).json()["value"]
+        flow = next(d["@iot.id"] for d in flows if d["name"] == "flow")
+        acme.publish(f"@acme/v1.1/Datastreams({flow})/Observations", '{"result": 1500}')
+        globex.publish(f"@globex/v1.1/Datastreams({flow})/Observations", '{"result": 2500}')  # acme's id
+        globex.publish(f"@acme/v1.1/Datastreams({flow})/Observations", '{"result": 2501}')  # acme's topic
+        assert wait_for(site, "acme", "flow", 1) == [1500]
+        deadline = time.monotonic() + 10
+        while not any(topic == "@acme/v1.1/Observations" for topic, _ in acme.received):
+            assert time.monotonic() < deadline, acme.received
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert readings(site, "acme", "flow") == [1500]
+        assert "@acme/v1.1/Things" in {topic for topic, _ in acme.received}
+        assert globex.received == []
+    finally:
+        acme.close()
+        globex.close()

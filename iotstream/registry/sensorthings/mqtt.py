@@ -23,6 +23,7 @@ import msgspec
 
 from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.ingestor import Ingestor
+from iotstream.ingest.mqtt_access import scope_of_topic
 from iotstream.ingest.mqtt_wire import Incoming, WireClient, WireError
 from iotstream.log import BaseLog
 from iotstream.log.base import BaseConsumer
@@ -32,7 +33,7 @@ from iotstream.log.types import Record, TopicPartition
 from iotstream.processing.tables import TableReader
 from iotstream.registry.changes import Changes
 from iotstream.registry.records import DATASTREAMS_TOPIC
-from iotstream.registry.sensorthings.errors import StaError
+from iotstream.registry.sensorthings.errors import Forbidden, StaError
 from iotstream.registry.sensorthings.notify import PREFIX, ObservationMessages, entity_messages
 from iotstream.registry.sensorthings.paths import parse_path
 from iotstream.registry.sensorthings.service import SensorThings
@@ -49,10 +50,20 @@ _LINGER_S = 0.02  # what notifications may wait for the next ones
 
 class SensorThingsMqtt:
     def __init__(
-        self, settings: MqttSettings, service: SensorThings, ingestor: Ingestor, log: BaseLog, base: str
+        self,
+        settings: MqttSettings,
+        service: SensorThings,
+        ingestor: Ingestor,
+        log: BaseLog,
+        base: str,
+        *,
+        tenants: bool = False,
     ) -> None:
+        """`tenants`: access control is on, and each tenant creates and hears of its entities in its
+        own namespace (`@acme/v1.1/…`)."""
         self._settings = settings
         self._service = service
+        self._tenants = tenants
         self._ingestor = ingestor
         self._log = log
         self._base = base
@@ -60,10 +71,10 @@ class SensorThingsMqtt:
         self._stop = threading.Event()
         self._workers = ThreadPoolExecutor(2, thread_name_prefix="iotstream-sta-mqtt")
         self._feed: threading.Thread | None = None
-        topics = [
-            settings.subscription(f"{PREFIX}/Observations"),
-            settings.subscription(f"{PREFIX}/+/Observations"),
-        ]
+        filters = [f"{PREFIX}/Observations", f"{PREFIX}/+/Observations"]
+        if tenants:
+            filters += [f"+/{topic}" for topic in filters]
+        topics = [settings.subscription(topic) for topic in filters]
         client_id = f"{settings.client_id}-sensorthings"
         self._client = WireClient(
             settings.host_port, client_id, settings.version, topics, self._received, **settings.connection()
@@ -92,7 +103,8 @@ class SensorThingsMqtt:
         payload = message.payload
         try:
             body = msgspec.json.decode(payload)
-            self._service.create(parse_path(message.topic.removeprefix(PREFIX)), body)
+            service, topic = self._service_for(message.topic)
+            service.create(parse_path(topic.removeprefix(PREFIX)), body)
         except msgspec.DecodeError as err:
             self._refuse(message, f"the payload is not JSON: {err}")
         except StaError as err:
@@ -101,6 +113,15 @@ class SensorThingsMqtt:
             _log.exception("Observation from %s not created", message.topic)
             return
         self._client.ack([message])
+
+    def _service_for(self, topic: str) -> tuple[SensorThings, str]:
+        """The API over the tenant whose namespace the topic is in, and the topic within it."""
+        if not self._tenants:
+            return self._service, topic
+        scope, rest = scope_of_topic(topic)
+        if scope.system is not None:
+            raise Forbidden(f"SensorThings entities belong to a whole tenant, not to system {scope.system!r}")
+        return self._service.scoped(scope.tenant), rest
 
     def _refuse(self, message: Incoming, reason: str) -> None:
         payload, source = message.payload, f"mqtt:{message.topic}"

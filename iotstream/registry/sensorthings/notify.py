@@ -14,7 +14,9 @@ from typing import Any
 import msgspec
 
 from iotstream._units import iso_ms
+from iotstream.ingest.mqtt_access import namespace
 from iotstream.models import Observation
+from iotstream.registry.access.principal import owner_of
 from iotstream.registry.changes import Changes
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Link
 from iotstream.registry.sensorthings.json import entity_json, link_path
@@ -27,20 +29,23 @@ Message = tuple[str, dict[str, Any]]
 
 
 def entity_messages(changes: Changes, base: str) -> Iterator[Message]:
+    """A tenant's entities are published in its MQTT namespace (`@acme/v1.1/Things`, see
+    `ingest.mqtt_access`), where only its tokens may subscribe."""
     for row in changes.created:
         entities = _BY_MODEL[type(row)]
         document = entity_json(entities, row, base)
-        yield f"{PREFIX}/{entities.name}", document
+        prefix = _prefix(row.tenant)
+        yield f"{prefix}/{entities.name}", document
         for link in entities.links:
             collection = _collection_back(entities, link)
             if collection is not None:
                 parent = ENTITY_SETS[link.target]
                 parent_id = getattr(row, f"{link.attribute}_id")
-                yield f"{PREFIX}/{link_path(parent, parent_id)}/{collection}", document
+                yield f"{prefix}/{link_path(parent, parent_id)}/{collection}", document
     for row, attributes in changes.updated.items():
         entities = _BY_MODEL[type(row)]
         document = entity_json(entities, row, base)
-        own = f"{PREFIX}/{link_path(entities, row.id)}"
+        own = f"{_prefix(row.tenant)}/{link_path(entities, row.id)}"
         yield own, document
         for prop in entities.properties:
             if prop.column in attributes:
@@ -55,12 +60,14 @@ class ObservationMessages:
 
     def __init__(self, base: str) -> None:
         self._base = msgspec.json.encode(base)[1:-1]  # escaped once, for a JSON string
-        self._topics: dict[int, str] = {}
+        self._topics: dict[int, tuple[str, str]] = {}
 
     def __call__(self, observation: Observation, datastream_id: int) -> tuple[tuple[str, str], bytes]:
-        topic = self._topics.get(datastream_id)
-        if topic is None:
-            topic = self._topics[datastream_id] = f"{PREFIX}/Datastreams({datastream_id})/Observations"
+        topics = self._topics.get(datastream_id)
+        if topics is None:
+            prefix = _prefix(owner_of(observation.datastream)[0])
+            topics = (f"{prefix}/Datastreams({datastream_id})/Observations", f"{prefix}/Observations")
+            self._topics[datastream_id] = topics
         text_id = b"%d-%d" % (datastream_id, observation.phenomenon_time_ms)  # `observation_id`
         payload = _OBSERVATION % (
             text_id,
@@ -72,10 +79,14 @@ class ObservationMessages:
             self._base,
             text_id,
         )
-        return (topic, _ALL_OBSERVATIONS), payload
+        return topics, payload
 
 
-_ALL_OBSERVATIONS = f"{PREFIX}/Observations"
+def _prefix(tenant: str) -> str:
+    space = namespace(tenant, None)
+    return f"{space}/{PREFIX}" if space else PREFIX
+
+
 _OBSERVATION = (
     b'{"@iot.id":"%s","@iot.selfLink":"%s/Observations(\'%s\')","phenomenonTime":"%s","resultTime":"%s",'
     b'"result":%s,"Datastream@iot.navigationLink":"%s/Observations(\'%s\')/Datastream"}'
