@@ -73,6 +73,14 @@ class Settings(BaseSettings):
             raise ValueError('[relay] to is set but `site` is not: name this site (site = "plant-7")')
         return self
 
+    @model_validator(mode="after")
+    def _jobs_have_their_own_names(self) -> "Settings":
+        names = [job.job_name for job in self.jobs]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"[[jobs]] names must be unique within a tenant; more than one is named {twice}")
+        return self
+
     def in_data_dir(self) -> "Settings":
         """These settings with relative `sqlite:///` and `duckdb:///` paths placed under `data_dir`."""
         log = self.log.model_copy(update={"url": _under(self.data_dir, self.log.url, "sqlite:///")})

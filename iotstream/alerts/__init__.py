@@ -11,4 +11,4 @@ __all__ = ["Delivery", "NotifySettings", "deliveries"]
 
 def deliveries(settings: NotifySettings, log: BaseLog) -> list[Delivery]:
     """One delivery per configured sink; run each in a thread of its own."""
-    return [Delivery(open_sink(sink), log, settings) for sink in settings.sinks]
+    return [Delivery(open_sink(sink), log, settings, tenant=sink.tenant) for sink in settings.sinks]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from iotstream._units import DurationMs
 from iotstream.alerts.message import DEFAULT_SUBJECT, DEFAULT_TEMPLATE, check_template
+from iotstream.registry.access.principal import DEFAULT_TENANT, check_name
 
 __all__ = [
     "EmailSettings",
@@ -35,6 +36,11 @@ class _Sink(BaseModel):
 
     name: str = Field(default="", pattern=r"^$|" + _NAME, description="Unique; defaults to the type.")
     timeout: DurationMs = Field(default=10_000, gt=0, description="One delivery attempt at most.")
+    tenant: str = Field(
+        default=DEFAULT_TENANT, description="Whose alerts it delivers: a sink hears of its tenant's only."
+    )
+
+    _tenant = field_validator("tenant")(lambda cls, name: check_name("tenant", name))
 
 
 class WebhookSettings(_Sink):

@@ -25,6 +25,7 @@ from iotstream.log.base import BaseLog
 from iotstream.log.topics import ALERTS, DEADLETTER, REGISTRY_DATASTREAMS
 from iotstream.log.types import Record, TopicPartition
 from iotstream.processing.tables import TableReader
+from iotstream.registry.access.principal import DEFAULT_TENANT, owner_of
 
 __all__ = ["Delivery"]
 
@@ -37,9 +38,17 @@ Outcome = Literal["done", "retry"]
 
 class Delivery:
     def __init__(
-        self, sink: BaseSink, log: BaseLog, settings: NotifySettings, clock: Callable[[], float] = time.time
+        self,
+        sink: BaseSink,
+        log: BaseLog,
+        settings: NotifySettings,
+        clock: Callable[[], float] = time.time,
+        *,
+        tenant: str = DEFAULT_TENANT,
     ) -> None:
+        """`tenant`: the sink delivers that tenant's alerts, naming datastreams as the tenant does."""
         self.sink = sink
+        self._tenant = tenant
         self.group = f"iotstream.notify.{sink.name}"
         self.counts = {"sent": 0, "retried": 0, "dead_lettered": 0, "skipped": 0}
         self._settings = settings
@@ -96,12 +105,15 @@ class Delivery:
         alert = _alert(record)
         if isinstance(alert, str):
             return self._dead_letter(record, alert)
-        if alert["event"] not in self._settings.events or self._repeated(alert):
+        tenant, name = owner_of(alert["datastream"])
+        if tenant != self._tenant or alert["event"] not in self._settings.events or self._repeated(alert):
             self.counts["skipped"] += 1
             return "done"
         try:
-            fields = context(alert, self._tables.get(REGISTRY_DATASTREAMS, {}).get(alert["datastream"]))
-            notice = Notice(render(self._settings.template, fields, DEFAULT_TEMPLATE), fields, alert)
+            registered = self._tables.get(REGISTRY_DATASTREAMS, {}).get(alert["datastream"])
+            named = alert | {"datastream": name}  # as its tenant knows it
+            fields = context(named, registered)
+            notice = Notice(render(self._settings.template, fields, DEFAULT_TEMPLATE), fields, named)
         except (KeyError, TypeError, ValueError) as err:
             return self._dead_letter(record, f"cannot render the notification: {type(err).__name__} {err}")
         try:

@@ -8,7 +8,7 @@ from iotstream._units import parse_duration_ms
 from iotstream.api._http import END_OF_TIME_MS, TimeRange, iso, json_response, time_param
 from iotstream.api.access import key_of, principal_of
 from iotstream.api.services import Services
-from iotstream.registry.access import DEFAULT_TENANT, Principal, Scope
+from iotstream.registry.access import Principal, Scope
 
 __all__ = ["datastream_list", "job_list", "router"]
 
@@ -111,10 +111,9 @@ def get_jobs(request: Request) -> Response:
 
 
 def job_list(services: Services, principal: Principal) -> list[dict[str, Any]]:
-    """The jobs of the configuration file are the operator's: only the default tenant sees them."""
-    if principal.tenant != DEFAULT_TENANT:
-        return []
-    return [job.model_dump(mode="json") for job in services.settings.jobs]
+    """The jobs of the caller's tenant (`tenant` in their `[[jobs]]` table)."""
+    mine = [job for job in services.settings.jobs if principal.everything or job.tenant == principal.tenant]
+    return [job.model_dump(mode="json") for job in mine]
 
 
 @router.get("/late", summary="Readings that arrived after their windows were final")

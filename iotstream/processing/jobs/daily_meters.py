@@ -14,12 +14,14 @@ recomputes every derived value that depends on it (the day's and the next day's 
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from iotstream._units import DurationMs
 from iotstream.processing.job import IDLE_TIMEOUT_HELP, IDLE_TIMEOUT_MS, Job
+from iotstream.processing.jobs._rules import job_name
 from iotstream.processing.windowing import Event, WindowResult
 from iotstream.processing.windows import Daily
+from iotstream.registry.access.principal import DEFAULT_TENANT, Scope, check_name, owner_of
 
 __all__ = ["AGGREGATES", "DailyMetersSettings", "MeterSettings", "daily_meter_jobs"]
 
@@ -47,6 +49,21 @@ class DailyMetersSettings(BaseModel):
     idle_timeout: DurationMs = Field(default=IDLE_TIMEOUT_MS, gt=0, description=IDLE_TIMEOUT_HELP)
     aggregate: dict[str, Aggregate]
     meters: dict[str, MeterSettings] = Field(default_factory=dict)
+    tenant: str = Field(
+        default=DEFAULT_TENANT, description="Whose datastreams the names are; its own are all a job sees."
+    )
+
+    _tenant = field_validator("tenant")(lambda cls, name: check_name("tenant", name))
+
+    def keyed(self) -> "DailyMetersSettings":
+        """These settings with every datastream named by its stream key (the tenant's prefix added)."""
+        key = Scope(self.tenant).key
+        meters = {
+            key(meter): MeterSettings(submeters=[key(sub) for sub in spec.submeters])
+            for meter, spec in self.meters.items()
+        }
+        aggregate = {key(name): kind for name, kind in self.aggregate.items()}
+        return self.model_copy(update={"aggregate": aggregate, "meters": meters})
 
     @model_validator(mode="after")
     def _meters_are_aggregated(self) -> "DailyMetersSettings":
@@ -61,10 +78,19 @@ class DailyMetersSettings(BaseModel):
 
     @property
     def days_topic(self) -> str:
-        return f"jobs.{self.name}.days"
+        return f"jobs.{self.job_name}.days"
 
-    def value_of(self, datastream: str) -> Aggregate | None:
-        """Which aggregate is "the" daily value of `datastream` (derived ones have just one)."""
+    @property
+    def job_name(self) -> str:
+        """Unique among every tenant's jobs: a tenant's is run as `<tenant>.<name>`."""
+        return job_name(self.tenant, self.name)
+
+    def value_of(self, key: str) -> Aggregate | None:
+        """Which aggregate is "the" daily value of the datastream with stream key `key` (derived ones
+        have just one)."""
+        tenant, datastream = owner_of(key)
+        if tenant != self.tenant:
+            return None
         if datastream in self.aggregate:
             return self.aggregate[datastream]
         meter, _, kind = datastream.rpartition(".")
@@ -73,8 +99,9 @@ class DailyMetersSettings(BaseModel):
 
 def daily_meter_jobs(settings: DailyMetersSettings) -> list[Job]:
     """The AggDay job and the job deriving differences and leakage from its results."""
+    settings = settings.keyed()
     wanted = frozenset(settings.aggregate)
-    name = settings.name
+    name = settings.job_name
     days = (
         Job(
             name,

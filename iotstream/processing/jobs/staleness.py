@@ -83,7 +83,7 @@ class StalenessRule:
 def staleness_job(settings: StalenessSettings, clock: Callable[[], float] = time.time) -> Job:
     rule = StalenessRule(settings, clock)
     return (
-        Job(settings.name, sources=[OBSERVATIONS])
+        Job(settings.job_name, sources=[OBSERVATIONS])
         .flat_map(watched_only(settings))
         .process(rule.on_reading, timer=rule.due, on_timer=rule.on_silence)
         .to(ALERTS)

@@ -69,7 +69,7 @@ class ThresholdSettings(RuleSettings):
 
 def threshold_job(settings: ThresholdSettings) -> Job:
     job = Job(
-        settings.name,
+        settings.job_name,
         sources=[OBSERVATIONS],
         out_of_orderness_ms=settings.out_of_orderness,
         idle_timeout_ms=settings.idle_timeout,
