@@ -15,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from iotstream._units import parse_duration_ms
 from iotstream.api._http import iso, json_response
+from iotstream.api.access import principal_of
 from iotstream.api.services import Services
+from iotstream.registry.access import OPEN, Principal, Scope, ScopeError
 from iotstream.relay.command_rules import MAX_TIMEOUT_MS, Command, InvalidCommandError, StateName
 from iotstream.relay.commands import CommandStore
 
@@ -63,13 +65,18 @@ _EXAMPLE = {"device": "pump-1", "action": "write", "path": "/3311/0/5850", "valu
     },
 )
 async def post_command(request: Request) -> Response:
-    store = _store(request)
+    """A tenant commands its own devices (by the names they have in its namespace); commands through
+    edge sites are an operator's."""
+    store, principal = _store(request), principal_of(request)
     body = _body(await request.body())
     timeout_ms = _timeout_ms(body.get("timeout", DEFAULT_TIMEOUT))
     site = await run_in_threadpool(_site, request.app.state.services, body.get("site"))
+    if site is not None and not (principal.operator or principal.everything):
+        raise HTTPException(403, f"{principal} may not command devices of edge sites: that is an operator's")
+    device = _device_key(principal, body["device"])
     try:
         command = await run_in_threadpool(
-            store.create, body["device"], body["action"], body["path"], body.get("value"), timeout_ms, site
+            store.create, device, body["action"], body["path"], body.get("value"), timeout_ms, site
         )
     except InvalidCommandError as err:
         raise HTTPException(422, str(err)) from err
@@ -80,9 +87,10 @@ async def post_command(request: Request) -> Response:
 @router.get("/commands/{ticket}", summary="Where a command stands, with the device's answer once it came")
 def get_command(request: Request, ticket: str) -> Response:
     command = _store(request).get(ticket)
-    if command is None:
+    scope = principal_of(request).scope
+    if command is None or scope.name(command.device) is None:
         raise HTTPException(404, f"no command with ticket {ticket!r}")
-    return json_response(command_document(command))
+    return json_response(command_document(command, scope))
 
 
 @router.get("/commands", summary="Commands, newest first")
@@ -93,12 +101,27 @@ def list_commands(
     state: Annotated[StateName | None, Query(description="Only commands in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> Response:
-    commands = _store(request).list(device=device, site=site, state=state, limit=limit)
-    return json_response([command_document(command) for command in commands])
+    principal = principal_of(request)
+    key = None if device is None else _device_key(principal, device)
+    tenant = None if principal.everything else principal.tenant
+    commands = _store(request).list(device=key, site=site, state=state, limit=limit, tenant=tenant)
+    return json_response([command_document(command, principal.scope) for command in commands])
 
 
-def command_document(command: Command) -> dict[str, Any]:
-    """A command as the API shows it; times in ISO-8601."""
+def _device_key(principal: Principal, device: Any) -> Any:
+    """A device as its tenant names it, under the tenant's key (`@acme/pump-1`), as MQTT reaches it."""
+    if principal.system is not None:
+        raise HTTPException(403, f"{principal} is confined to a system; devices belong to a whole tenant")
+    if not isinstance(device, str) or principal.everything:
+        return device  # the store says what is wrong with it
+    try:
+        return principal.scope.key(device)
+    except ScopeError as err:
+        raise HTTPException(422, f"'device': {err}") from None
+
+
+def command_document(command: Command, scope: Scope = OPEN.scope) -> dict[str, Any]:
+    """A command as the API shows it, its device named as the caller's tenant does; times in ISO-8601."""
     asked: dict[str, Any] = {"action": command.action, "path": command.path}
     if command.value is not None:
         asked["value"] = command.value
@@ -106,7 +129,7 @@ def command_document(command: Command) -> dict[str, Any]:
         "ticket": command.ticket,
         "state": command.state,
         "site": command.site,
-        "device": command.device,
+        "device": scope.name(command.device) or command.device,
         "command": asked,
     }
     if command.result is not None:

@@ -32,14 +32,7 @@ SESSION_COOKIE = "iotstream_session"
 _PUBLIC = frozenset({"/healthz", "/readyz", "/login", "/logout", "/ui/login.html", "/ui/app.css"})
 _PAGES = ("/", "/ui", "/ui/")  # a browser without a session is sent to the login page
 _READS = frozenset({"GET", "HEAD"})
-# The platform's own surfaces, and devices' commands (not yet divided between tenants): an operator's.
-_OPERATORS = (
-    "/api/v1/relay",
-    "/api/v1/sites",
-    "/api/v1/stats",
-    "/api/v1/live/health",
-    "/api/v1/commands",
-)
+_OPERATORS = ("/api/v1/relay", "/api/v1/sites", "/api/v1/stats", "/api/v1/live/health")  # the platform's
 _GRAFANA_READS = ("/grafana/search", "/grafana/query", "/grafana/annotations", "/grafana/tag-")
 _encode = msgspec.json.Encoder().encode
 _SCRAPER = Principal("default", Role.reader, user="[auth] scrape_token")  # may read /metrics only

@@ -51,19 +51,20 @@ def scope_of_topic(topic: str) -> tuple[Scope, str]:
 
 
 def grants(principal: Principal, systems: list[str], readings_topic: str) -> list[Grant]:
-    """What a token may do: its namespaces' readings topic, a tenant-wide token also its tenant's
-    SensorThings topics (and the devices' command topics of the default tenant)."""
+    """What a token may do: its namespaces' readings topic; a tenant-wide token also its tenant's
+    SensorThings topics, and with the writer role its devices' command topics (to hear commands and
+    answer them)."""
     if principal.system is not None:
         spaces = [namespace(principal.tenant, principal.system)]
     else:
         spaces = [namespace(principal.tenant, None), *(namespace(principal.tenant, s) for s in systems)]
     write = principal.may(Role.writer)
     found = [Grant(f"{space}/{readings_topic}" if space else readings_topic, write) for space in spaces]
-    if principal.system is None:  # SensorThings entities belong to a whole tenant
-        space = spaces[0]
-        found.append(Grant(f"{space}/{_STA}" if space else _STA, write))
-    if principal.tenant == DEFAULT_TENANT and principal.system is None and write:
-        found += [Grant(_COMMANDS[0], False), Grant(_COMMANDS[1], True)]
+    if principal.system is None:  # SensorThings entities and devices' commands belong to a whole tenant
+        space = f"{spaces[0]}/" if spaces[0] else ""
+        found.append(Grant(f"{space}{_STA}", write))
+        if write:
+            found += [Grant(f"{space}{_COMMANDS[0]}", False), Grant(f"{space}{_COMMANDS[1]}", True)]
     return found
 
 

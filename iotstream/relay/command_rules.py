@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from iotstream.exceptions import IotStreamError
+from iotstream.registry.access.principal import owner_of
 
 __all__ = [
     "MAX_TIMEOUT_MS",
@@ -102,10 +103,11 @@ def check_command(device: Any, action: Any, path: Any, value: Any, timeout_ms: A
     """
     if not isinstance(device, str) or not device:
         raise InvalidCommandError("device", "must be a non-empty string")
-    if any(c in device for c in "/+#\0") or len(device) > _MAX_NAME:
+    name = owner_of(device)[1]  # a tenant's device is `@tenant/name`; its topic level is the name
+    if not name or any(c in name for c in "/+#\0") or len(name) > _MAX_NAME:
         raise InvalidCommandError(
             "device", f"must be one MQTT topic level of at most {_MAX_NAME} characters, without"
-            f" '/', '+', '#' or NUL; got {device!r}"
+            f" '/', '+', '#' or NUL; got {name!r}"
         )  # fmt: skip
     if not isinstance(action, str) or action not in set(Action):
         raise InvalidCommandError("action", f"must be 'read', 'write' or 'execute'; got {action!r}")

@@ -23,6 +23,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Select, Update, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from iotstream.registry.access.principal import Scope
 from iotstream.registry.catalog import Catalog
 from iotstream.registry.models import DeviceCommand
 from iotstream.relay.command_rules import (
@@ -130,10 +131,15 @@ class CommandStore:
         site: str | None = None,
         state: str | None = None,
         limit: int = 100,
+        tenant: str | None = None,
     ) -> builtins.list[Command]:
-        """Newest first; `None` filters nothing."""
+        """Newest first; `None` filters nothing (`tenant`: only commands to its devices)."""
         self.expire_due()
         query = select(DeviceCommand).order_by(DeviceCommand.created_ms.desc(), DeviceCommand.ticket.desc())
+        if tenant is not None:
+            prefix = Scope(tenant).prefix
+            mine = DeviceCommand.device.startswith(prefix, autoescape=True)
+            query = query.where(mine if prefix else ~DeviceCommand.device.startswith("@"))
         if device is not None:
             query = query.where(DeviceCommand.device == device)
         if site is not None:

@@ -35,6 +35,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from iotstream.exceptions import IotStreamError
 from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.ingestor import Ingestor
+from iotstream.ingest.mqtt_access import namespace, scope_of_topic
+from iotstream.registry.access.principal import Scope, owner_of
 from iotstream.relay.command_rules import Command, CommandState
 from iotstream.relay.commands import CommandStore
 
@@ -55,7 +57,11 @@ class DeliveryError(IotStreamError):
 
 
 def commands_topic(device: str) -> str:
-    return f"iotstream/{device}/commands"
+    """Where a device hears its commands: in its tenant's namespace (`device` is `@acme/pump-1` for
+    tenant acme's pump-1, see `ingest.mqtt_access`)."""
+    tenant, name = owner_of(device)
+    space = namespace(tenant, None)
+    return f"{space}/iotstream/{name}/commands" if space else f"iotstream/{name}/commands"
 
 
 def _payload(command: Command) -> bytes:
@@ -75,6 +81,7 @@ class CommandDelivery:
         poll_s: float = 0.5,
         sweep_s: float = 1.0,
         batch: int = 100,
+        tenants: bool = False,
     ) -> None:
         """`ingestor` takes the dead letters; `poll_s`: how often the catalog is asked for commands other
         processes created (this process's wake the loop at once); `sweep_s`: how often the commands
@@ -84,7 +91,9 @@ class CommandDelivery:
         self._ingestor = ingestor
         self._poll_s, self._sweep_s, self._batch = poll_s, sweep_s, batch
         self._client_id = f"{settings.client_id}-commands"
-        self._subscription = settings.subscription(RESPONSES)
+        # With tenants, their devices answer in their namespaces too (`@acme/iotstream/pump/responses`).
+        filters = [RESPONSES, f"+/{RESPONSES}"] if tenants else [RESPONSES]
+        self._subscriptions = [settings.subscription(topic) for topic in filters]
         self._in_flight: dict[int, str] = {}  # message id → ticket, until the broker acknowledges
         self._subscribed = False
         self._available: bool | None = None  # for logging a change of the broker's state once
@@ -164,7 +173,7 @@ class CommandDelivery:
             if self._stop.is_set() or client.loop(_TICK_S) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 raise ConnectionError("the broker closed the connection before the subscription")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the broker did not confirm the subscription to {self._subscription}")
+                raise TimeoutError(f"the broker did not confirm the subscriptions to {self._subscriptions}")
         if self._available is False:
             _log.info("MQTT broker %s: recovered; delivering commands again", self._settings.url)
         self._available = True
@@ -227,13 +236,13 @@ class CommandDelivery:
         if code.is_failure:
             self._unavailable(f"the broker refused the connection: {code}")
         else:
-            client.subscribe(self._subscription, qos=1)
+            client.subscribe([(topic, 1) for topic in self._subscriptions])
 
     def _subscribed_to(
         self, _client: mqtt.Client, _data: Any, _mid: int, codes: list[ReasonCode], _props: Any
     ) -> None:
         if any(code.is_failure for code in codes):
-            _log.error("the MQTT broker refused the subscription to %s: %s", self._subscription, codes)
+            _log.error("the MQTT broker refused the subscriptions to %s: %s", self._subscriptions, codes)
         else:
             self._subscribed = True
 
@@ -281,7 +290,8 @@ class CommandDelivery:
         if error is not None and not isinstance(error, str):
             return f"'error' must be a string; got {error!r}"
         command = self._store.get(ticket)
-        device = topic.split("/")[1]
+        scope, rest = scope_of_topic(topic)
+        device = Scope(scope.tenant).prefix + rest.split("/")[1]
         if command is None or command.site is not None:
             return f"unknown ticket {ticket!r}"
         if command.device != device:

@@ -45,7 +45,8 @@ class MqttRole(Role):
         if not (settings.enabled or settings.embedded):
             return
         self._ingest = MqttIngest(settings, parts.ingestor, tenants=tenants).start()
-        self._commands = CommandDelivery(settings, CommandStore(parts.catalog), parts.ingestor).start()
+        store = CommandStore(parts.catalog)
+        self._commands = CommandDelivery(settings, store, parts.ingestor, tenants=tenants).start()
         if settings.sensorthings:
             api = parts.settings.api
             scheme = "https" if api.tls_cert else "http"

@@ -2,6 +2,7 @@
 and reads only in its own topic namespace, revoked tokens are cut off — on the embedded mosquitto and
 on the amqtt fallback — and MQTT over TLS with certificates from `iotstream certs dev`."""
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -247,3 +248,45 @@ def test_sensorthings_over_mqtt_stays_in_each_tenants_namespace(site: Site) -> N
     finally:
         acme.close()
         globex.close()
+
+
+def test_a_tenant_commands_only_its_own_devices(site: Site) -> None:
+    pump, intruder = Device(site, site.tokens["acme"]), Device(site, site.tokens["globex"])
+    answered = threading.Event()
+
+    def answer(_client: Any, _userdata: Any, message: Any) -> None:
+        pump.received.append((message.topic, message.payload))
+        ticket = json.loads(message.payload)["ticket"]
+        reply = json.dumps({"ticket": ticket, "status": "ok", "value": 42})
+        pump.client.publish("@acme/iotstream/pump/responses", reply, qos=1)
+        answered.set()
+
+    pump.client.on_message = answer
+    try:
+        pump.client.subscribe("@acme/iotstream/pump/commands", qos=1)
+        intruder.client.subscribe("@acme/iotstream/+/commands", qos=1)  # not its namespace
+        time.sleep(0.5)
+        acme = {"Authorization": f"Bearer {site.tokens['acme']}"}
+        globex = {"Authorization": f"Bearer {site.tokens['globex']}"}
+        command = {"device": "pump", "action": "execute", "path": "/start", "timeout": "20s"}
+        made = httpx.post(f"{site.api}/api/v1/commands", json=command, headers=acme)
+        assert made.status_code == 202, made.text
+        ticket = made.json()["ticket"]
+        assert answered.wait(15)
+        deadline = time.monotonic() + 10
+        while (state := httpx.get(f"{site.api}/api/v1/commands/{ticket}", headers=acme).json())[
+            "state"
+        ] != "succeeded":
+            assert time.monotonic() < deadline, state
+            time.sleep(0.05)
+        assert (state["device"], state["value"]) == ("pump", 42)
+        assert [topic for topic, _ in pump.received] == ["@acme/iotstream/pump/commands"]
+        assert intruder.received == []
+        assert httpx.get(f"{site.api}/api/v1/commands/{ticket}", headers=globex).status_code == 404
+        assert httpx.get(f"{site.api}/api/v1/commands", headers=globex).json() == []
+        assert [c["ticket"] for c in httpx.get(f"{site.api}/api/v1/commands", headers=acme).json()] == [
+            ticket
+        ]
+    finally:
+        pump.close()
+        intruder.close()

@@ -26,7 +26,7 @@ def store(tmp_path: Path) -> Iterator[CommandStore]:
 def api(store: CommandStore) -> RouteClient:
     relaying = SimpleNamespace(sites=lambda: [SimpleNamespace(site="plant-7")])  # edge sites known here
     services = SimpleNamespace(
-        commands=store, settings=SimpleNamespace(site="central"), relay_receiver=relaying
+        commands=store, settings=SimpleNamespace(site="central"), relay_receiver=relaying, access=None
     )
     return RouteClient(commands.router, services)
 
