@@ -76,15 +76,16 @@ class PlatformCollector(Collector):
         if (relay := stats.get("relay")) is not None:
             yield from _relay(relay)
         yield from _sites(stats.get("sites", []))
-        if (limited := stats.get("rate_limited")) is not None:
-            refused = CounterMetricFamily(
-                "iotstream_rate_limited_requests",
-                "Requests refused with 429: beyond the tenant's readings per second",
-                labels=["tenant"],
-            )
-            for tenant, count in sorted(limited.items()):
-                refused.add_metric([tenant], count)
-            yield refused
+        yield from _by_tenant(
+            "iotstream_rate_limited_requests",
+            "Requests refused with 429: beyond the tenant's readings per second",
+            stats.get("rate_limited"),
+        )
+        yield from _by_tenant(
+            "iotstream_quota_refused_datastreams",
+            "New datastreams refused: beyond the tenant's max_datastreams",
+            stats.get("quota_refused"),
+        )
         if "websocket_clients" in stats:
             yield GaugeMetricFamily(
                 "iotstream_websocket_clients", "Connected live clients", value=stats["websocket_clients"]
@@ -94,6 +95,15 @@ class PlatformCollector(Collector):
                 "Live clients closed for being too slow",
                 stats["websocket_dropped"],
             )
+
+
+def _by_tenant(name: str, documentation: str, counts: dict[str, int] | None) -> Iterator[Metric]:
+    if counts is None:
+        return
+    family = CounterMetricFamily(name, documentation, labels=["tenant"])
+    for tenant, count in sorted(counts.items()):
+        family.add_metric([tenant], count)
+    yield family
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

@@ -27,7 +27,7 @@ from iotstream.log.exceptions import LogError
 from iotstream.log.topics import DEADLETTER, OBSERVATIONS
 from iotstream.log.types import RecordMetadata
 from iotstream.models import Observation
-from iotstream.registry.access.principal import Scope
+from iotstream.registry.access.principal import Scope, owner_of
 
 __all__ = ["Done", "IngestBusyError", "IngestResult", "Ingestor", "RegistrationNeededError"]
 
@@ -98,16 +98,19 @@ class Ingestor:
         unstorable: Unstorable | None = None,
         observed: Callable[[Sequence[Observation]], None] | None = None,
         refusal: Callable[[], str | None] | None = None,
+        over_quota: Callable[[set[str]], dict[str, str]] | None = None,
     ) -> None:
         """`known(key)` says whether a datastream is registered; `register` is told of new ones and
         `observed` of the readings taken; `refusal` says why no readings are taken for now, if so (an
-        edge site whose relay backlog is full)."""
+        edge site whose relay backlog is full); `over_quota` which of the new keys may not be registered,
+        and why (a tenant's datastream quota)."""
         self._settings = settings
         self._known = known or (lambda key: True)
         self._register = register or (lambda keys: None)
         self._unstorable = unstorable or (lambda readings: {})
         self._observed = observed or (lambda readings: None)
         self._refusal = refusal or (lambda: None)
+        self._over_quota = over_quota or (lambda keys: {})
         self._clock = clock
         self._producer = log.producer()
         self._pending = 0
@@ -178,7 +181,7 @@ class Ingestor:
         everything = [reading for readings, _ in parsed for reading in readings]
         refused = self._unstorable(everything)
         storable = [r for i, r in enumerate(everything) if i not in refused] if refused else everything
-        unknown = set() if registered else self._unknown(storable, may_register)  # none for a refusal
+        unknown = {} if registered else self._unknown(storable, may_register)  # none for a refusal
         kept, offset = [], 0
         for readings, rejected in parsed:
             mine = {i - offset: refused[i] for i in range(offset, offset + len(readings)) if i in refused}
@@ -205,15 +208,21 @@ class Ingestor:
                 self._settings.retry_after_s,
             )
 
-    def _unknown(self, readings: list[Observation], may_register: bool) -> set[str]:
-        """Keys the catalog does not know; registered here with `auto_register` (then none are left)."""
+    def _unknown(self, readings: list[Observation], may_register: bool) -> dict[str, str]:
+        """Keys the catalog does not know, with why their readings are refused: registered here with
+        `auto_register` (then only those over their tenant's quota are left)."""
         unknown = {key for key in {r.datastream for r in readings} if not self._known(key)}
-        if unknown and self._settings.auto_register:
-            if not may_register:
-                raise RegistrationNeededError(f"{len(unknown)} datastreams to register")
-            self._register(sorted(unknown))
-            return set()
-        return unknown
+        if not unknown:
+            return {}
+        if not self._settings.auto_register:
+            return {key: f"unknown datastream {owner_of(key)[1]!r}; register it first" for key in unknown}
+        if not may_register:
+            raise RegistrationNeededError(f"{len(unknown)} datastreams to register")
+        refused = self._over_quota(unknown)
+        wanted = unknown - refused.keys()
+        if wanted:
+            self._register(sorted(wanted))
+        return refused
 
     def _produce(self, readings: list[Observation], done: Done, received_ms: int) -> None:
         with self._lock:
@@ -256,16 +265,12 @@ class Ingestor:
 
 
 def _refuse_unknown(
-    readings: list[Observation], rejected: list[ItemError], unknown: set[str]
+    readings: list[Observation], rejected: list[ItemError], unknown: dict[str, str]
 ) -> list[Observation]:
     if not unknown:
         return readings
-    reason = "unknown datastream {!r}; register it first".format
-    return _drop(
-        readings,
-        rejected,
-        {i: reason(r.datastream) for i, r in enumerate(readings) if r.datastream in unknown},
-    )
+    refused = {i: unknown[r.datastream] for i, r in enumerate(readings) if r.datastream in unknown}
+    return _drop(readings, rejected, refused)
 
 
 def _drop(

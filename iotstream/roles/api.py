@@ -104,8 +104,9 @@ class ApiRole(Role):
             "websocket_clients": self._live.clients,
             "websocket_dropped": self._live.dropped,
         }
-        if self._access_control is not None:
+        if self._access_control is not None and self._parts is not None:
             stats["rate_limited"] = dict(self._access_control.limiter.refused)
+            stats["quota_refused"] = dict(self._parts.quotas.refused)
         if self._relay is not None and (sites := self._relay.sites()):
             now_ms = time.time_ns() // 1_000_000
             stats["sites"] = [site.view(now_ms) for site in sites]

@@ -5,6 +5,7 @@ store and the catalog once and builds one ingestor for both. Closing goes in the
 opening, after every role has stopped.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from iotstream.log.topics import platform_topics
 from iotstream.log.types import TopicSpec
 from iotstream.models import Observation
 from iotstream.processing.jobs import AGGREGATES, internal_topics
+from iotstream.registry.access.quotas import DatastreamQuotas
 from iotstream.registry.catalog import Catalog, open_catalog
 from iotstream.registry.datastreams import DatastreamKeys
 from iotstream.registry.publisher import registry_topics
@@ -135,7 +137,13 @@ class Parts:
             unstorable=unstorable,
             observed=spans.observe,
             refusal=lambda: next((reason for gate in self.ingest_gates if (reason := gate())), None),
+            over_quota=self.quotas,
         )
+
+    @functools.cached_property
+    def quotas(self) -> DatastreamQuotas:
+        """Tenants' datastream quotas, with what they refused."""
+        return DatastreamQuotas(self.catalog, self.keys.keys)
 
     def _open_sensorthings(self) -> SensorThings:
         writes = RegistryWrites(self.keys, ObservationSender(self.ingestor))

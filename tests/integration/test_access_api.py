@@ -149,3 +149,26 @@ def test_a_tenant_beyond_its_rate_gets_429_with_retry_after_counted_in_metrics(r
         families = {f.name: f for f in text_string_to_metric_families(prometheus.get("/metrics").text)}
     samples = families["iotstream_rate_limited_requests"].samples
     assert [(s.labels["tenant"], s.value) for s in samples] == [("acme", 1.0)]
+
+
+def test_a_tenant_at_its_datastream_quota_gets_no_new_ones(running: Running) -> None:
+    running.store.create_tenant("acme", actor="test", max_datastreams=2)
+    _, token = running.store.create_token("acme", Role.writer, actor="test")
+    _, other = running.store.create_token("default", Role.writer, actor="test")
+    batch = [{"datastream": name, "time": T0, "value": 1} for name in ("a", "b", "c")]
+    with client(running, token) as device:
+        answer = device.post("/api/v1/readings", json=batch).json()
+        assert answer["accepted"] == 2
+        [refused] = answer["rejected"]
+        assert refused == {
+            "index": 2,
+            "error": "datastream 'c' is new, and tenant 'acme' has its 2 datastreams (max_datastreams)",
+        }
+        again = device.post("/api/v1/readings", json=[{"datastream": "a", "time": T0 + 1, "value": 2}])
+        assert again.json() == {"accepted": 1, "rejected": []}
+    with client(running, other) as neighbour:
+        assert neighbour.post("/api/v1/readings", json=batch).json()["accepted"] == 3
+    with client(running, SCRAPE) as prometheus:
+        families = {f.name: f for f in text_string_to_metric_families(prometheus.get("/metrics").text)}
+    samples = families["iotstream_quota_refused_datastreams"].samples
+    assert [(s.labels["tenant"], s.value) for s in samples] == [("acme", 1.0)]
