@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from iotstream import __version__
-from iotstream.cli import access, certs, consume, produce, simulate, topics, up
+from iotstream.cli import access, broker, certs, consume, produce, simulate, topics, up
 from iotstream.cli import run as run_command
 from iotstream.cli._context import CliContext, print_error
 from iotstream.config import load_settings
@@ -30,6 +30,7 @@ app.add_typer(access.tokens, name="tokens")
 app.add_typer(access.users, name="users")
 app.command("audit")(access.audit)
 app.add_typer(certs.app, name="certs")
+app.command("mqtt-access")(broker.mqtt_access)
 app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
 app.command("up")(up.up)

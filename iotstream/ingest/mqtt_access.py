@@ -90,15 +90,24 @@ def _systems_in(principal: Principal, topic: str) -> list[str]:
 
 
 class MqttAccess:
-    def __init__(self, accounts: BrokerAccounts, verifier: TokenVerifier, readings_topic: str) -> None:
+    def __init__(
+        self,
+        accounts: BrokerAccounts,
+        verifier: TokenVerifier | None,
+        readings_topic: str,
+        internal: tuple[str, str] | None = None,
+    ) -> None:
+        """`internal`: the user name and password of iotstream's own clients (every topic); by default
+        `iotstream` with a password made for this start. `verifier` checks tokens at each use (amqtt);
+        without it only `mosquitto_files` is of use."""
         self.accounts = accounts
         self._verifier = verifier
         self._readings_topic = readings_topic
-        self.password = secrets.token_urlsafe(24)  # iotstream's own clients', new at each start
+        self.user, self.password = internal or (INTERNAL_USER, secrets.token_urlsafe(24))
 
     def principal(self, user: str | None, password: str | None) -> Principal | None:
         """The token's principal when `user` is its id (None for the internal user and for failures)."""
-        if user is None or password is None:
+        if user is None or password is None or self._verifier is None:
             return None
         principal = self._verifier.verify(password)
         if principal is None or principal.token_id != user:
@@ -106,7 +115,7 @@ class MqttAccess:
         return principal
 
     def internal(self, user: str | None, password: str | None) -> bool:
-        return user == INTERNAL_USER and secrets.compare_digest(password or "", self.password)
+        return user == self.user and secrets.compare_digest(password or "", self.password)
 
     def allowed(self, user: str | None, password: str | None, topic: str, *, write: bool) -> bool:
         """Checked again at each use: a revoked token can no longer publish or receive, at once."""
@@ -120,8 +129,8 @@ class MqttAccess:
 
     def mosquitto_files(self) -> tuple[str, str]:
         """mosquitto's password file and ACL file for the tokens valid now."""
-        passwords = [f"{INTERNAL_USER}:{mosquitto_hash(self.password)}"]
-        acl = [f"user {INTERNAL_USER}", "topic readwrite #", ""]
+        passwords = [f"{self.user}:{mosquitto_hash(self.password)}"]
+        acl = [f"user {self.user}", "topic readwrite #", ""]
         systems = self.accounts.all_systems()
         for token, mqtt_hash in self.accounts.valid():
             principal = Principal(token.tenant, Role[token.role], token.system, token.id)

@@ -250,11 +250,14 @@ class AccessFiles:
         self._seen, self._expiry = changes, accounts.next_expiry()
         return True
 
-    def follow(self, pid: int) -> None:
+    def follow(self, pid: int | None) -> None:
+        """Keeps the files current on a thread of its own, telling process `pid` (mosquitto) of each
+        change."""
+
         def run() -> None:
             while not self._stop.wait(self._every_s):
                 try:
-                    if self.write():
+                    if self.write() and pid is not None:
                         os.kill(pid, signal.SIGHUP)
                 except Exception:  # the catalog away for a moment: the files stay as they were
                     _log.exception("the MQTT broker's access files were not brought up to date")

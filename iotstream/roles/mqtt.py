@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from iotstream.ingest.config import MqttSettings
 from iotstream.ingest.mqtt import MqttIngest
-from iotstream.ingest.mqtt_access import INTERNAL_USER, MqttAccess
+from iotstream.ingest.mqtt_access import MqttAccess
 from iotstream.ingest.mqtt_broker import EmbeddedBroker
 from iotstream.registry.access import AccessStore, TokenVerifier
 from iotstream.registry.access.accounts import BrokerAccounts
@@ -67,7 +67,7 @@ class MqttRole(Role):
         self.broker = EmbeddedBroker(*settings.host_port, access, tls).start()
         update: dict[str, Any] = {}
         if access is not None:
-            update |= {"username": INTERNAL_USER, "password": SecretStr(access.password)}
+            update |= {"username": access.user, "password": SecretStr(access.password)}
         if self.broker.kind == "amqtt":  # it speaks MQTT 3.1.1 only
             update["version"] = 3
         return settings.model_copy(update=update)
