@@ -17,9 +17,17 @@ Body = Callable[[int, int], bytes]  # (connection, sequence number) -> request b
 
 class _Connection(asyncio.Protocol):
     def __init__(
-        self, host: str, path: str, body: Body, index: int, deadline: float, limit: int | None = None
+        self,
+        host: str,
+        path: str,
+        body: Body,
+        index: int,
+        deadline: float,
+        limit: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        self._head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        self._head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}"
         self._body = body
         self._index = index
         self._deadline = deadline
@@ -67,11 +75,20 @@ class _Connection(asyncio.Protocol):
 
 
 async def _run(
-    host: str, port: int, path: str, body: Body, connections: int, seconds: float, limit: int | None
+    host: str,
+    port: int,
+    path: str,
+    body: Body,
+    connections: int,
+    seconds: float,
+    limit: int | None,
+    headers: dict[str, str] | None,
 ) -> list[_Connection]:
     loop = asyncio.get_running_loop()
     deadline = time.perf_counter() + seconds
-    protocols = [_Connection(f"{host}:{port}", path, body, i, deadline, limit) for i in range(connections)]
+    protocols = [
+        _Connection(f"{host}:{port}", path, body, i, deadline, limit, headers) for i in range(connections)
+    ]
     for protocol in protocols:
         await loop.create_connection(lambda p=protocol: p, host, port)  # type: ignore[misc]
     await asyncio.gather(*(p.finished for p in protocols))
@@ -79,9 +96,17 @@ async def _run(
 
 
 def post_many(
-    host: str, port: int, path: str, body: Body, *, connections: int, seconds: float, limit: int | None = None
+    host: str,
+    port: int,
+    path: str,
+    body: Body,
+    *,
+    connections: int,
+    seconds: float,
+    limit: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> list[tuple[int, int, dict[int, int]]]:
-    """POST for `seconds` (or `limit` requests) on `connections` connections; per connection (accepted,
-    last accepted sequence number, other statuses)."""
-    protocols = asyncio.run(_run(host, port, path, body, connections, seconds, limit))
+    """POST for `seconds` (or `limit` requests) on `connections` connections, with `headers` (e.g. a
+    bearer token); per connection (accepted, last accepted sequence number, other statuses)."""
+    protocols = asyncio.run(_run(host, port, path, body, connections, seconds, limit, headers))
     return [(p.accepted, p.last, p.other) for p in protocols]

@@ -10,14 +10,16 @@ from iotstream._latency import quantile_ms
 __all__ = ["steady_latency", "wait_stored"]
 
 
-def wait_stored(url: str, targets: dict[str, int], timeout_s: float = 120) -> float:
+def wait_stored(
+    url: str, targets: dict[str, int], timeout_s: float = 120, headers: dict[str, str] | None = None
+) -> float:
     """Poll until the reading at `targets[datastream]` (epoch ms) of every datastream is in storage;
     returns when the last was seen. One client for all the polls, and each datastream is asked about
     only until it is seen: the check must take far less time than what it measures (a client per poll,
     32 datastreams in turn, took 0.8 s)."""
     pending = dict(targets)
     deadline = time.perf_counter() + timeout_s
-    with httpx.Client(base_url=url, timeout=30) as api:
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as api:
         while time.perf_counter() < deadline:
             for datastream, time_ms in list(pending.items()):
                 params = {"datastream": datastream, "from": time_ms, "to": time_ms + 1}

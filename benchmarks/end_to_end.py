@@ -17,6 +17,10 @@ do not share its interpreter. They do share the machine's cores, as on a laptop.
   (`GET /api/v1/stats`, 1 ms buckets).
 - cpu_us_per_reading: the platform process's user+system CPU during the batch run, per reading.
 
+With `--auth`, `[auth] enabled = true`: every HTTP request carries a bearer token of tenant `bench`
+(writer), whose readings go to its own namespace; the stats are read with an operator's token. The MQTT
+run goes through the same anonymous broker (access control on MQTT is the broker's).
+
 Prints progress and one final JSON line; writes benchmarks/results/end_to_end.json.
 """
 
@@ -31,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import msgspec
@@ -70,6 +74,8 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     name = "end_to_end_no_fsync.json" if args.no_fsync else "end_to_end.json"
+    if args.auth:
+        name = name.replace(".json", "_auth.json")
     (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
 
@@ -85,6 +91,7 @@ def _arguments() -> argparse.Namespace:
         action="store_true",
         help="[log] fsync = false: survives process crashes, not power loss",
     )
+    parser.add_argument("--auth", action="store_true", help="[auth] enabled, every request with a token")
     args = parser.parse_args()
     if args.quick:
         args.seconds = 4.0
@@ -95,21 +102,24 @@ def _run(args: argparse.Namespace, tmp: Path, mqtt_port: int, broker: str) -> di
     config = tmp / "iotstream.toml"
     retention = '[storage.retention]\nraw = "36500d"\n"1m" = "36500d"\n"1h" = "36500d"\n'
     log = f"[log]\nfsync = {'false' if args.no_fsync else 'true'}\n"
-    config.write_text(f'{log}{retention}\n[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n')
+    auth = "[auth]\nenabled = true\n" if args.auth else ""
+    mqtt_table = f'[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n'
+    config.write_text(f"{log}{retention}\n{auth}{mqtt_table}")
+    tokens = _tokens(config, tmp / "data") if args.auth else Tokens({}, {})
     process, url = _start_platform(config, tmp / "data")
     try:
         cpu_before = _cpu_s(process.pid)
-        batch = _http_batches(url, args.seconds, "batch")
+        batch = _http_batches(url, args.seconds, "batch", tokens.device)
         cpu_per_reading = (_cpu_s(process.pid) - cpu_before) / batch["readings"] * 1e6
         print(f"HTTP batches of 100: {batch['per_s']:,.0f} readings/s, {cpu_per_reading:.1f} µs CPU/reading")
         _settle(process.pid)
-        single = _http_singles(url, args.seconds)
+        single = _http_singles(url, args.seconds, tokens.device)
         print(f"HTTP single readings: {single['per_s']:,.0f} readings/s")
         _settle(process.pid)
-        mqtt = _mqtt(url, mqtt_port, args.seconds)
+        mqtt = _mqtt(url, mqtt_port, args.seconds, tokens.operator)
         print(f"MQTT ({broker}): {mqtt['per_s']:,.0f} readings/s")
         _settle(process.pid)
-        latency = _latency(url, args.seconds)
+        latency = _latency(url, args.seconds, tokens)
         print(
             f"ingest → stored at 20,000 readings/s: p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms"
         )
@@ -121,6 +131,7 @@ def _run(args: argparse.Namespace, tmp: Path, mqtt_port: int, broker: str) -> di
         "benchmark": "end_to_end",
         "seconds_per_measurement": args.seconds,
         "log_fsync": not args.no_fsync,
+        "auth": args.auth,
         "mqtt_broker": broker,
         "http_batch_readings_per_s": round(batch["per_s"]),
         "http_single_readings_per_s": round(single["per_s"]),
@@ -135,6 +146,27 @@ def _run(args: argparse.Namespace, tmp: Path, mqtt_port: int, broker: str) -> di
         "sink_writes": latency["writes"],
         "cpu_us_per_reading": round(cpu_per_reading, 1),
     }
+
+
+class Tokens(NamedTuple):
+    device: dict[str, str]  # headers of a writer of tenant `bench`
+    operator: dict[str, str]  # of an admin of the default tenant
+
+
+def _tokens(config: Path, data_dir: Path) -> Tokens:
+    """Made with the CLI, as a user would."""
+    base = [sys.executable, "-m", "iotstream", "--config", str(config)]
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(  # noqa: S603 - our own CLI
+            [*base, *args, "--data-dir", str(data_dir)], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    cli("tenants", "create", "bench")
+    device = cli("tokens", "create", "--tenant", "bench", "--role", "writer")
+    operator = cli("tokens", "create", "--tenant", "default", "--role", "admin")
+    return Tokens({"Authorization": f"Bearer {device}"}, {"Authorization": f"Bearer {operator}"})
 
 
 def _start_platform(config: Path, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
@@ -164,7 +196,9 @@ def _settle(pid: int, timeout_s: float = 60) -> None:
             return
 
 
-def _http_batches(url: str, seconds: float, name: str, connections: int = 8) -> dict[str, float]:
+def _http_batches(
+    url: str, seconds: float, name: str, headers: dict[str, str], connections: int = 8
+) -> dict[str, float]:
     """Batches of 100 readings on 8 keep-alive connections, each sent when the last is answered."""
 
     def body(connection: int, sequence: int) -> bytes:
@@ -175,18 +209,20 @@ def _http_batches(url: str, seconds: float, name: str, connections: int = 8) -> 
         return msgspec.json.encode(batch)
 
     return _post_until_stored(
-        url, body, connections, seconds, name, lambda last: T0 + last * 1_000 + 990, 100
+        url, body, connections, seconds, name, lambda last: T0 + last * 1_000 + 990, 100, headers
     )
 
 
-def _http_singles(url: str, seconds: float, connections: int = 32) -> dict[str, float]:
+def _http_singles(
+    url: str, seconds: float, headers: dict[str, str], connections: int = 32
+) -> dict[str, float]:
     """One reading per POST on 32 keep-alive connections."""
 
     def body(connection: int, sequence: int) -> bytes:
         reading = {"datastream": f"single-{connection}", "time": T0 + sequence, "value": 1.0}
         return msgspec.json.encode(reading)
 
-    return _post_until_stored(url, body, connections, seconds, "single", lambda last: T0 + last, 1)
+    return _post_until_stored(url, body, connections, seconds, "single", lambda last: T0 + last, 1, headers)
 
 
 def _post_until_stored(
@@ -197,23 +233,28 @@ def _post_until_stored(
     name: str,
     last_time: Callable[[int], int],
     per_request: int,
+    headers: dict[str, str],
 ) -> dict[str, float]:
     """POSTs from one lean asyncio client (httpx would need more CPU than the platform), counted from
     the first until the last accepted reading of every connection (`name-N`) is in storage."""
     host, port = url.removeprefix("http://").rstrip("/").split(":")
     started = time.perf_counter()
-    answers = post_many(host, int(port), "/api/v1/readings", body, connections=connections, seconds=seconds)
+    answers = post_many(
+        host, int(port), "/api/v1/readings", body, connections=connections, seconds=seconds, headers=headers
+    )
     refused = [other for _, _, other in answers if other]
     if refused:
         print(f"  answers other than 202: {refused}")
     done = wait_stored(
-        url, {f"{name}-{i}": last_time(last) for i, (_, last, _) in enumerate(answers) if last >= 0}
+        url,
+        {f"{name}-{i}": last_time(last) for i, (_, last, _) in enumerate(answers) if last >= 0},
+        headers=headers,
     )
     total = sum(accepted for accepted, _, _ in answers) * per_request
     return {"readings": total, "per_s": total / (done - started)}
 
 
-def _mqtt(url: str, port: int, seconds: float) -> dict[str, float]:
+def _mqtt(url: str, port: int, seconds: float, headers: dict[str, str]) -> dict[str, float]:
     """One reading per message at QoS 1 from a lean asyncio publisher (paho would need more CPU than
     the platform), up to 1,000 messages in flight, as many devices would have: `seconds` x 40,000
     messages as fast as the broker takes them. The broker takes them faster than anyone stores them,
@@ -225,11 +266,13 @@ def _mqtt(url: str, port: int, seconds: float) -> dict[str, float]:
 
     started = time.perf_counter()
     published = publish_many("127.0.0.1", port, message, count=int(seconds * 40_000))
-    done = wait_stored(url, {"mqtt": T0 + published.last})
+    done = wait_stored(url, {"mqtt": T0 + published.last}, headers=headers)  # the default tenant's
     return {"readings": published.sent, "per_s": published.sent / (done - started)}
 
 
-def _latency(url: str, seconds: float, rate: int = 20_000, warm_up_s: float = 2.0) -> dict[str, float]:
+def _latency(
+    url: str, seconds: float, tokens: Tokens, rate: int = 20_000, warm_up_s: float = 2.0
+) -> dict[str, float]:
     """Batches of 100 at a steady `rate` from 4 clients (one waits for each answer, so alone it could
     not keep the rate); the platform's own ingest → stored histogram, diffed over the measurement,
     after `warm_up_s` at the same rate, so it is the steady state that is measured."""
@@ -239,7 +282,7 @@ def _latency(url: str, seconds: float, rate: int = 20_000, warm_up_s: float = 2.
 
     def client(index: int) -> None:
         share = rate / clients
-        with httpx.Client(base_url=url, timeout=60) as api:
+        with httpx.Client(base_url=url, timeout=60, headers=tokens.device) as api:
             while (elapsed := time.perf_counter() - started) < seconds + warm_up_s:
                 if sent[index] / share > elapsed:
                     time.sleep(sent[index] / share - elapsed)
@@ -252,15 +295,15 @@ def _latency(url: str, seconds: float, rate: int = 20_000, warm_up_s: float = 2.
     for thread in threads:
         thread.start()
     time.sleep(warm_up_s)
-    stats = httpx.get(f"{url}/api/v1/stats").json()
+    stats = httpx.get(f"{url}/api/v1/stats", headers=tokens.operator).json()
     before = stats["sink"]["latency_ms"]["counts"]
     log_before = stats["ingest"]["log_latency_ms"]["counts"]
     writes_before = stats["sink"]["write_ms"]["counts"]
     for thread in threads:
         thread.join()
     background_rate = sum(sent) / (time.perf_counter() - started)
-    wait_stored(url, {"steady": T0 + (sent[0] - 1) * clients})
-    stats = httpx.get(f"{url}/api/v1/stats").json()
+    wait_stored(url, {"steady": T0 + (sent[0] - 1) * clients}, headers=tokens.device)
+    stats = httpx.get(f"{url}/api/v1/stats", headers=tokens.operator).json()
     counts = [a - b for a, b in zip(stats["sink"]["latency_ms"]["counts"], before, strict=True)]
     log = [a - b for a, b in zip(stats["ingest"]["log_latency_ms"]["counts"], log_before, strict=True)]
     writes = [a - b for a, b in zip(stats["sink"]["write_ms"]["counts"], writes_before, strict=True)]

@@ -55,6 +55,7 @@ class AccessStore:
     def __init__(self, catalog: Catalog, clock: Callable[[], int] = _now_ms) -> None:
         self.catalog = catalog
         self._clock = clock
+        self.on_revoke: list[Callable[[], None]] = []  # told after each revocation commits
 
     # tenants and systems
 
@@ -144,16 +145,22 @@ class AccessStore:
             return [token_info(session, row) for row in session.scalars(query)]
 
     def revoke_token(self, token_id: str, *, actor: str, tenant: str | None = None) -> TokenInfo:
-        """Revokes at once in every process (see `epoch`); `tenant` confines it to that tenant's tokens."""
+        """Revokes at once in this process and within moments in every other one (see `verifier`);
+        `tenant` confines it to that tenant's tokens."""
         with self.catalog.session(write=True) as session:
             row = session.get(ApiToken, token_id)
             if row is None or (tenant is not None and _tenant_name(session, row.tenant_id) != tenant):
                 raise NotFoundError(f"no token {token_id!r}")
-            if row.revoked_ms is None:
+            revoking = row.revoked_ms is None
+            if revoking:
                 row.revoked_ms = self._clock()
                 _bump_epoch(session)
                 self._audit(session, _tenant_name(session, row.tenant_id), actor, "token.revoke", token_id)
-            return token_info(session, row)
+            info = token_info(session, row)
+        if revoking:
+            for forget in self.on_revoke:
+                forget()
+        return info
 
     def token_row(self, token_id: str) -> tuple[ApiToken, str, str | None, str | None, float | None] | None:
         """A token with its tenant's name, its system's, its user's and the tenant's rate limit."""

@@ -1,6 +1,9 @@
 """Tenants, tokens and users in the catalog; scopes that map names to stream keys."""
 
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,10 +19,26 @@ from iotstream.registry.access import (
 )
 from iotstream.registry.catalog import open_catalog
 
+Verifiers = Callable[..., TokenVerifier]
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> AccessStore:
     return AccessStore(open_catalog(f"sqlite:///{tmp_path}/registry.db"))
+
+
+@pytest.fixture
+def verifiers() -> Iterator[Verifiers]:
+    """Make verifiers; each is closed (its epoch thread stopped) after the test."""
+    made: list[TokenVerifier] = []
+
+    def make(store: AccessStore, **options: Any) -> TokenVerifier:
+        made.append(TokenVerifier(store, **options))
+        return made[-1]
+
+    yield make
+    for verifier in made:
+        verifier.close()
 
 
 def test_a_tenants_names_become_its_keys_and_back() -> None:
@@ -50,11 +69,11 @@ def test_a_system_sees_only_names_under_it() -> None:
     assert b1.visible_keys({"@acme/b1/temp", "@acme/b2/temp", "b1/temp"}) == {"@acme/b1/temp": "b1/temp"}
 
 
-def test_tokens_carry_tenant_role_and_system(store: AccessStore) -> None:
+def test_tokens_carry_tenant_role_and_system(store: AccessStore, verifiers: Verifiers) -> None:
     store.create_tenant("acme", actor="test", max_readings_per_s=50)
     store.create_system("acme", "b1", actor="test")
     info, token = store.create_token("acme", Role.writer, actor="test", system="b1")
-    principal = TokenVerifier(store).verify(token)
+    principal = verifiers(store).verify(token)
     assert principal is not None
     assert (principal.tenant, principal.role, principal.system) == ("acme", Role.writer, "b1")
     assert principal.max_readings_per_s == 50
@@ -66,28 +85,43 @@ def test_tokens_carry_tenant_role_and_system(store: AccessStore) -> None:
 @pytest.mark.parametrize(
     "mangle", [lambda t: t + "x", lambda t: t[:-1], lambda t: "iot_" + "0" * 12 + "_x", lambda t: "nope"]
 )
-def test_a_wrong_token_is_refused(store: AccessStore, mangle: object) -> None:
+def test_a_wrong_token_is_refused(store: AccessStore, mangle: object, verifiers: Verifiers) -> None:
     _, token = store.create_token("default", Role.reader, actor="test")
     assert callable(mangle)
-    assert TokenVerifier(store).verify(mangle(token)) is None
+    assert verifiers(store).verify(mangle(token)) is None
 
 
-def test_a_revocation_by_another_process_is_seen_at_the_next_check(
-    store: AccessStore, tmp_path: Path
+def test_a_revocation_by_another_process_is_seen_within_the_watch_interval(
+    store: AccessStore, tmp_path: Path, verifiers: Verifiers
 ) -> None:
     info, token = store.create_token("default", Role.reader, actor="test")
-    verifier = TokenVerifier(store)
+    verifier = verifiers(store, every_s=0.01)
     assert verifier.verify(token) is not None
     other = AccessStore(open_catalog(f"sqlite:///{tmp_path}/registry.db"))  # the CLI's own connection
     other.revoke_token(info.id, actor="cli")
+    revoked_at = time.monotonic()
+    while verifier.verify(token) is not None:
+        assert time.monotonic() - revoked_at < 0.2, "still accepted 200 ms after its revocation"
+        time.sleep(0.001)
+
+
+def test_a_revocation_in_this_process_is_seen_at_the_next_check(
+    store: AccessStore, verifiers: Verifiers
+) -> None:
+    info, token = store.create_token("default", Role.reader, actor="test")
+    verifier = verifiers(store, every_s=3600)  # the watch would not notice in time
+    assert verifier.verify(token) is not None
+    store.revoke_token(info.id, actor="admin api")
     assert verifier.verify(token) is None
 
 
-def test_an_expired_token_is_refused_without_asking_the_catalog(store: AccessStore) -> None:
+def test_an_expired_token_is_refused_without_asking_the_catalog(
+    store: AccessStore, verifiers: Verifiers
+) -> None:
     now = [1_000_000]
     clock_store = AccessStore(store.catalog, clock=lambda: now[0])
     _, token = clock_store.create_token("default", Role.reader, actor="test", expires_in_ms=60_000)
-    verifier = TokenVerifier(clock_store, clock=lambda: now[0])
+    verifier = verifiers(clock_store, clock=lambda: now[0])
     assert verifier.verify(token) is not None
     now[0] += 60_000
     assert verifier.verify(token) is None
@@ -115,7 +149,7 @@ def test_a_tenant_confined_revocation_does_not_reach_another_tenants_token(store
     assert store.tokens("default")[0].revoked_ms is None
 
 
-def test_users_log_in_with_argon2_hashed_passwords(store: AccessStore) -> None:
+def test_users_log_in_with_argon2_hashed_passwords(store: AccessStore, verifiers: Verifiers) -> None:
     store.create_tenant("acme", actor="test")
     store.create_user("ann", "correct horse", "acme", Role.reader, actor="test")
     assert store.login("ann", "wrong horse", 60_000) is None
@@ -124,7 +158,7 @@ def test_users_log_in_with_argon2_hashed_passwords(store: AccessStore) -> None:
     assert session is not None
     token, info = session
     assert (info.kind, info.user, info.tenant) == ("session", "ann", "acme")
-    assert TokenVerifier(store).verify(token) is not None
+    assert verifiers(store).verify(token) is not None
     with store.catalog.session() as s:
         stored = s.connection().exec_driver_sql("SELECT password_hash FROM users").scalar_one()
     assert stored.startswith("$argon2id$")
