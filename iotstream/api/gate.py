@@ -11,9 +11,11 @@ the platform's own surfaces (/metrics, the relay between sites) an operator (an 
 tenant). Liveness and readiness probes and the login page need nothing.
 """
 
+import asyncio
 import base64
 import binascii
 import hashlib
+import hmac
 import threading
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -36,6 +38,7 @@ _OPERATORS = ("/api/v1/relay", "/api/v1/sites", "/api/v1/stats", "/api/v1/live/h
 _GRAFANA_READS = ("/grafana/search", "/grafana/query", "/grafana/annotations", "/grafana/tag-")
 _encode = msgspec.json.Encoder().encode
 _SCRAPER = Principal("default", Role.reader, user="[auth] scrape_token")  # may read /metrics only
+_PASSWORD = Principal("default", Role.reader, user="(a password still to check)")  # never let through
 
 Need = Role | Literal["public", "operator", "metrics"]
 
@@ -76,6 +79,8 @@ class AccessGate:
             await self.app(scope, receive, send)
             return
         principal = self._principal(scope, need)
+        if principal is _PASSWORD:  # argon2 takes tens of milliseconds on purpose: not on the loop
+            principal = await asyncio.to_thread(self._basic_password, scope)
         refusal = self._refusal(principal, need, path)
         if refusal is not None:
             status, detail = refusal
@@ -111,7 +116,7 @@ class AccessGate:
 
     def _bearer(self, token: str, need: Need) -> Principal | None:
         scrape = self.settings.scrape_token
-        if need == "metrics" and scrape is not None and token == scrape.get_secret_value():
+        if need == "metrics" and scrape is not None and hmac.compare_digest(token, scrape.get_secret_value()):
             return _SCRAPER
         return self.verifier.verify(token)
 
@@ -122,24 +127,32 @@ class AccessGate:
             return None
         if password.startswith("iot_"):
             return self.verifier.verify(password)
+        with self._lock:
+            session = self._sessions.get(_digest(user, password))
+        if session is not None and (principal := self.verifier.verify(session)) is not None:
+            return principal
+        return _PASSWORD  # to be checked with argon2
+
+    def _basic_password(self, scope: Scope) -> Principal | None:
+        credentials = dict(scope["headers"])[b"authorization"].decode("latin-1").partition(" ")[2]
+        user, _, password = base64.b64decode(credentials.strip()).decode().partition(":")
         return self._user(user, password)
 
     def _user(self, user: str, password: str) -> Principal | None:
         """A name and password, checked with argon2 once per session (Grafana sends them with every
         request, and argon2 takes tens of milliseconds on purpose): a check opens a login session that
         later requests with the same name and password reuse until it expires or is revoked."""
-        digest = hashlib.sha256(f"{user}\0{password}".encode()).hexdigest()
-        with self._lock:
-            session = self._sessions.get(digest)
-        if session is not None and (principal := self.verifier.verify(session)) is not None:
-            return principal
         login = self.store.login(user, password, self.settings.session_ttl)
         if login is None:
             return None
         token, _ = login
         with self._lock:
-            self._sessions[digest] = token
+            self._sessions[_digest(user, password)] = token
         return self.verifier.verify(token)
+
+
+def _digest(user: str, password: str) -> str:
+    return hashlib.sha256(f"{user}\0{password}".encode()).hexdigest()
 
 
 def _cookie(raw: bytes | None) -> str | None:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import msgspec
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from iotstream.api._http import json_response
 from iotstream.api.access import principal_of
@@ -38,7 +39,7 @@ async def login(request: Request) -> Response:
     name, password = fields.get("username"), fields.get("password")
     if not isinstance(name, str) or not isinstance(password, str):
         raise HTTPException(400, "'username' and 'password' are needed, as text")
-    session = access.store.login(name, password, access.settings.session_ttl)
+    session = await run_in_threadpool(access.store.login, name, password, access.settings.session_ttl)
     if session is None:
         if is_form:
             return RedirectResponse("/ui/login.html?failed=1", 303)
