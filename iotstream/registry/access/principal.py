@@ -11,6 +11,7 @@ A system is a part of a tenant (a building, a fleet): its datastreams are those 
 """
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -66,8 +67,8 @@ class Scope:
     system: str | None = None
     everything: bool = False
 
-    @property
-    def prefix(self) -> str:
+    @functools.cached_property
+    def prefix(self) -> str:  # once per scope: it is asked for every reading
         return "" if self.tenant == DEFAULT_TENANT or self.everything else f"@{self.tenant}/"
 
     def key(self, name: str) -> str:
@@ -116,7 +117,7 @@ class Principal:
     max_readings_per_s: float | None = None  # the tenant's rate limit
     everything: bool = False
 
-    @property
+    @functools.cached_property
     def scope(self) -> Scope:
         return Scope(self.tenant, self.system, self.everything)
 

@@ -47,11 +47,11 @@ class TokenVerifier:
     def verify(self, token: str) -> Principal | None:
         """The token's principal, or None for an unknown, wrong, revoked or expired token."""
         epoch = self._epoch.current()
-        with self._lock:
-            if epoch != self._seen_epoch:
+        if epoch != self._seen_epoch:
+            with self._lock:
                 self._cache.clear()
                 self._seen_epoch = epoch
-            cached = self._cache.get(token)
+        cached = self._cache.get(token)  # a dict lookup needs no lock
         if cached is None:
             cached = self._load(token)
             if cached is None:
