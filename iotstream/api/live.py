@@ -192,8 +192,10 @@ def _renamed(value: bytes, name: str) -> bytes:
         event = _decode(value)
     except msgspec.DecodeError:
         return value
-    if isinstance(event, dict) and "datastream" in event:
-        event["datastream"] = name
+    if isinstance(event, dict):
+        for field in ("datastream", "key"):  # readings and alerts name it so, window results the other
+            if field in event:
+                event[field] = name
     return _encode(event)
 
 
