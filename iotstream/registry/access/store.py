@@ -173,10 +173,6 @@ class AccessStore:
             user = None if row.user_id is None else session.get_one(User, row.user_id).name
             return row, tenant.name, system, user, tenant.max_readings_per_s
 
-    def epoch(self) -> int:
-        with self.catalog.session() as session:
-            return session.scalar(select(AccessEpoch.epoch).where(AccessEpoch.id == 1)) or 0
-
     # users and their sessions
 
     def create_user(
