@@ -81,6 +81,6 @@ def key_of(scope: Scope, name: str) -> str:
     """The stream key of a datastream the caller named in a query; a name it may not use is a 404,
     like one that does not exist, so another tenant's names are not revealed."""
     try:
-        return scope.key(name)
+        return scope.read_key(name)
     except ScopeError:
         raise HTTPException(404, f"no datastream {name!r}") from None

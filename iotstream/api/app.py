@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from iotstream import __version__
 from iotstream.api import (
     admin,
+    apps,
     commands,
     dashboard,
     grafana,
@@ -35,6 +36,7 @@ __all__ = ["ROUTERS", "create_app", "serve"]
 ROUTERS = [
     readings.router,
     queries.router,
+    apps.router,
     commands.router,
     relay.router,
     admin.router,

@@ -165,9 +165,10 @@ def _points(
 def _resolve(storage: BaseStorage, scope: Scope, target: str) -> tuple[str, str | None] | None:
     """(stream key, window or None for readings), or None when nothing the caller sees is stored
     under that name."""
-    datastream, _, window = target.partition("@")
+    at = target.find("@", 1)  # a name shared by another tenant begins with "@<owner>/"
+    datastream, window = (target, "") if at < 0 else (target[:at], target[at + 1 :])
     try:
-        key = scope.key(datastream)
+        key = scope.read_key(datastream)
     except ScopeError:
         return None
     if window:

@@ -11,6 +11,7 @@ from iotstream.config import Settings
 from iotstream.ingest.ingestor import Ingestor
 from iotstream.models import WindowAggregate
 from iotstream.registry.access import AccessStore
+from iotstream.registry.apps.store import AppStore
 from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.relay.commands import CommandStore
 from iotstream.relay.receiver import RelayReceiver
@@ -38,6 +39,11 @@ class Services:
     def commands(self) -> CommandStore | None:
         """Device commands, kept in the catalog (None without one)."""
         return CommandStore(self.sensorthings.catalog) if self.sensorthings is not None else None
+
+    @functools.cached_property
+    def apps(self) -> AppStore | None:
+        """Stream apps, kept in the catalog (None without one)."""
+        return AppStore(self.sensorthings.catalog) if self.sensorthings is not None else None
 
     @functools.cached_property
     def access_store(self) -> AccessStore | None:

@@ -13,7 +13,7 @@ from iotstream._units import parse_time_ms
 from iotstream.log.types import Record
 from iotstream.processing.windowing import Event, LateReading, WindowResult
 
-__all__ = ["Reading", "decode", "encode_event", "encode_late", "event_id", "read_reading"]
+__all__ = ["Reading", "WindowedReading", "decode", "encode_event", "encode_late", "event_id", "read_reading"]
 
 _encoder = msgspec.json.Encoder()
 
@@ -29,6 +29,17 @@ class Reading(msgspec.Struct, gc=False):
     time: int | str | None = None
     phenomenonTime: str | None = None
     value: Any = msgspec.UNSET
+
+
+class WindowedReading(msgspec.Struct, frozen=True, gc=False):
+    """A reading computed over a window (a stream app's row): stored as a reading at the window's
+    start, its record also says which window and which revision of it."""
+
+    value: Any
+    start_ms: int
+    end_ms: int
+    revision: int = 0
+    replaces: tuple[int, ...] = ()
 
 
 _reading = msgspec.json.Decoder(Reading)
@@ -78,6 +89,11 @@ def encode_event(event: Event) -> bytes:
                 **(value.value if isinstance(value.value, dict) else {"value": value.value}),
             }
         )
+    if isinstance(value, WindowedReading):
+        window: dict[str, Any] = {"start": value.start_ms, "end": value.end_ms, "revision": value.revision}
+        if value.replaces:
+            window["replaces"] = list(value.replaces)
+        return _encoder.encode({"key": key, "time": timestamp, "value": value.value, "window": window})
     return _encoder.encode({"key": key, "time": timestamp, "value": value})
 
 

@@ -204,7 +204,9 @@ def test_another_tenants_names_and_keys_are_not_found(tenants: Tenants) -> None:
         query = {"range": {"from": T0, "to": T0 + DAY}, "targets": [{"target": "@acme/house1/power"}]}
         assert api.post("/grafana/query", json=query).status_code == 400
     with httpx.Client(base_url=tenants.url, headers=bearer(tenants.tokens["globex"])) as api:
-        assert api.get("/api/v1/readings", params={"datastream": "@acme/house1/power"}).json() == []
+        answer = api.get("/api/v1/readings", params={"datastream": "@acme/house1/power"})
+        assert answer.status_code == 404  # every tenant: `@<tenant>/` names another's, not one of its own
+        assert "1001" not in answer.text
 
 
 def test_live_feeds_carry_only_the_tenants_events_under_its_names(tenants: Tenants) -> None:

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from iotstream.processing.job import Job
 from iotstream.processing.jobs.daily_meters import AGGREGATES, DailyMetersSettings, daily_meter_jobs
+from iotstream.processing.jobs.sql_app import SqlAppSettings
 from iotstream.processing.jobs.staleness import StalenessSettings, staleness_job
 from iotstream.processing.jobs.threshold import ThresholdSettings, threshold_job
 
@@ -17,6 +18,7 @@ __all__ = [
     "AGGREGATES",
     "DailyMetersSettings",
     "JobSettings",
+    "SqlAppSettings",
     "StalenessSettings",
     "ThresholdSettings",
     "build_jobs",
@@ -24,13 +26,16 @@ __all__ = [
 ]
 
 JobSettings = Annotated[
-    DailyMetersSettings | ThresholdSettings | StalenessSettings, Field(discriminator="type")
+    DailyMetersSettings | ThresholdSettings | StalenessSettings | SqlAppSettings, Field(discriminator="type")
 ]
 
 
 def build_jobs(settings: list[JobSettings]) -> list[Job]:
+    """The engine jobs of `[[jobs]]`; SQL apps are not among them: they run with the catalog's apps."""
     jobs: list[Job] = []
     for spec in settings:
+        if isinstance(spec, SqlAppSettings):
+            continue
         if isinstance(spec, ThresholdSettings):
             jobs.append(threshold_job(spec))
         elif isinstance(spec, StalenessSettings):

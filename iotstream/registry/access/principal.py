@@ -66,6 +66,7 @@ class Scope:
     tenant: str = DEFAULT_TENANT
     system: str | None = None
     everything: bool = False
+    shared: tuple[str, ...] = ()  # key prefixes of other tenants' app outputs this caller may read
 
     @functools.cached_property
     def prefix(self) -> str:  # once per scope: it is asked for every reading
@@ -75,13 +76,23 @@ class Scope:
         """The stream key of `name`; raises `ScopeError` for a name this caller may not use."""
         if self.everything:
             return name
-        if self.tenant == DEFAULT_TENANT and name.startswith("@"):
+        if name.startswith("@"):  # `@<tenant>/…` names another tenant's datastream (shared, or not)
             raise ScopeError(f"datastream names beginning with '@' are reserved for tenants: {name!r}")
         if self.system is not None and not name.startswith(f"{self.system}/"):
             raise ScopeError(
                 f"a token of system {self.system!r} may only name datastreams '{self.system}/…': {name!r}"
             )
         return self.prefix + name
+
+    def read_key(self, name: str) -> str:
+        """The stream key of a datastream the caller reads: its own (as `key`), or another tenant's
+        shared with it, named `@<owner>/<name>`."""
+        if self.shared and name.startswith("@"):
+            owner, _, rest = name[1:].partition("/")
+            key = rest if owner == DEFAULT_TENANT else name
+            if key.startswith(self.shared):
+                return key
+        return self.key(name)
 
     def name(self, key: str) -> str | None:
         """The name this caller knows `key` by, or None when the key is not theirs to see."""
@@ -90,15 +101,20 @@ class Scope:
         prefix = self.prefix
         if prefix:
             if not key.startswith(prefix):
-                return None
+                return self._shared_name(key)
             name = key[len(prefix) :]
         elif key.startswith("@"):
-            return None
+            return self._shared_name(key)
         else:
             name = key
         if self.system is not None and not name.startswith(f"{self.system}/"):
-            return None
+            return self._shared_name(key)
         return name
+
+    def _shared_name(self, key: str) -> str | None:
+        if not self.shared or not key.startswith(self.shared):
+            return None
+        return key if key.startswith("@") else f"@{DEFAULT_TENANT}/{key}"
 
     def visible_keys(self, keys: "list[str] | set[str]") -> dict[str, str]:
         """Of `keys`, those this caller sees, each with its name."""
@@ -116,10 +132,11 @@ class Principal:
     user: str | None = None
     max_readings_per_s: float | None = None  # the tenant's rate limit
     everything: bool = False
+    shared: tuple[str, ...] = ()  # key prefixes of app outputs other tenants share with this tenant
 
     @functools.cached_property
     def scope(self) -> Scope:
-        return Scope(self.tenant, self.system, self.everything)
+        return Scope(self.tenant, self.system, self.everything, self.shared)
 
     @property
     def operator(self) -> bool:

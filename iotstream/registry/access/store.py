@@ -15,7 +15,15 @@ from iotstream.registry.access.principal import DEFAULT_TENANT, Role, check_name
 from iotstream.registry.access.secrets import check_password, hash_password, mosquitto_hash, new_token
 from iotstream.registry.catalog import Catalog
 
-__all__ = ["AccessError", "AccessStore", "ConflictError", "NotFoundError", "TokenInfo", "token_info"]
+__all__ = [
+    "AccessError",
+    "AccessStore",
+    "ConflictError",
+    "NotFoundError",
+    "TokenInfo",
+    "bump_epoch",
+    "token_info",
+]
 
 
 class AccessError(IotStreamError):
@@ -154,7 +162,7 @@ class AccessStore:
             revoking = row.revoked_ms is None
             if revoking:
                 row.revoked_ms = self._clock()
-                _bump_epoch(session)
+                bump_epoch(session)
                 self._audit(session, _tenant_name(session, row.tenant_id), actor, "token.revoke", token_id)
             info = token_info(session, row)
         if revoking:
@@ -281,7 +289,8 @@ def _system(session: Session, tenant: Tenant, name: str) -> System:
     return system
 
 
-def _bump_epoch(session: Session) -> None:
+def bump_epoch(session: Session) -> None:
+    """Every verifier re-reads what it cached (a revoked token, a changed share) at its next check."""
     session.execute(update(AccessEpoch).where(AccessEpoch.id == 1).values(epoch=AccessEpoch.epoch + 1))
 
 

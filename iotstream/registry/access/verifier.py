@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from iotstream.registry.access.principal import Principal, Role
 from iotstream.registry.access.secrets import secret_matches, split_token
 from iotstream.registry.access.store import AccessStore
+from iotstream.registry.apps.store import shared_prefixes
 
 __all__ = ["TokenVerifier"]
 
@@ -76,7 +77,8 @@ class TokenVerifier:
         row, tenant, system, user, rate = found
         if row.revoked_ms is not None or not secret_matches(secret, row.secret_hash):
             return None
-        principal = Principal(tenant, Role[row.role], system, row.id, user, rate)
+        shared = tuple(shared_prefixes(self._store.catalog, tenant))
+        principal = Principal(tenant, Role[row.role], system, row.id, user, rate, shared=shared)
         return principal, row.expires_ms
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from alembic import context
 
 from iotstream.registry.access import models as _access_tables  # noqa: F401 - their tables join Base
+from iotstream.registry.apps import models as _app_tables  # noqa: F401 - theirs too
 from iotstream.registry.models import Base
 
 connection = context.config.attributes["connection"]

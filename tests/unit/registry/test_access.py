@@ -44,12 +44,37 @@ def verifiers() -> Iterator[Verifiers]:
 def test_a_tenants_names_become_its_keys_and_back() -> None:
     acme = Scope("acme")
     assert acme.key("house1/power") == "@acme/house1/power"
-    assert acme.key("@odd") == "@acme/@odd"
+    with pytest.raises(ScopeError, match="reserved for tenants"):  # it would read as another tenant's
+        acme.key("@odd")
     assert acme.name("@acme/house1/power") == "house1/power"
-    assert acme.name("@acme/@odd") == "@odd"
     assert acme.name("house1/power") is None
     assert acme.name("@acmeco/house1/power") is None
     assert acme.name("@globex/house1/power") is None
+
+
+def test_shared_app_outputs_are_read_by_their_owners_name_and_never_written() -> None:
+    globex = Scope("globex", shared=("@acme/apps/hot/", "apps/dflt/"))
+    assert globex.read_key("@acme/apps/hot/t1") == "@acme/apps/hot/t1"
+    assert globex.read_key("@default/apps/dflt/t1") == "apps/dflt/t1"
+    assert globex.read_key("t1") == "@globex/t1"
+    for other in ("@acme/t1", "@acme/apps/cold/t1", "@default/t1", "@acme/apps/hotter/t1"):
+        with pytest.raises(ScopeError):
+            globex.read_key(other)
+    with pytest.raises(ScopeError, match="reserved for tenants"):
+        globex.key("@acme/apps/hot/t1")  # what a reading is sent to: never another tenant's
+    keys = {
+        "@acme/apps/hot/t1",
+        "apps/dflt/t2",
+        "@acme/t1",
+        "apps/other/t",
+        "@globex/mine",
+        "@acme/apps/hotter",
+    }
+    assert globex.visible_keys(keys) == {
+        "@acme/apps/hot/t1": "@acme/apps/hot/t1",
+        "apps/dflt/t2": "@default/apps/dflt/t2",
+        "@globex/mine": "mine",
+    }
 
 
 def test_the_default_tenant_keeps_plain_keys_and_may_not_name_a_tenants() -> None:

@@ -1,0 +1,189 @@
+"""An app's plan as an engine `Job`: the tenant's readings in, the app's datastreams out.
+
+An app reads `observations` and writes its rows back there as readings of its own datastreams,
+`apps/<app>/<datastream>` (the input's name, or the `datastream` column the SELECT gives), one per
+value column: a column named `value` keeps that name, any other adds `/<column>`. So an app's output
+is stored, charted, queried and watched by alert rules like any reading. Apps never read app outputs
+(datastreams under `apps/`): an app reading its own output would feed itself forever.
+
+A windowed app's rows are readings at their window's start that also carry the window (start, end,
+revision) in the log record; a correction within the allowed lateness is a new revision of the same
+reading, which the store keeps instead of the old one.
+"""
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from iotstream.log.topics import OBSERVATIONS, REGISTRY_DATASTREAMS
+from iotstream.processing.apps.aggregator import AppAggregates
+from iotstream.processing.apps.expressions import Row
+from iotstream.processing.apps.plan import Plan, plan
+from iotstream.processing.codec import WindowedReading
+from iotstream.processing.job import IDLE_TIMEOUT_MS, Job
+from iotstream.processing.windowing import Event, WindowResult
+from iotstream.registry.access.principal import Scope
+from iotstream.registry.apps import APPS_PREFIX
+
+__all__ = ["APPS_PREFIX", "AppSpec", "app_job"]
+
+_PLACES = ("datastream", "time", "window_start", "window_end")  # columns that are not values
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """What runs: the tenant's app `name` with its SQL and event-time settings."""
+
+    tenant: str
+    name: str
+    sql: str
+    out_of_orderness_ms: int = 0
+    allowed_lateness_ms: int = 0
+    version: str = ""  # a digest of the definition: a changed app is a new job (see `roles.apps`)
+    idle_timeout_ms: int = IDLE_TIMEOUT_MS
+
+    @property
+    def job_name(self) -> str:
+        """The engine job (and consumer group `iotstream.job.<job_name>`), apart from `[[jobs]]`."""
+        name = f"app.{self.name}" if self.tenant == "default" else f"app.{self.tenant}.{self.name}"
+        return f"{name}.{self.version}" if self.version else name
+
+    @property
+    def output_prefix(self) -> str:
+        """The stream-key prefix of every datastream the app writes."""
+        return Scope(self.tenant).key(f"{APPS_PREFIX}{self.name}/")
+
+
+def app_job(spec: AppSpec) -> Job:
+    """The job running `spec`; raises `SqlError` for SQL an app cannot run."""
+    compiled = plan(spec.sql)
+    job = Job(
+        spec.job_name,
+        sources=[OBSERVATIONS],
+        out_of_orderness_ms=spec.out_of_orderness_ms,
+        idle_timeout_ms=spec.idle_timeout_ms,
+    ).flat_map(_own_readings(Scope(spec.tenant)))
+    if compiled.registry:
+        job = job.join_table(REGISTRY_DATASTREAMS, lambda value, datastream: (value, datastream))
+    rows = _Rows(spec, compiled)
+    if compiled.grouping is None:
+        return job.flat_map(rows.readings).to(OBSERVATIONS)
+    return (
+        job.flat_map(rows.into_groups)
+        .window(
+            compiled.grouping.windows,
+            AppAggregates(compiled.aggregates),
+            allowed_lateness_ms=spec.allowed_lateness_ms,
+        )
+        .flat_map(rows.window_readings)
+        .to(OBSERVATIONS)
+    )
+
+
+def _own_readings(scope: Scope) -> Callable[[Event], tuple[Event, ...]]:
+    """The tenant's readings, minus every app's output; each key is judged once."""
+    names: dict[str, str | None] = {}
+
+    def own(event: Event) -> tuple[Event, ...]:
+        key = event[0]
+        if key not in names:
+            name = scope.name(key)
+            names[key] = None if name is None or name.startswith(APPS_PREFIX) else name
+        return () if names[key] is None else (event,)
+
+    return own
+
+
+class _Rows:
+    """Readings into rows, rows into the app's readings."""
+
+    def __init__(self, spec: AppSpec, compiled: Plan) -> None:
+        self._scope = Scope(spec.tenant)
+        self._compiled = compiled
+        self._prefix = f"{APPS_PREFIX}{spec.name}"
+        self._registry = compiled.registry
+        self._where = compiled.where
+        values = [o.name for o in compiled.outputs if o.name not in _PLACES]
+        self._suffixes = {name: "" if values == ["value"] else f"/{name}" for name in values}
+
+    def _row(self, event: Event) -> Row | None:
+        """The reading's row, or None when WHERE does not keep it."""
+        key, value, time_ms = event
+        datastream = self._scope.name(key)
+        if self._registry:
+            value, document = value
+            row = {"datastream": datastream, "time": time_ms, "value": value, **_registry_columns(document)}
+        else:
+            row = {"datastream": datastream, "time": time_ms, "value": value}
+        return row if self._where is None or self._where(row) is True else None
+
+    def readings(self, event: Event) -> Iterator[Event]:
+        row = self._row(event)
+        if row is None:
+            return
+        columns = {output.name: output.compute(row) for output in self._compiled.outputs}
+        time_ms = columns.get("time", row["time"])
+        if type(time_ms) is not int or time_ms < 0:
+            raise ValueError(f"the time column must be epoch milliseconds, got {time_ms!r}")
+        yield from self._readings(columns, row["datastream"], lambda value: value, time_ms)
+
+    def into_groups(self, event: Event) -> Iterator[Event]:
+        row = self._row(event)
+        if row is None:
+            return
+        grouping = self._compiled.grouping
+        assert grouping is not None  # noqa: S101 - only windowed apps call this
+        group = tuple(compute(row) for _, compute in grouping.keys)
+        arguments = tuple(1 if a.argument is None else a.argument(row) for a in grouping.aggregates)
+        name = "/".join(_text(part) for part in group)
+        key = self._scope.key(f"{self._prefix}/{name}" if name else self._prefix)
+        yield key, (group, arguments), row["time"]
+
+    def window_readings(self, event: Event) -> Iterator[Event]:
+        result = event[1]
+        assert isinstance(result, WindowResult)  # noqa: S101 - the window step's output
+        grouping = self._compiled.grouping
+        assert grouping is not None  # noqa: S101
+        group, values = result.value
+        row = grouping.row(tuple(group), result.start_ms, result.end_ms, values)
+        if grouping.having is not None and grouping.having(row) is not True:
+            return
+        columns = {output.name: output.compute(row) for output in self._compiled.outputs}
+        name = "/".join(_text(part) for part in group)
+
+        def windowed(value: Any) -> WindowedReading:
+            return WindowedReading(value, result.start_ms, result.end_ms, result.revision, result.replaces)
+
+        yield from self._readings(columns, name or None, windowed, result.start_ms)
+
+    def _readings(
+        self, columns: dict[str, Any], default: str | None, wrap: Callable[[Any], Any], time_ms: int
+    ) -> Iterator[Event]:
+        datastream = columns.get("datastream", default)
+        if "datastream" in columns and (type(datastream) is not str or not datastream):
+            raise ValueError(f"the datastream column must be a non-empty string, got {datastream!r}")
+        base = self._prefix if datastream is None else f"{self._prefix}/{datastream}"
+        for column, suffix in self._suffixes.items():
+            value = columns[column]
+            if value is None or (type(value) is float and not math.isfinite(value)):
+                continue  # no reading: NULL is "no value", and a reading always has one
+            yield self._scope.key(base + suffix), wrap(value), time_ms
+
+
+def _registry_columns(document: Any) -> dict[str, Any]:
+    """thing, location and unit of a Datastream's registry record (NULL when it has none)."""
+    if not isinstance(document, dict):
+        return {"thing": None, "location": None, "unit": None}
+    thing = document.get("Thing") or {}
+    places = thing.get("Locations") or [{}]
+    unit = document.get("unitOfMeasurement") or {}
+    return {
+        "thing": thing.get("name"),
+        "location": places[0].get("name"),
+        "unit": unit.get("symbol") if isinstance(unit, dict) else None,
+    }
+
+
+def _text(value: Any) -> str:
+    return "null" if value is None else str(value)
