@@ -13,6 +13,7 @@ credentials no longer hold); the amqtt fallback asks `MqttAccess` on every conne
 subscription and delivery.
 """
 
+import functools
 import secrets
 from dataclasses import dataclass
 
@@ -44,10 +45,19 @@ def namespace(tenant: str, system: str | None) -> str:
 def scope_of_topic(topic: str) -> tuple[Scope, str]:
     """Whose names a message on `topic` carries, and the topic within that namespace."""
     if not topic.startswith("@"):
-        return Scope(), topic
+        return _DEFAULT_SCOPE, topic
     first, _, rest = topic.partition("/")
     tenant, _, system = first[1:].partition(".")
-    return Scope(tenant, system or None), rest
+    return _scope(tenant, system or None), rest
+
+
+_DEFAULT_SCOPE = Scope()
+
+
+@functools.lru_cache(maxsize=4096)
+def _scope(tenant: str, system: str | None) -> Scope:
+    """One `Scope` per namespace, not per message: a scope works out its key prefix once."""
+    return Scope(tenant, system)
 
 
 def grants(principal: Principal, systems: list[str], readings_topic: str) -> list[Grant]:

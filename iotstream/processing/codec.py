@@ -13,7 +13,7 @@ from iotstream._units import parse_time_ms
 from iotstream.log.types import Record
 from iotstream.processing.windowing import Event, LateReading, WindowResult
 
-__all__ = ["Reading", "WindowedReading", "decode", "encode_event", "encode_late", "event_id", "read_reading"]
+__all__ = ["OutputReading", "Reading", "decode", "encode_event", "encode_late", "event_id", "read_reading"]
 
 _encoder = msgspec.json.Encoder()
 
@@ -31,13 +31,14 @@ class Reading(msgspec.Struct, gc=False):
     value: Any = msgspec.UNSET
 
 
-class WindowedReading(msgspec.Struct, frozen=True, gc=False):
-    """A reading computed over a window (a stream app's row): stored as a reading at the window's
-    start, its record also says which window and which revision of it."""
+class OutputReading(msgspec.Struct, frozen=True, gc=False):
+    """A reading a job writes to `observations` (a stream app's row), in the record format ingestion
+    writes, so the store and the live feeds take it like any reading. One computed over a window is
+    stored at the window's start, and its record also says which window and which revision of it."""
 
     value: Any
-    start_ms: int
-    end_ms: int
+    start_ms: int | None = None  # the window's, when it has one
+    end_ms: int | None = None
     revision: int = 0
     replaces: tuple[int, ...] = ()
 
@@ -89,11 +90,12 @@ def encode_event(event: Event) -> bytes:
                 **(value.value if isinstance(value.value, dict) else {"value": value.value}),
             }
         )
-    if isinstance(value, WindowedReading):
-        window: dict[str, Any] = {"start": value.start_ms, "end": value.end_ms, "revision": value.revision}
-        if value.replaces:
-            window["replaces"] = list(value.replaces)
-        return _encoder.encode({"key": key, "time": timestamp, "value": value.value, "window": window})
+    if isinstance(value, OutputReading):
+        document = {"datastream": key, "time": timestamp, "value": value.value}
+        if value.start_ms is not None:
+            window = {"start": value.start_ms, "end": value.end_ms, "revision": value.revision}
+            document["window"] = window | ({"replaces": list(value.replaces)} if value.replaces else {})
+        return _encoder.encode(document)
     return _encoder.encode({"key": key, "time": timestamp, "value": value})
 
 

@@ -19,6 +19,8 @@ from iotstream.registry.access import AccessStore, Role
 from iotstream.registry.catalog import open_catalog
 
 T0 = 1_790_000_000_000
+M = 60_000
+HOT_MEANS = {"type": "threshold", "name": "hot-means", "datastreams": ["apps/means/*"], "above": 50.0}
 
 
 def wait_for(what: str, done: Callable[[], Any], timeout_s: float = 30) -> Any:
@@ -55,7 +57,7 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
         api={"port": 0},
         auth={"enabled": True},
         storage={"retention": {"raw": "36500d", "1m": "36500d", "1h": "36500d"}},
-        jobs=[declared],
+        jobs=[declared, {**HOT_MEANS, "tenant": "acme"}],
     )
     catalog = open_catalog(settings.registry.url)
     store = AccessStore(catalog)
@@ -80,7 +82,7 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
 
 
 def _readings(api: httpx.Client, datastream: str) -> list[tuple[int, Any]]:
-    answer = api.get("/api/v1/readings", params={"datastream": datastream, "from": T0, "to": T0 + 10**9})
+    answer = api.get("/api/v1/readings", params={"datastream": datastream, "from": T0 - 10 * M, "to": T0 + 10**9})
     return (
         []
         if answer.status_code == 404
@@ -138,6 +140,26 @@ def test_sharing_shows_the_output_and_nothing_else_until_it_is_revoked(platform:
         globex.get("/api/v1/readings", params={"datastream": "@acme/apps/shared/secret"}).status_code == 404
     )
     assert not [d for d in globex.get("/api/v1/datastreams").json() if d["key"].startswith("@acme/")]
+
+
+def test_a_windowed_apps_results_are_readings_that_alert_rules_watch(platform: Platform) -> None:
+    acme = platform["acme"]
+    sql = (
+        "SELECT datastream, avg(value) AS value, count(*) AS n FROM readings"
+        " GROUP BY datastream, TUMBLE(time, INTERVAL '1' MINUTE)"
+    )
+    assert acme.post("/api/v1/apps", json={"name": "means", "sql": sql}).status_code == 201
+    start = T0 - T0 % M
+    values = [(start + 1_000, 60), (start + 2_000, 80), (start + M + 1_000, 70), (start + 5 * M, 1)]
+    readings = [{"datastream": "boiler", "time": t, "value": v} for t, v in values]
+    assert acme.post("/api/v1/readings", json=readings).status_code == 202
+    means = wait_for(
+        "two closed minutes", lambda: len(got := _readings(acme, "apps/means/boiler")) == 2 and got
+    )
+    assert means == [(start, 70.0), (start + M, 70.0)]  # the minute at 5 M is not closed yet
+    assert _readings(acme, "apps/means/boiler/n") == [(start, 2), (start + M, 1)]
+    alerts = wait_for("the rule's alert", lambda: acme.get("/api/v1/alerts").json())
+    assert {(a["datastream"], a["max"]) for a in alerts} == {("apps/means/boiler", 70.0)}
 
 
 def test_pause_resume_and_delete(platform: Platform) -> None:

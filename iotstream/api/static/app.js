@@ -1,13 +1,14 @@
-// The dashboard's router: #/ (datastreams), #/datastream/NAME, #/meters, #/alerts, #/health. Each page renders
-// into <main> and returns a function that closes its live subscriptions.
+// The dashboard's router: #/ (datastreams), #/datastream/NAME, #/meters, #/alerts, #/apps[/NAME], #/health.
+// Each page renders into <main> and returns a function that closes its live subscriptions.
 import { el, getJSON } from "./lib.js";
 import { alerts } from "./pages/alerts.js";
+import { apps } from "./pages/apps.js";
 import { datastream } from "./pages/datastream.js";
 import { health } from "./pages/health.js";
 import { meters } from "./pages/meters.js";
 import { overview } from "./pages/overview.js";
 
-const PAGES = { "": overview, datastream, meters, alerts, health };
+const PAGES = { "": overview, datastream, meters, alerts, apps, health };
 const main = document.getElementById("page");
 let leave = () => {};
 let visit = 0;

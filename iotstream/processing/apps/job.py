@@ -20,7 +20,7 @@ from iotstream.log.topics import OBSERVATIONS, REGISTRY_DATASTREAMS
 from iotstream.processing.apps.aggregator import AppAggregates
 from iotstream.processing.apps.expressions import Row
 from iotstream.processing.apps.plan import Plan, plan
-from iotstream.processing.codec import WindowedReading
+from iotstream.processing.codec import OutputReading
 from iotstream.processing.job import IDLE_TIMEOUT_MS, Job
 from iotstream.processing.windowing import Event, WindowResult
 from iotstream.registry.access.principal import Scope
@@ -105,7 +105,7 @@ class _Rows:
         self._registry = compiled.registry
         self._where = compiled.where
         values = [o.name for o in compiled.outputs if o.name not in _PLACES]
-        self._suffixes = {name: "" if values == ["value"] else f"/{name}" for name in values}
+        self._suffixes = {name: "" if name == "value" else f"/{name}" for name in values}
 
     def _row(self, event: Event) -> Row | None:
         """The reading's row, or None when WHERE does not keep it."""
@@ -126,7 +126,7 @@ class _Rows:
         time_ms = columns.get("time", row["time"])
         if type(time_ms) is not int or time_ms < 0:
             raise ValueError(f"the time column must be epoch milliseconds, got {time_ms!r}")
-        yield from self._readings(columns, row["datastream"], lambda value: value, time_ms)
+        yield from self._readings(columns, row["datastream"], OutputReading, time_ms)
 
     def into_groups(self, event: Event) -> Iterator[Event]:
         row = self._row(event)
@@ -152,8 +152,8 @@ class _Rows:
         columns = {output.name: output.compute(row) for output in self._compiled.outputs}
         name = "/".join(_text(part) for part in group)
 
-        def windowed(value: Any) -> WindowedReading:
-            return WindowedReading(value, result.start_ms, result.end_ms, result.revision, result.replaces)
+        def windowed(value: Any) -> OutputReading:
+            return OutputReading(value, result.start_ms, result.end_ms, result.revision, result.replaces)
 
         yield from self._readings(columns, name or None, windowed, result.start_ms)
 

@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iotstream.log.topics import REGISTRY_DATASTREAMS
 from iotstream.processing.apps import AppSpec, SqlError, app_job, plan
 from iotstream.processing.job import Job
+from iotstream.processing.task import Task
 from iotstream.processing.windows import Tumbling
-from iotstream.testing import run_job
+from iotstream.testing import reading_record, run_job
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 CASES = json.loads((FIXTURES / "panta_rhei_streamhub_filter_cases.json").read_text())
@@ -25,7 +27,7 @@ def run_app(sql: str, readings: list[tuple[str, Any, int]], tenant: str = "defau
 
 
 def outputs(sink: Any) -> list[tuple[str, int, Any]]:
-    return [(doc["key"], doc["time"], doc["value"]) for doc in sink.topics.get("observations", [])]
+    return [(doc["datastream"], doc["time"], doc["value"]) for doc in sink.topics.get("observations", [])]
 
 
 @pytest.mark.parametrize(
@@ -73,8 +75,8 @@ def test_projections_name_their_outputs_and_nulls_make_no_reading() -> None:
     )
     sink = run_app(sql, [("t", 10.0, 1_000), ("t", 20.0, 2_000), ("t", -5.0, 3_000)])
     assert outputs(sink) == [
-        ("apps/app/t/value", 1_000, 50.0),  # 10 / 0 is NULL: no ratio reading at 1_000
-        ("apps/app/t/value", 2_000, 68.0),
+        ("apps/app/t", 1_000, 50.0),  # 10 / 0 is NULL: no ratio reading at 1_000
+        ("apps/app/t", 2_000, 68.0),
         ("apps/app/t/ratio", 2_000, 2.0),
     ]
 
@@ -88,6 +90,29 @@ def test_an_app_reads_only_its_tenants_readings_and_no_app_output() -> None:
     ]
     sink = run_app("SELECT * FROM readings", readings, tenant="acme")
     assert outputs(sink) == [("@acme/apps/app/s", 1_000, 2.0), ("@acme/apps/app/t", 2_000, 4.0)]
+
+
+def test_thing_location_and_unit_come_from_the_registrys_datastream_record() -> None:
+    boiler = {
+        "name": "boiler",
+        "unitOfMeasurement": {"symbol": "degC"},
+        "Thing": {"name": "Boiler room", "Locations": [{"name": "Basement"}]},
+    }
+    tables = {REGISTRY_DATASTREAMS: {"@acme/boiler": boiler, "@acme/attic": {"name": "attic"}}}
+    sql = "SELECT datastream, thing, location, unit FROM readings WHERE thing LIKE 'Boiler%' OR unit IS NULL"
+    task = Task(app_job(AppSpec("acme", "app", sql)), 0, tables, clock=lambda: 0.0)
+    records = [
+        reading_record(key, 1.0, 1_000, offset=i)
+        for i, key in enumerate(["@acme/boiler", "@acme/attic", "@acme/x"])
+    ]
+    out, rejected = task.process(records)
+    assert rejected == []
+    # attic and x pass WHERE (no unit) but have no Thing either: NULLs, so no readings
+    assert sorted((event[0], event[1].value) for _, event in out.to_topics) == [
+        ("@acme/apps/app/boiler/location", "Basement"),
+        ("@acme/apps/app/boiler/thing", "Boiler room"),
+        ("@acme/apps/app/boiler/unit", "degC"),
+    ]
 
 
 STATS = ("count", "sum", "min", "max", "avg", "first", "last")
@@ -130,7 +155,7 @@ def test_a_windowed_app_gives_the_built_in_window_jobs_results_and_corrections(s
     }
     got = {}
     for doc in sink.topics["observations"]:
-        datastream, stat = doc["key"].removeprefix("apps/app/").rsplit("/", 1)
+        datastream, stat = doc["datastream"].removeprefix("apps/app/").rsplit("/", 1)
         assert doc["window"]["end"] - doc["window"]["start"] == M
         got[(datastream, doc["time"], doc["window"]["revision"], stat)] = doc["value"]
     assert got == want
