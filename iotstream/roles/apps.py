@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from iotstream.log.base import BaseLog
-from iotstream.processing.apps import AppSpec, SqlError, app_job
+from iotstream.processing.apps import AppSpec, app_job
 from iotstream.processing.runner import JobRunner
 from iotstream.processing.watermark import NO_WATERMARK
 from iotstream.registry.apps.store import AppInfo, AppStore
@@ -75,7 +75,8 @@ class AppRunners:
 
     @property
     def runners(self) -> list[JobRunner]:
-        return [running.runner for running in self._running.values()]
+        """Safe from another thread (the stats): `list()` copies the dict's values in one step."""
+        return [running.runner for running in list(self._running.values())]
 
     def _sync_safely(self) -> None:
         try:
@@ -95,7 +96,7 @@ class AppRunners:
     def _start(self, key: AppKey, spec: AppSpec) -> None:
         try:
             runner = JobRunner(app_job(spec), self._log, self._state_dir)
-        except (SqlError, Exception) as err:  # SQL checked by the API once may fail a newer parser
+        except Exception as err:  # SqlError (a newer parser), or the log refusing the consumer group
             _log.error("stream app %s of %s cannot start: %s", key[1], key[0], err)
             self._failed[key] = {"job": spec.job_name, "error": str(err)}
             return
