@@ -10,6 +10,7 @@ from pydantic import Field
 
 from iotstream.processing.job import Job
 from iotstream.processing.jobs.daily_meters import AGGREGATES, DailyMetersSettings, daily_meter_jobs
+from iotstream.processing.jobs.join import JoinSettings, join_jobs
 from iotstream.processing.jobs.sql_app import SqlAppSettings
 from iotstream.processing.jobs.staleness import StalenessSettings, staleness_job
 from iotstream.processing.jobs.threshold import ThresholdSettings, threshold_job
@@ -18,6 +19,7 @@ __all__ = [
     "AGGREGATES",
     "DailyMetersSettings",
     "JobSettings",
+    "JoinSettings",
     "SqlAppSettings",
     "StalenessSettings",
     "ThresholdSettings",
@@ -26,7 +28,8 @@ __all__ = [
 ]
 
 JobSettings = Annotated[
-    DailyMetersSettings | ThresholdSettings | StalenessSettings | SqlAppSettings, Field(discriminator="type")
+    DailyMetersSettings | ThresholdSettings | StalenessSettings | SqlAppSettings | JoinSettings,
+    Field(discriminator="type"),
 ]
 
 
@@ -40,6 +43,8 @@ def build_jobs(settings: list[JobSettings]) -> list[Job]:
             jobs.append(threshold_job(spec))
         elif isinstance(spec, StalenessSettings):
             jobs.append(staleness_job(spec))
+        elif isinstance(spec, JoinSettings):
+            jobs += join_jobs(spec)
         else:
             jobs += daily_meter_jobs(spec)
     return jobs
@@ -47,4 +52,5 @@ def build_jobs(settings: list[JobSettings]) -> list[Job]:
 
 def internal_topics(settings: list[JobSettings]) -> list[str]:
     """Topics the jobs pass data through between themselves (each needs one partition)."""
-    return [spec.days_topic for spec in settings if isinstance(spec, DailyMetersSettings)]
+    days = [spec.days_topic for spec in settings if isinstance(spec, DailyMetersSettings)]
+    return days + [t for s in settings if isinstance(s, JoinSettings) for t in (s.sides_topic, s.out_topic)]
