@@ -82,7 +82,8 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
 
 
 def _readings(api: httpx.Client, datastream: str) -> list[tuple[int, Any]]:
-    answer = api.get("/api/v1/readings", params={"datastream": datastream, "from": T0 - 10 * M, "to": T0 + 10**9})
+    params = {"datastream": datastream, "from": T0 - 10 * M, "to": T0 + 10**9}
+    answer = api.get("/api/v1/readings", params=params)
     return (
         []
         if answer.status_code == 404

@@ -24,7 +24,7 @@ REGISTRY_COLUMNS = frozenset(("thing", "location", "unit"))  # joined from the r
 _SYNONYMS = {"result": "value", "phenomenontime": "time", "name": "datastream"}
 _CLAUSES = {  # a SELECT's parts an app may not have, as users write them
     "with_": "WITH",
-    "joins": "JOIN (join two datastreams with a `[[jobs]]` table of type \"join\")",
+    "joins": 'JOIN (join two datastreams with a `[[jobs]]` table of type "join")',
     "laterals": "LATERAL",
     "order": "ORDER BY",
     "limit": "LIMIT",
