@@ -23,6 +23,7 @@ class AppAggregates(Aggregator[Accumulator, tuple[list[Any], list[Any]]]):
 
     def __init__(self, aggregates: tuple[Aggregate, ...]) -> None:
         self._kinds = tuple(aggregate.kind for aggregate in aggregates)
+        self._adds = tuple(enumerate(_ADD[kind] for kind in self._kinds))
 
     def init(self) -> Accumulator:
         return [None, [_INIT[kind]() for kind in self._kinds]]
@@ -32,8 +33,8 @@ class AppAggregates(Aggregator[Accumulator, tuple[list[Any], list[Any]]]):
         if acc[0] is None:
             acc[0] = list(group)
         states = acc[1]
-        for index, kind in enumerate(self._kinds):
-            states[index] = _ADD[kind](states[index], arguments[index], timestamp_ms)
+        for index, add in self._adds:
+            states[index] = add(states[index], arguments[index], timestamp_ms)
         return acc
 
     def merge(self, a: Accumulator, b: Accumulator) -> Accumulator:

@@ -106,11 +106,19 @@ class _Rows:
         self._where = compiled.where
         values = [o.name for o in compiled.outputs if o.name not in _PLACES]
         self._suffixes = {name: "" if name == "value" else f"/{name}" for name in values}
+        # Worked out once per datastream or group, not per reading:
+        self._names: dict[str, str | None] = {}  # stream key → the tenant's name
+        self._group_keys: dict[tuple[Any, ...], str] = {}  # group → the window's key
+        grouping = compiled.grouping
+        self._group_by = [compute for _, compute in grouping.keys] if grouping else []
+        self._arguments = [a.argument or _count_row for a in grouping.aggregates] if grouping else []
 
     def _row(self, event: Event) -> Row | None:
         """The reading's row, or None when WHERE does not keep it."""
         key, value, time_ms = event
-        datastream = self._scope.name(key)
+        datastream = self._names.get(key)
+        if datastream is None:
+            datastream = self._names[key] = self._scope.name(key)
         if self._registry:
             value, document = value
             row = {"datastream": datastream, "time": time_ms, "value": value, **_registry_columns(document)}
@@ -118,27 +126,28 @@ class _Rows:
             row = {"datastream": datastream, "time": time_ms, "value": value}
         return row if self._where is None or self._where(row) is True else None
 
-    def readings(self, event: Event) -> Iterator[Event]:
+    def readings(self, event: Event) -> list[Event]:
         row = self._row(event)
         if row is None:
-            return
+            return []
         columns = {output.name: output.compute(row) for output in self._compiled.outputs}
         time_ms = columns.get("time", row["time"])
         if type(time_ms) is not int or time_ms < 0:
             raise ValueError(f"the time column must be epoch milliseconds, got {time_ms!r}")
-        yield from self._readings(columns, row["datastream"], OutputReading, time_ms)
+        return list(self._readings(columns, row["datastream"], OutputReading, time_ms))
 
-    def into_groups(self, event: Event) -> Iterator[Event]:
+    def into_groups(self, event: Event) -> tuple[Event, ...]:
         row = self._row(event)
         if row is None:
-            return
-        grouping = self._compiled.grouping
-        assert grouping is not None  # noqa: S101 - only windowed apps call this
-        group = tuple(compute(row) for _, compute in grouping.keys)
-        arguments = tuple(1 if a.argument is None else a.argument(row) for a in grouping.aggregates)
-        name = "/".join(_text(part) for part in group)
-        key = self._scope.key(f"{self._prefix}/{name}" if name else self._prefix)
-        yield key, (group, arguments), row["time"]
+            return ()
+        group = tuple([compute(row) for compute in self._group_by])
+        key = self._group_keys.get(group)
+        if key is None:
+            name = "/".join(_text(part) for part in group)
+            key = self._group_keys[group] = self._scope.key(
+                f"{self._prefix}/{name}" if name else self._prefix
+            )
+        return ((key, (group, [argument(row) for argument in self._arguments]), row["time"]),)
 
     def window_readings(self, event: Event) -> Iterator[Event]:
         result = event[1]
@@ -169,6 +178,11 @@ class _Rows:
             if value is None or (type(value) is float and not math.isfinite(value)):
                 continue  # no reading: NULL is "no value", and a reading always has one
             yield self._scope.key(base + suffix), wrap(value), time_ms
+
+
+def _count_row(row: Row) -> int:
+    """COUNT(*)'s argument: every row counts."""
+    return 1
 
 
 def _registry_columns(document: Any) -> dict[str, Any]:

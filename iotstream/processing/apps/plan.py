@@ -24,7 +24,7 @@ REGISTRY_COLUMNS = frozenset(("thing", "location", "unit"))  # joined from the r
 _SYNONYMS = {"result": "value", "phenomenontime": "time", "name": "datastream"}
 _CLAUSES = {  # a SELECT's parts an app may not have, as users write them
     "with_": "WITH",
-    "joins": 'JOIN (join two datastreams with a `[[jobs]]` table of type "join")',
+    "joins": "JOIN",
     "laterals": "LATERAL",
     "order": "ORDER BY",
     "limit": "LIMIT",
@@ -93,11 +93,13 @@ def _check_clauses(tree: exp.Select) -> None:
         if value and key not in _ALLOWED:
             node = value[0] if isinstance(value, list) else value
             what = _CLAUSES.get(key, key.upper())
-            raise (
-                unsupported(node, what)
-                if isinstance(node, exp.Expr)
-                else SqlError(f"{what} is not supported")
-            )
+            if not isinstance(node, exp.Expr):
+                raise SqlError(f"{what} is not supported")
+            refusal = unsupported(node, what)
+            if key == "joins":  # the one construct with an alternative
+                hint = '; join two datastreams with a [[jobs]] table of type "join"'
+                raise SqlError(refusal.reason + hint, refusal.line, refusal.column)
+            raise refusal
     for node in tree.find_all(exp.Subquery, exp.Select, exp.Window):
         if node is not tree:
             raise unsupported(
