@@ -128,13 +128,22 @@ def _document(info: AppInfo) -> dict[str, Any]:
         "share_with": info.share_with,
         "out_of_orderness_ms": info.out_of_orderness_ms,
         "allowed_lateness_ms": info.allowed_lateness_ms,
-        "state": "paused" if info.paused else "running" if info.status_ms else "starting",
+        "state": _state(info),
         "declared": info.declared,
         "outputs": f"apps/{info.name}/",
         "job": spec.job_name,
         "created_ms": info.created_ms,
         "status": {**status, "reported_ms": info.status_ms},
     }
+
+
+def _state(info: AppInfo) -> str:
+    """paused, starting (not reported by the jobs role yet), failed (it could not start) or running."""
+    if info.paused:
+        return "paused"
+    if info.status_ms is None:
+        return "starting"
+    return "failed" if (info.status or {}).get("error") else "running"
 
 
 def _store(request: Request) -> AppStore:

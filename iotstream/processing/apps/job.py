@@ -119,6 +119,7 @@ class _Rows:
         datastream = self._names.get(key)
         if datastream is None:
             datastream = self._names[key] = self._scope.name(key)
+            _bound(self._names)
         if self._registry:
             value, document = value
             row = {"datastream": datastream, "time": time_ms, "value": value, **_registry_columns(document)}
@@ -147,6 +148,7 @@ class _Rows:
             key = self._group_keys[group] = self._scope.key(
                 f"{self._prefix}/{name}" if name else self._prefix
             )
+            _bound(self._group_keys)
         return ((key, (group, [argument(row) for argument in self._arguments]), row["time"]),)
 
     def window_readings(self, event: Event) -> Iterator[Event]:
@@ -178,6 +180,15 @@ class _Rows:
             if value is None or (type(value) is float and not math.isfinite(value)):
                 continue  # no reading: NULL is "no value", and a reading always has one
             yield self._scope.key(base + suffix), wrap(value), time_ms
+
+
+_CACHED = 65_536
+
+
+def _bound(cache: dict[Any, Any]) -> None:
+    """Start over when a cache outgrows its purpose (a GROUP BY of a column with endless values)."""
+    if len(cache) > _CACHED:
+        cache.clear()
 
 
 def _count_row(row: Row) -> int:
