@@ -16,7 +16,8 @@ from iotstream._units import parse_time_ms
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
 from iotstream.registry.access import AccessStore, Role
-from iotstream.registry.catalog import open_catalog
+from iotstream.registry.apps.store import AppStore
+from iotstream.registry.catalog import Catalog, open_catalog
 
 T0 = 1_790_000_000_000
 M = 60_000
@@ -32,8 +33,9 @@ def wait_for(what: str, done: Callable[[], Any], timeout_s: float = 30) -> Any:
 
 
 class Platform:
-    def __init__(self, url: str, tokens: dict[str, str]) -> None:
+    def __init__(self, url: str, tokens: dict[str, str], catalog: Catalog) -> None:
         self.url = url
+        self.catalog = catalog
         self.clients = {
             who: httpx.Client(base_url=url, headers={"Authorization": f"Bearer {t}"})
             for who, t in tokens.items()
@@ -73,7 +75,7 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
     try:
         with EmbeddedPlatform(settings) as running:
             assert running.api is not None
-            clients = Platform(running.api.url, tokens)
+            clients = Platform(running.api.url, tokens, catalog)
             yield clients
             for client in clients.clients.values():
                 client.close()
@@ -94,7 +96,8 @@ def _readings(api: httpx.Client, datastream: str) -> list[tuple[int, Any]]:
 def test_an_app_filters_its_tenants_readings_into_datastreams_of_its_own(platform: Platform) -> None:
     acme = platform["acme"]
     created = acme.post(
-        "/api/v1/apps", json={"name": "cold", "sql": "SELECT * FROM * WHERE result < 4"}  # the seed's form
+        "/api/v1/apps",
+        json={"name": "cold", "sql": "SELECT * FROM * WHERE result < 4"},  # the seed's form
     )
     assert created.status_code == 201, created.text
     assert created.json()["outputs"] == "apps/cold/"
@@ -183,6 +186,19 @@ def test_pause_resume_and_delete(platform: Platform) -> None:
     assert acme.delete("/api/v1/apps/paused").status_code == 204
     assert acme.get("/api/v1/apps/paused").status_code == 404
     assert acme.delete("/api/v1/apps/declared").status_code == 409  # iotstream.toml's to remove
+
+
+def test_an_app_that_cannot_start_shows_as_failed_with_why(platform: Platform) -> None:
+    # stored without the API's check, as SQL an older version accepted might be
+    AppStore(platform.catalog).create("acme", "broken", "SELECT nope FROM readings", actor="test")
+    app = wait_for(
+        "the failure",
+        lambda: (doc := platform["acme"].get("/api/v1/apps/broken").json())["state"] == "failed" and doc,
+    )
+    assert "unknown column 'nope'" in app["status"]["error"]
+    assert (
+        platform["acme"].post("/api/v1/readings", json=[{"datastream": "x", "value": 1}]).status_code == 202
+    )
 
 
 REFUSALS = [
