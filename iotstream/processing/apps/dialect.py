@@ -15,7 +15,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.parsers.postgres import PostgresParser
 from sqlglot.tokenizer_core import TokenType
 
-__all__ = ["READINGS", "SqlError", "parse", "position_of"]
+__all__ = ["READINGS", "SqlError", "construct", "parse", "position_of", "unsupported"]
 
 READINGS = "readings"  # the one table an app reads: its tenant's readings
 
@@ -82,3 +82,17 @@ def position_of(node: exp.Expr) -> tuple[int | None, int | None]:
         if "line" in meta and "start" in meta and (best is None or meta["start"] < best[0]):
             best = (meta["start"], meta["line"], meta["col"] - (meta["end"] - meta["start"]))
     return (None, None) if best is None else (best[1], best[2])
+
+
+def unsupported(node: exp.Expr, what: str | None = None) -> SqlError:
+    line, column = position_of(node)
+    name = what or construct(node)
+    return SqlError(f"{name} is not supported in stream apps", line, column)
+
+
+def construct(node: exp.Expr) -> str:
+    if isinstance(node, exp.Anonymous):
+        return f"function {node.name.upper()}()"
+    if isinstance(node, exp.Func):
+        return f"function {node.sql_name()}()"
+    return node.key.upper()

@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlglot import exp
 
-from iotstream.processing.apps.dialect import SqlError, position_of
-from iotstream.processing.apps.expressions import Compiled, Row, compile_expression, unsupported
+from iotstream.processing.apps.dialect import SqlError, position_of, unsupported
+from iotstream.processing.apps.expressions import compile_expression
+from iotstream.processing.apps.types import Compiled, Row
 from iotstream.processing.exceptions import ProcessingConfigError
 from iotstream.processing.windows import BaseWindows, Hopping, Sessions, Tumbling
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from iotstream.log.topics import OBSERVATIONS, REGISTRY_DATASTREAMS
 from iotstream.processing.apps.aggregator import AppAggregates
-from iotstream.processing.apps.expressions import Row
 from iotstream.processing.apps.plan import Plan, plan
+from iotstream.processing.apps.types import Row
 from iotstream.processing.codec import OutputReading
 from iotstream.processing.job import IDLE_TIMEOUT_MS, Job
 from iotstream.processing.windowing import Event, WindowResult

@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlglot import exp
 
-from iotstream.processing.apps.dialect import READINGS, SqlError, parse, position_of
-from iotstream.processing.apps.expressions import Compiled, compile_expression, unsupported
+from iotstream.processing.apps.dialect import READINGS, SqlError, parse, position_of, unsupported
+from iotstream.processing.apps.expressions import compile_expression
 from iotstream.processing.apps.grouping import Aggregate, Grouping, group_by, is_window_bound
+from iotstream.processing.apps.types import Compiled
 from iotstream.processing.windows import BaseWindows
 
 __all__ = ["COLUMNS", "Output", "Plan", "plan"]
