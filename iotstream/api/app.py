@@ -24,10 +24,12 @@ from iotstream.api import (
     queries,
     readings,
     relay,
+    schema_registry,
 )
 from iotstream.api.fast_readings import ReadingsFastPath
 from iotstream.api.gate import AccessGate
 from iotstream.api.services import Services
+from iotstream.registry.schemas.store import SchemaRegistryError
 from iotstream.registry.sensorthings import routes as sensorthings
 from iotstream.registry.sensorthings.errors import StaError
 
@@ -45,6 +47,7 @@ ROUTERS = [
     health.router,
     live.router,
     grafana.router,
+    schema_registry.router,
     dashboard.router,
     sensorthings.router,
 ]
@@ -89,6 +92,7 @@ def create_app(services: Services) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(StaError, sensorthings.error_response)
+    app.add_exception_handler(SchemaRegistryError, schema_registry.error_response)
     app.mount("/ui", dashboard.static_files(), name="ui")
     return app
 

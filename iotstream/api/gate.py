@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import threading
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -35,6 +36,9 @@ _PUBLIC = frozenset({"/healthz", "/readyz", "/login", "/logout", "/ui/login.html
 _PAGES = ("/", "/ui", "/ui/")  # a browser without a session is sent to the login page
 _READS = frozenset({"GET", "HEAD"})
 _OPERATORS = ("/api/v1/relay", "/api/v1/sites", "/api/v1/stats", "/api/v1/live/health")  # the platform's
+_SCHEMAS = "/schema-registry"
+# POSTs that change nothing: a compatibility test, and a lookup (`POST /subjects/{subject}`)
+_SCHEMA_QUERIES = re.compile(r"^/schema-registry/(compatibility/.*|subjects/[^/]+/?)$")
 _GRAFANA_READS = ("/grafana/search", "/grafana/query", "/grafana/annotations", "/grafana/tag-")
 _encode = msgspec.json.Encoder().encode
 _SCRAPER = Principal("default", Role.reader, user="[auth] scrape_token")  # may read /metrics only
@@ -55,6 +59,9 @@ def required(method: str, path: str) -> Need:
         return Role.admin
     if path.startswith(_OPERATORS):
         return "operator"
+    if path.startswith(_SCHEMAS):  # one registry for every tenant: only the platform's admins change it
+        query = method in _READS or (method == "POST" and _SCHEMA_QUERIES.match(path) is not None)
+        return Role.reader if query else "operator"
     if method in _READS or path.startswith(_GRAFANA_READS):
         return Role.reader
     return Role.writer

@@ -12,6 +12,7 @@ from iotstream.ingest.ingestor import Ingestor
 from iotstream.models import WindowAggregate
 from iotstream.registry.access import AccessStore
 from iotstream.registry.apps.store import AppStore
+from iotstream.registry.schemas.store import SchemaRegistry
 from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.relay.commands import CommandStore
 from iotstream.relay.receiver import RelayReceiver
@@ -34,6 +35,7 @@ class Services:
     metric_labels: dict[str, str] = field(default_factory=dict)  # on every sample of /metrics
     relay_receiver: RelayReceiver | None = None  # what edge sites relay to this (central) site
     access: Access | None = None  # tenants, tokens and rate limits, with `[auth] enabled`
+    schemas: SchemaRegistry | None = None  # the Schema Registry API's state, in the log
 
     @functools.cached_property
     def commands(self) -> CommandStore | None:

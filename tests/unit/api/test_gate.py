@@ -27,6 +27,12 @@ from iotstream.registry.sensorthings import routes as sensorthings
         ("GET", "/metrics", "metrics"),
         ("POST", "/api/v1/relay/batches", "operator"),
         ("GET", "/api/v1/stats", "operator"),
+        ("GET", "/schema-registry/subjects", Role.reader),
+        ("POST", "/schema-registry/subjects/readings-value", Role.reader),  # a lookup
+        ("POST", "/schema-registry/compatibility/subjects/s/versions/latest", Role.reader),
+        ("POST", "/schema-registry/subjects/readings-value/versions", "operator"),
+        ("PUT", "/schema-registry/config", "operator"),
+        ("DELETE", "/schema-registry/subjects/readings-value", "operator"),
     ],
 )
 def test_what_a_request_needs(method: str, path: str, need: Need) -> None:
