@@ -31,7 +31,10 @@ class SchemaState:
             if key is None or not isinstance(value, dict):
                 continue
             if key["keytype"] == "SCHEMA":
-                state._add(msgspec.convert(value, SchemaValue))
+                try:
+                    state._add(msgspec.convert(value, SchemaValue))
+                except msgspec.ValidationError:  # another writer's record: skipped, never fatal
+                    continue
             elif key["keytype"] == "CONFIG" and "compatibilityLevel" in value:
                 state.levels[key.get("subject")] = str(value["compatibilityLevel"])
             elif key["keytype"] == "MODE" and "mode" in value:

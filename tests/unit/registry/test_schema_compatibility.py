@@ -1,6 +1,6 @@
 """Confluent's compatibility levels over Avro's schema-resolution rules, case by case from the
 specification: B = BACKWARD (the new schema reads old data), F = FORWARD (the old reads new data),
-FULL = both."""
+FULL = both; and the registry's state skipping what it cannot read."""
 
 import json
 from typing import Any
@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from iotstream.registry.schemas.compatibility import VersionedSchema, incompatibilities, parse
+from iotstream.registry.schemas.records import schema_key
+from iotstream.registry.schemas.state import SchemaState
 
 
 def record(*fields: dict[str, Any], name: str = "Reading") -> dict[str, Any]:
@@ -147,3 +149,11 @@ def test_transitive_levels_check_every_earlier_version_and_the_others_only_the_l
     problems = incompatibilities(candidate, earlier, "BACKWARD_TRANSITIVE")
     assert "READER_FIELD_MISSING_DEFAULT_VALUE" in problems[0]
     assert "{oldSchemaVersion: 1}" in problems
+
+
+def test_a_record_the_registry_cannot_read_is_skipped() -> None:
+    good = {"subject": "s", "version": 1, "id": 1, "schema": '"string"'}
+    table = {schema_key("s", 1).decode(): good, schema_key("s", 2).decode(): {"subject": "s", "id": "x"}}
+    state = SchemaState.of(table)
+    assert [v.version for v in state.live("s")] == [1]
+    assert state.level("s") == "BACKWARD"
