@@ -4,7 +4,8 @@ A tenant's datastreams live in the log, the store and the catalog under keys tha
 `@acme/house1/power` is tenant `acme`'s `house1/power`. Each tenant therefore names its datastreams as it
 likes without colliding with another's, and one check at each door (`Scope`) decides what a caller may
 name and see. The `default` tenant keeps unprefixed keys, so a platform that ran without tenants keeps
-its data; with access control on, its callers may not use names beginning with `@`.
+its data. With access control on, no caller may name its own datastreams beginning with `@`: that names
+another tenant's (`@acme/apps/hot/t1`, an app output acme shares), which a caller reads only when shared.
 
 A system is a part of a tenant (a building, a fleet): its datastreams are those whose names begin with
 `<system>/`, and a token scoped to a system sees only those.
