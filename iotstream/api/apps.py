@@ -88,7 +88,6 @@ def change_app(request: Request, name: str, body: AppChange) -> Response:
     info = _run(store.app, principal.tenant, name)
     if body.share_with is not None:
         info = _run(store.share, principal.tenant, name, body.share_with, actor=str(principal))
-        _forget_principals(request)
     if body.paused is not None and body.paused != info.paused:
         info = _run(store.pause, principal.tenant, name, body.paused, actor=str(principal))
     return json_response(_document(info))
@@ -115,7 +114,6 @@ def delete_app(request: Request, name: str) -> Response:
     store, principal = _store(request), principal_of(request)
     _whole_tenant(principal)
     _run(store.delete, principal.tenant, name, actor=str(principal))
-    _forget_principals(request)
     return Response(status_code=204)
 
 
@@ -151,14 +149,6 @@ def _store(request: Request) -> AppStore:
     if services.apps is None:
         raise HTTPException(404, "this process has no catalog ([registry] url): no stream apps here")
     return services.apps
-
-
-def _forget_principals(request: Request) -> None:
-    """A share is part of who may read what: this process forgets the principals it verified at once
-    (others see the access epoch move within its re-read interval)."""
-    access = request.app.state.services.access
-    if access is not None:
-        access.verifier.forget()
 
 
 def _whole_tenant(principal: Principal) -> None:

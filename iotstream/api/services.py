@@ -45,7 +45,12 @@ class Services:
     @functools.cached_property
     def apps(self) -> AppStore | None:
         """Stream apps, kept in the catalog (None without one)."""
-        return AppStore(self.sensorthings.catalog) if self.sensorthings is not None else None
+        if self.sensorthings is None:
+            return None
+        store = AppStore(self.sensorthings.catalog)
+        if self.access is not None:  # a changed share is seen by this process's very next request
+            store.on_share.append(self.access.verifier.forget)
+        return store
 
     @functools.cached_property
     def access_store(self) -> AccessStore | None:

@@ -27,15 +27,19 @@ class TableReader:
         self._partitions = partitions
         self.catch_up()
 
-    def catch_up(self) -> None:
+    def catch_up(self) -> int:
         """Read up to the end offsets seen now, so the job starts with the whole table (and a reader
-        sees what other processes wrote). A poll that finds nothing ends it too: compaction may have
-        removed the tail records."""
+        sees what other processes wrote); returns how many records that was. A poll that finds nothing
+        ends it too: compaction may have removed the tail records."""
         partitions = self._partitions
         ends = self._log.end_offsets(partitions)
+        read = 0
         while any(self._consumer.position(tp) < end for tp, end in ends.items()):
-            if not self.refresh(timeout_s=0.5):
-                return
+            found = self.refresh(timeout_s=0.5)
+            if not found:
+                break
+            read += found
+        return read
 
     def refresh(self, timeout_s: float = 0.0) -> int:
         records = self._consumer.poll(max_records=10_000, timeout_s=timeout_s)

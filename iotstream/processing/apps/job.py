@@ -58,15 +58,15 @@ class AppSpec:
 def app_job(spec: AppSpec) -> Job:
     """The job running `spec`; raises `SqlError` for SQL an app cannot run."""
     compiled = plan(spec.sql)
+    rows = _Rows(spec, compiled)
     job = Job(
         spec.job_name,
         sources=[OBSERVATIONS],
         out_of_orderness_ms=spec.out_of_orderness_ms,
         idle_timeout_ms=spec.idle_timeout_ms,
-    ).flat_map(_own_readings(Scope(spec.tenant)))
+    ).flat_map(rows.own)
     if compiled.registry:
         job = job.join_table(REGISTRY_DATASTREAMS, lambda value, datastream: (value, datastream))
-    rows = _Rows(spec, compiled)
     if compiled.grouping is None:
         return job.flat_map(rows.readings).to(OBSERVATIONS)
     return (
@@ -81,20 +81,6 @@ def app_job(spec: AppSpec) -> Job:
     )
 
 
-def _own_readings(scope: Scope) -> Callable[[Event], tuple[Event, ...]]:
-    """The tenant's readings, minus every app's output; each key is judged once."""
-    names: dict[str, str | None] = {}
-
-    def own(event: Event) -> tuple[Event, ...]:
-        key = event[0]
-        if key not in names:
-            name = scope.name(key)
-            names[key] = None if name is None or name.startswith(APPS_PREFIX) else name
-        return () if names[key] is None else (event,)
-
-    return own
-
-
 class _Rows:
     """Readings into rows, rows into the app's readings."""
 
@@ -107,19 +93,28 @@ class _Rows:
         values = [o.name for o in compiled.outputs if o.name not in _PLACES]
         self._suffixes = {name: "" if name == "value" else f"/{name}" for name in values}
         # Worked out once per datastream or group, not per reading:
-        self._names: dict[str, str | None] = {}  # stream key → the tenant's name
+        self._names: dict[str, str | None] = {}  # stream key → the tenant's name (None: not the app's)
         self._group_keys: dict[tuple[Any, ...], str] = {}  # group → the window's key
         grouping = compiled.grouping
         self._group_by = [compute for _, compute in grouping.keys] if grouping else []
         self._arguments = [a.argument or _count_row for a in grouping.aggregates] if grouping else []
 
-    def _row(self, event: Event) -> Row | None:
-        """The reading's row, or None when WHERE does not keep it."""
-        key, value, time_ms = event
-        datastream = self._names.get(key)
-        if datastream is None:
-            datastream = self._names[key] = self._scope.name(key)
+    def own(self, event: Event) -> tuple[Event, ...]:
+        """The tenant's readings, minus every app's output; each key is judged once."""
+        key = event[0]
+        if key in self._names:
+            name = self._names[key]
+        else:
+            name = self._scope.name(key)
+            name = None if name is None or name.startswith(APPS_PREFIX) else name
             _bound(self._names)
+            self._names[key] = name
+        return () if name is None else (event,)
+
+    def _row(self, event: Event) -> Row | None:
+        """The reading's row (of a datastream `own` kept), or None when WHERE does not keep it."""
+        key, value, time_ms = event
+        datastream = self._names.get(key) or self._scope.name(key)  # a cleared cache: worked out again
         if self._registry:
             value, document = value
             row = {"datastream": datastream, "time": time_ms, "value": value, **_registry_columns(document)}

@@ -21,6 +21,7 @@ __all__ = [
     "ConflictError",
     "NotFoundError",
     "TokenInfo",
+    "audit",
     "bump_epoch",
     "token_info",
 ]
@@ -258,9 +259,16 @@ class AccessStore:
         target: str,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        entry = AuditEntry(at_ms=self._clock(), tenant=tenant, actor=actor, action=action, target=target)
-        entry.detail = detail
-        session.add(entry)
+        audit(session, self._clock(), tenant, actor, action, target, detail)
+
+
+def audit(
+    session: Session, at_ms: int, tenant: str, actor: str, action: str, target: str, detail: Any = None
+) -> None:
+    """One entry of the audit trail, in the transaction of the change it records."""
+    entry = AuditEntry(at_ms=at_ms, tenant=tenant, actor=actor, action=action, target=target)
+    entry.detail = detail
+    session.add(entry)
 
 
 def _checked(kind: str, name: str) -> None:

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from iotstream.exceptions import IotStreamError
-from iotstream.registry.access.models import AuditEntry, Tenant
+from iotstream.registry.access.models import Tenant
 from iotstream.registry.access.principal import Scope
-from iotstream.registry.access.store import bump_epoch
+from iotstream.registry.access.store import audit, bump_epoch
 from iotstream.registry.apps import APPS_PREFIX
 from iotstream.registry.apps.models import AppShare, StreamApp
 from iotstream.registry.catalog import Catalog
@@ -68,6 +68,7 @@ class AppStore:
     def __init__(self, catalog: Catalog, clock: Callable[[], int] = _now_ms) -> None:
         self.catalog = catalog
         self._clock = clock
+        self.on_share: list[Callable[[], None]] = []  # told after a change of who reads what commits
 
     def create(
         self,
@@ -96,7 +97,7 @@ class AppStore:
             session.add(row)
             session.flush()
             self._share(session, row, sorted(set(share_with)), actor)
-            _audit(session, now, tenant, actor, "app.create", name, {"sql": sql})
+            audit(session, now, tenant, actor, "app.create", name, {"sql": sql})
             return _info(session, row)
 
     def apps(self, tenant: str | None = None) -> list[AppInfo]:
@@ -105,7 +106,12 @@ class AppStore:
             query = select(StreamApp).order_by(StreamApp.tenant, StreamApp.name)
             if tenant is not None:
                 query = query.where(StreamApp.tenant == tenant)
-            return [_info(session, row) for row in session.scalars(query)]
+            rows = list(session.scalars(query))
+            shares: dict[int, list[str]] = {}
+            listed = select(AppShare.app_id, AppShare.tenant).order_by(AppShare.tenant)
+            for app_id, grantee in session.execute(listed.where(AppShare.app_id.in_([r.id for r in rows]))):
+                shares.setdefault(app_id, []).append(grantee)
+            return [_info(session, row, shares.get(row.id, [])) for row in rows]
 
     def app(self, tenant: str, name: str) -> AppInfo:
         with self.catalog.session() as session:
@@ -115,7 +121,7 @@ class AppStore:
         with self.catalog.session(write=True) as session:
             row = _row(session, tenant, name)
             row.paused, row.updated_ms = paused, self._clock()
-            _audit(session, row.updated_ms, tenant, actor, "app.pause" if paused else "app.resume", name)
+            audit(session, row.updated_ms, tenant, actor, "app.pause" if paused else "app.resume", name)
             return _info(session, row)
 
     def share(self, tenant: str, name: str, share_with: Iterable[str], *, actor: str) -> AppInfo:
@@ -124,17 +130,27 @@ class AppStore:
             row = _row(session, tenant, name)
             row.updated_ms = self._clock()
             self._share(session, row, sorted(set(share_with)), actor)
-            return _info(session, row)
+            info = _info(session, row)
+        self._shared()
+        return info
 
     def delete(self, tenant: str, name: str, *, actor: str) -> None:
         with self.catalog.session(write=True) as session:
             row = _row(session, tenant, name)
             if row.declared:
                 raise AppConflictError(f"app {name!r} is declared in iotstream.toml; remove it there")
-            if _shares(session, row):
+            shared = bool(_shares(session, row))
+            if shared:
                 bump_epoch(session)
             session.delete(row)
-            _audit(session, self._clock(), tenant, actor, "app.delete", name)
+            audit(session, self._clock(), tenant, actor, "app.delete", name)
+        if shared:
+            self._shared()
+
+    def _shared(self) -> None:
+        """Like `AccessStore.on_revoke`: this process's verifiers forget at once what they cached."""
+        for listener in self.on_share:
+            listener()
 
     def declare(self, apps: list[dict[str, Any]]) -> None:
         """Make the apps of `[[jobs]] type = "sql"` the declared ones: new ones created, changed ones
@@ -194,7 +210,7 @@ class AppStore:
         session.execute(delete(AppShare).where(AppShare.app_id == row.id))
         session.add_all(AppShare(app_id=row.id, tenant=tenant) for tenant in tenants)
         bump_epoch(session)
-        _audit(session, self._clock(), row.tenant, actor, "app.share", row.name, {"tenants": tenants})
+        audit(session, self._clock(), row.tenant, actor, "app.share", row.name, {"tenants": tenants})
 
 
 def shared_prefixes(catalog: Catalog, tenant: str) -> list[str]:
@@ -227,7 +243,8 @@ def _shares(session: Session, row: StreamApp) -> list[str]:
     return list(session.scalars(query))
 
 
-def _info(session: Session, row: StreamApp) -> AppInfo:
+def _info(session: Session, row: StreamApp, shares: list[str] | None = None) -> AppInfo:
+    """What may be shown of an app; `shares` when the caller read them already (for many apps)."""
     session.flush()
     return AppInfo(
         tenant=row.tenant,
@@ -237,17 +254,9 @@ def _info(session: Session, row: StreamApp) -> AppInfo:
         allowed_lateness_ms=row.allowed_lateness_ms,
         paused=row.paused,
         declared=row.declared,
-        share_with=_shares(session, row),
+        share_with=_shares(session, row) if shares is None else shares,
         created_ms=row.created_ms,
         updated_ms=row.updated_ms,
         status=row.status,
         status_ms=row.status_ms,
     )
-
-
-def _audit(
-    session: Session, at_ms: int, tenant: str, actor: str, action: str, target: str, detail: Any = None
-) -> None:
-    entry = AuditEntry(at_ms=at_ms, tenant=tenant, actor=actor, action=action, target=target)
-    entry.detail = detail
-    session.add(entry)

@@ -75,8 +75,8 @@ class SchemaRegistry:
     def state(self) -> SchemaState:
         """The state as the topic has it now (another process may have written since)."""
         with self._lock:
-            self._reader.catch_up()
-            self._state = SchemaState.of(self._tables.get(SCHEMAS_TOPIC, {}))
+            if self._reader.catch_up():  # indexed again only when the topic brought something new
+                self._state = SchemaState.of(self._tables.get(SCHEMAS_TOPIC, {}))
             return self._state
 
     # schemas
