@@ -19,11 +19,12 @@ from pydantic_settings import (
 from iotstream.alerts.config import NotifySettings
 from iotstream.api.config import ApiSettings
 from iotstream.exceptions import ConfigError
-from iotstream.ingest.config import IngestSettings, MqttSettings
+from iotstream.ingest.config import IngestSettings, MqttSettings, SourceSettings
 from iotstream.log.config import LogSettings
 from iotstream.processing.jobs import JobSettings
 from iotstream.registry.access.config import AuthSettings
 from iotstream.registry.config import RegistrySettings
+from iotstream.registry.schemas.config import SchemaSettings
 from iotstream.relay.config import RelaySettings, SitesSettings, check_site_name
 from iotstream.storage.config import StorageSettings
 
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     relay: RelaySettings = RelaySettings()
     sites: SitesSettings = SitesSettings()
+    schemas: SchemaSettings = SchemaSettings()
+    sources: list[SourceSettings] = Field(default_factory=list)
 
     @field_validator("site")
     @classmethod

@@ -11,7 +11,7 @@ import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from iotstream.api.access import principal_in
-from iotstream.api.readings import accept, too_large
+from iotstream.api.readings import accept, is_avro, too_large
 from iotstream.api.services import Services
 
 __all__ = ["ReadingsFastPath"]
@@ -36,7 +36,8 @@ class ReadingsFastPath:
             status, document, headers = 413, {"detail": too_large(self._limit)}, dict[str, str]()
         else:
             principal = principal_in(scope, self._services.access)
-            status, document, headers = await accept(self._services, body, principal)
+            avro = is_avro(_header(scope, b"content-type"))
+            status, document, headers = await accept(self._services, body, principal, avro)
         payload = _encode(document)
         raw = [_JSON, (b"content-length", b"%d" % len(payload))]
         raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
@@ -60,3 +61,7 @@ class ReadingsFastPath:
             chunks.append(chunk)
             more = message.get("more_body", False)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)

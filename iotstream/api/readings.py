@@ -9,26 +9,43 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from iotstream.api._http import TimeRange, iso, json_response, time_param
 from iotstream.api.access import key_of, principal_of, retry_after_s
 from iotstream.api.services import Services
+from iotstream.ingest.avro import MEDIA_TYPE
 from iotstream.ingest.ingestor import IngestBusyError, RegistrationNeededError
 from iotstream.ingest.readings import InvalidPayloadError
 from iotstream.log.exceptions import LogError
 from iotstream.registry.access import Principal, Scope
 
-__all__ = ["accept", "router", "too_large"]
+__all__ = ["accept", "is_avro", "router", "too_large"]
 
 router = APIRouter(prefix="/api/v1", tags=["readings"])
 
 _EXAMPLE = [{"datastream": "kitchen/temp", "time": "2024-05-01T10:00:00Z", "value": 21.5}]
+_AVRO_BODY = {
+    "schema": {"type": "string", "format": "binary"},
+    "description": "Confluent-framed Avro records back to back (a zero byte, the schema id, the record)",
+}
+
+
+def is_avro(content_type: str | None) -> bool:
+    """Whether a request's Content-Type says its body is Avro frames (parameters ignored)."""
+    return (content_type or "").partition(";")[0].strip().lower() == MEDIA_TYPE
 
 
 @router.post(
     "/readings",
     status_code=202,
-    summary="Send readings: one JSON object or an array of them",
-    openapi_extra={"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}, "required": True}},
+    summary="Send readings: one JSON object or an array of them, or Avro frames",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"example": _EXAMPLE}, MEDIA_TYPE: _AVRO_BODY},
+            "required": True,
+        }
+    },
     responses={
         202: {"description": '`{"accepted": n, "rejected": [{"index": i, "error": "..."}]}`'},
-        400: {"description": "The body is not JSON, or not a reading object or array"},
+        400: {
+            "description": "The body is not JSON, or not a reading object or array, or holds no Avro frame"
+        },
         413: {"description": "The body is larger than [ingest] max_body_bytes"},
         429: {"description": "Beyond the tenant's readings per second; retry after Retry-After seconds"},
         503: {"description": "The log cannot keep up; retry after the Retry-After header's seconds"},
@@ -43,14 +60,15 @@ async def post_readings(request: Request) -> Response:
     limit = services.settings.ingest.max_body_bytes
     if int(request.headers.get("content-length") or 0) > limit:
         raise HTTPException(413, too_large(limit))
-    status, document, headers = await accept(services, await request.body(), principal_of(request))
+    avro = is_avro(request.headers.get("content-type"))
+    status, document, headers = await accept(services, await request.body(), principal_of(request), avro)
     return json_response(document, status, headers)
 
 
 async def accept(
-    services: Services, body: bytes, principal: Principal
+    services: Services, body: bytes, principal: Principal, avro: bool = False
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """Status, JSON document and headers of the answer to one POST of readings."""
+    """Status, JSON document and headers of the answer to one POST of readings (`avro`: of frames)."""
     rate = principal.max_readings_per_s
     if rate is not None and services.access is not None:
         wait_s = services.access.limiter.admit(principal.tenant, rate)
@@ -58,14 +76,14 @@ async def accept(
             detail = f"tenant {principal.tenant!r} may send {rate:g} readings per second; retry later"
             return 429, {"detail": detail}, {"Retry-After": str(retry_after_s(wait_s))}
     scope = None if principal.everything else principal.scope
-    status, document, headers = await _accept(services, body, scope)
+    status, document, headers = await _accept(services, body, scope, avro)
     if rate is not None and services.access is not None and status == 202:
         services.access.limiter.take(principal.tenant, document["accepted"])
     return status, document, headers
 
 
 async def _accept(
-    services: Services, body: bytes, scope: Scope | None
+    services: Services, body: bytes, scope: Scope | None, avro: bool
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
     loop = asyncio.get_running_loop()
     acknowledged: asyncio.Future[Exception | None] = loop.create_future()
@@ -76,9 +94,9 @@ async def _accept(
     submit = services.ingestor.submit
     try:
         try:
-            result = submit(body, done, may_register=False, scope=scope)
+            result = submit(body, done, may_register=False, scope=scope, avro=avro)
         except RegistrationNeededError:  # the catalog's commit and the log's flush take milliseconds
-            result = await asyncio.to_thread(functools.partial(submit, body, done, scope=scope))
+            result = await asyncio.to_thread(functools.partial(submit, body, done, scope=scope, avro=avro))
     except InvalidPayloadError as err:
         return 400, {"detail": str(err)}, {}
     except IngestBusyError as err:

@@ -37,7 +37,9 @@ def error_response(request: Request, err: Exception) -> Response:
 def _registry(request: Request) -> SchemaRegistry:
     services: Services = request.app.state.services
     if services.schemas is None:
-        raise SchemaRegistryError(404, 40401, "this process serves no schema registry")
+        elsewhere = services.settings.schemas.url
+        where = f"; it uses the one at {elsewhere} ([schemas] url)" if elsewhere else ""
+        raise SchemaRegistryError(404, 40401, f"this process serves no schema registry{where}")
     return services.schemas
 
 

@@ -1,15 +1,23 @@
-"""`iotstream consume TOPIC`: records as JSON lines on stdout, like kafka-console-consumer."""
+"""`iotstream consume TOPIC`: records as JSON lines on stdout, like kafka-console-consumer.
+
+Confluent-framed Avro values (`[log] format = "avro"`, or a gateway's) are printed as the JSON of their
+record, with the schema's id, looked up in the registry the configuration names.
+"""
 
 import base64
 import sys
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
 import typer
 
 from iotstream.cli._context import state
+from iotstream.config import Settings
 from iotstream.log import BaseConsumer, BaseLog, Record, TopicPartition
+from iotstream.log.avro import AvroCodec, FrameError
+from iotstream.registry.schemas.source import open_schemas
 
 __all__ = ["consume"]
 
@@ -26,14 +34,42 @@ def consume(
     value_only: Annotated[bool, typer.Option(help="Print only each record's value.")] = False,
 ) -> None:
     """Print records until --max, --timeout or Ctrl-C."""
+    settings = state(ctx).settings
     with state(ctx).open_log() as log:
         consumer = _open_consumer(log, topic, group, from_beginning)
+        frames = _Frames(settings, log)
         try:
-            _print_records(consumer, max_records, timeout, value_only, commit=group is not None)
+            _print_records(consumer, frames, max_records, timeout, value_only, commit=group is not None)
         except KeyboardInterrupt:
             pass
         finally:
             consumer.close()
+            frames.close()
+
+
+class _Frames:
+    """Avro frames as JSON, with the registry opened at the first frame (most topics have none)."""
+
+    def __init__(self, settings: Settings, log: BaseLog) -> None:
+        self._settings = settings
+        self._log = log
+        self._codec: AvroCodec | None = None
+        self._close: Callable[[], None] = lambda: None
+
+    def fields(self, value: bytes | None) -> dict[str, Any]:
+        if value is None or value[:1] != b"\x00" or len(value) < 5:
+            return _value_fields(value)
+        if self._codec is None:
+            schemas, self._close = open_schemas(self._settings.schemas, self._log)
+            self._codec = AvroCodec(schemas)
+        schema_id = int.from_bytes(value[1:5], "big")
+        try:
+            return {"value": msgspec.Raw(self._codec.document(value)), "schema_id": schema_id}
+        except FrameError as err:
+            return {"value_base64": base64.b64encode(value).decode(), "error": str(err)}
+
+    def close(self) -> None:
+        self._close()
 
 
 def _open_consumer(log: BaseLog, topic: str, group: str | None, from_beginning: bool) -> BaseConsumer:
@@ -52,6 +88,7 @@ def _open_consumer(log: BaseLog, topic: str, group: str | None, from_beginning: 
 
 def _print_records(
     consumer: BaseConsumer,
+    frames: _Frames,
     max_records: int | None,
     idle_timeout_s: float | None,
     value_only: bool,
@@ -67,15 +104,19 @@ def _print_records(
                 return
             continue
         last_record_at = time.monotonic()
-        sys.stdout.write("".join(_render(r, value_only) for r in records))
+        sys.stdout.write("".join(_render(r, frames, value_only) for r in records))
         sys.stdout.flush()
         printed += len(records)
         if commit:
             consumer.commit()
 
 
-def _render(record: Record, value_only: bool) -> str:
+def _render(record: Record, frames: _Frames, value_only: bool) -> str:
+    fields = frames.fields(record.value)
     if value_only:
+        value = fields.get("value")
+        if isinstance(value, msgspec.Raw):
+            return bytes(value).decode() + "\n"
         return (record.value or b"").decode("utf-8", "replace") + "\n"
     line: dict[str, Any] = {
         "topic": record.topic,
@@ -83,7 +124,7 @@ def _render(record: Record, value_only: bool) -> str:
         "offset": record.offset,
         "timestamp": record.timestamp_ms,
         "key": None if record.key is None else record.key.decode("utf-8", "replace"),
-        **_value_fields(record.value),
+        **fields,
     }
     if record.headers:
         line["headers"] = {name: value.decode("utf-8", "replace") for name, value in record.headers}

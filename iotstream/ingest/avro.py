@@ -3,21 +3,29 @@ the record in Avro's binary encoding — what gateways producing with Confluent'
 
 A record becomes a reading by its field names: the datastream, time and value fields are the ones a
 mapping names, or found among the names the original systems used (`name`, `sensor_id`, `timestamp`,
-`temperature`, …), so their schemas work without configuration. Anything that does not decode is a
+`temperature`, …), so their schemas work without configuration. Anything that does not decode is an
 `AvroFrameError` whose message says why (for the dead-letter topic).
+
+A body may hold several frames back to back (an HTTP batch); each becomes one reading or one error. A
+frame whose schema is unknown cannot be measured, so nothing after it can be read: the rest is one error.
 """
 
 import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fastavro
+from fastavro.schema import SchemaParseException, UnknownType
 
-__all__ = ["AvroFrameError", "AvroReadings", "FieldMapping"]
+__all__ = ["MEDIA_TYPE", "AvroFrameError", "AvroReadings", "FieldMapping", "is_framed"]
+
+MEDIA_TYPE = "application/vnd.iotstream.avro"  # one or more Confluent frames, back to back
 
 MAGIC = 0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HEADER = 5
 _DATASTREAM_FIELDS = ("datastream", "name", "sensor_id", "sensorId", "sensor", "ep", "key")
 _TIME_FIELDS = ("time", "timestamp", "phenomenonTime", "ts", "event_time")
@@ -44,6 +52,11 @@ class FieldMapping:
         )
 
 
+def is_framed(payload: bytes) -> bool:
+    """Whether a payload is meant as Avro: JSON text never begins with a zero byte, a frame always does."""
+    return payload[:1] == b"\x00"
+
+
 def _first(fields: list[str], candidates: tuple[str, ...]) -> str | None:
     return next((name for name in candidates if name in fields), None)
 
@@ -57,34 +70,51 @@ class AvroReadings:
         self._schemas: dict[int, tuple[Any, FieldMapping]] = {}
 
     def reading(self, frame: bytes, datastream: str | None = None) -> dict[str, Any]:
-        """The reading a frame holds, as ingestion takes it; `datastream` when the record has none."""
-        record, mapping = self._decode(frame)
+        """The reading one frame holds, as ingestion takes it; `datastream` when the record has none."""
+        body = io.BytesIO(frame)
+        reading = self._next(body, datastream)
+        if left := len(frame) - body.tell():
+            raise AvroFrameError(f"{left} bytes after the record")
+        return reading
+
+    def readings(self, body: bytes, datastream: str | None = None) -> list[dict[str, Any] | AvroFrameError]:
+        """Each frame's reading, or why it is none, in order."""
+        stream, items = io.BytesIO(body), list[dict[str, Any] | AvroFrameError]()
+        while stream.tell() < len(body):
+            start = stream.tell()
+            try:
+                items.append(self._next(stream, datastream))
+            except AvroFrameError as err:
+                rest = f" ({len(body) - start} bytes from byte {start} not read)" if len(items) else ""
+                items.append(AvroFrameError(f"{err}{rest}"))
+                break
+        return items
+
+    def _next(self, stream: io.BytesIO, datastream: str | None) -> dict[str, Any]:
+        record, mapping = self._decode(stream)
         reading: dict[str, Any] = {}
         name = record.get(mapping.datastream) if mapping.datastream else None
         if name is not None or datastream is not None:
             reading["datastream"] = str(name) if name is not None else datastream
-        if mapping.time and record.get(mapping.time) is not None:
-            reading["time"] = record[mapping.time]
+        if mapping.time and (when := record.get(mapping.time)) is not None:
+            reading["time"] = _epoch_ms(when) if isinstance(when, datetime) else when
         if mapping.value is None or mapping.value not in record:
             raise AvroFrameError(f"the record has no value field (its fields: {', '.join(record)})")
         reading["value"] = record[mapping.value]
         return reading
 
-    def _decode(self, frame: bytes) -> tuple[dict[str, Any], FieldMapping]:
-        if len(frame) < _HEADER:
-            raise AvroFrameError(f"a truncated frame: {len(frame)} bytes, a Confluent frame has at least 5")
-        if frame[0] != MAGIC:
-            raise AvroFrameError(f"magic byte {frame[0]}, not 0: not a Confluent-framed record")
-        schema_id = int.from_bytes(frame[1:_HEADER], "big")
+    def _decode(self, stream: io.BytesIO) -> tuple[dict[str, Any], FieldMapping]:
+        header = stream.read(_HEADER)
+        if len(header) < _HEADER:
+            raise AvroFrameError(f"a truncated frame: {len(header)} bytes, a Confluent frame has at least 5")
+        if header[0] != MAGIC:
+            raise AvroFrameError(f"magic byte {header[0]}, not 0: not a Confluent-framed record")
+        schema_id = int.from_bytes(header[1:], "big")
         schema, mapping = self._schema(schema_id)
-        body = io.BytesIO(frame[_HEADER:])
         try:
-            record = fastavro.schemaless_reader(body, schema, None)
+            record = fastavro.schemaless_reader(stream, schema, None)
         except (EOFError, ValueError, IndexError, UnicodeDecodeError, OverflowError) as err:
             raise AvroFrameError(f"the bytes do not decode as schema {schema_id}: {err!r}") from None
-        left = len(frame) - _HEADER - body.tell()
-        if left:
-            raise AvroFrameError(f"{left} bytes after the record of schema {schema_id}")
         if not isinstance(record, dict):
             raise AvroFrameError(f"schema {schema_id} is not a record")
         return record, mapping
@@ -96,7 +126,15 @@ class AvroReadings:
                 text = self._schema_of(schema_id)
             except LookupError:
                 raise AvroFrameError(f"unknown schema id {schema_id}") from None
-            parsed = fastavro.parse_schema(json.loads(text))
+            try:
+                parsed = fastavro.parse_schema(json.loads(text))
+            except (ValueError, TypeError, KeyError, SchemaParseException, UnknownType) as err:
+                raise AvroFrameError(f"schema {schema_id} is not an Avro record schema: {err}") from None
             fields = [field["name"] for field in parsed.get("fields", [])] if isinstance(parsed, dict) else []
             known = self._schemas[schema_id] = (parsed, self._mapping.resolved(fields))
         return known
+
+
+def _epoch_ms(when: datetime) -> int:
+    """A `timestamp-millis` field, which fastavro gives as an aware datetime, as epoch ms again."""
+    return (when - _EPOCH) // timedelta(milliseconds=1)  # exact, where float seconds would round

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from iotstream._units import SizeBytes
 
-__all__ = ["IngestSettings", "MqttSettings"]
+__all__ = ["IngestSettings", "MqttSettings", "SourceSettings"]
 
 
 class IngestSettings(BaseModel):
@@ -27,6 +27,28 @@ class IngestSettings(BaseModel):
     )
     max_body_bytes: SizeBytes = Field(default=16 * 1024**2, ge=1024)
     retry_after_s: int = Field(default=1, ge=1, description="What a 503 asks clients to wait.")
+
+
+class SourceSettings(BaseModel):
+    """A `[[sources]]` table: readings taken from a log topic that gateways produce into directly.
+
+    Each record is Confluent-framed Avro (its schema in the registry) or a JSON reading payload; the
+    fields are found by name or named here, and the record's key names the datastream when its value
+    does not."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: str = Field(description="The log topic to read, e.g. the one the gateways produce into.")
+    datastream: str | None = Field(default=None, description="The Avro field naming the datastream.")
+    time: str | None = Field(default=None, description="The Avro field holding the time.")
+    value: str | None = Field(default=None, description="The Avro field holding the value.")
+    group: str | None = Field(
+        default=None, description="The consumer group (default iotstream.source.<topic>): where it resumes."
+    )
+
+    @property
+    def group_id(self) -> str:
+        return self.group or f"iotstream.source.{self.topic}"
 
 
 class MqttSettings(BaseModel):

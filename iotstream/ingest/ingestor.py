@@ -20,8 +20,9 @@ import msgspec
 
 from iotstream._latency import LatencyHistogram
 from iotstream.exceptions import IotStreamError
+from iotstream.ingest.avro import AvroFrameError, AvroReadings, is_framed
 from iotstream.ingest.config import IngestSettings
-from iotstream.ingest.readings import InvalidPayloadError, ItemError, parse_readings
+from iotstream.ingest.readings import InvalidPayloadError, ItemError, parse_items, parse_readings
 from iotstream.log.base import BaseLog
 from iotstream.log.exceptions import LogError
 from iotstream.log.topics import DEADLETTER, OBSERVATIONS
@@ -99,11 +100,12 @@ class Ingestor:
         observed: Callable[[Sequence[Observation]], None] | None = None,
         refusal: Callable[[], str | None] | None = None,
         over_quota: Callable[[set[str]], dict[str, str]] | None = None,
+        avro: AvroReadings | None = None,
     ) -> None:
         """`known(key)` says whether a datastream is registered; `register` is told of new ones and
         `observed` of the readings taken; `refusal` says why no readings are taken for now, if so (an
         edge site whose relay backlog is full); `over_quota` which of the new keys may not be registered,
-        and why (a tenant's datastream quota)."""
+        and why (a tenant's datastream quota); `avro` decodes Confluent-framed Avro payloads."""
         self._settings = settings
         self._known = known or (lambda key: True)
         self._register = register or (lambda keys: None)
@@ -112,6 +114,7 @@ class Ingestor:
         self._refusal = refusal or (lambda: None)
         self._over_quota = over_quota or (lambda keys: {})
         self._clock = clock
+        self._avro = avro
         self._producer = log.producer()
         self._pending = 0
         self._lock = threading.Lock()
@@ -132,6 +135,7 @@ class Ingestor:
         registered: bool = False,
         may_register: bool = True,
         scope: Scope | None = None,
+        avro: bool = False,
     ) -> IngestResult:
         """Take a payload; raises `InvalidPayloadError` when none of it is usable. With `whole`, one
         refused reading refuses them all (a SensorThings request writes everything or nothing).
@@ -139,10 +143,11 @@ class Ingestor:
         whose Datastreams are in its own transaction, not yet visible to a registration). Without
         `may_register`, a payload that needs a registration raises `RegistrationNeededError` instead:
         an event loop submits there and registers on a worker thread, not stalling other requests.
-        `scope`: the sender's, whose names become its tenant's stream keys."""
+        `scope`: the sender's, whose names become its tenant's stream keys. With `avro`, the body is
+        Confluent-framed Avro records back to back instead of JSON."""
         self._check_room()
         received_ms = self._clock()
-        parsed = parse_readings(body, received_ms, datastream=datastream, scope=scope)
+        parsed = self._parse(body, received_ms, datastream, scope, avro)
         [readings] = self._judge([parsed], registered=registered, may_register=may_register)
         rejected = parsed[1]
         if whole and rejected:
@@ -151,18 +156,24 @@ class Ingestor:
         return IngestResult(len(readings), rejected)
 
     def submit_messages(
-        self, messages: Sequence[tuple[bytes, str | None, Scope | None]], done: Done
+        self,
+        messages: Sequence[tuple[bytes, str | None, Scope | None]],
+        done: Done,
+        avro: AvroReadings | None = None,
     ) -> list[IngestResult | str]:
         """Many payloads (one MQTT read's messages, each `(payload, datastream, sender's scope)`) taken
         together: each is judged alone — an unusable one gets its reason in place of a result — and
         their readings go to the log as one, with `done` called once the log has them all. One call per
-        message costs more than a reading's whole way to storage."""
+        message costs more than a reading's whole way to storage. A payload beginning with a zero byte
+        is Avro: MQTT 3.1.1 has no content type, and JSON never begins so; `avro` decodes it with its
+        own field mapping (a source's)."""
         self._check_room()
         received_ms = self._clock()
         outcomes: list[Parsed | str] = []
         for body, datastream, scope in messages:
             try:
-                outcomes.append(parse_readings(body, received_ms, datastream=datastream, scope=scope))
+                framed = is_framed(body)
+                outcomes.append(self._parse(body, received_ms, datastream, scope, framed, avro))
             except InvalidPayloadError as err:
                 outcomes.append(str(err))
         parsed = [outcome for outcome in outcomes if not isinstance(outcome, str)]
@@ -172,6 +183,27 @@ class Ingestor:
         taken = [reading for readings in judged for reading in readings]
         self._take(taken, sum(len(rejected) for _, rejected in parsed), done, received_ms)
         return results
+
+    def _parse(
+        self,
+        body: bytes,
+        received_ms: int,
+        datastream: str | None,
+        scope: Scope | None,
+        avro: bool,
+        decoder: AvroReadings | None = None,
+    ) -> Parsed:
+        if not avro:
+            return parse_readings(body, received_ms, datastream=datastream, scope=scope)
+        decoder = decoder or self._avro
+        if decoder is None:
+            raise InvalidPayloadError("this process takes no Avro readings (it has no schema registry)")
+        if not body:
+            raise InvalidPayloadError("the body holds no Avro record")
+        items = decoder.readings(body)
+        if isinstance(items[0], AvroFrameError) and len(items) == 1:  # like a body that is not JSON
+            raise InvalidPayloadError(f"no Avro record could be read: {items[0]}")
+        return parse_items(list(items), received_ms, datastream, scope)
 
     def _judge(
         self, parsed: list[Parsed], *, registered: bool = False, may_register: bool = True

@@ -19,7 +19,7 @@ from iotstream.exceptions import IotStreamError
 from iotstream.models import Observation, message_id
 from iotstream.registry.access.principal import Scope, ScopeError
 
-__all__ = ["InvalidPayloadError", "ItemError", "parse_readings"]
+__all__ = ["InvalidPayloadError", "ItemError", "parse_items", "parse_readings"]
 
 _decoder = msgspec.json.Decoder()
 
@@ -43,15 +43,22 @@ def parse_readings(
         document = _decoder.decode(body)
     except msgspec.DecodeError as err:
         raise InvalidPayloadError(f"body is not JSON: {err}") from err
-    items = document if isinstance(document, list) else [document]
     if not isinstance(document, list | dict):
         raise InvalidPayloadError(
             f"body must be a reading object or an array of them, got {type(document).__name__}"
         )
+    return parse_items(document if isinstance(document, list) else [document], received_ms, datastream, scope)
+
+
+def parse_items(
+    items: list[Any], received_ms: int, datastream: str | None = None, scope: Scope | None = None
+) -> tuple[list[Observation], list[ItemError]]:
+    """`parse_readings` of items already decoded (from JSON or Avro); an item that is a `str` or an
+    exception is a reading its payload could not give, with the reason."""
     accepted: list[Observation] = []
     rejected: list[ItemError] = []
     for index, item in enumerate(items):
-        reading = _reading(item, received_ms, datastream, scope)
+        reading = str(item) if isinstance(item, Exception) else _reading(item, received_ms, datastream, scope)
         if isinstance(reading, str):
             rejected.append(ItemError(index, reading))
         else:

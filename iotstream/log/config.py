@@ -1,6 +1,6 @@
 """Settings of the log layer: which backend, and how it trades latency, durability and memory."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +27,11 @@ class LogSettings(BaseModel):
     url: str = Field(
         default="sqlite:///log.db",
         description="sqlite:///path.db (relative to data_dir), sqlite:////absolute/path.db, kafka://host:port[,...]",
+    )
+    format: Literal["json", "avro"] = Field(
+        default="json",
+        description="How iotstream writes its own topics (observations, aggregates.*, alerts, registry.*): "
+        "JSON, or Confluent-framed Avro with schemas in the Schema Registry.",
     )
     kafka: dict[str, KafkaClientValue] = Field(
         default_factory=dict,

@@ -14,7 +14,6 @@ from iotstream.config import Settings
 from iotstream.log.topics import ALERTS, OBSERVATIONS
 from iotstream.processing.jobs import AGGREGATES
 from iotstream.registry.access import AccessStore, TokenVerifier
-from iotstream.registry.schemas.store import SchemaRegistry
 from iotstream.relay.receiver import RelayReceiver
 from iotstream.roles.base import Role
 from iotstream.roles.parts import Parts
@@ -60,7 +59,7 @@ class ApiRole(Role):
             self._metric_labels,
             self._receiver(parts),
             self._access(parts),
-            SchemaRegistry(parts.log),
+            parts.schema_registry,
         )
         api = settings.api
         tls = (api.tls_cert, api.tls_key) if api.tls_cert and api.tls_key else None

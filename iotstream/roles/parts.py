@@ -6,12 +6,15 @@ opening, after every role has stopped.
 """
 
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from iotstream.config import Settings
+from iotstream.ingest.avro import AvroReadings
 from iotstream.ingest.ingestor import Ingestor, Unstorable
 from iotstream.log import BaseLog, open_log
+from iotstream.log.avro import AvroCodec, AvroLog, SchemaSource
 from iotstream.log.topics import platform_topics
 from iotstream.log.types import TopicSpec
 from iotstream.models import Observation
@@ -20,6 +23,8 @@ from iotstream.registry.access.quotas import DatastreamQuotas
 from iotstream.registry.catalog import Catalog, open_catalog
 from iotstream.registry.datastreams import DatastreamKeys
 from iotstream.registry.publisher import registry_topics
+from iotstream.registry.schemas.source import LocalSchemas, RemoteSchemas
+from iotstream.registry.schemas.store import SchemaRegistry
 from iotstream.registry.sensorthings.sending import ObservationSender
 from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.registry.spans import DatastreamSpans
@@ -35,16 +40,18 @@ class Parts:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._opened: dict[str, Any] = {}
+        self._opening = threading.RLock()
         self._closers: list[Callable[[], None]] = []
         # Reasons to refuse readings for now (e.g. an edge site's relay backlog is full); None: accept.
         self.ingest_gates: list[Callable[[], str | None]] = []
 
     def _once(self, name: str, open_: Callable[[], Any], close: Callable[[Any], None]) -> Any:
-        if name not in self._opened:
-            part = open_()
-            self._opened[name] = part
-            self._closers.append(lambda: close(part))
-        return self._opened[name]
+        with self._opening:  # parts open at start, but the schemas at the first Avro reading
+            if name not in self._opened:
+                part = open_()
+                self._opened[name] = part
+                self._closers.append(lambda: close(part))
+            return self._opened[name]
 
     def opened(self, name: str) -> Any | None:
         """The part if some role opened it (`log`, `storage`, `catalog`, `ingestor`), else None."""
@@ -52,8 +59,32 @@ class Parts:
 
     @property
     def log(self) -> BaseLog:
-        log: BaseLog = self._once("log", self._open_log, lambda log: log.close())
+        """The log as the roles use it: JSON documents in and out, whatever `[log] format` stores."""
+        log: BaseLog = self._once("log", self._open_log, lambda log: None)  # closed as `raw_log`
         return log
+
+    @property
+    def raw_log(self) -> BaseLog:
+        """The log as the backend stores it."""
+        log: BaseLog = self._once("raw_log", self._open_raw_log, lambda log: log.close())
+        return log
+
+    @property
+    def schema_registry(self) -> SchemaRegistry | None:
+        """The platform's own Schema Registry; None when `[schemas] url` names another one."""
+        return None if self.settings.schemas.url is not None else self._own_registry()
+
+    def _own_registry(self) -> SchemaRegistry:
+        registry: SchemaRegistry = self._once(
+            "schema_registry", lambda: SchemaRegistry(self.raw_log), lambda registry: registry.close()
+        )
+        return registry
+
+    @property
+    def schemas(self) -> SchemaSource:
+        """Where Avro schemas are registered and looked up, for the Avro log and Avro readings."""
+        schemas: SchemaSource = self._once("schemas", self._open_schemas, _close_schemas)
+        return schemas
 
     @property
     def storage(self) -> BaseStorage:
@@ -104,7 +135,21 @@ class Parts:
             self._closers.pop()()
         self._opened.clear()
 
+    def _open_schemas(self) -> SchemaSource:
+        settings = self.settings.schemas
+        if settings.url is not None:
+            return RemoteSchemas(settings.url, settings.timeout_s)
+        return LocalSchemas(self._own_registry())
+
     def _open_log(self) -> BaseLog:
+        raw = self.raw_log
+        if self.settings.log.format != "avro":
+            return raw
+        codec = AvroCodec(self.schemas)
+        codec.register(raw.list_topics())  # an incompatible change of a record type stops the start here
+        return AvroLog(raw, codec)
+
+    def _open_raw_log(self) -> BaseLog:
         settings = self.settings.log
         if self.settings.relay.to is not None:  # an edge site: retention keeps what is not relayed yet
             settings = settings.model_copy(update={"keep_unread_by": [*settings.keep_unread_by, RELAY_GROUP]})
@@ -138,6 +183,7 @@ class Parts:
             observed=spans.observe,
             refusal=lambda: next((reason for gate in self.ingest_gates if (reason := gate())), None),
             over_quota=self.quotas,
+            avro=AvroReadings(lambda schema_id: self.schemas.schema(schema_id)),  # opened at the first frame
         )
 
     @functools.cached_property
@@ -148,6 +194,11 @@ class Parts:
     def _open_sensorthings(self) -> SensorThings:
         writes = RegistryWrites(self.keys, ObservationSender(self.ingestor))
         return SensorThings(self.catalog, self.storage, writes.apply)
+
+
+def _close_schemas(schemas: SchemaSource) -> None:
+    if isinstance(schemas, RemoteSchemas):
+        schemas.close()
 
 
 def _close_ingestor(ingestor: Ingestor) -> None:

@@ -33,12 +33,22 @@ from iotstream.roles.parts import Parts
 from iotstream.roles.registry import RegistryRole
 from iotstream.roles.relay import RelayRole
 from iotstream.roles.sink import SinkRole
+from iotstream.roles.sources import SourcesRole
 from iotstream.storage import BaseStorage
 
 __all__ = ["ROLE_NAMES", "Platform", "UnknownRoleError"]
 
 _log = logging.getLogger(__name__)
-ROLE_NAMES = ("sink", "registry", "notify", "jobs", "relay", "api", "mqtt")  # the order they start in
+ROLE_NAMES = (
+    "sink",
+    "registry",
+    "notify",
+    "jobs",
+    "relay",
+    "sources",
+    "api",
+    "mqtt",
+)  # the order they start in
 
 
 _CLASSES: dict[str, type[Role]] = {
@@ -47,6 +57,7 @@ _CLASSES: dict[str, type[Role]] = {
     "notify": NotifyRole,
     "jobs": JobsRole,
     "relay": RelayRole,
+    "sources": SourcesRole,
     "api": ApiRole,
     "mqtt": MqttRole,
 }
@@ -69,6 +80,7 @@ class Platform:
             "notify": NotifyRole,
             "jobs": JobsRole,
             "relay": RelayRole,
+            "sources": SourcesRole,
             "api": lambda: ApiRole(self.stats, self.problems, self.metric_labels),
             "mqtt": lambda: MqttRole(lambda: self.api.url if self.api is not None else None),
         }

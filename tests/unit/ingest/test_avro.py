@@ -52,7 +52,7 @@ def test_a_mapping_names_the_fields_and_a_topic_can_name_the_datastream() -> Non
         (b"\x01\x00\x00\x00\x01\x02", "magic byte 1, not 0"),
         (b"\x00\x00\x00\x00\x09\x02", "unknown schema id 9"),
         (b"\x00\x00\x00\x00\x01", "the bytes do not decode as schema 1"),
-        (b"\x00\x00\x00\x00\x01\x02\x41\x00\x00\xbc\x41\x00\x00", "bytes after the record of schema 1"),
+        (b"\x00\x00\x00\x00\x01\x02\x41\x00\x00\xbc\x41\x00\x00", "2 bytes after the record"),
     ],
 )
 def test_a_wrong_frame_says_what_is_wrong(frame: bytes, reason: str) -> None:

@@ -1,0 +1,98 @@
+"""Readings from a log topic that gateways produce into directly (`[[sources]]`), Avro or JSON.
+
+Gateways on Kafka often write Confluent-framed Avro straight into a topic instead of calling an API.
+A source reads that topic in its own consumer group and gives each record to the ingestor like an MQTT
+message: the same checks, message ids, registration and quotas. A record that gives no reading is
+dead-lettered with its reason and where it came from; offsets are committed only once the log has the
+readings and the dead letters, so a crash reads a batch again (a reading is then stored once by its
+message id) and never skips one.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+
+from iotstream.ingest.avro import AvroReadings, FieldMapping
+from iotstream.ingest.config import SourceSettings
+from iotstream.ingest.ingestor import IngestBusyError, Ingestor, IngestResult
+from iotstream.log.base import BaseConsumer, BaseLog
+from iotstream.log.exceptions import LogError
+from iotstream.log.types import Record, TopicPartition
+
+__all__ = ["TopicSource"]
+
+_log = logging.getLogger(__name__)
+_RETRY_S = 0.5
+
+
+class TopicSource:
+    def __init__(
+        self, settings: SourceSettings, log: BaseLog, ingestor: Ingestor, schema_of: Callable[[int], str]
+    ) -> None:
+        self.settings = settings
+        self._log = log
+        self._ingestor = ingestor
+        self._avro = AvroReadings(schema_of, FieldMapping(settings.datastream, settings.time, settings.value))
+        self.counts = {"records": 0, "dead_lettered": 0}
+
+    def run(self, stop: threading.Event) -> None:
+        with self._log.consumer(self.settings.group_id, auto_offset_reset="earliest") as consumer:
+            consumer.subscribe([self.settings.topic])
+            while not stop.is_set():
+                records = consumer.poll(500, 0.2)
+                if records and self._take(records, stop):
+                    consumer.commit()
+                elif records:  # not taken: read the batch again once the log is back
+                    _rewind(consumer, records)
+
+    def _take(self, records: list[Record], stop: threading.Event) -> bool:
+        """Whether the log has the batch's readings and dead letters (False: not taken, or stopping)."""
+        acknowledged = threading.Event()
+        failure: list[Exception] = []
+
+        def done(error: Exception | None) -> None:
+            failure.extend([error] if error else [])
+            acknowledged.set()
+
+        messages = [(r.value or b"", _name(r.key), None) for r in records]
+        while True:
+            try:
+                results = self._ingestor.submit_messages(messages, done, self._avro)
+                break
+            except IngestBusyError:
+                if stop.wait(_RETRY_S):
+                    return False
+            except LogError as err:
+                _log.warning("source %s: readings not taken, read again: %s", self.settings.topic, err)
+                stop.wait(_RETRY_S)
+                return False
+        self._dead_letter(records, results)
+        self.counts["records"] += len(records)
+        while not acknowledged.wait(0.1):
+            if stop.is_set():
+                return False
+        return not failure and self._ingestor.flush() == 0
+
+    def _dead_letter(self, records: list[Record], results: list[IngestResult | str]) -> None:
+        for record, result in zip(records, results, strict=True):
+            reason = result if isinstance(result, str) else _reasons(result)
+            if reason:
+                where = f"topic:{record.topic}/{record.partition}@{record.offset}"
+                self._ingestor.dead_letter(record.value or b"", reason, where)
+                self.counts["dead_lettered"] += 1
+
+
+def _name(key: bytes | None) -> str | None:
+    return key.decode("utf-8", "replace") if key else None
+
+
+def _reasons(result: IngestResult) -> str:
+    return "; ".join(f"record {e.position}: {e.error}" if e.position else e.error for e in result.rejected)
+
+
+def _rewind(consumer: BaseConsumer, records: list[Record]) -> None:
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        first.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+    for partition, offset in first.items():
+        consumer.seek(partition, offset)

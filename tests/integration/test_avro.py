@@ -1,0 +1,227 @@
+"""Avro in and out with the client Kafka users have: confluent-kafka's AvroSerializer writes readings the
+platform takes over HTTP, MQTT and a gateway topic, and its AvroDeserializer reads what the platform
+writes with `[log] format = "avro"`. The smart-home meter job gives the daily values it gives from JSON."""
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import paho.mqtt.client as paho
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from paho.mqtt.enums import CallbackAPIVersion
+
+from iotstream.embedded import EmbeddedPlatform
+from iotstream.ingest.avro import MEDIA_TYPE
+from iotstream.log import BaseLog
+from iotstream.log.avro import AvroLog
+from iotstream.log.topics import DEADLETTER
+from tests.integration.test_end_to_end import house, start_platform, wait_for_days
+from tests.meters import expected_days
+from tests.servers import start_mqtt_broker
+
+HOUSE_READING = {
+    "type": "record",
+    "name": "HouseReading",
+    "namespace": "home",
+    "fields": [
+        {"name": "datastream", "type": "string"},
+        {"name": "time", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "value", "type": "double"},
+    ],
+}
+GATEWAY = "gateway.readings"
+
+
+def registry(platform: EmbeddedPlatform) -> SchemaRegistryClient:
+    assert platform.api is not None
+    return SchemaRegistryClient({"url": f"{platform.api.url}/schema-registry"})
+
+
+def frames(platform: EmbeddedPlatform, readings: list[dict[str, Any]], topic: str = "house") -> list[bytes]:
+    """The readings as the Confluent serializer writes them (registering the schema as `<topic>-value`)."""
+    with registry(platform) as client:
+        serializer = AvroSerializer(client, json.dumps(HOUSE_READING))
+        context = SerializationContext(topic, MessageField.VALUE)
+        return [serializer(reading, context) for reading in readings]
+
+
+@pytest.fixture(scope="module")
+def mqtt_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    broker = start_mqtt_broker(tmp_path_factory.mktemp("mqtt"))
+    yield broker.port
+    broker.stop()
+
+
+@pytest.fixture
+def platforms(tmp_path: Path) -> Iterator[Callable[..., EmbeddedPlatform]]:
+    started: list[EmbeddedPlatform] = []
+
+    def start(name: str, **settings: Any) -> EmbeddedPlatform:
+        started.append(start_platform(tmp_path / name, "0s", **settings))
+        return started[-1]
+
+    yield start
+    for platform in reversed(started):
+        platform.stop()
+
+
+@pytest.fixture(scope="module")
+def json_days(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], float]:
+    """The daily values of the house sent as JSON."""
+    readings = house()
+    with start_platform(tmp_path_factory.mktemp("json"), "0s") as platform:
+        assert platform.api is not None
+        with httpx.Client(base_url=platform.api.url, timeout=30) as api:
+            for start in range(0, len(readings), 100):
+                body = msgspec.json.encode(readings[start : start + 100])
+                assert api.post("/api/v1/readings", content=body).status_code == 202
+            expected = _expected(readings)
+            days = wait_for_days(api, expected)
+    assert days.keys() == expected.keys()
+    return days
+
+
+def _expected(readings: list[dict[str, Any]]) -> dict[tuple[str, int], float]:
+    return expected_days([(r["datastream"], r["value"], r["time"]) for r in readings], 0)[0]
+
+
+def _send_http(platform: EmbeddedPlatform, encoded: list[bytes], _: int) -> None:
+    assert platform.api is not None
+    with httpx.Client(base_url=platform.api.url, timeout=30) as api:
+        for start in range(0, len(encoded), 100):
+            body = b"".join(encoded[start : start + 100])  # frames back to back
+            answer = api.post("/api/v1/readings", content=body, headers={"Content-Type": MEDIA_TYPE})
+            assert answer.status_code == 202, answer.text
+            assert answer.json() == {"accepted": len(encoded[start : start + 100]), "rejected": []}
+
+
+def _send_mqtt(platform: EmbeddedPlatform, encoded: list[bytes], port: int) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        infos = [client.publish("iotstream/house/readings", frame, qos=1) for frame in encoded]
+        for info in infos:
+            info.wait_for_publish(30)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def _send_to_topic(platform: EmbeddedPlatform, encoded: list[bytes], _: int) -> None:
+    """What a gateway producing straight into Kafka does."""
+    with raw_log(platform).producer() as producer:
+        for frame in encoded:
+            producer.produce(GATEWAY, frame, b"house")
+
+
+def raw_log(platform: EmbeddedPlatform) -> BaseLog:
+    log = platform.log
+    assert log is not None
+    return log.inner if isinstance(log, AvroLog) else log
+
+
+WAYS = {"http": _send_http, "mqtt": _send_mqtt, "topic": _send_to_topic}
+
+
+@pytest.mark.parametrize(
+    ("way", "log_format"), [("http", "json"), ("mqtt", "json"), ("topic", "avro"), ("http", "avro")]
+)
+def test_the_meter_job_gives_the_same_daily_values_from_avro_as_from_json(
+    platforms: Callable[..., EmbeddedPlatform],
+    json_days: dict[tuple[str, int], float],
+    mqtt_port: int,
+    way: str,
+    log_format: str,
+) -> None:
+    settings: dict[str, Any] = {"log": {"format": log_format}, "sources": [{"topic": GATEWAY}]}
+    if way == "mqtt":
+        settings["mqtt"] = {"enabled": True, "url": f"mqtt://127.0.0.1:{mqtt_port}", "client_id": "avro-in"}
+    platform = platforms(way, **settings)
+    readings = house()
+    WAYS[way](platform, frames(platform, readings), mqtt_port)
+    assert platform.api is not None
+    with httpx.Client(base_url=platform.api.url, timeout=30) as api:
+        days = wait_for_days(api, json_days)
+        assert days.keys() == json_days.keys() == _expected(readings).keys()
+        for key, value in json_days.items():
+            assert days[key] == pytest.approx(value, rel=1e-12), key
+        stored = api.get("/api/v1/readings", params={"datastream": "W1", "limit": 100_000}).json()
+    assert len(stored) == len([r for r in readings if r["datastream"] == "W1"])
+    if log_format == "avro":  # the daily values are on the log as Avro the Confluent client reads
+        with registry(platform) as client:
+            context = SerializationContext("aggregates.1d", MessageField.VALUE)
+            results = [AvroDeserializer(client)(v, context) for v in read_raw(platform, "aggregates.1d", 5)]
+        assert {r["window"] for r in results} == {"1d"} and all(r["key"] and r["start"] for r in results)
+
+
+def read_raw(platform: EmbeddedPlatform, topic: str, count: int, timeout_s: float = 30) -> list[bytes]:
+    """The values of a topic as the backend stores them: what Spark or Kafka Connect would read."""
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    with raw_log(platform).consumer(f"raw-{topic}", auto_offset_reset="earliest") as consumer:
+        consumer.subscribe([topic])
+        while len(values) < count and time.monotonic() < deadline:
+            values += [r.value for r in consumer.poll(500, 0.2) if r.value is not None]
+    return values
+
+
+def test_the_confluent_deserializer_reads_the_platforms_own_topics(
+    platforms: Callable[..., EmbeddedPlatform],
+) -> None:
+    rule = {"type": "threshold", "name": "busy", "datastreams": ["W1"], "above": 0.0}
+    platform = platforms("out", log={"format": "avro"}, jobs=[rule])
+    readings = [
+        {"datastream": "W1", "time": 1_704_067_200_000 + i * 60_000, "value": value}
+        for i, value in enumerate([1.5, 2, -1, 7.25])
+    ]
+    readings.append({"datastream": "door", "time": 1_704_067_200_000, "value": "open"})
+    assert platform.api is not None
+    with httpx.Client(base_url=platform.api.url, timeout=30) as api:
+        assert api.post("/api/v1/readings", json=readings).json()["accepted"] == 5
+    with registry(platform) as client:
+        deserialize = AvroDeserializer(client)
+        observations = [
+            deserialize(value, SerializationContext("observations", MessageField.VALUE))
+            for value in read_raw(platform, "observations", 5)
+        ]
+        alerts = [
+            deserialize(value, SerializationContext("alerts", MessageField.VALUE))
+            for value in read_raw(platform, "alerts", 4)
+        ]
+        entities = [
+            deserialize(value, SerializationContext("registry.datastreams", MessageField.VALUE))
+            for value in read_raw(platform, "registry.datastreams", 2)
+        ]
+        assert [(e["key"], e["name"], json.loads(e["extra"])["@iot.id"]) for e in entities] == [
+            ("W1", "W1", 1),
+            ("door", "door", 2),
+        ]
+        assert "observations-value" in client.get_subjects()
+    got = [(o["datastream"], int(o["time"].timestamp() * 1000), o["value"]) for o in observations]
+    assert got == [(r["datastream"], r["time"], r["value"]) for r in readings]
+    assert [type(o["value"]) for o in observations] == [float, int, int, float, str]  # each keeps its type
+    assert all(o["id"] and o["resultTime"] is not None and o["extra"] is None for o in observations)
+    episodes = [(a["value"]["event"], a["value"]["state"], a["value"]["max"]) for a in alerts]
+    assert episodes == [
+        ("open", "open", 1.5),
+        ("update", "open", 2.0),
+        ("close", "closed", 2.0),
+        ("open", "open", 7.25),
+    ]
+    closed = alerts[2]["value"]
+    assert closed["closed_at"] is not None and closed["threshold"] == 0.0 and closed["direction"] == "above"
+    assert {(a["key"], a["value"]["rule"], a["value"]["unit"]) for a in alerts} == {("W1", "busy", None)}
+    with httpx.Client(base_url=platform.api.url, timeout=30) as api:  # the platform reads them back too
+        stored = api.get("/api/v1/readings", params={"datastream": "door"}).json()
+        assert [r["value"] for r in stored] == ["open"]
+        alert_rows = api.get("/api/v1/alerts", params={"from": "2024-01-01T00:00:00Z"}).json()
+    assert alert_rows and alert_rows[0]["rule"] == "busy"
