@@ -20,7 +20,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import SchemaParseException, UnknownType
 
-__all__ = ["MEDIA_TYPE", "AvroFrameError", "AvroReadings", "FieldMapping", "is_framed"]
+__all__ = ["MEDIA_TYPE", "AvroFrameError", "AvroReadings", "FieldMapping", "NotAReadingError", "is_framed"]
 
 MEDIA_TYPE = "application/vnd.iotstream.avro"  # one or more Confluent frames, back to back
 
@@ -34,6 +34,10 @@ _VALUE_FIELDS = ("value", "result", "temperature", "reading", "measurement")
 
 class AvroFrameError(ValueError):
     """Bytes that are not a reading in Confluent's Avro framing; the message says why."""
+
+
+class NotAReadingError(AvroFrameError):
+    """A frame that decodes, into a record that holds no reading."""
 
 
 @dataclass(frozen=True)
@@ -72,36 +76,26 @@ class AvroReadings:
     def reading(self, frame: bytes, datastream: str | None = None) -> dict[str, Any]:
         """The reading one frame holds, as ingestion takes it; `datastream` when the record has none."""
         body = io.BytesIO(frame)
-        reading = self._next(body, datastream)
+        reading = _reading(*self._decode(body), datastream)
         if left := len(frame) - body.tell():
             raise AvroFrameError(f"{left} bytes after the record")
+        if isinstance(reading, NotAReadingError):
+            raise reading
         return reading
 
     def readings(self, body: bytes, datastream: str | None = None) -> list[dict[str, Any] | AvroFrameError]:
-        """Each frame's reading, or why it is none, in order."""
+        """Each frame's reading, or why it is none, in order; a `NotAReadingError` for a record that
+        decodes but holds no reading, which does not stop the frames after it."""
         stream, items = io.BytesIO(body), list[dict[str, Any] | AvroFrameError]()
         while stream.tell() < len(body):
             start = stream.tell()
             try:
-                items.append(self._next(stream, datastream))
+                items.append(_reading(*self._decode(stream), datastream))
             except AvroFrameError as err:
                 rest = f" ({len(body) - start} bytes from byte {start} not read)" if len(items) else ""
                 items.append(AvroFrameError(f"{err}{rest}"))
                 break
         return items
-
-    def _next(self, stream: io.BytesIO, datastream: str | None) -> dict[str, Any]:
-        record, mapping = self._decode(stream)
-        reading: dict[str, Any] = {}
-        name = record.get(mapping.datastream) if mapping.datastream else None
-        if name is not None or datastream is not None:
-            reading["datastream"] = str(name) if name is not None else datastream
-        if mapping.time and (when := record.get(mapping.time)) is not None:
-            reading["time"] = _epoch_ms(when) if isinstance(when, datetime) else when
-        if mapping.value is None or mapping.value not in record:
-            raise AvroFrameError(f"the record has no value field (its fields: {', '.join(record)})")
-        reading["value"] = record[mapping.value]
-        return reading
 
     def _decode(self, stream: io.BytesIO) -> tuple[dict[str, Any], FieldMapping]:
         header = stream.read(_HEADER)
@@ -133,6 +127,21 @@ class AvroReadings:
             fields = [field["name"] for field in parsed.get("fields", [])] if isinstance(parsed, dict) else []
             known = self._schemas[schema_id] = (parsed, self._mapping.resolved(fields))
         return known
+
+
+def _reading(
+    record: dict[str, Any], mapping: FieldMapping, datastream: str | None
+) -> dict[str, Any] | NotAReadingError:
+    reading: dict[str, Any] = {}
+    name = record.get(mapping.datastream) if mapping.datastream else None
+    if name is not None or datastream is not None:
+        reading["datastream"] = str(name) if name is not None else datastream
+    if mapping.time and (when := record.get(mapping.time)) is not None:
+        reading["time"] = _epoch_ms(when) if isinstance(when, datetime) else when
+    if mapping.value is None or mapping.value not in record:
+        return NotAReadingError(f"the record has no value field (its fields: {', '.join(record)})")
+    reading["value"] = record[mapping.value]
+    return reading
 
 
 def _epoch_ms(when: datetime) -> int:

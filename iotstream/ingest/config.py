@@ -32,13 +32,14 @@ class IngestSettings(BaseModel):
 class SourceSettings(BaseModel):
     """A `[[sources]]` table: readings taken from a log topic that gateways produce into directly.
 
-    Each record is Confluent-framed Avro (its schema in the registry) or a JSON reading payload; the
-    fields are found by name or named here, and the record's key names the datastream when its value
-    does not."""
+    Each record is Confluent-framed Avro (its schema in the registry) or, with `format = "json"`, a JSON
+    reading payload; Avro fields are found by name or named here, and the record's key names the
+    datastream when its value does not."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     topic: str = Field(description="The log topic to read, e.g. the one the gateways produce into.")
+    format: Literal["avro", "json"] = Field(default="avro", description="What the records hold.")
     datastream: str | None = Field(default=None, description="The Avro field naming the datastream.")
     time: str | None = Field(default=None, description="The Avro field holding the time.")
     value: str | None = Field(default=None, description="The Avro field holding the value.")

@@ -165,14 +165,14 @@ class Ingestor:
         together: each is judged alone — an unusable one gets its reason in place of a result — and
         their readings go to the log as one, with `done` called once the log has them all. One call per
         message costs more than a reading's whole way to storage. A payload beginning with a zero byte
-        is Avro: MQTT 3.1.1 has no content type, and JSON never begins so; `avro` decodes it with its
-        own field mapping (a source's)."""
+        is Avro: MQTT 3.1.1 has no content type, and JSON never begins so. With `avro` (a source's
+        decoder, with its field mapping) every payload is Avro."""
         self._check_room()
         received_ms = self._clock()
         outcomes: list[Parsed | str] = []
         for body, datastream, scope in messages:
             try:
-                framed = is_framed(body)
+                framed = avro is not None or is_framed(body)
                 outcomes.append(self._parse(body, received_ms, datastream, scope, framed, avro))
             except InvalidPayloadError as err:
                 outcomes.append(str(err))
@@ -201,7 +201,7 @@ class Ingestor:
         if not body:
             raise InvalidPayloadError("the body holds no Avro record")
         items = decoder.readings(body)
-        if isinstance(items[0], AvroFrameError) and len(items) == 1:  # like a body that is not JSON
+        if len(items) == 1 and type(items[0]) is AvroFrameError:  # like a body that is not JSON
             raise InvalidPayloadError(f"no Avro record could be read: {items[0]}")
         return parse_items(list(items), received_ms, datastream, scope)
 

@@ -32,7 +32,8 @@ class TopicSource:
         self.settings = settings
         self._log = log
         self._ingestor = ingestor
-        self._avro = AvroReadings(schema_of, FieldMapping(settings.datastream, settings.time, settings.value))
+        mapping = FieldMapping(settings.datastream, settings.time, settings.value)
+        self._avro = AvroReadings(schema_of, mapping) if settings.format == "avro" else None
         self.counts = {"records": 0, "dead_lettered": 0}
 
     def run(self, stop: threading.Event) -> None:

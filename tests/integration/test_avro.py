@@ -24,7 +24,7 @@ from iotstream.log.avro import AvroLog
 from iotstream.log.topics import DEADLETTER
 from tests.integration.test_end_to_end import house, start_platform, wait_for_days
 from tests.meters import expected_days
-from tests.servers import start_mqtt_broker
+from tests.servers import free_port, start_mqtt_broker
 
 HOUSE_READING = {
     "type": "record",
@@ -160,7 +160,8 @@ def test_the_meter_job_gives_the_same_daily_values_from_avro_as_from_json(
         with registry(platform) as client:
             context = SerializationContext("aggregates.1d", MessageField.VALUE)
             results = [AvroDeserializer(client)(v, context) for v in read_raw(platform, "aggregates.1d", 5)]
-        assert {r["window"] for r in results} == {"1d"} and all(r["key"] and r["start"] for r in results)
+        assert {r["window"] for r in results} == {"1d"}
+        assert all(r["key"] and r["start"] for r in results)
 
 
 def read_raw(platform: EmbeddedPlatform, topic: str, count: int, timeout_s: float = 30) -> list[bytes]:
@@ -218,10 +219,191 @@ def test_the_confluent_deserializer_reads_the_platforms_own_topics(
         ("open", "open", 7.25),
     ]
     closed = alerts[2]["value"]
-    assert closed["closed_at"] is not None and closed["threshold"] == 0.0 and closed["direction"] == "above"
+    assert closed["closed_at"] is not None
+    assert (closed["threshold"], closed["direction"]) == (0.0, "above")
     assert {(a["key"], a["value"]["rule"], a["value"]["unit"]) for a in alerts} == {("W1", "busy", None)}
     with httpx.Client(base_url=platform.api.url, timeout=30) as api:  # the platform reads them back too
         stored = api.get("/api/v1/readings", params={"datastream": "door"}).json()
         assert [r["value"] for r in stored] == ["open"]
         alert_rows = api.get("/api/v1/alerts", params={"from": "2024-01-01T00:00:00Z"}).json()
-    assert alert_rows and alert_rows[0]["rule"] == "busy"
+    assert [row["rule"] for row in alert_rows] == ["busy", "busy"]
+
+
+NO_VALUE = {"type": "record", "name": "Tag", "fields": [{"name": "datastream", "type": "string"}]}
+
+
+def _bad_frames(platform: EmbeddedPlatform) -> dict[str, bytes]:
+    """Every way a frame can be wrong, for a platform whose registry has HouseReading."""
+    [good] = frames(platform, [{"datastream": "pump", "time": 1_704_067_200_000, "value": 3.5}])
+    with registry(platform) as client:
+        tag = AvroSerializer(client, json.dumps(NO_VALUE))(
+            {"datastream": "pump"}, SerializationContext("tags", MessageField.VALUE)
+        )
+    return {
+        "good": good,
+        "wrong magic byte": b"\x01" + good[1:],
+        "truncated": good[:3],
+        "unknown id": b"\x00\x00\x00\x03\xe7" + good[5:],  # schema 999
+        "cut short": good[:-4],
+        "no value field": tag,
+    }
+
+
+REASONS = {
+    "wrong magic byte": "magic byte 1, not 0: not a Confluent-framed record",
+    "truncated": "a truncated frame: 3 bytes, a Confluent frame has at least 5",
+    "unknown id": "unknown schema id 999",
+    "cut short": "the bytes do not decode as schema",
+    "no value field": "the record has no value field (its fields: datastream)",
+}
+
+
+def test_bad_avro_bodies_are_refused_with_the_reason_and_take_nothing_else(
+    platforms: Callable[..., EmbeddedPlatform],
+) -> None:
+    platform = platforms("bad-http")
+    bad = _bad_frames(platform)
+    assert platform.api is not None
+    with httpx.Client(base_url=platform.api.url, timeout=30, headers={"Content-Type": MEDIA_TYPE}) as api:
+        empty = api.post("/api/v1/readings", content=b"")
+        assert (empty.status_code, empty.json()["detail"]) == (400, "the body holds no Avro record")
+        for case, reason in REASONS.items():
+            answer = api.post("/api/v1/readings", content=bad[case])
+            if case == "no value field":  # the frame decodes: a rejected reading, as in JSON
+                assert answer.status_code == 202
+                assert answer.json()["rejected"] == [{"index": 0, "error": reason}]
+            else:
+                assert answer.status_code == 400, case
+                assert answer.json()["detail"].startswith(f"no Avro record could be read: {reason}"), case
+        mixed = api.post("/api/v1/readings", content=bad["good"] + bad["unknown id"])
+        assert mixed.status_code == 202
+        assert mixed.json() == {
+            "accepted": 1,
+            "rejected": [
+                {
+                    "index": 1,
+                    "error": f"{REASONS['unknown id']} ({len(bad['unknown id'])} bytes from byte "
+                    f"{len(bad['good'])} not read)",
+                }
+            ],
+        }
+        as_json = api.post(
+            "/api/v1/readings", content=bad["good"], headers={"Content-Type": "application/json"}
+        )
+        assert as_json.status_code == 400
+        assert as_json.json()["detail"].startswith("body is not JSON")
+        stored = api.get("/api/v1/readings", params={"datastream": "pump"}).json()
+    assert [(r["time"], r["value"]) for r in stored] == [("2024-01-01T00:00:00Z", 3.5)]  # stored once
+
+
+def dead_letters(platform: EmbeddedPlatform, count: int) -> list[tuple[str, str]]:
+    letters: list[tuple[str, str]] = []
+    deadline = time.monotonic() + 30
+    with raw_log(platform).consumer("dead-test", auto_offset_reset="earliest") as consumer:
+        consumer.subscribe([DEADLETTER])
+        while len(letters) < count and time.monotonic() < deadline:
+            for record in consumer.poll(100, 0.2):
+                headers = {name: value.decode() for name, value in record.headers}
+                letters.append((headers["source"], headers["reason"]))
+    return letters
+
+
+@pytest.mark.parametrize("way", ["mqtt", "topic"])
+def test_bad_avro_records_from_mqtt_and_a_gateway_topic_are_dead_lettered_with_the_reason(
+    platforms: Callable[..., EmbeddedPlatform], mqtt_port: int, way: str
+) -> None:
+    settings: dict[str, Any] = {"log": {"format": "avro"}, "sources": [{"topic": GATEWAY}]}
+    if way == "mqtt":
+        settings["mqtt"] = {"enabled": True, "url": f"mqtt://127.0.0.1:{mqtt_port}", "client_id": "avro-bad"}
+    platform = platforms(way, **settings)
+    bad = _bad_frames(platform)
+    cases = [case for case in REASONS if way == "topic" or case != "wrong magic byte"]  # JSON over MQTT
+    if way == "mqtt":
+        _send_mqtt(platform, [bad[case] for case in cases] + [bad["good"]], mqtt_port)
+    else:
+        _send_to_topic(platform, [bad[case] for case in cases] + [bad["good"]], 0)
+    letters = dead_letters(platform, len(cases))
+    assert len(letters) == len(cases)
+    for (source, reason), case in zip(letters, cases, strict=True):
+        assert REASONS[case] in reason, (case, reason)
+        expected_source = (
+            "mqtt:iotstream/house/readings" if way == "mqtt" else f"topic:{GATEWAY}/0@{cases.index(case)}"
+        )
+        assert source == expected_source
+    assert platform.api is not None
+    with httpx.Client(base_url=platform.api.url) as api:
+        deadline = time.monotonic() + 30
+        while not (stored := api.get("/api/v1/readings", params={"datastream": "pump"}).json()):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert [r["value"] for r in stored] == [3.5]
+    assert platform.problems() == []  # every role still runs
+
+
+def test_a_platform_uses_an_existing_registry_instead_of_its_own(
+    platforms: Callable[..., EmbeddedPlatform],
+) -> None:
+    central = platforms("registry")  # stands for the team's Confluent registry
+    assert central.api is not None
+    url = f"{central.api.url}/schema-registry"
+    platform = platforms("user", log={"format": "avro"}, schemas={"url": url})
+    [frame] = frames(central, [{"datastream": "pump", "time": 1_704_067_200_000, "value": 3.5}])
+    assert platform.api is not None
+    with httpx.Client(base_url=platform.api.url, timeout=30) as api:
+        taken = api.post("/api/v1/readings", content=frame, headers={"Content-Type": MEDIA_TYPE})
+        assert taken.json() == {"accepted": 1, "rejected": []}
+        own = api.get("/schema-registry/subjects")
+        assert own.status_code == 404
+        assert (
+            own.json()["message"]
+            == f"this process serves no schema registry; it uses the one at {url} ([schemas] url)"
+        )
+    [value] = read_raw(platform, "observations", 1)
+    with SchemaRegistryClient({"url": url}) as client:
+        assert "observations-value" in client.get_subjects()
+        reading = AvroDeserializer(client)(value, SerializationContext("observations", MessageField.VALUE))
+    assert (reading["datastream"], reading["value"]) == ("pump", 3.5)
+
+
+def test_consume_prints_avro_records_as_their_json(
+    platforms: Callable[..., EmbeddedPlatform], cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    platform = platforms("cli", log={"format": "avro"})
+    assert platform.api is not None
+    with httpx.Client(base_url=platform.api.url, timeout=30) as api:
+        readings = [{"datastream": "pump", "time": 1_704_067_200_000, "value": v} for v in (1, "on")]
+        assert api.post("/api/v1/readings", json=readings).json()["accepted"] == 2
+    log_url = f"sqlite:///{tmp_path / 'cli' / 'log.db'}"
+    consumed = cli(
+        "--log", log_url, "consume", "observations", "--from-beginning", "--max", "2", "--timeout", "20"
+    )
+    assert consumed.returncode == 0, consumed.stderr
+    lines = [json.loads(line) for line in consumed.stdout.splitlines()]
+    assert [(line["value"]["datastream"], line["value"]["value"]) for line in lines] == [
+        ("pump", 1),
+        ("pump", "on"),
+    ]
+    assert len({line["schema_id"] for line in lines}) == 1
+    values = cli(
+        "--log", log_url, "consume", "observations", "--from-beginning", "--max", "1", "--value-only"
+    )
+    assert json.loads(values.stdout)["value"] == 1
+
+
+def test_avro_readings_wait_for_a_registry_that_cannot_be_reached(
+    platforms: Callable[..., EmbeddedPlatform],
+) -> None:
+    """A registry that does not answer is a reason to retry (503), never an unknown schema."""
+    gone = f"http://127.0.0.1:{free_port()}"
+    platform = platforms("unreachable", schemas={"url": gone})
+    assert platform.api is not None
+    with httpx.Client(base_url=platform.api.url, timeout=30) as api:
+        answer = api.post(
+            "/api/v1/readings", content=b"\x00\x00\x00\x00\x01\x02", headers={"Content-Type": MEDIA_TYPE}
+        )
+        assert answer.status_code == 503
+        assert f"the schema registry at {gone} cannot be reached" in answer.json()["detail"]
+        assert answer.headers["Retry-After"]
+        assert (
+            api.post("/api/v1/readings", json={"datastream": "a", "value": 1}).status_code == 202
+        )  # JSON still

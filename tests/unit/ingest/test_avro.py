@@ -1,12 +1,14 @@
 """Confluent-framed Avro into readings: the bytes recorded from the original systems' producers, and
 every way a frame can be wrong."""
 
+import io
 import json
 from pathlib import Path
 
+import fastavro
 import pytest
 
-from iotstream.ingest.avro import AvroFrameError, AvroReadings, FieldMapping
+from iotstream.ingest.avro import AvroFrameError, AvroReadings, FieldMapping, NotAReadingError
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 
@@ -65,3 +67,42 @@ def test_a_wrong_frame_says_what_is_wrong(frame: bytes, reason: str) -> None:
     )
     with pytest.raises(AvroFrameError, match=reason):
         AvroReadings({1: schema}.__getitem__).reading(frame)
+
+
+def test_a_record_without_a_value_is_refused_alone_and_times_are_exact_milliseconds() -> None:
+    schema = json.dumps(
+        {
+            "type": "record",
+            "name": "T",
+            "fields": [
+                {"name": "name", "type": "string"},
+                {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+                {"name": "value", "type": ["null", "double"]},
+            ],
+        }
+    )
+    parsed = fastavro.parse_schema(json.loads(schema))
+    frames = b""
+    for record in [{"name": "a", "ts": 1513296000123, "value": 1.5}, {"name": "b", "ts": 1, "value": None}]:
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, parsed, record)
+        frames += b"\x00\x00\x00\x00\x02" + body.getvalue()
+    without_value = json.dumps(
+        {"type": "record", "name": "U", "fields": [{"name": "name", "type": "string"}]}
+    )
+    frames += b"\x00\x00\x00\x00\x03" + b"\x02c"  # name = "c", no value field
+    readings = AvroReadings({2: schema, 3: without_value}.__getitem__, FieldMapping(time="ts"))
+    items = readings.readings(frames + frames[:3])
+    assert items[0] == {
+        "datastream": "a",
+        "time": 1513296000123,
+        "value": 1.5,
+    }  # not ...122 from float seconds
+    assert items[1] == {"datastream": "b", "time": 1, "value": None}  # refused later: a value must be given
+    assert isinstance(items[2], NotAReadingError)
+    assert str(items[2]) == "the record has no value field (its fields: name)"
+    assert isinstance(items[3], AvroFrameError)
+    assert (
+        str(items[3]) == "a truncated frame: 3 bytes, a Confluent frame has at least 5"
+        f" (3 bytes from byte {len(frames)} not read)"
+    )
