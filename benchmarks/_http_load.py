@@ -26,8 +26,9 @@ class _Connection(asyncio.Protocol):
         limit: int | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
-        self._head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}"
+        headers = {"Content-Type": "application/json"} | (headers or {})  # Avro bodies say so
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self._head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}"
         self._body = body
         self._index = index
         self._deadline = deadline

@@ -24,7 +24,7 @@ from iotstream.log.avro import AvroLog
 from iotstream.log.topics import DEADLETTER
 from tests.integration.test_end_to_end import house, start_platform, wait_for_days
 from tests.meters import expected_days
-from tests.servers import free_port, start_mqtt_broker
+from tests.servers import free_port, start_mqtt_broker, start_tansu
 
 HOUSE_READING = {
     "type": "record",
@@ -407,3 +407,47 @@ def test_avro_readings_wait_for_a_registry_that_cannot_be_reached(
         assert (
             api.post("/api/v1/readings", json={"datastream": "a", "value": 1}).status_code == 202
         )  # JSON still
+
+
+def test_on_kafka_a_gateways_avro_goes_in_and_kafka_consumers_read_the_platforms_avro(
+    platforms: Callable[..., EmbeddedPlatform], tmp_path: Path
+) -> None:
+    """The Kafka user's whole story with the real clients: confluent-kafka's Producer and AvroSerializer
+    as the gateway, its Consumer and AvroDeserializer as the downstream reader."""
+    from confluent_kafka import Consumer, Producer
+
+    broker = start_tansu(tmp_path)
+    platform = None
+    try:
+        address = f"127.0.0.1:{broker.port}"
+        platform = platforms(
+            "kafka", log={"url": f"kafka://{address}", "format": "avro"}, sources=[{"topic": GATEWAY}]
+        )
+        readings = [
+            {"datastream": f"meter-{i % 3}", "time": 1_704_067_200_000 + i, "value": i / 2} for i in range(30)
+        ]
+        gateway = Producer({"bootstrap.servers": address})
+        for frame, reading in zip(frames(platform, readings), readings, strict=True):
+            gateway.produce(GATEWAY, frame, reading["datastream"].encode())
+        assert gateway.flush(30) == 0
+        reader = Consumer(
+            {"bootstrap.servers": address, "group.id": "spark", "auto.offset.reset": "earliest"}
+        )
+        reader.subscribe(["observations"])
+        got: list[dict[str, Any]] = []
+        with registry(platform) as client:
+            deserialize = AvroDeserializer(client)
+            deadline = time.monotonic() + 60
+            while len(got) < len(readings) and time.monotonic() < deadline:
+                message = reader.poll(0.5)
+                if message is not None and message.error() is None:
+                    got.append(
+                        deserialize(message.value(), SerializationContext("observations", MessageField.VALUE))
+                    )
+        reader.close()
+    finally:
+        if platform is not None:
+            platform.stop()  # before its broker goes
+        broker.stop()
+    as_sent = sorted((r["datastream"], r["time"], r["value"]) for r in readings)
+    assert sorted((g["datastream"], int(g["time"].timestamp() * 1000), g["value"]) for g in got) == as_sent
