@@ -79,6 +79,7 @@ bench: $(VENV)/.installed mosquitto
 	$(BIN)/python benchmarks/alerts.py
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/relay.py
+	$(BIN)/python benchmarks/avro.py
 
 BENCH_VENV := .venv-bench
 

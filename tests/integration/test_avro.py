@@ -12,7 +12,7 @@ import httpx
 import msgspec
 import paho.mqtt.client as paho
 import pytest
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from paho.mqtt.enums import CallbackAPIVersion
@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from iotstream.embedded import EmbeddedPlatform
 from iotstream.ingest.avro import MEDIA_TYPE
 from iotstream.log import BaseLog
-from iotstream.log.avro import AvroLog
+from iotstream.log.avro import AvroLog, SchemaRefusedError
 from iotstream.log.topics import DEADLETTER
 from tests.integration.test_end_to_end import house, start_platform, wait_for_days
 from tests.meters import expected_days
@@ -76,7 +76,8 @@ def platforms(tmp_path: Path) -> Iterator[Callable[..., EmbeddedPlatform]]:
 def json_days(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], float]:
     """The daily values of the house sent as JSON."""
     readings = house()
-    with start_platform(tmp_path_factory.mktemp("json"), "0s") as platform:
+    platform = start_platform(tmp_path_factory.mktemp("json"), "0s")
+    try:
         assert platform.api is not None
         with httpx.Client(base_url=platform.api.url, timeout=30) as api:
             for start in range(0, len(readings), 100):
@@ -84,6 +85,8 @@ def json_days(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int],
                 assert api.post("/api/v1/readings", content=body).status_code == 202
             expected = _expected(readings)
             days = wait_for_days(api, expected)
+    finally:
+        platform.stop()
     assert days.keys() == expected.keys()
     return days
 
@@ -451,3 +454,24 @@ def test_on_kafka_a_gateways_avro_goes_in_and_kafka_consumers_read_the_platforms
         broker.stop()
     as_sent = sorted((r["datastream"], r["time"], r["value"]) for r in readings)
     assert sorted((g["datastream"], int(g["time"].timestamp() * 1000), g["value"]) for g in got) == as_sent
+
+
+def test_an_incompatible_change_of_an_own_record_type_stops_the_start_with_the_reason(tmp_path: Path) -> None:
+    """Stands for a release whose `observations` records changed incompatibly: the subject holds a
+    schema today's record type cannot read (BACKWARD, the default), so the log refuses to open."""
+    earlier = {
+        "type": "record",
+        "name": "Reading",
+        "namespace": "io.iotstream",
+        "fields": [{"name": "datastream", "type": "long"}],
+    }
+    platform = start_platform(tmp_path, "0s")
+    try:
+        with registry(platform) as client:
+            client.register_schema("observations-value", Schema(json.dumps(earlier), "AVRO"))
+    finally:
+        platform.stop()
+    with pytest.raises(SchemaRefusedError) as refused:
+        start_platform(tmp_path, "0s", log={"format": "avro"})
+    assert "subject 'observations-value': Schema being registered is incompatible" in str(refused.value)
+    assert "writer type long" in str(refused.value)  # what Avro's checker found

@@ -126,7 +126,7 @@ def test_a_jobs_process_without_a_partition_is_alive_but_not_ready(tmp_path: Pat
 
 
 def test_an_unknown_role_is_refused_with_the_names_of_the_roles() -> None:
-    names = "sink, registry, notify, jobs, relay, api, mqtt"
+    names = "sink, registry, notify, jobs, relay, sources, api, mqtt"
     with pytest.raises(UnknownRoleError, match=f"no role 'web'; the roles are {names}"):
         Platform(load_settings(None), ["api", "web"])
 

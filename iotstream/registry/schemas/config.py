@@ -20,6 +20,8 @@ class SchemaSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("http://", "https://")):
+        if not url:  # "" in a file or the environment: the platform's own
+            return None
+        if not url.startswith(("http://", "https://")):
             raise ValueError(f"[schemas] url {url!r} must be an http:// or https:// address")
-        return url.rstrip("/") if url else url
+        return url.rstrip("/")
