@@ -220,7 +220,8 @@ class Platform:
                 else "retention off"
             )
             fsync = "on" if settings.fsync else "off"
-            lines.append(f"log: {without_password(settings.url)} (fsync {fsync}, {maintenance})")
+            avro = ", own topics in Avro" if settings.format == "avro" else ""
+            lines.append(f"log: {without_password(settings.url)} (fsync {fsync}, {maintenance}{avro})")
         return lines + [line for role in self._started for line in role.banner()]
 
     def __enter__(self) -> Self:

@@ -14,6 +14,7 @@ dead-letters it with its reason, and nothing else is held up.
 import io
 import json
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
@@ -22,11 +23,12 @@ import fastavro
 import msgspec
 
 from iotstream.log.avro.records import RecordType, document_of, record_type_of
-from iotstream.log.exceptions import LogError
+from iotstream.log.exceptions import LogError, LogUnavailableError
 
 __all__ = ["AvroCodec", "FrameError", "SchemaRefusedError", "SchemaSource", "frame_header", "subject_of"]
 
 _MAGIC = b"\x00"
+_REGISTRY_WAIT_S = 30.0
 _encode_json = msgspec.json.Encoder().encode
 _decode_json = msgspec.json.Decoder().decode
 
@@ -128,9 +130,22 @@ class AvroCodec:
     def _reader(self, schema_id: int) -> Any:
         schema = self._readers.get(schema_id)
         if schema is None:
-            document = json.loads(self._schemas.schema(schema_id))
+            document = json.loads(self._schema_text(schema_id))
             schema = self._readers[schema_id] = fastavro.parse_schema(_without_logical_types(document))
         return schema
+
+    def _schema_text(self, schema_id: int) -> str:
+        """Waits out a registry that does not answer for a while: a record is not read without its
+        schema, and passing it on would dead-letter a good record. Past the wait, the consumer's role
+        fails and its health check says so."""
+        deadline = time.monotonic() + _REGISTRY_WAIT_S
+        while True:
+            try:
+                return self._schemas.schema(schema_id)
+            except LogUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
 
 def _without_logical_types(schema: Any) -> Any:

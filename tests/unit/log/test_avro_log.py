@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iotstream.log import open_log
-from iotstream.log.avro import AvroCodec, AvroLog, SchemaRefusedError, record_type_of
+from iotstream.log.avro import AvroCodec, AvroLog, SchemaRefusedError, SchemaSource, record_type_of
+from iotstream.log.avro import codec as codec_module
 from iotstream.log.avro import records as kinds
+from iotstream.log.exceptions import LogUnavailableError
 from iotstream.log.types import TopicPartition, TopicSpec
 from iotstream.registry.schemas.source import LocalSchemas
 from iotstream.registry.schemas.store import SchemaRegistry
@@ -189,3 +191,37 @@ def test_the_avro_log_writes_frames_and_reads_documents(log: Any, registry: Sche
     assert stored.value[:1] == b"\x00"
     assert json.loads(read.value) == {"datastream": "a", "time": 5, "value": 1.5}
     assert (read.key, read.offset) == (stored.key, stored.offset)
+
+
+class _Flaky(SchemaSource):
+    """A registry that does not answer the first `failures` lookups."""
+
+    def __init__(self, inner: SchemaSource, failures: int) -> None:
+        self.inner, self.failures = inner, failures
+
+    def register(self, subject: str, schema: str) -> int:
+        return self.inner.register(subject, schema)
+
+    def schema(self, schema_id: int) -> str:
+        if self.failures > 0:
+            self.failures -= 1
+            raise LogUnavailableError("the registry cannot be reached")
+        return self.inner.schema(schema_id)
+
+
+def test_a_registry_that_does_not_answer_is_waited_for_then_a_failure(
+    registry: SchemaRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = AvroCodec(LocalSchemas(registry)).encode(
+        "observations", b'{"datastream": "a", "time": 1, "value": 2}'
+    )
+    assert frame is not None
+    waited = AvroCodec(_Flaky(LocalSchemas(registry), failures=2))
+    assert json.loads(waited.decode("observations", frame) or b"") == {
+        "datastream": "a",
+        "time": 1,
+        "value": 2,
+    }
+    monkeypatch.setattr(codec_module, "_REGISTRY_WAIT_S", 0.0)
+    with pytest.raises(LogUnavailableError):  # not passed on as if the schema were unknown
+        AvroCodec(_Flaky(LocalSchemas(registry), failures=1_000)).decode("observations", frame)
