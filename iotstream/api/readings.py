@@ -92,17 +92,21 @@ async def _accept(
         loop.call_soon_threadsafe(_resolve, acknowledged, error)
 
     submit = services.ingestor.submit
+    in_thread = functools.partial(submit, body, done, scope=scope, avro=avro)
     try:
-        try:
-            result = submit(body, done, may_register=False, scope=scope, avro=avro)
-        except RegistrationNeededError:  # the catalog's commit and the log's flush take milliseconds
-            result = await asyncio.to_thread(functools.partial(submit, body, done, scope=scope, avro=avro))
+        if avro:  # a schema not seen before is asked of the registry, which may be slow to answer
+            result = await asyncio.to_thread(in_thread)
+        else:
+            try:
+                result = submit(body, done, may_register=False, scope=scope)
+            except RegistrationNeededError:  # the catalog's commit and the log's flush take milliseconds
+                result = await asyncio.to_thread(in_thread)
     except InvalidPayloadError as err:
         return 400, {"detail": str(err)}, {}
     except IngestBusyError as err:
         return _busy(str(err), err.retry_after_s)
     except LogError as err:
-        return _busy(f"the log refused the readings: {err}", services.settings.ingest.retry_after_s)
+        return _busy(f"the readings were not taken: {err}", services.settings.ingest.retry_after_s)
     error = await acknowledged
     if error is not None:
         return _busy(f"the log did not acknowledge the readings: {error}", 1)

@@ -8,6 +8,7 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 from starlette.responses import JSONResponse
 
+from iotstream._urls import without_password
 from iotstream.api.services import Services
 from iotstream.registry.schemas.records import Reference, SchemaValue
 from iotstream.registry.schemas.store import SchemaRegistry, SchemaRegistryError, no_subject_level
@@ -38,7 +39,7 @@ def _registry(request: Request) -> SchemaRegistry:
     services: Services = request.app.state.services
     if services.schemas is None:
         elsewhere = services.settings.schemas.url
-        where = f"; it uses the one at {elsewhere} ([schemas] url)" if elsewhere else ""
+        where = f"; it uses the one at {without_password(elsewhere)} ([schemas] url)" if elsewhere else ""
         raise SchemaRegistryError(404, 40401, f"this process serves no schema registry{where}")
     return services.schemas
 

@@ -12,6 +12,7 @@ frame whose schema is unknown cannot be measured, so nothing after it can be rea
 
 import io
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ MEDIA_TYPE = "application/vnd.iotstream.avro"  # one or more Confluent frames, b
 MAGIC = 0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLIS = ("timestamp-millis", "local-timestamp-millis")
+_UNKNOWN_FOR_S = 1.0
 _HEADER = 5
 _DATASTREAM_FIELDS = ("datastream", "name", "sensor_id", "sensorId", "sensor", "ep", "key")
 _TIME_FIELDS = ("time", "timestamp", "phenomenonTime", "ts", "event_time")
@@ -73,16 +75,7 @@ class AvroReadings:
         self._schema_of = schema_of
         self._mapping = mapping or FieldMapping()
         self._schemas: dict[int, tuple[Any, FieldMapping]] = {}
-
-    def reading(self, frame: bytes, datastream: str | None = None) -> dict[str, Any]:
-        """The reading one frame holds, as ingestion takes it; `datastream` when the record has none."""
-        body = io.BytesIO(frame)
-        reading = _reading(*self._decode(body), datastream)
-        if left := len(frame) - body.tell():
-            raise AvroFrameError(f"{left} bytes after the record")
-        if isinstance(reading, NotAReadingError):
-            raise reading
-        return reading
+        self._unknown: dict[int, float] = {}  # ids the registry did not have, until when not to ask
 
     def readings(self, body: bytes, datastream: str | None = None) -> list[dict[str, Any] | AvroFrameError]:
         """Each frame's reading, or why it is none, in order; a `NotAReadingError` for a record that
@@ -117,9 +110,12 @@ class AvroReadings:
     def _schema(self, schema_id: int) -> tuple[Any, FieldMapping]:
         known = self._schemas.get(schema_id)
         if known is None:
+            if self._unknown.get(schema_id, 0.0) > time.monotonic():
+                raise AvroFrameError(f"unknown schema id {schema_id}")
             try:
                 text = self._schema_of(schema_id)
             except LookupError:
+                self._unknown[schema_id] = time.monotonic() + _UNKNOWN_FOR_S  # not asked again per frame
                 raise AvroFrameError(f"unknown schema id {schema_id}") from None
             try:
                 parsed = fastavro.parse_schema(_millis_as_longs(json.loads(text)))
@@ -152,9 +148,10 @@ def _millis_as_longs(schema: Any) -> Any:
         return [_millis_as_longs(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    if schema.get("logicalType") in _MILLIS and schema.get("type") == "long":
-        return "long"
-    return {key: _millis_as_longs(value) for key, value in schema.items()}
+    millis = schema.get("logicalType") in _MILLIS and schema.get("type") == "long"
+    return {
+        key: _millis_as_longs(value) for key, value in schema.items() if not (millis and key == "logicalType")
+    }
 
 
 def _epoch_ms(when: datetime) -> int:

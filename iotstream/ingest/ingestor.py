@@ -147,7 +147,7 @@ class Ingestor:
         Confluent-framed Avro records back to back instead of JSON."""
         self._check_room()
         received_ms = self._clock()
-        parsed = self._parse(body, received_ms, datastream, scope, avro)
+        parsed = self._parse(body, received_ms, datastream, scope, self._decoder() if avro else None)
         [readings] = self._judge([parsed], registered=registered, may_register=may_register)
         rejected = parsed[1]
         if whole and rejected:
@@ -160,20 +160,22 @@ class Ingestor:
         messages: Sequence[tuple[bytes, str | None, Scope | None]],
         done: Done,
         avro: AvroReadings | None = None,
+        times: Sequence[int] | None = None,
     ) -> list[IngestResult | str]:
         """Many payloads (one MQTT read's messages, each `(payload, datastream, sender's scope)`) taken
         together: each is judged alone — an unusable one gets its reason in place of a result — and
         their readings go to the log as one, with `done` called once the log has them all. One call per
         message costs more than a reading's whole way to storage. A payload beginning with a zero byte
         is Avro: MQTT 3.1.1 has no content type, and JSON never begins so. With `avro` (a source's
-        decoder, with its field mapping) every payload is Avro."""
+        decoder, with its field mapping) every payload is Avro. `times`: each payload's time for readings
+        without one (a log record's timestamp, the same when it is read again), else when received."""
         self._check_room()
         received_ms = self._clock()
         outcomes: list[Parsed | str] = []
-        for body, datastream, scope in messages:
+        for (body, datastream, scope), default_ms in zip(messages, times or repeat(None), strict=False):
             try:
-                framed = avro is not None or is_framed(body)
-                outcomes.append(self._parse(body, received_ms, datastream, scope, framed, avro))
+                decoder = avro or (self._decoder() if is_framed(body) else None)
+                outcomes.append(self._parse(body, received_ms, datastream, scope, decoder, default_ms))
             except InvalidPayloadError as err:
                 outcomes.append(str(err))
         parsed = [outcome for outcome in outcomes if not isinstance(outcome, str)]
@@ -184,26 +186,31 @@ class Ingestor:
         self._take(taken, sum(len(rejected) for _, rejected in parsed), done, received_ms)
         return results
 
+    def _decoder(self) -> AvroReadings:
+        if self._avro is None:
+            raise InvalidPayloadError("this process takes no Avro readings (it has no schema registry)")
+        return self._avro
+
     def _parse(
         self,
         body: bytes,
         received_ms: int,
         datastream: str | None,
         scope: Scope | None,
-        avro: bool,
-        decoder: AvroReadings | None = None,
+        avro: AvroReadings | None,
+        default_ms: int | None = None,
     ) -> Parsed:
-        if not avro:
-            return parse_readings(body, received_ms, datastream=datastream, scope=scope)
-        decoder = decoder or self._avro
-        if decoder is None:
-            raise InvalidPayloadError("this process takes no Avro readings (it has no schema registry)")
+        """A JSON payload's readings, or with `avro` an Avro one's."""
+        if avro is None:
+            return parse_readings(
+                body, received_ms, datastream=datastream, scope=scope, default_ms=default_ms
+            )
         if not body:
             raise InvalidPayloadError("the body holds no Avro record")
-        items = decoder.readings(body)
+        items = avro.readings(body)
         if len(items) == 1 and type(items[0]) is AvroFrameError:  # like a body that is not JSON
             raise InvalidPayloadError(f"no Avro record could be read: {items[0]}")
-        return parse_items(list(items), received_ms, datastream, scope)
+        return parse_items(list(items), received_ms, datastream, scope, default_ms)
 
     def _judge(
         self, parsed: list[Parsed], *, registered: bool = False, may_register: bool = True

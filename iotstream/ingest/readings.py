@@ -34,11 +34,17 @@ class ItemError(NamedTuple):
 
 
 def parse_readings(
-    body: bytes, received_ms: int, *, datastream: str | None = None, scope: Scope | None = None
+    body: bytes,
+    received_ms: int,
+    *,
+    datastream: str | None = None,
+    scope: Scope | None = None,
+    default_ms: int | None = None,
 ) -> tuple[list[Observation], list[ItemError]]:
     """The accepted readings and the rejected items; `datastream` names readings that carry none
-    (e.g. taken from an MQTT topic). With a `scope`, names are the sender's and become its tenant's
-    stream keys (a name it may not use is a rejected item)."""
+    (e.g. taken from an MQTT topic), `default_ms` times them (else the time they were received). With
+    a `scope`, names are the sender's and become its tenant's stream keys (a name it may not use is a
+    rejected item)."""
     try:
         document = _decoder.decode(body)
     except msgspec.DecodeError as err:
@@ -47,18 +53,28 @@ def parse_readings(
         raise InvalidPayloadError(
             f"body must be a reading object or an array of them, got {type(document).__name__}"
         )
-    return parse_items(document if isinstance(document, list) else [document], received_ms, datastream, scope)
+    items = document if isinstance(document, list) else [document]
+    return parse_items(items, received_ms, datastream, scope, default_ms)
 
 
 def parse_items(
-    items: list[Any], received_ms: int, datastream: str | None = None, scope: Scope | None = None
+    items: list[Any],
+    received_ms: int,
+    datastream: str | None = None,
+    scope: Scope | None = None,
+    default_ms: int | None = None,
 ) -> tuple[list[Observation], list[ItemError]]:
-    """`parse_readings` of items already decoded (from JSON or Avro); an item that is a `str` or an
-    exception is a reading its payload could not give, with the reason."""
+    """`parse_readings` of items already decoded (from JSON or Avro); an item that is an exception is
+    a reading its payload could not give, with the reason."""
+    default_ms = received_ms if default_ms is None else default_ms
     accepted: list[Observation] = []
     rejected: list[ItemError] = []
     for index, item in enumerate(items):
-        reading = str(item) if isinstance(item, Exception) else _reading(item, received_ms, datastream, scope)
+        reading = (
+            str(item)
+            if isinstance(item, Exception)
+            else _reading(item, received_ms, default_ms, datastream, scope)
+        )
         if isinstance(reading, str):
             rejected.append(ItemError(index, reading))
         else:
@@ -67,7 +83,7 @@ def parse_items(
 
 
 def _reading(
-    item: Any, received_ms: int, default_datastream: str | None, scope: Scope | None
+    item: Any, received_ms: int, default_ms: int, default_datastream: str | None, scope: Scope | None
 ) -> Observation | str:
     if not isinstance(item, dict):
         return f"a reading must be a JSON object, got {type(item).__name__}"
@@ -79,7 +95,7 @@ def _reading(
             datastream = scope.key(datastream)
         except ScopeError as err:
             return str(err)
-    when = _time(item.get("time"), received_ms)
+    when = _time(item.get("time"), default_ms)
     if isinstance(when, str):
         return when
     if "value" not in item:

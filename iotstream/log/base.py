@@ -136,6 +136,15 @@ class BaseConsumer(_Closable):
     def offset_bounds(self, partition: TopicPartition) -> tuple[int, int]:
         """The first retained offset and the end offset (next to be written) of an assigned partition."""
 
+    def rewind(self, records: Sequence[Record]) -> None:
+        """Move back to the first of these records in each of their partitions: a batch that was not
+        taken is read again."""
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            first.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+        for partition, offset in first.items():
+            self.seek(partition, offset)
+
     def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Move to the first retained record (all assigned partitions by default)."""
         for tp in self._chosen(partitions):

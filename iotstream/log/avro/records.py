@@ -6,7 +6,7 @@ deserializer. Each topic has a record type whose fields are the ones its documen
 optional (`null` when absent). What does not fit a field — a key the type does not name, a value of
 another type, an explicit `null` — goes into the `extra` field as a JSON object, and comes back from it:
 a document survives the round trip unchanged, except that a whole number in a `double` field comes back
-as a float.
+as a float (one a double cannot hold exactly goes to `extra`).
 
 Changing a record type here changes its schema, which is registered as a new version of the topic's
 subject and must pass the registry's compatibility (adding an optional field does; see `codec`).
@@ -22,6 +22,7 @@ __all__ = ["NAMESPACE", "RecordType", "record_type_of"]
 
 NAMESPACE = "io.iotstream"
 _LONG_RANGE = range(-(2**63), 2**63)
+_EXACT = 2**53  # the largest whole numbers a double holds exactly
 _encode_json = msgspec.json.Encoder().encode
 _decode_json = msgspec.json.Decoder().decode
 
@@ -98,7 +99,9 @@ def _fit(kind: Any, value: Any) -> Any:
     if kind in (LONG, TIME):
         return value if _is_long(value) else _NO_FIT
     if kind == DOUBLE:
-        return float(value) if _is_long(value) or isinstance(value, float) else _NO_FIT
+        if type(value) is float:
+            return value
+        return float(value) if _is_long(value) and abs(value) <= _EXACT else _NO_FIT  # held exactly
     if kind == LONGS:
         return value if isinstance(value, list) and all(_is_long(item) for item in value) else _NO_FIT
     raise ValueError(f"no Avro field kind {kind!r}")

@@ -12,6 +12,7 @@ import msgspec
 
 from iotstream.log.avro.codec import AvroCodec
 from iotstream.log.base import BaseAtomicProducer, BaseConsumer, BaseLog, BaseProducer
+from iotstream.log.exceptions import LogError
 from iotstream.log.types import (
     DeliveryCallback,
     GroupLag,
@@ -123,11 +124,18 @@ class _Consumer(BaseConsumer):
         self._decode = codec.decode
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        """A batch that cannot be decoded now (the registry does not answer) is read again next time,
+        not skipped: the inner consumer has already moved past it."""
         records = self._inner.poll(max_records, timeout_s)
         decode, replace = self._decode, msgspec.structs.replace
-        return [
-            replace(r, value=decode(r.topic, r.value)) if r.value and r.value[0] == 0 else r for r in records
-        ]
+        try:
+            return [
+                replace(r, value=decode(r.topic, r.value)) if r.value and r.value[0] == 0 else r
+                for r in records
+            ]
+        except LogError:
+            self._inner.rewind(records)
+            raise
 
     def subscribe(
         self,

@@ -69,7 +69,7 @@ class RemoteSchemas(SchemaSource):
         if (known := self._known.get(schema_id)) is not None:
             return known
         answer = self._request("GET", f"/schemas/ids/{schema_id}")
-        if answer.status_code == 404:
+        if answer.status_code == 404 and _code(answer) == 40403:  # not another path's 404: a wrong url
             raise LookupError(schema_id)
         if answer.status_code != 200:
             raise LogUnavailableError(f"the registry at {self.url} answered {_error(answer)}")
@@ -84,6 +84,14 @@ class RemoteSchemas(SchemaSource):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _code(answer: httpx.Response) -> int | None:
+    try:
+        code = answer.json().get("error_code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, int) else None
 
 
 def _error(answer: httpx.Response) -> str:

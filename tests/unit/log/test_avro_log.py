@@ -77,12 +77,12 @@ def _as_json_reads_it(document: Any, topic: str) -> Any:
     nested = {name: field for name, field in kind.fields if isinstance(field, kinds.RecordType)}
     out = {}
     for name, value in document.items():
-        if name in doubles and type(value) is int and -(2**63) <= value < 2**63:
+        if name in doubles and type(value) is int and abs(value) <= 2**53:
             value = float(value)
         elif name in nested and isinstance(value, dict):
             inner = {n for n, f in nested[name].fields if f == kinds.DOUBLE}
             value = {
-                k: float(v) if k in inner and type(v) is int and -(2**63) <= v < 2**63 else v
+                k: float(v) if k in inner and type(v) is int and abs(v) <= 2**53 else v
                 for k, v in value.items()
             }
         out[name] = value
@@ -225,3 +225,20 @@ def test_a_registry_that_does_not_answer_is_waited_for_then_a_failure(
     monkeypatch.setattr(codec_module, "_REGISTRY_WAIT_S", 0.0)
     with pytest.raises(LogUnavailableError):  # not passed on as if the schema were unknown
         AvroCodec(_Flaky(LocalSchemas(registry), failures=1_000)).decode("observations", frame)
+
+
+def test_a_batch_the_registry_could_not_decode_is_read_again_not_skipped(
+    log: Any, registry: SchemaRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codec_module, "_REGISTRY_WAIT_S", 0.0)
+    flaky = _Flaky(LocalSchemas(registry), failures=1)
+    avro_log = AvroLog(log, AvroCodec(flaky))
+    avro_log.create_topic(TopicSpec("observations"), exist_ok=True)
+    with AvroLog(log, AvroCodec(LocalSchemas(registry))).producer() as producer:
+        producer.produce("observations", b'{"datastream": "a", "time": 5, "value": 1.5}')
+    with avro_log.consumer() as consumer:
+        consumer.assign([TopicPartition("observations", 0)])
+        with pytest.raises(LogUnavailableError):
+            consumer.poll(10, 1)
+        [read] = consumer.poll(10, 1)  # the registry answers again
+    assert (read.offset, json.loads(read.value)) == (0, {"datastream": "a", "time": 5, "value": 1.5})
