@@ -349,7 +349,8 @@ def test_a_platform_uses_an_existing_registry_instead_of_its_own(
     central = platforms("registry")  # stands for the team's Confluent registry
     assert central.api is not None
     url = f"{central.api.url}/schema-registry"
-    platform = platforms("user", log={"format": "avro"}, schemas={"url": url})
+    with_password = url.replace("http://", "http://team:s3cret@")  # Confluent's basic authentication
+    platform = platforms("user", log={"format": "avro"}, schemas={"url": with_password})
     [frame] = frames(central, [{"datastream": "pump", "time": 1_704_067_200_000, "value": 3.5}])
     assert platform.api is not None
     with httpx.Client(base_url=platform.api.url, timeout=30) as api:
@@ -357,10 +358,12 @@ def test_a_platform_uses_an_existing_registry_instead_of_its_own(
         assert taken.json() == {"accepted": 1, "rejected": []}
         own = api.get("/schema-registry/subjects")
         assert own.status_code == 404
+        shown = url.replace("http://", "http://team@")  # the user name, never the password
         assert (
             own.json()["message"]
-            == f"this process serves no schema registry; it uses the one at {url} ([schemas] url)"
+            == f"this process serves no schema registry; it uses the one at {shown} ([schemas] url)"
         )
+        assert "s3cret" not in own.text
     [value] = read_raw(platform, "observations", 1)
     with SchemaRegistryClient({"url": url}) as client:
         assert "observations-value" in client.get_subjects()
