@@ -16,6 +16,7 @@ from iotstream.api import (
     apps,
     commands,
     dashboard,
+    export,
     grafana,
     health,
     live,
@@ -38,6 +39,7 @@ __all__ = ["ROUTERS", "create_app", "serve"]
 ROUTERS = [
     readings.router,
     queries.router,
+    export.router,
     apps.router,
     commands.router,
     relay.router,

@@ -8,6 +8,7 @@ import typer
 
 from iotstream import __version__
 from iotstream.cli import access, broker, certs, consume, produce, simulate, topics, up
+from iotstream.cli import export as export_command
 from iotstream.cli import run as run_command
 from iotstream.cli._context import CliContext, print_error
 from iotstream.config import load_settings
@@ -33,6 +34,7 @@ app.add_typer(certs.app, name="certs")
 app.command("mqtt-access")(broker.mqtt_access)
 app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
+app.command("export")(export_command.export)
 app.command("up")(up.up)
 app.command("demo")(up.demo)
 app.command("run")(run_command.run)

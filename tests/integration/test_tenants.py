@@ -7,6 +7,7 @@ series, late readings, alerts, the overview, Grafana's search, queries, annotati
 the live WebSocket — and each value is checked to be its tenant's.
 """
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -132,6 +134,11 @@ def everything_reachable(url: str, token: str) -> dict[str, Any]:
         alerts = api.get("/api/v1/alerts").json()
         seen["alert names"] = sorted(a["datastream"] for a in alerts)
         seen["alerts"] = [a["max"] for a in alerts]
+        export = pq.read_table(
+            io.BytesIO(api.get("/api/v1/export", params={"datastream": "*", "format": "parquet"}).content)
+        )
+        seen["export names"] = sorted(set(export.column("datastream").to_pylist()))
+        seen["export"] = [v for v in export.column("value").to_pylist() if v is not None]
         overview = api.get("/api/v1/overview").json()
         seen["overview names"] = sorted(row["key"] for row in overview["datastreams"])
         seen["overview"] = [row["latest"]["value"] for row in overview["datastreams"] if row["latest"]]
@@ -171,7 +178,13 @@ def test_each_tenant_reaches_only_its_own_data_through_every_endpoint(tenants: T
     for token in (tenants.tokens[tenant], tenants.tokens[f"{tenant}-reader"]):
         seen = everything_reachable(tenants.url, token)
         assert seen["names"] == sorted(NAMES)
-        for where in ("overview names", "alert names", "grafana tag values", "grafana annotations"):
+        for where in (
+            "overview names",
+            "alert names",
+            "grafana tag values",
+            "grafana annotations",
+            "export names",
+        ):
             assert seen[where] == sorted(NAMES), where
         assert set(seen["grafana targets"]) == set(NAMES) | {f"{name}@1d" for name in NAMES}
         values = values_of(seen)
