@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from iotstream import __version__
-from iotstream.cli import access, broker, certs, consume, produce, simulate, topics, up
+from iotstream.cli import access, broker, certs, consume, importing, produce, simulate, topics, up
 from iotstream.cli import export as export_command
 from iotstream.cli import run as run_command
 from iotstream.cli._context import CliContext, print_error
@@ -35,6 +35,7 @@ app.command("mqtt-access")(broker.mqtt_access)
 app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
 app.command("export")(export_command.export)
+app.command("import")(importing.import_file)
 app.command("up")(up.up)
 app.command("demo")(up.demo)
 app.command("run")(run_command.run)

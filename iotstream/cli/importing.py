@@ -1,0 +1,135 @@
+"""`iotstream import FILE`: history from CSV, Parquet or JSON lines, sent to a platform in file order.
+
+Progress is kept in `FILE.import-state` after every batch the platform took, so an interrupted import
+resumes after the last one (`--restart` starts over). Re-sending a reading is harmless: it keeps its
+message id and is stored once.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from iotstream.cli._context import err_console, state
+from iotstream.client.files import Columns, count_rows, file_format, readings
+from iotstream.client.sending import Sender, SendError
+from iotstream.exceptions import IotStreamError
+
+__all__ = ["import_file"]
+
+
+class ImportFailedError(IotStreamError):
+    pass
+
+
+def import_file(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="A .csv, .parquet or .jsonl file.")
+    ],
+    url: Annotated[
+        str | None, typer.Option(help="The platform (default: the configuration's [api]).")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="IOTSTREAM_TOKEN", help="A writer's bearer token.")
+    ] = None,
+    datastream_column: Annotated[str, typer.Option(help="The column naming the datastream.")] = "datastream",
+    time_column: Annotated[str, typer.Option(help="The column holding the time.")] = "time",
+    value_column: Annotated[str, typer.Option(help="The column holding the value.")] = "value",
+    wide: Annotated[bool, typer.Option(help="One column per datastream (besides the time).")] = False,
+    time_unit: Annotated[str, typer.Option(help="Of numeric times: s, ms, us or ns.")] = "ms",
+    timezone: Annotated[
+        str, typer.Option(help="Of times written without a zone, e.g. Europe/Berlin.")
+    ] = "UTC",
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Readings per request.")] = 5_000,
+    restart: Annotated[bool, typer.Option(help="Start over instead of resuming.")] = False,
+) -> None:
+    """Send every row's readings; report each refused row by its line and go on."""
+    try:
+        file_format(file)
+        columns = Columns(datastream_column, time_column, value_column, wide, time_unit, timezone)
+    except ValueError as err:
+        raise ImportFailedError(str(err)) from None
+    progress_file = file.with_name(file.name + ".import-state")
+    done = 0 if restart else _resumed(progress_file, file)
+    sender = Sender(url or _api_url(ctx), token)
+    try:
+        sent, refused = _send(file, columns, done, batch, sender, progress_file)
+    except SendError as err:
+        raise ImportFailedError(f"{err} (resume with the same command)") from None
+    finally:
+        sender.close()
+    progress_file.unlink(missing_ok=True)
+    err_console.print(f"imported {sent} readings from {file.name}; {refused} rows could not be read")
+
+
+def _send(
+    file: Path, columns: Columns, done: int, size: int, sender: Sender, progress_file: Path
+) -> tuple[int, int]:
+    sent = refused = 0
+    pending: list[dict[str, object]] = []
+    rows_of: list[int] = []  # each pending reading's row
+    last_row = done
+    columns_shown = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.speed} rows/s"),
+    ]
+    with Progress(*columns_shown, TimeRemainingColumn(), console=err_console, transient=True) as progress:
+        task = progress.add_task(file.name, total=count_rows(file), completed=done)
+        for row, result in readings(file, columns, skip=done):
+            last_row = row
+            if isinstance(result, str):
+                refused += 1
+                err_console.print(f"row {row}: {result}")
+            else:
+                pending += result
+                rows_of += [row] * len(result)
+            if len(pending) >= size:
+                sent += _flush(sender, pending, rows_of, row, progress_file, file)
+                progress.update(task, completed=row)
+        sent += _flush(sender, pending, rows_of, last_row, progress_file, file)
+    return sent, refused
+
+
+def _flush(
+    sender: Sender,
+    pending: list[dict[str, object]],
+    rows_of: list[int],
+    row: int,
+    progress_file: Path,
+    file: Path,
+) -> int:
+    rejected = sender.send(pending) if pending else []
+    for index, reason in rejected:
+        err_console.print(f"row {rows_of[index]}: {reason}")
+    count = len(pending) - len(rejected)
+    pending.clear()
+    rows_of.clear()
+    stat = file.stat()
+    progress_file.write_bytes(
+        msgspec.json.encode({"rows": row, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    )
+    return count
+
+
+def _resumed(progress_file: Path, file: Path) -> int:
+    """Rows already taken by the platform, if the file is the one they were taken from."""
+    if not progress_file.exists():
+        return 0
+    state_ = msgspec.json.decode(progress_file.read_bytes())
+    stat = file.stat()
+    if (state_.get("size"), state_.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns):
+        raise ImportFailedError(f"{file.name} changed since the import stopped; use --restart to start over")
+    err_console.print(f"resuming after row {state_['rows']}")
+    return int(state_["rows"])
+
+
+def _api_url(ctx: typer.Context) -> str:
+    api = state(ctx).settings.api
+    scheme = "https" if api.tls_cert else "http"
+    host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host  # noqa: S104 - where it listens
+    return f"{scheme}://{host}:{api.port}"

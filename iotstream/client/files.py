@@ -1,0 +1,139 @@
+"""Rows of a CSV, Parquet or JSON-lines file as readings, in file order, each with its row number.
+
+Long files have a datastream, a time and a value column (named as `Columns` says; an `iotstream
+export` file's `value_json` column holds the values that are not numbers). Wide files have a time
+column and one column per datastream. A row that gives no reading yields the reason instead, so an
+import reports it by line and goes on.
+"""
+
+import csv
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+__all__ = ["FORMATS", "Columns", "count_rows", "file_format", "readings"]
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+_UNITS_MS = {"ms": 1, "s": 1000, "us": 0.001, "ns": 0.000001}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Reading = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Columns:
+    datastream: str = "datastream"
+    time: str = "time"
+    value: str = "value"
+    wide: bool = False  # every other column is a datastream
+    time_unit: str = "ms"  # of numeric times: s, ms, us or ns since 1970
+    timezone: str = "UTC"  # of times written without one
+
+
+def file_format(path: Path) -> str:
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"{path.name}: not a .csv, .parquet or .jsonl file")
+    return kind
+
+
+def count_rows(path: Path) -> int:
+    """Data rows in the file, for a progress bar: Parquet says; text files are counted by line."""
+    if file_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with path.open("rb") as file:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
+    return lines - 1 if file_format(path) == "csv" else lines
+
+
+def readings(path: Path, columns: Columns, skip: int = 0) -> Iterator[tuple[int, list[Reading] | str]]:
+    """(row number from 1, the row's readings or why it has none), from row `skip + 1` on."""
+    zone = ZoneInfo(columns.timezone)
+    for number, row in enumerate(_rows(path), start=1):
+        if number > skip:
+            yield number, _readings(row, columns, zone)
+
+
+def _rows(path: Path) -> Iterator[dict[str, Any] | str]:
+    kind = file_format(path)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+            yield from batch.to_pylist()
+    elif kind == "csv":
+        with path.open(newline="", encoding="utf-8") as file:
+            yield from csv.DictReader(file)
+    else:
+        with path.open("rb") as file:
+            for line in file:
+                yield _json_row(line)
+
+
+def _json_row(line: bytes) -> dict[str, Any] | str:
+    try:
+        row = msgspec.json.decode(line)
+    except msgspec.DecodeError as err:
+        return f"not JSON: {err}"
+    return row if isinstance(row, dict) else f"a line must be a JSON object, got {type(row).__name__}"
+
+
+def _readings(row: dict[str, Any] | str, columns: Columns, zone: ZoneInfo) -> list[Reading] | str:
+    if isinstance(row, str):
+        return row
+    when = _time(row.get(columns.time), columns, zone)
+    if isinstance(when, str):
+        return when
+    if columns.wide:
+        found = (
+            (name, _value(raw)) for name, raw in row.items() if name != columns.time and raw not in (None, "")
+        )
+        return [{"datastream": name, "time": when, "value": value} for name, value in found]
+    name = row.get(columns.datastream)
+    if not name:
+        return f"no {columns.datastream!r} column value"
+    value = _decoded(row["value_json"]) if row.get("value_json") not in (None, "") else row.get(columns.value)
+    if value is None or value == "":
+        return f"no {columns.value!r} column value"
+    return [{"datastream": str(name), "time": when, "value": _value(value)}]
+
+
+def _time(raw: Any, columns: Columns, zone: ZoneInfo) -> int | str:
+    if isinstance(raw, datetime):
+        aware = raw if raw.tzinfo else raw.replace(tzinfo=zone)
+        return (aware - _EPOCH) // timedelta(milliseconds=1)
+    if isinstance(raw, str) and raw.lstrip("-").isdigit():
+        raw = int(raw)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return round(raw * _UNITS_MS[columns.time_unit])
+    if not isinstance(raw, str) or not raw:
+        return f"no {columns.time!r} column value"
+    try:
+        return _time(datetime.fromisoformat(raw.replace("Z", "+00:00")), columns, zone)
+    except ValueError:
+        return f"time {raw!r} is not ISO-8601 or a number"
+
+
+def _value(raw: Any) -> Any:
+    """CSV cells are text: a number in it is a number (as every other format already gives it)."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    return raw if not math.isfinite(number) else (int(raw) if raw.lstrip("-").isdigit() else number)
+
+
+def _decoded(text: Any) -> Any:
+    try:
+        return msgspec.json.decode(text)
+    except (msgspec.DecodeError, TypeError):
+        return text
