@@ -5,6 +5,8 @@ resumes after the last one (`--restart` starts over). Re-sending a reading is ha
 message id and is stored once.
 """
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -68,52 +70,71 @@ def import_file(
 def _send(
     file: Path, columns: Columns, done: int, size: int, sender: Sender, progress_file: Path
 ) -> tuple[int, int]:
-    sent = refused = 0
+    refused = 0
     pending: list[dict[str, object]] = []
     rows_of: list[int] = []  # each pending reading's row
     last_row = done
-    columns_shown = [
+    shown = [
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.speed} rows/s"),
     ]
-    with Progress(*columns_shown, TimeRemainingColumn(), console=err_console, transient=True) as progress:
+    with Progress(*shown, TimeRemainingColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task(file.name, total=count_rows(file), completed=done)
-        for row, result in readings(file, columns, skip=done):
-            last_row = row
-            if isinstance(result, str):
-                refused += 1
-                err_console.print(f"row {row}: {result}")
-            else:
-                pending += result
-                rows_of += [row] * len(result)
-            if len(pending) >= size:
-                sent += _flush(sender, pending, rows_of, row, progress_file, file)
-                progress.update(task, completed=row)
-        sent += _flush(sender, pending, rows_of, last_row, progress_file, file)
-    return sent, refused
+        with _Batches(sender, file, progress_file) as batches:
+            for row, result in readings(file, columns, skip=done):
+                last_row = row
+                if isinstance(result, str):
+                    refused += 1
+                    err_console.print(f"row {row}: {result}")
+                else:
+                    pending += result
+                    rows_of += [row] * len(result)
+                if len(pending) >= size:
+                    batches.send(pending, rows_of, row)
+                    pending, rows_of = [], []
+                    progress.update(task, completed=row)
+            batches.send(pending, rows_of, last_row)
+    return batches.sent, refused
 
 
-def _flush(
-    sender: Sender,
-    pending: list[dict[str, object]],
-    rows_of: list[int],
-    row: int,
-    progress_file: Path,
-    file: Path,
-) -> int:
-    rejected = sender.send(pending) if pending else []
-    for index, reason in rejected:
-        err_console.print(f"row {rows_of[index]}: {reason}")
-    count = len(pending) - len(rejected)
-    pending.clear()
-    rows_of.clear()
-    stat = file.stat()
-    progress_file.write_bytes(
-        msgspec.json.encode({"rows": row, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
-    )
-    return count
+class _Batches:
+    """Batches sent in file order on one thread while the next is read: the platform and the file's
+    reading take turns otherwise. After each batch the platform took, the progress file says so."""
+
+    def __init__(self, sender: Sender, file: Path, progress_file: Path) -> None:
+        self._sender, self._file, self._progress_file = sender, file, progress_file
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="iotstream-import")
+        self._in_flight: deque[Future[int]] = deque()
+        self.sent = 0
+
+    def send(self, readings: list[dict[str, object]], rows_of: list[int], row: int) -> None:
+        self._in_flight.append(self._pool.submit(self._deliver, readings, rows_of, row))
+        self._settle(keep=1)
+
+    def _settle(self, keep: int) -> None:
+        while len(self._in_flight) > keep:
+            self.sent += self._in_flight.popleft().result()
+
+    def _deliver(self, readings: list[dict[str, object]], rows_of: list[int], row: int) -> int:
+        rejected = self._sender.send(readings) if readings else []
+        for index, reason in rejected:
+            err_console.print(f"row {rows_of[index]}: {reason}")
+        stat = self._file.stat()
+        state = {"rows": row, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        self._progress_file.write_bytes(msgspec.json.encode(state))
+        return len(readings) - len(rejected)
+
+    def __enter__(self) -> "_Batches":
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        try:
+            if error is None:
+                self._settle(keep=0)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _resumed(progress_file: Path, file: Path) -> int:

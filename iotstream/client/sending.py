@@ -7,8 +7,11 @@ import time
 from typing import Any
 
 import httpx
+import msgspec
 
 __all__ = ["SendError", "Sender"]
+
+_JSON = {"Content-Type": "application/json"}
 
 
 class SendError(Exception):
@@ -24,9 +27,10 @@ class Sender:
     def send(self, readings: list[dict[str, Any]]) -> list[tuple[int, str]]:
         """POST one batch until the platform takes it; the rejected readings' (index, reason)."""
         deadline, wait_s = time.monotonic() + self._give_up_after_s, 0.2
+        body = msgspec.json.encode(readings)  # several times faster than httpx's `json=`
         while True:
             try:
-                answer = self._client.post("/api/v1/readings", json=readings)
+                answer = self._client.post("/api/v1/readings", content=body, headers=_JSON)
             except httpx.TransportError as err:
                 problem, retry_s = f"cannot reach {self._client.base_url}: {err}", wait_s
             else:
