@@ -2,7 +2,7 @@
 
 import functools
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -23,6 +23,8 @@ _SIZE_BYTES = {
     "tb": 1_000_000_000_000,
     "tib": 1024**4,
 }
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_duration_ms(text: str | int | float) -> int:
@@ -86,6 +88,15 @@ def parse_time_ms(raw: Any, default_ms: int, *, naive_is_utc: bool = False) -> i
             return f"time {raw!r} has no time zone"
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)
+
+
+def epoch_ms(when: datetime) -> int:
+    """An aware datetime as epoch ms, exactly (float seconds would round 1513296000.123 down a ms).
+
+    >>> epoch_ms(datetime(2017, 12, 15, 0, 0, 0, 123_000, tzinfo=UTC))
+    1513296000123
+    """
+    return (when - _EPOCH) // timedelta(milliseconds=1)
 
 
 def iso_ms(ms: int) -> str:

@@ -16,14 +16,13 @@ import httpx
 import typer
 
 from iotstream._units import parse_time_ms
+from iotstream.api._http import END_OF_TIME_MS
 from iotstream.cli._context import state
 from iotstream.exceptions import IotStreamError
 from iotstream.storage import open_storage
 from iotstream.storage.export import FORMATS, READINGS, WINDOWED, batches, write
 
 __all__ = ["export"]
-
-_END_OF_TIME_MS = 253_402_300_800_000
 
 
 class ExportError(IotStreamError):
@@ -53,7 +52,7 @@ def export(
         raise ExportError(f"--format {form!r}: use csv or parquet")
     if window not in (None, "1m", "1h", "1d"):
         raise ExportError(f"--window {window!r}: use 1m, 1h or 1d")
-    start, end = _ms("--from", from_, 0), _ms("--to", to, _END_OF_TIME_MS)
+    start, end = _ms("--from", from_, 0), _ms("--to", to, END_OF_TIME_MS)
     with _opened(output) as sink:
         if url is not None:
             _from_api(url, token, datastream, (from_, to), form, window, sink)

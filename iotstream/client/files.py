@@ -10,18 +10,19 @@ import csv
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from iotstream._units import epoch_ms
+
 __all__ = ["FORMATS", "Columns", "count_rows", "file_format", "readings"]
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 _UNITS_MS = {"ms": 1, "s": 1000, "us": 0.001, "ns": 0.000001}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Reading = dict[str, Any]
 
 
@@ -108,7 +109,7 @@ def _readings(row: dict[str, Any] | str, columns: Columns, zone: ZoneInfo) -> li
 def _time(raw: Any, columns: Columns, zone: ZoneInfo) -> int | str:
     if isinstance(raw, datetime):
         aware = raw if raw.tzinfo else raw.replace(tzinfo=zone)
-        return (aware - _EPOCH) // timedelta(milliseconds=1)
+        return epoch_ms(aware)
     if isinstance(raw, str) and raw.lstrip("-").isdigit():
         raw = int(raw)
     if isinstance(raw, int | float) and not isinstance(raw, bool):

@@ -15,19 +15,20 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import fastavro
 from fastavro.schema import SchemaParseException, UnknownType
+
+from iotstream._units import epoch_ms
+from iotstream.log.avro import millis_as_longs
 
 __all__ = ["MEDIA_TYPE", "AvroFrameError", "AvroReadings", "FieldMapping", "NotAReadingError", "is_framed"]
 
 MEDIA_TYPE = "application/vnd.iotstream.avro"  # one or more Confluent frames, back to back
 
 MAGIC = 0
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLIS = ("timestamp-millis", "local-timestamp-millis")
 _UNKNOWN_FOR_S = 1.0
 _HEADER = 5
 _DATASTREAM_FIELDS = ("datastream", "name", "sensor_id", "sensorId", "sensor", "ep", "key")
@@ -118,7 +119,7 @@ class AvroReadings:
                 self._unknown[schema_id] = time.monotonic() + _UNKNOWN_FOR_S  # not asked again per frame
                 raise AvroFrameError(f"unknown schema id {schema_id}") from None
             try:
-                parsed = fastavro.parse_schema(_millis_as_longs(json.loads(text)))
+                parsed = fastavro.parse_schema(millis_as_longs(json.loads(text)))
             except (ValueError, TypeError, KeyError, SchemaParseException, UnknownType) as err:
                 raise AvroFrameError(f"schema {schema_id} is not an Avro record schema: {err}") from None
             fields = [field["name"] for field in parsed.get("fields", [])] if isinstance(parsed, dict) else []
@@ -134,26 +135,8 @@ def _reading(
     if name is not None or datastream is not None:
         reading["datastream"] = str(name) if name is not None else datastream
     if mapping.time and (when := record.get(mapping.time)) is not None:
-        reading["time"] = _epoch_ms(when) if isinstance(when, datetime) else when
+        reading["time"] = epoch_ms(when) if isinstance(when, datetime) else when
     if mapping.value is None or mapping.value not in record:
         return NotAReadingError(f"the record has no value field (its fields: {', '.join(record)})")
     reading["value"] = record[mapping.value]
     return reading
-
-
-def _millis_as_longs(schema: Any) -> Any:
-    """The schema with `timestamp-millis` read as the epoch ms it is on the wire: what a reading's time
-    is anyway, without a datetime made and taken apart for each record."""
-    if isinstance(schema, list):
-        return [_millis_as_longs(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    millis = schema.get("logicalType") in _MILLIS and schema.get("type") == "long"
-    return {
-        key: _millis_as_longs(value) for key, value in schema.items() if not (millis and key == "logicalType")
-    }
-
-
-def _epoch_ms(when: datetime) -> int:
-    """A `timestamp-millis` field, which fastavro gives as an aware datetime, as epoch ms again."""
-    return (when - _EPOCH) // timedelta(milliseconds=1)  # exact, where float seconds would round

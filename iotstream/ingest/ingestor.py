@@ -30,7 +30,7 @@ from iotstream.log.types import RecordMetadata
 from iotstream.models import Observation
 from iotstream.registry.access.principal import Scope, owner_of
 
-__all__ = ["Done", "IngestBusyError", "IngestResult", "Ingestor", "RegistrationNeededError"]
+__all__ = ["Done", "IngestBusyError", "IngestResult", "Ingestor", "RegistrationNeededError", "problem_of"]
 
 Done = Callable[[Exception | None], None]
 # The readings storage would refuse, by their index in the list, with the reason (e.g. too old to keep).
@@ -54,6 +54,13 @@ class RegistrationNeededError(IotStreamError):
 class IngestResult:
     accepted: int
     rejected: list[ItemError] = field(default_factory=list)
+
+
+def problem_of(result: "IngestResult | str") -> str:
+    """Why a message of `submit_messages` goes to the dead-letter topic ("" when it does not)."""
+    if isinstance(result, str):
+        return result
+    return "; ".join(f"item {e.position}: {e.error}" for e in result.rejected)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from iotstream.ingest.config import MqttSettings
-from iotstream.ingest.ingestor import IngestBusyError, Ingestor, IngestResult
+from iotstream.ingest.ingestor import IngestBusyError, Ingestor, problem_of
 from iotstream.ingest.mqtt_access import scope_of_topic
 from iotstream.ingest.mqtt_wire import Incoming, WireClient, WireError
 from iotstream.log.exceptions import LogError
@@ -90,7 +90,7 @@ class MqttIngest:
                 return
             break
         bad = [
-            (m, reason) for m, result in zip(messages, results, strict=True) if (reason := _problem(result))
+            (m, reason) for m, result in zip(messages, results, strict=True) if (reason := problem_of(result))
         ]
         for message, reason in bad:
             self._ingestor.dead_letter(message.payload, reason, f"mqtt:{message.topic}")
@@ -109,13 +109,6 @@ class MqttIngest:
     def stop(self) -> None:
         self._stopping.set()
         self._client.stop()
-
-
-def _problem(result: IngestResult | str) -> str:
-    """Why a message goes to the dead-letter topic ("" when it does not)."""
-    if isinstance(result, str):
-        return result
-    return "; ".join(f"item {e.position}: {e.error}" for e in result.rejected)
 
 
 class _Countdown:

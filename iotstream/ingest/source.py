@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from iotstream.ingest.avro import AvroReadings, FieldMapping
 from iotstream.ingest.config import SourceSettings
-from iotstream.ingest.ingestor import IngestBusyError, Ingestor, IngestResult
+from iotstream.ingest.ingestor import IngestBusyError, Ingestor, IngestResult, problem_of
 from iotstream.log.base import BaseConsumer, BaseLog
 from iotstream.log.exceptions import LogError
 from iotstream.log.types import Record
@@ -94,7 +94,7 @@ class TopicSource:
     def _dead_letter(self, records: list[Record], results: list[IngestResult | str]) -> int:
         letters = 0
         for record, result in zip(records, results, strict=True):
-            reason = result if isinstance(result, str) else _reasons(result)
+            reason = problem_of(result)
             if reason:
                 where = f"topic:{record.topic}/{record.partition}@{record.offset}"
                 self._ingestor.dead_letter(record.value or b"", reason, where)
@@ -106,7 +106,3 @@ class TopicSource:
 def _name(key: bytes | None) -> str | None:
     """The record key as a datastream name: text, not a serialized key (an Avro frame)."""
     return key.decode("utf-8", "replace") if key and key[:1] != b"\x00" else None
-
-
-def _reasons(result: IngestResult) -> str:
-    return "; ".join(f"record {e.position}: {e.error}" if e.position else e.error for e in result.rejected)

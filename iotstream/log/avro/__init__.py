@@ -6,6 +6,7 @@ from iotstream.log.avro.codec import (
     SchemaRefusedError,
     SchemaSource,
     frame_header,
+    millis_as_longs,
     subject_of,
 )
 from iotstream.log.avro.records import RecordType, record_type_of
@@ -19,6 +20,7 @@ __all__ = [
     "SchemaRefusedError",
     "SchemaSource",
     "frame_header",
+    "millis_as_longs",
     "record_type_of",
     "subject_of",
 ]

@@ -25,10 +25,19 @@ import msgspec
 from iotstream.log.avro.records import RecordType, document_of, record_type_of
 from iotstream.log.exceptions import LogError, LogUnavailableError
 
-__all__ = ["AvroCodec", "FrameError", "SchemaRefusedError", "SchemaSource", "frame_header", "subject_of"]
+__all__ = [
+    "AvroCodec",
+    "FrameError",
+    "SchemaRefusedError",
+    "SchemaSource",
+    "frame_header",
+    "millis_as_longs",
+    "subject_of",
+]
 
 _MAGIC = b"\x00"
 _REGISTRY_WAIT_S = 30.0
+_MILLIS = ("timestamp-millis", "local-timestamp-millis")
 _encode_json = msgspec.json.Encoder().encode
 _decode_json = msgspec.json.Decoder().decode
 
@@ -131,7 +140,7 @@ class AvroCodec:
         schema = self._readers.get(schema_id)
         if schema is None:
             document = json.loads(self._schema_text(schema_id))
-            schema = self._readers[schema_id] = fastavro.parse_schema(_without_logical_types(document))
+            schema = self._readers[schema_id] = fastavro.parse_schema(millis_as_longs(document))
         return schema
 
     def _schema_text(self, schema_id: int) -> str:
@@ -148,11 +157,14 @@ class AvroCodec:
                 time.sleep(0.5)
 
 
-def _without_logical_types(schema: Any) -> Any:
-    """The same schema read as its underlying types: a `timestamp-millis` is the epoch ms it is on the
-    wire, which is what the platform's JSON has, instead of a datetime to convert back."""
-    if isinstance(schema, dict):
-        return {key: _without_logical_types(value) for key, value in schema.items() if key != "logicalType"}
+def millis_as_longs(schema: Any) -> Any:
+    """The schema with `timestamp-millis` read as the epoch ms it is on the wire: what the platform's
+    JSON has, without a datetime made and taken apart for each record. Other logical types stay."""
     if isinstance(schema, list):
-        return [_without_logical_types(item) for item in schema]
-    return schema
+        return [millis_as_longs(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    millis = schema.get("logicalType") in _MILLIS and schema.get("type") == "long"
+    return {
+        key: millis_as_longs(value) for key, value in schema.items() if not (millis and key == "logicalType")
+    }
