@@ -24,6 +24,7 @@ import msgspec
 from iotstream.log import TopicSpec, open_log
 from iotstream.log.partitioner import partition_for
 from iotstream.log.types import Record
+from iotstream.models import message_id
 from iotstream.processing.job import Job
 from iotstream.processing.runner import JobRunner
 from iotstream.processing.task import Task
@@ -42,14 +43,17 @@ def _job() -> Job:
 
 
 def _records(count: int) -> list[Record]:
-    """1,000 sensors reporting every second (so 60 readings per key and window), in time order."""
+    """1,000 sensors reporting every second (so 60 readings per key and window), in time order, each
+    with its message id, as ingestion writes them (so the job checks every id against those it counted)."""
     offsets = [0] * PARTITIONS
     records = []
     for i in range(count):
         key = KEYS[i % 1_000]
         time_ms = 1_700_000_000_000 + (i // 1_000) * 1_000
         partition = partition_for(key.encode(), PARTITIONS)
-        body = msgspec.json.encode({"datastream": key, "time": time_ms, "value": (i % 97) / 3})
+        value = (i % 97) / 3
+        reading = {"datastream": key, "time": time_ms, "value": value, "id": message_id(key, time_ms, value)}
+        body = msgspec.json.encode(reading | {"resultTime": time_ms})
         records.append(Record("readings", partition, offsets[partition], time_ms, key.encode(), body))
         offsets[partition] += 1
     return records

@@ -63,10 +63,19 @@ class ListSink:
 
 
 def reading_record(
-    key: str, value: Any, time_ms: int, *, topic: str = "observations", partition: int = 0, offset: int = 0
+    key: str,
+    value: Any,
+    time_ms: int,
+    *,
+    topic: str = "observations",
+    partition: int = 0,
+    offset: int = 0,
+    message_id: str | None = None,
 ) -> Record:
-    """A record as ingestion writes it: keyed by datastream, JSON value with time and value."""
-    body = msgspec.json.encode({"datastream": key, "time": time_ms, "value": value})
+    """A record as ingestion writes it: keyed by datastream, JSON value with time, value and (when
+    given) the message id."""
+    document = {"datastream": key, "time": time_ms, "value": value}
+    body = msgspec.json.encode(document if message_id is None else document | {"id": message_id})
     return Record(topic, partition, offset, time_ms, key.encode(), body)
 
 

@@ -29,6 +29,7 @@ class Reading(msgspec.Struct, gc=False):
     time: int | str | None = None
     phenomenonTime: str | None = None
     value: Any = msgspec.UNSET
+    id: Any = None  # the message id ingestion writes: the same for every copy of a reading
 
 
 class OutputReading(msgspec.Struct, frozen=True, gc=False):

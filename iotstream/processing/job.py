@@ -145,6 +145,14 @@ class Job:
                 f"job {self.name!r}: out_of_orderness_ms must be ≥ 0 and idle_timeout_ms > 0"
             )
 
+    @property
+    def recount_horizon_ms(self) -> int:
+        """How far behind the watermark a reading can still change a result: a reading sent again is
+        dropped while its first copy is within this, and counted in no window twice (beyond it, it is
+        late for every window anyway)."""
+        spans = [s.windows.longest_ms + s.allowed_lateness_ms for s in self.steps if isinstance(s, Window)]
+        return max(spans, default=0)
+
     def _then(self, step: Step) -> "Job":
         return replace(self, steps=(*self.steps, step))
 

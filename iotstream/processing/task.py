@@ -12,6 +12,7 @@ import msgspec
 
 from iotstream.log.types import Record, TopicPartition
 from iotstream.processing.codec import Reading, decode, read_reading
+from iotstream.processing.dedup import SeenReadings
 from iotstream.processing.job import Job
 from iotstream.processing.operators import TaskOutput, compile_step
 from iotstream.processing.watermark import END_OF_INPUT, NO_WATERMARK, Watermarks
@@ -45,6 +46,7 @@ class Task:
             self.watermarks.assign(index)
         self._operators = [compile_step(step, tables, wall_clock) for step in job.steps]
         self._positions: dict[str, int] = {}  # source topic → next offset not yet in the state
+        self._seen = SeenReadings(job.recount_horizon_ms)
 
     @property
     def positions(self) -> dict[TopicPartition, int]:
@@ -58,6 +60,7 @@ class Task:
         into chunks before each reading that is behind the event time seen so far.
         """
         out = TaskOutput()
+        self._seen.forget_before(self.watermarks.current())
         chunks, rejected = self._decode(records)
         for chunk in chunks or [_new_chunk()]:  # an empty batch still fires idle windows
             before = self.watermarks.current()
@@ -97,6 +100,7 @@ class Task:
         chunk, top = _new_chunk(), [_BEFORE_ALL] * len(sources)  # top: the newest per source in `chunk`
         keys, values, times, newest = chunk
         names: dict[bytes, str] = {}  # a batch has few keys: decode each once, then its hash is known
+        first_time, counted_times = self._seen.first_time, self._seen.times
         for record in self._unseen(records):
             try:
                 reading: Reading | None = read_reading(record.value or b"")
@@ -117,6 +121,12 @@ class Task:
                     rejected.append((record, event))
                     continue
                 key, value, event_ms = event
+            if reading is not None and reading.id is not None:  # ingestion wrote it: it may come again
+                counted = counted_times.get(key)
+                if counted is not None and event_ms > counted[-1]:  # `first_time` inlined: the usual case
+                    counted.append(event_ms)
+                elif not first_time(key, event_ms):
+                    continue  # counted once already
             source = sources[record.topic]
             if event_ms < floor[source] and keys:  # behind: judge it after what came before
                 chunks.append(chunk)
@@ -154,6 +164,7 @@ class Task:
             "max_event_ms": {i: self.watermarks.max_event_ms(i) for i in self._sources.values()},
             "watermark": self.watermarks.current(),  # may be ahead of its own partitions (`follow`)
             "operators": [operator.snapshot() for operator in self._operators],
+            "seen": self._seen.snapshot(self.watermarks.current()),
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -161,6 +172,8 @@ class Task:
         for source, event_ms in snapshot["max_event_ms"].items():
             self.watermarks.assign(int(source), event_ms)
         self.watermarks.never_below(snapshot.get("watermark", NO_WATERMARK))
+        if "seen" in snapshot:
+            self._seen.restore(snapshot["seen"])
         for operator, state in zip(self._operators, snapshot["operators"], strict=True):
             if state is not None:
                 operator.restore(state)

@@ -28,6 +28,12 @@ class BaseWindows(ABC):
     def assign(self, timestamp_ms: int) -> tuple[Window, ...]:
         """The windows containing `timestamp_ms`."""
 
+    @property
+    @abstractmethod
+    def longest_ms(self) -> int:
+        """How far a window may reach past a reading's time: with the allowed lateness, how long the
+        reading can still change a result."""
+
 
 class Tumbling(BaseWindows):
     """Fixed, gap-less, non-overlapping windows, aligned to the epoch (so to UTC midnight).
@@ -45,6 +51,10 @@ class Tumbling(BaseWindows):
     def assign(self, timestamp_ms: int) -> tuple[Window, ...]:
         start = timestamp_ms - timestamp_ms % self.duration_ms
         return (Window(start, start + self.duration_ms),)
+
+    @property
+    def longest_ms(self) -> int:
+        return self.duration_ms
 
 
 class Hopping(BaseWindows):
@@ -73,6 +83,10 @@ class Hopping(BaseWindows):
             if start + self.duration_ms > timestamp_ms
         )
 
+    @property
+    def longest_ms(self) -> int:
+        return self.duration_ms
+
 
 class Sessions(BaseWindows):
     """Activity sessions per key: a gap of `gap_ms` without readings ends one.
@@ -89,6 +103,10 @@ class Sessions(BaseWindows):
 
     def assign(self, timestamp_ms: int) -> tuple[Window, ...]:
         return (Window(timestamp_ms, timestamp_ms + self.gap_ms),)
+
+    @property
+    def longest_ms(self) -> int:
+        return self.gap_ms  # a reading's own window; the session it joins closes no earlier
 
 
 class Daily(BaseWindows):
@@ -125,6 +143,10 @@ class Daily(BaseWindows):
             )
         self._last = window
         return (window,)
+
+    @property
+    def longest_ms(self) -> int:
+        return 25 * 3_600_000  # the day clocks go back
 
     def _midnight_ms(self, day: date) -> int:
         return int(datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp() * 1000)

@@ -132,6 +132,8 @@ class StorageSink:
                         pending = (writer.submit(self._store, batch), batch)
                     elif batch is not None and self._store(batch):
                         self._stored(batch)
+                    elif batch is None and pending is None and time.monotonic() >= self._next_commit:
+                        self._commit_stored()  # a quiet stream: what waited for the interval, so lag reads 0
                 self._settle(pending)
                 self._commit_stored()
         finally:  # after the writer has finished: it may still be writing dead letters

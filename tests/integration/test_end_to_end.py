@@ -107,6 +107,50 @@ def test_a_house_posted_over_http_gives_the_daily_values_differences_and_leakage
         assert len(stored) == len([r for r in readings if r["datastream"] == "W1"])
 
 
+def settle(platform: EmbeddedPlatform, timeout_s: float = 30) -> None:
+    """Until every consumer group (jobs, sink) has committed everything: jobs commit after their
+    outputs are acknowledged, so all they derived is in the store too. Twice in a row, as the groups
+    are asked one after another."""
+    deadline, calm = time.monotonic() + timeout_s, 0
+    while calm < 2:
+        assert time.monotonic() < deadline, [g for g in platform.stats()["lag"] if g["lag"]]
+        calm = calm + 1 if all(group["lag"] == 0 for group in platform.stats()["lag"]) else 0
+        time.sleep(0.5)
+
+
+def test_a_house_posted_twice_is_counted_once_by_the_job(
+    platform_factory: Callable[..., EmbeddedPlatform],
+) -> None:
+    """A client's retry or a repeated import: every reading comes again with its message id, in other
+    batches, and no daily value, difference or leakage changes (without the job's memory of message ids,
+    22 of the 42 doubled)."""
+    platform = platform_factory("3d")
+    assert platform.api is not None
+    readings = house()
+    with httpx.Client(base_url=platform.api.url, timeout=30) as api:
+        for size in (100, 37):
+            for start in range(0, len(readings), size):
+                batch = readings[start : start + size]
+                answer = api.post("/api/v1/readings", content=msgspec.json.encode(batch))
+                assert answer.json()["accepted"] == len(batch)
+        settle(platform)
+        expected, expected_late = expected_days(
+            [(r["datastream"], r["value"], r["time"]) for r in readings], 3 * DAY
+        )
+        got = stored_days(api, sorted({name for name, _ in expected}))
+        assert got.keys() == expected.keys()
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-6), key
+        assert platform.stats()["jobs"]["home"]["events_in"] == 2 * len(readings)
+        # A copy that comes after its window is final is reported late, as any reading would be: the
+        # window keeps what its first copy made of it.
+        late = {
+            (_ms(r["time"]), r["value"]) for r in api.get("/api/v1/late", params={"datastream": "W1"}).json()
+        }
+        assert late >= {(t, v) for _, v, t in expected_late}
+        assert late <= {(r["time"], r["value"]) for r in readings if r["datastream"] == "W1"}
+
+
 def test_a_batch_with_malformed_readings_stores_the_good_ones_and_names_each_bad_one(
     platform_factory: Callable[..., EmbeddedPlatform],
 ) -> None:

@@ -1,0 +1,88 @@
+"""The readings a task has counted, kept for as long as counting one again could change a result.
+
+A reading sent twice (a client's retry, a file imported again) comes with the same message id, so the
+same datastream and time, both times. The log holds both copies and the store keeps one; a job must
+count one too, or a re-sent day doubles its sum. A reading is known by what the store knows it by, its
+datastream and time: a second reading at the same time (a copy, or a correction, which the store takes
+in place of the first) is not counted again; `iotstream recompute` re-derives results from the store.
+
+Per datastream, the counted times are an array of 8-byte integers, in order, as readings mostly come:
+a new reading is one comparison and an append, and only one at or behind the newest needs a search.
+Memory follows the open windows: times the watermark has left behind are forgotten.
+"""
+
+from array import array
+from bisect import bisect_left
+from typing import Any
+
+__all__ = ["SeenReadings"]
+
+_BEFORE_ALL = -(2**63)  # the lowest a checkpoint (msgpack) holds
+
+
+class SeenReadings:
+    """Per task; `horizon_ms` is the job's `recount_horizon_ms`.
+
+    >>> seen = SeenReadings(horizon_ms=60_000)
+    >>> [seen.first_time("s1", t) for t in (1_000, 2_000, 1_000)], seen.first_time("s2", 1_000)
+    ([True, True, False], True)
+    >>> seen.forget_before(watermark_ms=1_000_000)  # far past: 1 s could no longer count anywhere
+    >>> seen.first_time("s1", 1_000)
+    True
+    """
+
+    def __init__(self, horizon_ms: int) -> None:
+        self._horizon_ms = horizon_ms
+        self._step_ms = max(horizon_ms // 8, 1_000)  # forget in steps, not at every batch
+        self.times: dict[str, array[int]] = {}  # never empty; the hot loop in `Task` appends in order
+        self._oldest_ms = _BEFORE_ALL  # readings before it are late for every window: not kept
+        self._dropped_before_ms = _BEFORE_ALL  # no time before it is kept
+
+    def first_time(self, key: str, event_ms: int) -> bool:
+        """Whether no reading of `key` at `event_ms` was counted yet; remembers it."""
+        times = self.times.get(key)
+        if times is None:
+            self.times[key] = array("q", (event_ms,))
+            return True
+        if event_ms > times[-1]:
+            times.append(event_ms)
+            return True
+        if event_ms < self._oldest_ms:
+            return True  # the windows will call it late, as they would have its first copy
+        at = bisect_left(times, event_ms)
+        if at < len(times) and times[at] == event_ms:
+            return False
+        times.insert(at, event_ms)
+        return True
+
+    def forget_before(self, watermark_ms: int) -> None:
+        """Readings the watermark has left `horizon_ms` behind count nowhere any more; their times are
+        dropped in steps (a pass over every datastream), not at every batch."""
+        oldest_ms = max(watermark_ms - self._horizon_ms, _BEFORE_ALL)
+        if oldest_ms <= self._oldest_ms:
+            return
+        self._oldest_ms = oldest_ms
+        if oldest_ms >= self._dropped_before_ms + self._step_ms:
+            self._drop_before(oldest_ms)
+
+    def _drop_before(self, oldest_ms: int) -> None:
+        self._dropped_before_ms = oldest_ms
+        for key, times in list(self.times.items()):
+            gone = bisect_left(times, oldest_ms)
+            if gone == len(times):
+                del self.times[key]
+            elif gone:
+                del times[:gone]
+
+    def __len__(self) -> int:
+        return sum(len(times) for times in self.times.values())
+
+    def snapshot(self, watermark_ms: int) -> dict[str, Any]:
+        """Exactly what the watermark leaves, so the state does not depend on how the log batched."""
+        self.forget_before(watermark_ms)
+        self._drop_before(self._oldest_ms)
+        return {"oldest_ms": self._oldest_ms, "times": {key: list(t) for key, t in self.times.items()}}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self._oldest_ms = self._dropped_before_ms = snapshot["oldest_ms"]
+        self.times = {key: array("q", times) for key, times in snapshot["times"].items()}
