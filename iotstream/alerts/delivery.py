@@ -24,6 +24,7 @@ from iotstream.alerts.sinks import BaseSink, DeliveryError, Notice
 from iotstream.log.base import BaseLog
 from iotstream.log.topics import ALERTS, DEADLETTER, REGISTRY_DATASTREAMS
 from iotstream.log.types import Record, TopicPartition
+from iotstream.processing.recompute import RECOMPUTED
 from iotstream.processing.tables import TableReader
 from iotstream.registry.access.principal import DEFAULT_TENANT, owner_of
 
@@ -106,7 +107,12 @@ class Delivery:
         if isinstance(alert, str):
             return self._dead_letter(record, alert)
         tenant, name = owner_of(alert["datastream"])
-        if tenant != self._tenant or alert["event"] not in self._settings.events or self._repeated(alert):
+        if (
+            tenant != self._tenant
+            or alert["event"] not in self._settings.events
+            or self._repeated(alert)
+            or RECOMPUTED in record.headers  # history derived again: stored, not news to anyone
+        ):
             self.counts["skipped"] += 1
             return "done"
         try:

@@ -24,6 +24,7 @@ from iotstream.api import (
     metrics,
     queries,
     readings,
+    recompute,
     relay,
     schema_registry,
 )
@@ -40,6 +41,7 @@ ROUTERS = [
     readings.router,
     queries.router,
     export.router,
+    recompute.router,
     apps.router,
     commands.router,
     relay.router,

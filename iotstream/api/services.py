@@ -9,6 +9,7 @@ from iotstream.api.access import Access
 from iotstream.api.live import LiveHub
 from iotstream.config import Settings
 from iotstream.ingest.ingestor import Ingestor
+from iotstream.log.base import BaseLog
 from iotstream.models import WindowAggregate
 from iotstream.registry.access import AccessStore
 from iotstream.registry.apps.store import AppStore
@@ -36,6 +37,7 @@ class Services:
     relay_receiver: RelayReceiver | None = None  # what edge sites relay to this (central) site
     access: Access | None = None  # tenants, tokens and rate limits, with `[auth] enabled`
     schemas: SchemaRegistry | None = None  # the Schema Registry API's state, in the log
+    log: BaseLog | None = None  # where recomputed job results go
 
     @functools.cached_property
     def commands(self) -> CommandStore | None:

@@ -11,7 +11,7 @@ from rich.markup import escape
 from iotstream.config import Settings, load_settings
 from iotstream.log import BaseLog, open_log
 
-__all__ = ["CliContext", "err_console", "print_error", "state"]
+__all__ = ["CliContext", "api_url", "err_console", "print_error", "state"]
 
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -34,6 +34,14 @@ def state(ctx: typer.Context) -> CliContext:
     obj = ctx.find_root().obj
     assert isinstance(obj, CliContext), "the root callback sets the context"  # noqa: S101
     return obj
+
+
+def api_url(ctx: typer.Context) -> str:
+    """Where the configured platform answers, for commands that talk to it without `--url`."""
+    api = state(ctx).settings.api
+    scheme = "https" if api.tls_cert else "http"
+    host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host  # noqa: S104 - where it listens
+    return f"{scheme}://{host}:{api.port}"
 
 
 def print_error(message: str) -> None:

@@ -14,7 +14,7 @@ import msgspec
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from iotstream.cli._context import err_console, state
+from iotstream.cli._context import api_url, err_console
 from iotstream.client.files import Columns, count_rows, file_format, readings
 from iotstream.client.sending import Sender, SendError
 from iotstream.exceptions import IotStreamError
@@ -56,7 +56,7 @@ def import_file(
         raise ImportFailedError(str(err)) from None
     progress_file = file.with_name(file.name + ".import-state")
     done = 0 if restart else _resumed(progress_file, file)
-    sender = Sender(url or _api_url(ctx), token)
+    sender = Sender(url or api_url(ctx), token)
     try:
         sent, refused = _send(file, columns, done, batch, sender, progress_file)
     except SendError as err:
@@ -147,10 +147,3 @@ def _resumed(progress_file: Path, file: Path) -> int:
         raise ImportFailedError(f"{file.name} changed since the import stopped; use --restart to start over")
     err_console.print(f"resuming after row {state_['rows']}")
     return int(state_["rows"])
-
-
-def _api_url(ctx: typer.Context) -> str:
-    api = state(ctx).settings.api
-    scheme = "https" if api.tls_cert else "http"
-    host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host  # noqa: S104 - where it listens
-    return f"{scheme}://{host}:{api.port}"

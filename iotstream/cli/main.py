@@ -9,6 +9,7 @@ import typer
 from iotstream import __version__
 from iotstream.cli import access, broker, certs, consume, importing, produce, simulate, topics, up
 from iotstream.cli import export as export_command
+from iotstream.cli import recompute as recompute_command
 from iotstream.cli import run as run_command
 from iotstream.cli._context import CliContext, print_error
 from iotstream.config import load_settings
@@ -36,6 +37,7 @@ app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
 app.command("export")(export_command.export)
 app.command("import")(importing.import_file)
+app.command("recompute")(recompute_command.recompute)
 app.command("up")(up.up)
 app.command("demo")(up.demo)
 app.command("run")(run_command.run)

@@ -60,6 +60,7 @@ class ApiRole(Role):
             self._receiver(parts),
             self._access(parts),
             parts.schema_registry,
+            parts.log,
         )
         api = settings.api
         tls = (api.tls_cert, api.tls_key) if api.tls_cert and api.tls_key else None

@@ -13,6 +13,7 @@ from iotstream.alerts.delivery import Delivery
 from iotstream.alerts.sinks import BaseSink, DeliveryError, Notice
 from iotstream.log import BaseLog, TopicPartition, open_log
 from iotstream.log.topics import ALERTS, DEADLETTER, platform_topics
+from iotstream.processing.recompute import RECOMPUTED
 from iotstream.registry.publisher import registry_topics
 from tests.contract.conftest import FAST
 
@@ -94,6 +95,19 @@ def test_only_opens_and_closes_notify_by_default_and_a_replayed_one_is_not_repea
     delivery.close()
     assert sink.texts == ["open boiler-1 boiler-1", "close boiler-1 boiler-1"]  # no registry row: the key
     assert delivery.counts == {"sent": 2, "retried": 0, "dead_lettered": 0, "skipped": 3}
+
+
+def test_alerts_of_a_recomputed_past_are_stored_but_not_notified(log: BaseLog) -> None:
+    sink = FakeSink()
+    delivery = Delivery(sink, log, NotifySettings(template="{event} {start}"))
+    with log.producer() as producer:
+        for start, headers in ((1, [RECOMPUTED]), (2, [])):
+            value = msgspec.json.encode({"key": "boiler-1", "value": _events("open")[0] | {"start": start}})
+            producer.produce(ALERTS, value, b"boiler-1", headers=headers)
+    _drain(delivery)
+    delivery.close()
+    assert sink.texts == ["open 1970-01-01T00:00:00.002Z"]
+    assert delivery.counts["skipped"] == 1
 
 
 def test_updates_notify_when_configured(log: BaseLog) -> None:

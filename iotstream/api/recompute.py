@@ -1,0 +1,108 @@
+"""`POST /api/v1/jobs/{name}/recompute`: a job's results for a past range, derived again from the stored
+readings (see `processing.recompute`), for history that arrived after its windows were final."""
+
+import functools
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from iotstream.api._http import END_OF_TIME_MS, TimeRange, iso, json_response
+from iotstream.api.access import principal_of
+from iotstream.api.services import Services
+from iotstream.log.base import BaseLog
+from iotstream.models import Observation
+from iotstream.processing.exceptions import ProcessingConfigError
+from iotstream.processing.job import JoinTable
+from iotstream.processing.jobs import DailyMetersSettings, JobSettings, SqlAppSettings, build_jobs
+from iotstream.processing.jobs._rules import RuleSettings
+from iotstream.processing.recompute import recompute
+from iotstream.processing.tables import TableReader
+from iotstream.registry.access.principal import Principal, Role
+from iotstream.storage import BaseStorage
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"])
+_PAGE = 50_000
+
+
+@router.post(
+    "/jobs/{name}/recompute",
+    summary="Derive a job's results for a past range again from the stored readings",
+    responses={
+        400: {"description": "The job cannot be recomputed"},
+        403: {"description": "The caller may not write"},
+        404: {"description": "No such job"},
+        503: {"description": "The log did not take the results"},
+    },
+)
+def post_recompute(request: Request, name: str, time_range: TimeRange) -> Response:
+    """Synchronous: the answer comes once every result is in the log (the store follows)."""
+    services: Services = request.app.state.services
+    principal = principal_of(request)
+    if not principal.may(Role.writer):
+        raise HTTPException(403, f"{principal} may not recompute jobs: it needs the writer role")
+    spec = _job(services, principal, name)
+    if services.log is None:
+        raise HTTPException(503, "this process has no log to write the results to")
+    start_ms, end_ms = time_range
+    end_ms = min(end_ms, int(time.time() * 1000)) if end_ms == END_OF_TIME_MS else end_ms
+    jobs = build_jobs([spec])
+    tables = _tables(services.log, [s.topic for job in jobs for s in job.steps if isinstance(s, JoinTable)])
+    readings = functools.partial(_stored_readings, services.storage)
+    with services.log.producer() as producer:
+
+        def produce(topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]], ms: int) -> None:
+            producer.produce(topic, value, key, headers=headers, timestamp_ms=ms)
+
+        try:
+            keys = _inputs(spec, services.storage)
+            done = recompute(jobs, keys, readings, produce, start_ms, end_ms, tables)
+        except ProcessingConfigError as err:
+            raise HTTPException(400, str(err)) from err
+        if producer.flush(60):
+            raise HTTPException(503, "the log did not acknowledge every result in 60 s; recompute again")
+    body = {"job": spec.name, "from": iso(done.start_ms), "to": iso(done.end_ms)}
+    return json_response(body | {"readings": done.readings, "results": done.results})
+
+
+def _job(services: Services, principal: Principal, name: str) -> JobSettings:
+    mine = [j for j in services.settings.jobs if principal.everything or j.tenant == principal.tenant]
+    spec = next((j for j in mine if j.name == name), None) or next(
+        (j for j in mine if j.job_name == name), None
+    )
+    if spec is None:
+        raise HTTPException(404, f"no job {name!r}; GET /api/v1/jobs lists them")
+    if isinstance(spec, SqlAppSettings):
+        raise HTTPException(400, f"job {name!r} is a stream app: its results are not recomputed from history")
+    return spec
+
+
+def _inputs(spec: JobSettings, storage: BaseStorage) -> list[str]:
+    """The stream keys whose readings the job takes: a meter job names them, a rule matches them."""
+    if isinstance(spec, DailyMetersSettings):
+        return sorted(spec.keyed().aggregate)
+    if isinstance(spec, RuleSettings):
+        return sorted(key for key in storage.latest() if spec.watches(key))
+    return []  # a join: refused by `recompute`, which says why
+
+
+def _stored_readings(storage: BaseStorage, key: str, start_ms: int, end_ms: int) -> Iterator[Observation]:
+    after: int | None = None
+    while True:
+        page = storage.raw(key, start_ms, end_ms, limit=_PAGE, after_ms=after)
+        yield from page
+        if len(page) < _PAGE:
+            return
+        after = page[-1].phenomenon_time_ms
+
+
+def _tables(log: BaseLog, topics: list[str]) -> dict[str, dict[str, Any]]:
+    """The table topics a stage joins with (a rule's datastream units), as they are now."""
+    tables: dict[str, dict[str, Any]] = {}
+    if topics:
+        reader = TableReader(log, topics, tables)
+        reader.close()
+    return tables
