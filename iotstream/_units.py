@@ -87,7 +87,7 @@ def parse_time_ms(raw: Any, default_ms: int, *, naive_is_utc: bool = False) -> i
         if not naive_is_utc:
             return f"time {raw!r} has no time zone"
         parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
+    return epoch_ms(parsed)
 
 
 def epoch_ms(when: datetime) -> int:
