@@ -111,6 +111,8 @@ def _reading(
 
 
 def _time(raw: Any, received_ms: int) -> int | str:
+    if type(raw) is int and raw >= 0:  # the usual case, for every reading
+        return raw
     if isinstance(raw, float):
         return f"'time' {raw} must be whole epoch milliseconds or ISO-8601 text"
     when = parse_time_ms(raw, received_ms, naive_is_utc=True)

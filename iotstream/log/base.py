@@ -68,6 +68,28 @@ class BaseProducer(_Closable):
         `timestamp_ms` is the event time; it defaults to now.
         """
 
+    def produce_many(
+        self,
+        topic: str,
+        records: Sequence[tuple[bytes | None, bytes | None, int | None]],
+        on_delivery: DeliveryCallback,
+    ) -> None:
+        """Queue records of one topic, each `(value, key, timestamp_ms)`, with one callback for all.
+
+        Every record's callback runs once: one that could not be queued gets the error at once, and the
+        error is raised. A backend that can take a batch in one step (the SQLite log: one lock, not one
+        per record) overrides this; ingestion writes every reading through it.
+        """
+        queued = 0
+        try:
+            for value, key, timestamp_ms in records:
+                self.produce(topic, value, key, timestamp_ms=timestamp_ms, on_delivery=on_delivery)
+                queued += 1
+        except LogError as err:
+            for _ in range(len(records) - queued):
+                on_delivery(err, RecordMetadata(topic, -1, -1, 0))
+            raise
+
     @abstractmethod
     def flush(self, timeout_s: float | None = None) -> int:
         """Wait until every queued record is acknowledged; return how many are still pending."""

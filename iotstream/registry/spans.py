@@ -69,13 +69,20 @@ class DatastreamSpans:
 
 def spans_of(readings: Iterable[Observation]) -> Spans:
     spans: Spans = {}
-    for reading in readings:
+    for reading in readings:  # for every reading taken: plain comparisons, no list per reading
         when, received = reading.phenomenon_time_ms, reading.result_time_ms
         span = spans.get(reading.datastream)
         if span is None:
             spans[reading.datastream] = [when, when, received, received]
-        else:
-            span[:] = [min(span[0], when), max(span[1], when), min(span[2], received), max(span[3], received)]
+            continue
+        if when < span[0]:
+            span[0] = when
+        elif when > span[1]:
+            span[1] = when
+        if received < span[2]:
+            span[2] = received
+        elif received > span[3]:
+            span[3] = received
     return spans
 
 

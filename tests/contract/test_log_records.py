@@ -175,3 +175,35 @@ def test_poll_returns_empty_after_its_timeout(log: BaseLog, new_topic: Callable[
     assert consumer.poll(timeout_s=0.3) == []
     assert 0.25 <= time.monotonic() - started < 2.0
     consumer.close()
+
+
+def test_produce_many_queues_a_batch_of_one_topic_with_one_callback_for_each_record(
+    make_log: Callable[..., BaseLog],
+) -> None:
+    """Every record is answered once, queued or not; a record the log refuses raises, and the records
+    after it are not queued (the SQLite log queues none of the batch then; Kafka those before it)."""
+    log = make_log(max_record_bytes=1_000, auto_create_topics=False)
+    log.create_topic(TopicSpec("many", partitions=2))
+    acks: list[tuple[Exception | None, int]] = []
+    records = [(f"v{i}".encode(), f"k{i % 5}".encode(), 1_000 + i) for i in range(300)]
+    bad = [(b"ok", b"k0", None), (b"x" * 2_000, b"k0", None), (b"after", b"k0", None)]
+    failed: list[Exception | None] = []
+    with log.producer() as producer:
+        producer.produce_many("many", records, lambda error, meta: acks.append((error, meta.partition)))
+        with pytest.raises(RecordTooLargeError):
+            producer.produce_many("many", bad, lambda error, meta: failed.append(error))
+        with pytest.raises(UnknownTopicError):
+            producer.produce_many("nope", [(b"x", None, None)], lambda error, meta: failed.append(error))
+        assert producer.flush(10) == 0
+    assert len(acks) == 300
+    assert all(error is None for error, _ in acks)
+    assert sorted(p for _, p in acks) == sorted(partition_for(k, 2) for _, k, _ in records)
+    assert len(failed) == 4
+    assert any(isinstance(error, RecordTooLargeError) for error in failed)
+    assert any(isinstance(error, UnknownTopicError) for error in failed)
+    queued = failed.count(None)  # of `bad`: "ok" at most
+    consumer = log.consumer()
+    consumer.assign([TopicPartition("many", p) for p in (0, 1)])
+    values = [r.value for r in consume(consumer, 300 + queued)]
+    consumer.close()
+    assert sorted(values) == sorted([v for v, _, _ in records] + [b"ok"] * queued)

@@ -177,6 +177,27 @@ class SqliteProducer(BaseProducer):
         entry, size = self.entry(topic, value, key, headers, timestamp_ms, partition, on_delivery)
         self._writer.append(entry, size)
 
+    def produce_many(
+        self,
+        topic: str,
+        records: Sequence[tuple[bytes | None, bytes | None, int | None]],
+        on_delivery: DeliveryCallback,
+    ) -> None:
+        """Checked one by one, then queued in one step: all of them, or none."""
+        try:
+            if self._closed or self._writer.closed:
+                raise LogClosedError("produce on a closed producer or log")
+            entries, total = [], 0
+            for value, key, timestamp_ms in records:
+                entry, size = self.entry(topic, value, key, (), timestamp_ms, None, on_delivery)
+                entries.append(entry)
+                total += size
+            self._writer.append_all(entries, total)
+        except LogError as err:
+            for _ in records:
+                on_delivery(err, RecordMetadata(topic, -1, -1, 0))
+            raise
+
     def entry(
         self,
         topic: str,
