@@ -6,6 +6,10 @@ The platform runs as in end_to_end.py (`iotstream up`: SQLite log with fsync, Du
 `iotstream import FILE` runs as its own process, as a user runs it, with its default batches of 5,000.
 - import_csv_readings_per_s / import_parquet_readings_per_s: a long file of N readings of 100
   datastreams (one a minute each), from the start of the command until the last reading is stored.
+- import_csv_direct_* / import_parquet_direct_*: the same files imported without `--url`, straight
+  into the log the configuration names (the running platform's SQLite log, shared between processes):
+  `_readings_per_s` until the command ends (every reading durable in the log), `_stored_readings_per_s`
+  until the platform has stored the last one.
 - client_send_readings_per_s: the same readings already in memory, sent by `iotstream.client.sending`
   (batches of 5,000) from this process, until the last is stored: the cost of reading a file aside.
 - stop_s: how long `iotstream up` then takes to stop (SIGTERM until it exits).
@@ -76,6 +80,17 @@ def imported(url: str, file: Path, readings: list[dict[str, Any]]) -> float:
     return len(readings) / (done - started)
 
 
+def imported_directly(
+    url: str, config: Path, file: Path, readings: list[dict[str, Any]]
+) -> tuple[float, float]:
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "iotstream", "--config", str(config), "import", str(file)]
+    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - our own CLI
+    in_log = time.perf_counter()
+    stored = wait_stored(url, _last_times(readings), timeout_s=600)
+    return len(readings) / (in_log - started), len(readings) / (stored - started)
+
+
 def sent(url: str, readings: list[dict[str, Any]]) -> float:
     sender = Sender(url)
     started = time.perf_counter()
@@ -101,7 +116,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "iotstream.toml"
         config.write_text(
-            '[log]\nfsync = true\n[storage.retention]\nraw = "36500d"\n"1m" = "36500d"\n"1h" = "36500d"\n'
+            f'data_dir = "{Path(tmp) / "data"}"\n[log]\nfsync = true\n'
+            '[storage.retention]\nraw = "36500d"\n"1m" = "36500d"\n"1h" = "36500d"\n'
         )
         process, url = _start_platform(config, Path(tmp) / "data")
         try:
@@ -112,6 +128,13 @@ def main() -> None:
                 rate = imported(url, file, readings)
                 result[f"import_{name}_readings_per_s"] = round(rate)
                 print(f"import {name}: {rate:,.0f} readings/s")
+                _settle(process.pid)
+                readings = _readings(count, f"{name}-direct")
+                write(file, readings)
+                into_log, stored = imported_directly(url, config, file, readings)
+                result[f"import_{name}_direct_readings_per_s"] = round(into_log)
+                result[f"import_{name}_direct_stored_readings_per_s"] = round(stored)
+                print(f"import {name} into the log: {into_log:,.0f} readings/s ({stored:,.0f} until stored)")
                 _settle(process.pid)
             rate = sent(url, _readings(count, "client"))
             result["client_send_readings_per_s"] = round(rate)

@@ -2,15 +2,15 @@
 `iotstream/__init__.py`, so that `iotstream` is a namespace package the client shares.
 
 Built from the repository, the modules come from its `iotstream/client/`; built from an sdist, from
-the copy the sdist holds. `files.py` stays out: it is the `iotstream import` command's file reader
-and needs pyarrow and the server's own modules."""
+the copy the sdist holds. `files.py` and `_parquet.py` stay out: they are the `iotstream import`
+command's file readers and need pyarrow and the server's own modules."""
 
 from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-LEFT_OUT = frozenset({"files.py"})
+LEFT_OUT = frozenset({"files.py", "_parquet.py"})
 
 
 class ClientModules(BuildHookInterface):

@@ -1,8 +1,9 @@
-"""`iotstream import FILE`: history from CSV, Parquet or JSON lines, sent to a platform in file order.
+"""`iotstream import FILE`: history from CSV, Parquet or JSON lines, in file order, sent to a running
+platform (`--url`) or written straight into the configured log (`_bulk`), several times faster.
 
-Progress is kept in `FILE.import-state` after every batch the platform took, so an interrupted import
-resumes after the last one (`--restart` starts over). Re-sending a reading is harmless: it keeps its
-message id and is stored once.
+Progress is kept in `FILE.import-state` after every batch the platform (or the log) took, so an
+interrupted import resumes after the last one (`--restart` starts over). Re-sending a reading is
+harmless: it keeps its message id and is stored once.
 """
 
 from collections import deque
@@ -14,8 +15,9 @@ import msgspec
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from iotstream.cli._context import api_url, err_console
-from iotstream.client.files import Columns, count_rows, file_format, readings
+from iotstream.cli._bulk import BulkIngest, BulkIngestError
+from iotstream.cli._context import err_console, state
+from iotstream.client.files import Columns, chunks, count_rows, file_format
 from iotstream.client.sending import Sender, SendError
 from iotstream.exceptions import IotStreamError
 
@@ -32,7 +34,8 @@ def import_file(
         Path, typer.Argument(exists=True, dir_okay=False, help="A .csv, .parquet or .jsonl file.")
     ],
     url: Annotated[
-        str | None, typer.Option(help="The platform (default: the configuration's [api]).")
+        str | None,
+        typer.Option(help="A running platform to send to; without it, straight into the configured log."),
     ] = None,
     token: Annotated[
         str | None, typer.Option(envvar="IOTSTREAM_TOKEN", help="A writer's bearer token.")
@@ -56,10 +59,10 @@ def import_file(
         raise ImportFailedError(str(err)) from None
     progress_file = file.with_name(file.name + ".import-state")
     done = 0 if restart else _resumed(progress_file, file)
-    sender = Sender(url or api_url(ctx), token)
+    sender: Sender | BulkIngest = Sender(url, token) if url else BulkIngest(state(ctx).settings)
     try:
         sent, refused = _send(file, columns, done, batch, sender, progress_file)
-    except SendError as err:
+    except (SendError, BulkIngestError) as err:
         raise ImportFailedError(f"{err} (resume with the same command)") from None
     finally:
         sender.close()
@@ -68,12 +71,11 @@ def import_file(
 
 
 def _send(
-    file: Path, columns: Columns, done: int, size: int, sender: Sender, progress_file: Path
+    file: Path, columns: Columns, done: int, size: int, sender: Sender | BulkIngest, progress_file: Path
 ) -> tuple[int, int]:
     refused = 0
     pending: list[dict[str, object]] = []
     rows_of: list[int] = []  # each pending reading's row
-    last_row = done
     shown = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -83,27 +85,37 @@ def _send(
     with Progress(*shown, TimeRemainingColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task(file.name, total=count_rows(file), completed=done)
         with _Batches(sender, file, progress_file) as batches:
-            for row, result in readings(file, columns, skip=done):
-                last_row = row
-                if isinstance(result, str):
-                    refused += 1
-                    err_console.print(f"row {row}: {result}")
-                else:
-                    pending += result
-                    rows_of += [row] * len(result)
-                if len(pending) >= size:
-                    batches.send(pending, rows_of, row)
-                    pending, rows_of = [], []
-                    progress.update(task, completed=row)
+            last_row = done
+            for chunk in chunks(file, columns, skip=done):
+                for row, reason in chunk.refused:
+                    err_console.print(f"row {row}: {reason}")
+                refused += len(chunk.refused)
+                pending += chunk.readings
+                rows_of += chunk.rows_of
+                while len(pending) >= size:
+                    cut = _whole_rows(rows_of, size)
+                    batches.send(pending[:cut], rows_of[:cut], rows_of[cut - 1])
+                    pending, rows_of = pending[cut:], rows_of[cut:]
+                last_row = chunk.last_row
+                progress.update(task, completed=last_row)
             batches.send(pending, rows_of, last_row)
     return batches.sent, refused
+
+
+def _whole_rows(rows_of: list[int], size: int) -> int:
+    """How many readings from the front make about `size` without splitting a row (of a wide file), so
+    an import resumed after a batch's last row misses none of that row's readings."""
+    cut = size
+    while cut < len(rows_of) and rows_of[cut] == rows_of[cut - 1]:
+        cut += 1
+    return cut
 
 
 class _Batches:
     """Batches sent in file order on one thread while the next is read: the platform and the file's
     reading take turns otherwise. After each batch the platform took, the progress file says so."""
 
-    def __init__(self, sender: Sender, file: Path, progress_file: Path) -> None:
+    def __init__(self, sender: Sender | BulkIngest, file: Path, progress_file: Path) -> None:
         self._sender, self._file, self._progress_file = sender, file, progress_file
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="iotstream-import")
         self._in_flight: deque[Future[int]] = deque()

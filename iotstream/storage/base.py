@@ -38,6 +38,7 @@ __all__ = [
     "group_buckets",
     "shape_of",
     "split_valid",
+    "valid_readings",
 ]
 
 T = TypeVar("T")
@@ -166,6 +167,29 @@ def group_buckets(rows: list[tuple[Any, ...]]) -> dict[str, list[Bucket]]:
     return series
 
 
+def valid_readings(
+    retention: RetentionPolicy, rows: Sequence[Observation]
+) -> tuple[list[Observation], list[Rejected]]:
+    """The storable readings, and the refused ones: bad values, or older than the raw tier keeps.
+
+    A function of the retention settings alone, so ingestion without a store (a bulk import into the
+    log) refuses what the store would. The horizon is looked up once per datastream and batch: this
+    runs for every reading stored.
+    """
+    horizons = {name: retention.horizon_ms(name) for name in {o.datastream for o in rows}}
+    if _all_valid(rows, horizons):
+        return list(rows), []
+
+    def check(observation: Observation) -> str | None:
+        reason = check_observation(observation)
+        horizon = horizons[observation.datastream]
+        if reason is None and horizon is not None and observation.phenomenon_time_ms < horizon:
+            reason = retention.check(observation.datastream, observation.phenomenon_time_ms)
+        return reason
+
+    return split_valid(rows, check)
+
+
 def split_valid(rows: Sequence[T], check: Callable[[T], str | None]) -> tuple[list[T], list[Rejected]]:
     """The rows `check` accepts, and the others with their position and reason."""
     good: list[T] = []
@@ -186,22 +210,8 @@ class BaseStorage(ABC):
         self.retention = retention or RetentionPolicy(RetentionSettings())
 
     def valid_readings(self, rows: Sequence[Observation]) -> tuple[list[Observation], list[Rejected]]:
-        """The storable readings, and the refused ones: bad values, or older than the raw tier keeps.
-
-        The horizon is looked up once per datastream and batch: this runs for every reading stored.
-        """
-        horizons = {name: self.retention.horizon_ms(name) for name in {o.datastream for o in rows}}
-        if _all_valid(rows, horizons):
-            return list(rows), []
-
-        def check(observation: Observation) -> str | None:
-            reason = check_observation(observation)
-            horizon = horizons[observation.datastream]
-            if reason is None and horizon is not None and observation.phenomenon_time_ms < horizon:
-                reason = self.retention.check(observation.datastream, observation.phenomenon_time_ms)
-            return reason
-
-        return split_valid(rows, check)
+        """The storable readings, and the refused ones: bad values, or older than the raw tier keeps."""
+        return valid_readings(self.retention, rows)
 
     def write_observations(self, rows: Sequence[Observation]) -> list[Rejected]:
         """Upsert readings by (datastream, phenomenon time); return the rows refused and why."""

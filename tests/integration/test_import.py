@@ -6,6 +6,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,48 @@ def test_an_export_imported_into_an_empty_platform_gives_the_same_readings(
     assert pq.read_table(io.BytesIO(again)).equals(pq.read_table(io.BytesIO(exported)))
     for name in ("s0", "door", "flag"):
         assert stored(target, name) == stored(source, name)
+
+
+def long_parquet(path: Path, rows: list[tuple[Any, int | None, Any]], time_type: pa.DataType) -> None:
+    """Times given in ms, written as `time_type` holds them."""
+    as_written = {
+        pa.int64(): lambda ms: ms,
+        pa.string(): lambda ms: datetime.fromtimestamp(ms / 1000, UTC).isoformat(),
+    }.get(time_type, lambda ms: ms * 1000)  # microseconds
+    names, times, values = zip(*rows, strict=True)
+    times = [None if ms is None else as_written(ms) for ms in times]
+    table = pa.table(
+        {"datastream": list(names), "time": pa.array(times, type=time_type), "value": list(values)}
+    )
+    pq.write_table(table, path, row_group_size=3)
+
+
+@pytest.mark.parametrize("time_type", [pa.timestamp("us", tz="Europe/Berlin"), pa.int64(), pa.string()])
+def test_without_url_a_file_goes_straight_into_the_log_with_the_same_checks(
+    cli: Cli, tmp_path: Path, time_type: pa.DataType
+) -> None:
+    """The platform's log, shared between processes: the import runs without the platform, or beside
+    it, and the store takes the readings either way. Bad rows are reported by line, whichever way the
+    columns are read (a column at a time for typed times, row by row for text)."""
+    keep_all = "".join(f'"{tier}" = "{keep}"\n' for tier, keep in KEEP_ALL.items())
+    (tmp_path / "iotstream.toml").write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[storage.retention]\n{keep_all}'
+    )
+    minute = T0 + 60_000
+    rows = [("s1", T0, 1.0), ("s1", None, 2.0), (None, T0, 3.0), ("s2", T0, None), ("s2", minute, 4.5)]
+    long_parquet(tmp_path / "history.parquet", [*rows, ("s1", minute, -1.0)], time_type)
+    done = cli("import", "history.parquet", "--batch", "2")
+    assert done.returncode == 0, done.stderr
+    assert "row 2: no 'time' column value" in done.stderr
+    assert "row 3: no 'datastream' column value" in done.stderr
+    assert "row 4: no 'value' column value" in done.stderr
+    assert "imported 3 readings from history.parquet; 3 rows could not be read" in done.stderr
+    with EmbeddedPlatform(load_settings(tmp_path / "iotstream.toml", api={"port": 0})) as platform:
+        url = url_of(platform)
+        wait(lambda: len(stored(url, "s1")) == 2 and stored(url, "s2"))
+        assert stored(url, "s1") == [("2024-01-01T00:00:00Z", 1.0), ("2024-01-01T00:01:00Z", -1.0)]
+        assert stored(url, "s2") == [("2024-01-01T00:01:00Z", 4.5)]
+        (tmp_path / "more.csv").write_text(f"datastream,time,value\ns3,{T0},9\n")
+        beside = cli("import", "more.csv")  # while the platform runs on the same log
+        assert beside.returncode == 0, beside.stderr
+        wait(lambda: stored(url, "s3") == [("2024-01-01T00:00:00Z", 9)])
