@@ -1,16 +1,26 @@
-"""`iotstream simulate smart-home|temperature`: the seed scenarios' devices, sending to a platform."""
+"""`iotstream simulate smart-home|temperature|car-fleet|weather-station`: the seed scenarios' devices,
+sending to a platform.
 
+The car fleet and the weather stations are clients of the platform, as `examples/` shows them: they
+register their Things and Datastreams through SensorThings and send with `iotstream.client`.
+"""
+
+import dataclasses
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from iotstream.api._http import iso
+from iotstream.client import Client, Datastream, RegisteredThing, RejectedError, RequestError, Sensor, Thing
+from iotstream.sim.car_fleet import CarFleet, car_fleet_readings, car_fleet_things
+from iotstream.sim.publish import Publisher
 from iotstream.sim.run import houses, midnight_days_ago, open_publisher, simulate
 from iotstream.sim.temperature import TemperatureSensors, temperature_readings
+from iotstream.sim.weather_station import WeatherStations, weather_station_readings, weather_station_things
 
 __all__ = ["app"]
 
@@ -23,6 +33,9 @@ Speed = Annotated[
     float, typer.Option(help="Simulated seconds per wall-clock second (0: as fast as possible).")
 ]
 Seed = Annotated[int, typer.Option(help="Same seed, same readings.")]
+HttpUrl = Annotated[str, typer.Option("--url", help="http://host:port of the API.")]
+Token = Annotated[str | None, typer.Option(envvar="IOTSTREAM_TOKEN", help="A writer's bearer token.")]
+Minutes = Annotated[int, typer.Option(min=1, help="Of readings to send, from now on.")]
 
 
 @app.command("smart-home")
@@ -53,7 +66,98 @@ def temperature(
     _run(temperature_readings(spec), url, speed, f"{sensors} temperature sensor(s)")
 
 
-def _run(readings: Iterable[dict[str, Any]], url: str, speed: float, what: str) -> None:
+@app.command("car-fleet")
+def car_fleet(
+    url: HttpUrl = "http://127.0.0.1:8000",
+    token: Token = None,
+    cars: Annotated[int, typer.Option(min=1, help="Cars to simulate.")] = 3,
+    minutes: Minutes = 60,
+    speed: Speed = 1.0,
+    seed: Seed = 0,
+) -> None:
+    """Cars around Salzburg: position, speed, fuel, temperature, acceleration every 10 s (iot4cps)."""
+    fleet = CarFleet(_now_ms(10_000), minutes, cars, seed=seed)
+    client = _registered(url, token, car_fleet_things(fleet))
+    _run(car_fleet_readings(fleet), url, speed, f"{cars} car(s)", _ClientPublisher(client))
+
+
+@app.command("weather-station")
+def weather_station(
+    url: HttpUrl = "http://127.0.0.1:8000",
+    token: Token = None,
+    stations: Annotated[int, typer.Option(min=1, help="Weather stations to simulate.")] = 2,
+    minutes: Minutes = 1_440,
+    speed: Speed = 60.0,
+    seed: Seed = 0,
+) -> None:
+    """Temperature, humidity, pressure, wind and rain every minute (1 s = 1 min)."""
+    weather = WeatherStations(_now_ms(60_000), minutes, stations, seed=seed)
+    client = _registered(url, token, weather_station_things(weather))
+    _run(weather_station_readings(weather), url, speed, f"{stations} station(s)", _ClientPublisher(client))
+
+
+def _now_ms(interval_ms: int) -> int:
+    now = time.time_ns() // 1_000_000
+    return now - now % interval_ms
+
+
+def _registered(url: str, token: str | None, things: Iterable[tuple[Thing, list[Datastream]]]) -> Client:
+    """A client of the platform at `url`, once it has the Things (registered by an earlier run, or now)."""
+    try:
+        client = Client(url, token)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--url") from err
+    try:
+        for thing, datastreams in things:
+            try:
+                _register(client, thing, datastreams)
+            except RequestError as err:
+                if err.status != 409:  # 409: its keys are taken, by an earlier run
+                    raise
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _register(client: Client, thing: Thing, datastreams: Sequence[Datastream]) -> RegisteredThing:
+    """The Thing with one Datastream per Sensor first (all or nothing), then the Datastreams that share
+    a Sensor with one of those, by its id (a car's position and speed all come from its GPS module)."""
+    firsts: dict[Sensor | int, Datastream] = {}
+    for datastream in datastreams:
+        firsts.setdefault(datastream.sensor, datastream)
+    registered = client.register(thing, list(firsts.values()))
+    ids = {sensor: registered.datastream(first.name).sensor_id for sensor, first in firsts.items()}
+    others = [
+        client.register_datastream(registered.id, dataclasses.replace(d, sensor=ids[d.sensor] or d.sensor))
+        for d in datastreams
+        if d not in firsts.values()
+    ]
+    return dataclasses.replace(registered, datastreams=(*registered.datastreams, *others))
+
+
+class _ClientPublisher:
+    """`simulate` sending through the client: batches with retries and backoff, refusals raised."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def send(self, readings: list[dict[str, Any]]) -> None:
+        rejected = self._client.send_many(readings)
+        if rejected:
+            raise RejectedError(rejected[0].reason, rejected[0].reading)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _run(
+    readings: Iterable[dict[str, Any]],
+    url: str,
+    speed: float,
+    what: str,
+    publisher: Publisher | None = None,
+) -> None:
     stop = threading.Event()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns) as progress:
@@ -63,7 +167,9 @@ def _run(readings: Iterable[dict[str, Any]], url: str, speed: float, what: str) 
             progress.update(task, description=f"{what} → {url}: {count:,} readings, at {iso(time_ms)}")
 
         try:
-            total = simulate(readings, open_publisher(url), speed, stop, sent)
+            total = simulate(
+                readings, open_publisher(url) if publisher is None else publisher, speed, stop, sent
+            )
         except KeyboardInterrupt:
             stop.set()
             return
