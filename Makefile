@@ -29,13 +29,13 @@ up: $(VENV)/.installed mosquitto
 	$(BIN)/iotstream up
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check iotstream tests benchmarks deploy
-	$(BIN)/ruff format --check iotstream tests benchmarks deploy
+	$(BIN)/ruff check iotstream tests benchmarks deploy examples
+	$(BIN)/ruff format --check iotstream tests benchmarks deploy examples
 	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format iotstream tests benchmarks deploy
-	$(BIN)/ruff check --fix iotstream tests benchmarks deploy
+	$(BIN)/ruff format iotstream tests benchmarks deploy examples
+	$(BIN)/ruff check --fix iotstream tests benchmarks deploy examples
 
 test: lint browser mosquitto
 	$(BIN)/pytest

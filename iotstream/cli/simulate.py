@@ -77,8 +77,9 @@ def car_fleet(
 ) -> None:
     """Cars around Salzburg: position, speed, fuel, temperature, acceleration every 10 s (iot4cps)."""
     fleet = CarFleet(_now_ms(10_000), minutes, cars, seed=seed)
-    client = _registered(url, token, car_fleet_things(fleet))
-    _run(car_fleet_readings(fleet), url, speed, f"{cars} car(s)", _ClientPublisher(client))
+    with _client(url, token) as client:
+        _register_all(client, car_fleet_things(fleet))
+        _run(car_fleet_readings(fleet), url, speed, f"{cars} car(s)", _ClientPublisher(client))
 
 
 @app.command("weather-station")
@@ -92,8 +93,11 @@ def weather_station(
 ) -> None:
     """Temperature, humidity, pressure, wind and rain every minute (1 s = 1 min)."""
     weather = WeatherStations(_now_ms(60_000), minutes, stations, seed=seed)
-    client = _registered(url, token, weather_station_things(weather))
-    _run(weather_station_readings(weather), url, speed, f"{stations} station(s)", _ClientPublisher(client))
+    with _client(url, token) as client:
+        _register_all(client, weather_station_things(weather))
+        _run(
+            weather_station_readings(weather), url, speed, f"{stations} station(s)", _ClientPublisher(client)
+        )
 
 
 def _now_ms(interval_ms: int) -> int:
@@ -101,23 +105,21 @@ def _now_ms(interval_ms: int) -> int:
     return now - now % interval_ms
 
 
-def _registered(url: str, token: str | None, things: Iterable[tuple[Thing, list[Datastream]]]) -> Client:
-    """A client of the platform at `url`, once it has the Things (registered by an earlier run, or now)."""
+def _client(url: str, token: str | None) -> Client:
     try:
-        client = Client(url, token)
+        return Client(url, token)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--url") from err
-    try:
-        for thing, datastreams in things:
-            try:
-                _register(client, thing, datastreams)
-            except RequestError as err:
-                if err.status != 409:  # 409: its keys are taken, by an earlier run
-                    raise
-    except BaseException:
-        client.close()
-        raise
-    return client
+
+
+def _register_all(client: Client, things: Iterable[tuple[Thing, list[Datastream]]]) -> None:
+    """Register the Things, but for those an earlier run registered."""
+    for thing, datastreams in things:
+        try:
+            _register(client, thing, datastreams)
+        except RequestError as err:
+            if err.status != 409:  # 409: its keys are taken, by an earlier run
+                raise
 
 
 def _register(client: Client, thing: Thing, datastreams: Sequence[Datastream]) -> RegisteredThing:
@@ -148,7 +150,7 @@ class _ClientPublisher:
             raise RejectedError(rejected[0].reason, rejected[0].reading)
 
     def close(self) -> None:
-        self._client.close()
+        """Nothing: whoever opened the client closes it."""
 
 
 def _run(
