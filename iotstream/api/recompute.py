@@ -8,14 +8,16 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from iotstream.api._http import END_OF_TIME_MS, TimeRange, iso, json_response
+from iotstream.api._http import TimeRange, iso, json_response
 from iotstream.api.access import principal_of
 from iotstream.api.services import Services
 from iotstream.log.base import BaseLog
+from iotstream.log.exceptions import LogError
+from iotstream.log.types import RecordMetadata
 from iotstream.models import Observation
 from iotstream.processing.exceptions import ProcessingConfigError
 from iotstream.processing.job import JoinTable
-from iotstream.processing.jobs import DailyMetersSettings, JobSettings, SqlAppSettings, build_jobs
+from iotstream.processing.jobs import DailyMetersSettings, JobSettings, build_jobs
 from iotstream.processing.jobs._rules import RuleSettings
 from iotstream.processing.recompute import recompute
 from iotstream.processing.tables import TableReader
@@ -48,22 +50,31 @@ def post_recompute(request: Request, name: str, time_range: TimeRange) -> Respon
     if services.log is None:
         raise HTTPException(503, "this process has no log to write the results to")
     start_ms, end_ms = time_range
-    end_ms = min(end_ms, int(time.time() * 1000)) if end_ms == END_OF_TIME_MS else end_ms
+    now_ms = int(time.time() * 1000)
+    end_ms = min(end_ms, now_ms)
     jobs = build_jobs([spec])
     tables = _tables(services.log, [s.topic for job in jobs for s in job.steps if isinstance(s, JoinTable)])
     readings = functools.partial(_stored_readings, services.storage)
+    failed: list[Exception] = []
     with services.log.producer() as producer:
 
         def produce(topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]], ms: int) -> None:
-            producer.produce(topic, value, key, headers=headers, timestamp_ms=ms)
+            producer.produce(topic, value, key, headers=headers, timestamp_ms=ms, on_delivery=delivered)
+
+        def delivered(error: Exception | None, _: RecordMetadata) -> None:
+            if error is not None:
+                failed.append(error)
 
         try:
             keys = _inputs(spec, services.storage)
-            done = recompute(jobs, keys, readings, produce, start_ms, end_ms, tables)
+            done = recompute(jobs, keys, readings, produce, start_ms, end_ms, tables, until_ms=now_ms)
         except ProcessingConfigError as err:
             raise HTTPException(400, str(err)) from err
-        if producer.flush(60):
-            raise HTTPException(503, "the log did not acknowledge every result in 60 s; recompute again")
+        except LogError as err:
+            raise HTTPException(503, f"the log took part of the results ({err}); recompute again") from err
+        if producer.flush(60) or failed:
+            problem = f" ({failed[0]})" if failed else ""
+            raise HTTPException(503, f"the log did not take every result{problem}; recompute again")
     body = {"job": spec.name, "from": iso(done.start_ms), "to": iso(done.end_ms)}
     return json_response(body | {"readings": done.readings, "results": done.results})
 
@@ -75,8 +86,12 @@ def _job(services: Services, principal: Principal, name: str) -> JobSettings:
     )
     if spec is None:
         raise HTTPException(404, f"no job {name!r}; GET /api/v1/jobs lists them")
-    if isinstance(spec, SqlAppSettings):
-        raise HTTPException(400, f"job {name!r} is a stream app: its results are not recomputed from history")
+    if not isinstance(spec, DailyMetersSettings):
+        raise HTTPException(
+            400,
+            f"job {name!r} is a {spec.type} job; only daily meter jobs are recomputed for now (an alert"
+            " episode may begin before the range and end after it, which a range alone cannot redo)",
+        )
     return spec
 
 

@@ -119,6 +119,7 @@ class _Batches:
         self._sender, self._file, self._progress_file = sender, file, progress_file
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="iotstream-import")
         self._in_flight: deque[Future[int]] = deque()
+        self._failed = False
         self.sent = 0
 
     def send(self, readings: list[dict[str, object]], rows_of: list[int], row: int) -> None:
@@ -130,12 +131,20 @@ class _Batches:
             self.sent += self._in_flight.popleft().result()
 
     def _deliver(self, readings: list[dict[str, object]], rows_of: list[int], row: int) -> int:
-        rejected = self._sender.send(readings) if readings else []
+        if self._failed:  # an earlier batch was not taken: a later one must not move the resume point
+            raise ImportFailedError("stopped after a batch that was not taken")
+        try:
+            rejected = self._sender.send(readings) if readings else []
+        except Exception:
+            self._failed = True
+            raise
         for index, reason in rejected:
             err_console.print(f"row {rows_of[index]}: {reason}")
         stat = self._file.stat()
         state = {"rows": row, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        self._progress_file.write_bytes(msgspec.json.encode(state))
+        written = self._progress_file.with_name(self._progress_file.name + ".new")
+        written.write_bytes(msgspec.json.encode(state))
+        written.replace(self._progress_file)  # whole or not at all, even when interrupted
         return len(readings) - len(rejected)
 
     def __enter__(self) -> "_Batches":

@@ -5,7 +5,7 @@ Everything the client asks of the platform is written once, as a *plan*: a gener
 back its Datastreams). `run` and `arun` drive a plan over `httpx.Client` or `httpx.AsyncClient`, so the
 sync and the asyncio client share every request and every parsing of an answer.
 
-A call is retried while the platform is unreachable or busy (429, 503; its `Retry-After` is honoured)
+A call is retried while the platform is unreachable or busy (429, 502, 503, 504; `Retry-After` is honoured)
 with exponential backoff, until `give_up_after_s` has passed. A call that changes something is retried
 after a transport error only if nothing can have reached the server (a refused connection), unless it
 is idempotent (readings are: they keep their message ids).
@@ -26,7 +26,7 @@ __all__ = ["BUSY", "Call", "Plan", "Retrying", "aexecute", "arun", "check", "dec
 
 T = TypeVar("T")
 Plan = Generator["Call", httpx.Response, T]
-BUSY = frozenset({429, 503})
+BUSY = frozenset({429, 502, 503, 504})  # 502 and 504: a proxy in front of a platform that is away
 _JSON = {"Content-Type": "application/json"}
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)  # the request never left this machine
 

@@ -6,6 +6,7 @@ whose times are text, or naive in another zone, goes row by row (`files.row_read
 results.
 """
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,11 @@ def _times(batch: pa.RecordBatch, columns: Columns) -> list[int | None] | None:
         in_ms = column.cast(pa.timestamp("ms", kind.tz), safe=False)  # finer units cut to the ms
         return in_ms.cast(pa.int64()).to_pylist()  # type: ignore[no-any-return]
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        raws = column.to_pylist()
+        if pa.types.is_floating(kind) and not all(math.isfinite(raw) for raw in raws if raw is not None):
+            return None  # row by row, which says which row's time is not a number
         factor = _UNITS_MS[columns.time_unit]
-        return [None if raw is None else round(raw * factor) for raw in column.to_pylist()]
+        return [None if raw is None else round(raw * factor) for raw in raws]
     return None
 
 
@@ -82,7 +86,8 @@ def _values(batch: pa.RecordBatch, columns: Columns) -> list[Any]:
     """The value column's, or the `value_json` column's where an export put a value that is not a
     number; text that holds a number is that number, as in a CSV file."""
     values = _column(batch, columns.value)
-    if columns.value in batch.schema.names and pa.types.is_string(batch.schema.field(columns.value).type):
+    kind = batch.schema.field(columns.value).type if columns.value in batch.schema.names else None
+    if kind is not None and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         values = [text_value(value) for value in values]
     if "value_json" in batch.schema.names:
         texts = batch.column("value_json").to_pylist()

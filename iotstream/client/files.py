@@ -140,10 +140,11 @@ def row_readings(row: dict[str, Any] | str, columns: Columns, zone: ZoneInfo) ->
     name = row.get(columns.datastream)
     if not name:
         return f"no {columns.datastream!r} column value"
-    value = decoded(row["value_json"]) if row.get("value_json") not in (None, "") else row.get(columns.value)
+    json_text = row.get("value_json")  # an export's: the value as it was, text stays text
+    value = decoded(json_text) if json_text not in (None, "") else text_value(row.get(columns.value))
     if value is None or value == "":
         return f"no {columns.value!r} column value"
-    return [{"datastream": str(name), "time": when, "value": text_value(value)}]
+    return [{"datastream": str(name), "time": when, "value": value}]
 
 
 def _time(raw: Any, columns: Columns, zone: ZoneInfo) -> int | str:
@@ -152,6 +153,8 @@ def _time(raw: Any, columns: Columns, zone: ZoneInfo) -> int | str:
         return epoch_ms(aware)
     if isinstance(raw, str) and raw.lstrip("-").isdigit():
         raw = int(raw)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return f"time {raw} is not a number of {columns.time_unit}"
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         return round(raw * _UNITS_MS[columns.time_unit])
     if not isinstance(raw, str) or not raw:

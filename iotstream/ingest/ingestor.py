@@ -280,9 +280,6 @@ class Ingestor:
         return refused
 
     def _produce(self, readings: list[Observation], done: Done, received_ms: int) -> None:
-        with self._lock:
-            self._pending += len(readings)
-        acks = _Acks(len(readings), done, self._release, (self.log_latency, received_ms))
         encode = _encoder.encode
         records = [
             (
@@ -300,6 +297,9 @@ class Ingestor:
             )
             for r in readings
         ]
+        with self._lock:  # once they are encoded: an error before leaves nothing pending
+            self._pending += len(readings)
+        acks = _Acks(len(readings), done, self._release, (self.log_latency, received_ms))
         self._producer.produce_many(OBSERVATIONS, records, acks)  # every ack runs, even on an error
 
     def _release(self, count: int) -> None:

@@ -81,8 +81,12 @@ class SeenReadings:
         """Exactly what the watermark leaves, so the state does not depend on how the log batched."""
         self.forget_before(watermark_ms)
         self._drop_before(self._oldest_ms)
-        return {"oldest_ms": self._oldest_ms, "times": {key: list(t) for key, t in self.times.items()}}
+        times = {key: t.tobytes() for key, t in self.times.items()}  # native order: little-endian everywhere
+        return {"oldest_ms": self._oldest_ms, "times": times}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self._oldest_ms = self._dropped_before_ms = snapshot["oldest_ms"]
-        self.times = {key: array("q", times) for key, times in snapshot["times"].items()}
+        self.times = {}
+        for key, raw in snapshot["times"].items():
+            self.times[key] = times = array("q")
+            times.frombytes(raw)

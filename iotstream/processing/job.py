@@ -134,6 +134,9 @@ class Job:
     late_topic: str = LATE
     deadletter_topic: str = DEADLETTER
     steps: tuple[Step, ...] = field(default=())
+    # Whose readings are counted once however often they are sent (see `dedup`); None: every key's.
+    # A job that reads a few datastreams of a busy topic names them, so it remembers only theirs.
+    counted: Callable[[str], bool] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str):

@@ -7,8 +7,10 @@ stored readings of the range, offline and in event-time order, and writes what t
 result topics under the ids the live job gives them: the sinks replace the earlier results.
 
 The range grows to whole windows, and by one window before it, so a day's difference finds the day
-before. Stages pass their outputs to each other in memory; only results leave. Jobs with
-processing-time timers (staleness, joins) have nothing to recompute from history and are refused.
+before (and one after, when it is over, whose difference needs the range's last day). Stages pass
+their outputs to each other in memory; only results leave. Jobs with processing-time timers
+(staleness, joins) have nothing to recompute from history and are refused; the API recomputes daily
+meter jobs only, as an alert episode may reach over either end of a range.
 """
 
 import heapq
@@ -45,14 +47,17 @@ class Recomputed:
     results: int
 
 
-def widened(jobs: list[Job], start_ms: int, end_ms: int) -> tuple[int, int]:
-    """The range as whole windows of the first stage, from the window before `start_ms`."""
+def widened(jobs: list[Job], start_ms: int, end_ms: int, until_ms: int | None = None) -> tuple[int, int]:
+    """The range as whole windows of the first stage, from the window before `start_ms` (a day's
+    difference needs the day before) to the window after `end_ms` (whose difference needs the range's
+    last day) when that one is over by `until_ms`."""
     windows = next((s.windows for s in jobs[0].steps if isinstance(s, Window)), None)
     if windows is None:
         return start_ms, end_ms
     first = windows.assign(windows.assign(start_ms)[0].start_ms - 1)[0]
     last = windows.assign(end_ms - 1)[-1]
-    return first.start_ms, last.end_ms
+    after = windows.assign(last.end_ms)[-1]
+    return first.start_ms, after.end_ms if until_ms is not None and after.end_ms <= until_ms else last.end_ms
 
 
 def recompute(
@@ -63,11 +68,13 @@ def recompute(
     start_ms: int,
     end_ms: int,
     tables: dict[str, dict[str, Any]] | None = None,
+    until_ms: int | None = None,
 ) -> Recomputed:
     """Run `jobs` (one configured job's stages, the first reading `observations`) over the stored
-    readings of `keys` in [start_ms, end_ms) widened, and `produce` their results."""
+    readings of `keys` in [start_ms, end_ms) widened (up to `until_ms`, now), and `produce` their
+    results."""
     _check(jobs)
-    start_ms, end_ms = widened(jobs, start_ms, end_ms)
+    start_ms, end_ms = widened(jobs, start_ms, end_ms, until_ms)
     stages = _Stages(jobs, tables or {}, produce)
     merged = heapq.merge(
         *(readings_between(key, start_ms, end_ms) for key in keys), key=lambda r: r.phenomenon_time_ms

@@ -47,6 +47,8 @@ class Task:
         self._operators = [compile_step(step, tables, wall_clock) for step in job.steps]
         self._positions: dict[str, int] = {}  # source topic → next offset not yet in the state
         self._seen = SeenReadings(job.recount_horizon_ms)
+        self._counted = job.counted or (lambda key: True)
+        self._counts_once: dict[str, bool] = {}  # per key, `counted`'s answer: asked once
 
     @property
     def positions(self) -> dict[TopicPartition, int]:
@@ -100,7 +102,7 @@ class Task:
         chunk, top = _new_chunk(), [_BEFORE_ALL] * len(sources)  # top: the newest per source in `chunk`
         keys, values, times, newest = chunk
         names: dict[bytes, str] = {}  # a batch has few keys: decode each once, then its hash is known
-        first_time, counted_times = self._seen.first_time, self._seen.times
+        first_time, counted_times, counts_once = self._seen.first_time, self._seen.times, self._counts_once
         for record in self._unseen(records):
             try:
                 reading: Reading | None = read_reading(record.value or b"")
@@ -121,7 +123,7 @@ class Task:
                     rejected.append((record, event))
                     continue
                 key, value, event_ms = event
-            if reading is not None and reading.id is not None:  # ingestion wrote it: it may come again
+            if reading is not None and reading.id is not None and self._counts(key, counts_once):
                 counted = counted_times.get(key)
                 if counted is not None and event_ms > counted[-1]:  # `first_time` inlined: the usual case
                     counted.append(event_ms)
@@ -141,6 +143,13 @@ class Task:
         if keys:
             chunks.append(chunk)
         return chunks, rejected
+
+    def _counts(self, key: str, known: dict[str, bool]) -> bool:
+        """Whether this key's readings (ingestion wrote them, so they may come again) are counted once."""
+        counts = known.get(key)
+        if counts is None:
+            counts = known[key] = self._counted(key)
+        return counts
 
     def _unseen(self, records: list[Record]) -> list[Record]:
         """The records not yet part of the state (replaying one would count it twice); moves positions."""

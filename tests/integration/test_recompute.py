@@ -29,11 +29,11 @@ def readings() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def platforms(tmp_path: Path) -> Iterator[Callable[[str], EmbeddedPlatform]]:
+def platforms(tmp_path: Path) -> Iterator[Callable[..., EmbeddedPlatform]]:
     started: list[EmbeddedPlatform] = []
 
-    def start(name: str) -> EmbeddedPlatform:
-        started.append(start_platform(tmp_path / name, "0s"))
+    def start(name: str, **settings: Any) -> EmbeddedPlatform:
+        started.append(start_platform(tmp_path / name, "0s", **settings))
         return started[-1]
 
     yield start
@@ -49,12 +49,12 @@ def post(api: httpx.Client, readings: list[dict[str, Any]]) -> None:
         )
 
 
-def month_days(api: httpx.Client) -> dict[tuple[str, int], float]:
-    return {key: value for key, value in stored_days(api, NAMES).items() if D0 <= key[1] < D0 + MONTH * DAY}
+def month_days(api: httpx.Client, days: int = MONTH) -> dict[tuple[str, int], float]:
+    return {key: value for key, value in stored_days(api, NAMES).items() if D0 <= key[1] < D0 + days * DAY}
 
 
 def test_a_month_imported_after_the_fact_and_recomputed_gives_the_days_live_ingestion_gives(
-    platforms: Callable[[str], EmbeddedPlatform],
+    platforms: Callable[..., EmbeddedPlatform],
     readings: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     cli: Callable[..., Any],
     tmp_path: Path,
@@ -66,7 +66,7 @@ def test_a_month_imported_after_the_fact_and_recomputed_gives_the_days_live_inge
     with httpx.Client(base_url=live.api.url, timeout=60) as api:
         post(api, month + after)
         settle(live)
-        expected = month_days(api)
+        expected = month_days(api, MONTH + 1)  # the day after the month too: its difference
     assert len(expected) > MONTH * 5  # every aggregated datastream's days, and the meters' differences
 
     with (tmp_path / "month.csv").open("w", newline="") as file:
@@ -86,18 +86,20 @@ def test_a_month_imported_after_the_fact_and_recomputed_gives_the_days_live_inge
             "recompute", "home", "--from", str(D0), "--to", str(D0 + MONTH * DAY), "--url", late.api.url
         )
         assert done.returncode == 0, done.stderr
-        assert f"{len(month):,} readings from" in done.stdout  # the day before the month has none
+        next_day = [r for r in after if r["time"] < D0 + (MONTH + 1) * DAY]  # over: recomputed as well
+        assert f"{len(month) + len(next_day):,} readings from" in done.stdout  # none the day before
         settle(late)
-        got = month_days(api)
+        got = month_days(api, MONTH + 1)
     assert got.keys() == expected.keys()
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-6), key
 
 
 def test_recompute_refuses_what_it_cannot_do_with_the_reason(
-    platforms: Callable[[str], EmbeddedPlatform], cli: Callable[..., Any]
+    platforms: Callable[..., EmbeddedPlatform], cli: Callable[..., Any]
 ) -> None:
-    platform = platforms("refusals")
+    rule = {"type": "threshold", "name": "hot", "datastreams": ["TH1"], "above": 30.0}
+    platform = platforms("refusals", jobs=[{**HOME, "allowed_lateness": "0s"}, rule])
     assert platform.api is not None
     url = platform.api.url
     unknown = cli("recompute", "nope", "--from", "2024-01-01", "--url", url)
@@ -106,6 +108,9 @@ def test_recompute_refuses_what_it_cannot_do_with_the_reason(
     unreachable = cli("recompute", "home", "--from", "2024-01-01", "--url", "http://127.0.0.1:9")
     assert unreachable.returncode != 0
     assert "cannot reach the platform at http://127.0.0.1:9/api/v1/jobs/home/recompute" in unreachable.stderr
+    alerts = cli("recompute", "hot", "--from", "2024-01-01", "--url", url)
+    assert alerts.returncode != 0
+    assert "400: job 'hot' is a threshold job; only daily meter jobs are recomputed for now" in alerts.stderr
     bad_time = httpx.post(f"{url}/api/v1/jobs/home/recompute", params={"from": "yesterday"})
     assert bad_time.status_code == 400
     assert "yesterday" in bad_time.text

@@ -108,6 +108,7 @@ def daily_meter_jobs(settings: DailyMetersSettings) -> list[Job]:
             sources=["observations"],
             out_of_orderness_ms=settings.out_of_orderness,
             idle_timeout_ms=settings.idle_timeout,
+            counted=wanted.__contains__,
         )
         .flat_map(lambda event: (event,) if event[0] in wanted else ())
         .window(Daily(settings.timezone), allowed_lateness_ms=settings.allowed_lateness)

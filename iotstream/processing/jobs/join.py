@@ -140,6 +140,7 @@ def join_jobs(settings: JoinSettings, clock: Callable[[], float] = time.time) ->
             sources=[OBSERVATIONS],
             out_of_orderness_ms=settings.out_of_orderness,
             idle_timeout_ms=settings.idle_timeout,
+            counted=lambda key: any(sides(key)),
         )
         .flat_map(lambda event: (event,) if any(sides(event[0])) else ())
         # One window per datastream and millisecond: the engine's watermark, lateness and late output

@@ -71,6 +71,7 @@ def threshold_job(settings: ThresholdSettings) -> Job:
     job = Job(
         settings.job_name,
         sources=[OBSERVATIONS],
+        counted=settings.watches,
         out_of_orderness_ms=settings.out_of_orderness,
         idle_timeout_ms=settings.idle_timeout,
     )

@@ -24,6 +24,7 @@ class FakePlatform:
         self.posts = 0
         self.down = False
         self.busy = 0
+        self.busy_status = 503
         self.command_states = ["queued", "sent", "delivered", "succeeded"]
         self.commands: list[dict[str, Any]] = []
 
@@ -32,7 +33,7 @@ class FakePlatform:
             raise httpx.ConnectError("connection refused", request=request)
         if self.busy:
             self.busy -= 1
-            return httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "busy"})
+            return httpx.Response(self.busy_status, headers={"Retry-After": "0"}, json={"detail": "busy"})
         route = (request.method, request.url.path)
         if route == ("POST", "/api/v1/readings"):
             return self._accept(msgspec.json.decode(request.content))
@@ -108,6 +109,16 @@ def test_a_busy_platform_is_waited_for_and_refusals_say_what_to_do(platform: Fak
             client.send("s", "bad", T0 + 1)
         rejected = client.send_many([("s", 2, T0 + 2), ("s", "bad", T0 + 3)])
         assert [(r.reading["time"], r.reason) for r in rejected] == [(T0 + 3, "bad value")]
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_proxy_answering_for_a_platform_that_is_away_is_waited_out(
+    platform: FakePlatform, status: int
+) -> None:
+    with client_of(platform) as client:
+        platform.busy, platform.busy_status = 2, status
+        client.send("s", 1.5, T0)
+        assert platform.stored == [{"datastream": "s", "time": T0, "value": 1.5}]
 
 
 def test_without_a_buffer_a_platform_that_stays_away_is_an_unreachable_error(platform: FakePlatform) -> None:

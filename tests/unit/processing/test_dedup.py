@@ -107,3 +107,14 @@ def test_the_ids_survive_a_restart_from_a_checkpoint() -> None:
 )
 def test_the_horizon_is_how_long_a_reading_can_still_change_a_window(job: Job, horizon_ms: int) -> None:
     assert job.recount_horizon_ms == horizon_ms
+
+
+def test_a_job_remembers_only_the_datastreams_it_counts() -> None:
+    """A meter job over a busy topic keeps the times of its own datastreams, not of everything."""
+    job = Job("j", sources=["observations"], counted={"mine"}.__contains__).window(Tumbling(MINUTE)).to("out")
+    task = Task(job, 0, {}, clock=lambda: 0.0)
+    readings = [(key, 1.0, t, f"{key}{t}") for t in range(1_000, 11_000, 1_000) for key in ("mine", "other")]
+    task.process(records(readings))
+    assert len(task._seen) == 10
+    sink = run_job(job, records(readings + readings))
+    assert sums(sink) == {("mine", 0): 10.0, ("other", 0): 20.0}  # the other's copies: not its job's to drop

@@ -79,6 +79,8 @@ def test_the_range_grows_to_whole_windows_from_the_one_before() -> None:
     assert (start, end) == (D0 - DAY - 3_600_000, D0 + 2 * DAY - 3_600_000)  # Berlin midnights
     minutes = [Job("j", sources=["observations"]).window(Tumbling(60_000))]
     assert widened(minutes, 90_000, 150_000) == (0, 180_000)
+    assert widened(minutes, 90_000, 150_000, until_ms=240_000) == (0, 240_000)  # the minute after: over
+    assert widened(minutes, 90_000, 150_000, until_ms=239_999) == (0, 180_000)  # not over yet
     assert widened([Job("j", sources=["observations"]).map(abs)], 5, 7) == (5, 7)
 
 
