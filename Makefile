@@ -37,8 +37,9 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format iotstream tests benchmarks deploy examples
 	$(BIN)/ruff check --fix iotstream tests benchmarks deploy examples
 
+# The 25 slowest tests are listed at the end: `make test` has a budget of 20 minutes on 2 cores.
 test: lint browser mosquitto
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 # The dashboard test drives Debian's Chromium. As root on Debian this installs it; elsewhere it says how.
 browser:
