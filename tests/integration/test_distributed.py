@@ -19,7 +19,7 @@ from tests.integration.test_end_to_end import check_against_the_readings, house
 from tests.meters import DAY, HOME, job_toml
 from tests.servers import Server, fresh_database, roles_config, run_roles, start_tansu, url_of
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
 
 LATENESS = "3d"  # the 2-day-late readings correct their days; the 10-day-late ones are late
 

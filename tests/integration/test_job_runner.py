@@ -114,6 +114,7 @@ def _stored_raw(log: BaseLog, topic: str) -> list[Any]:
     return records
 
 
+@pytest.mark.crash
 def test_a_job_killed_at_random_moments_ends_with_the_uninterrupted_results(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
     readings = _readings(24_000, seed=7)

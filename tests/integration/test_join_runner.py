@@ -157,6 +157,7 @@ def _expected() -> set[str]:
     return pairs
 
 
+@pytest.mark.crash
 def test_join_jobs_killed_without_their_state_emit_the_pairs_of_an_uninterrupted_run(tmp_path: Path) -> None:
     out, late = _run(tmp_path / "calm", set(), set())
     expected = _expected()

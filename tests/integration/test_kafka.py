@@ -14,7 +14,7 @@ from iotstream.log.exceptions import LogError, LogUnavailableError
 from tests.servers import Server, free_port, start_moto_s3, start_tansu
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
 KAFKA_FAST = {"session_timeout_ms": 6_000, "heartbeat_interval_ms": 1_000, "request_timeout_ms": 5_000}
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
 SCRIPT = Path(__file__).parents[2] / "deploy" / "local_cluster.py"
 
 

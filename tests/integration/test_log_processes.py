@@ -14,7 +14,7 @@ import pytest
 from iotstream.log import TopicPartition, TopicSpec, open_log
 
 CHILD = [sys.executable, str(Path(__file__).with_name("_log_child.py"))]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
 
 
 def _read_all(url: str) -> dict[tuple[int, int], bytes]:

@@ -21,7 +21,7 @@ from tests.devices import Device, send, wait_for
 from tests.proxy import TcpProxy
 from tests.servers import Server, free_port, run_roles, start_mqtt_broker
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
 
 EDGE_ROLES = ("sink", "registry", "relay", "api")
 CENTRAL_ROLES = ("sink", "registry", "api")

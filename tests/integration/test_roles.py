@@ -88,6 +88,7 @@ def test_a_platform_opens_only_what_its_roles_use(tmp_path: Path) -> None:
     assert platform.log is None  # closed
 
 
+@pytest.mark.crash
 def test_readiness_goes_false_while_postgresql_is_stopped_and_comes_back(tmp_path: Path) -> None:
     server, url = start_postgres()
     try:

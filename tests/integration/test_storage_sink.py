@@ -209,6 +209,7 @@ def _dead_letter_reasons(log: BaseLog) -> list[str]:
     return [dict(r.headers)["reason"].decode() for r in records]
 
 
+@pytest.mark.crash
 def test_the_sink_rides_out_a_database_restart_and_loses_nothing(tmp_path: Path) -> None:
     server, url = start_postgres()
     try:
@@ -245,6 +246,7 @@ def test_the_sink_rides_out_a_database_restart_and_loses_nothing(tmp_path: Path)
         server.cleanup()
 
 
+@pytest.mark.crash
 def test_the_sink_can_be_stopped_while_the_database_is_down_and_commits_nothing(tmp_path: Path) -> None:
     server, url = start_postgres()
     try:

@@ -16,7 +16,7 @@ from tests.integration.conftest import CLI
 from tests.meters import DAY
 from tests.servers import start_mqtt_broker
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
 
 D0 = 19_723 * DAY
 CONFIG = """
