@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-__all__ = ["DurationMs", "SizeBytes", "iso_ms", "parse_duration_ms", "parse_size_bytes", "parse_time_ms"]
+__all__ = [
+    "END_OF_TIME_MS",
+    "DurationMs",
+    "SizeBytes",
+    "iso_ms",
+    "parse_duration_ms",
+    "parse_size_bytes",
+    "parse_time_ms",
+]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DURATION_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -25,6 +33,7 @@ _SIZE_BYTES = {
 }
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01: later than any time storage accepts
 
 
 def parse_duration_ms(text: str | int | float) -> int:

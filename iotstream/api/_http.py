@@ -5,12 +5,11 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import Depends, HTTPException, Query, Response
 
+from iotstream._units import END_OF_TIME_MS, parse_time_ms
 from iotstream._units import iso_ms as iso
-from iotstream._units import parse_time_ms
 
 __all__ = ["END_OF_TIME_MS", "TimeRange", "iso", "json_response", "time_param"]
 
-END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01: later than any time storage accepts
 _SECONDS_BELOW = 100_000_000_000
 _encoder = msgspec.json.Encoder()
 

@@ -4,11 +4,12 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from iotstream.roles import Platform
+if TYPE_CHECKING:
+    from iotstream.roles.platform import Platform
 
 __all__ = ["Config", "DataDir", "Host", "Port", "platform_overrides", "stop_on_signals"]
 
@@ -23,7 +24,7 @@ def platform_overrides(data_dir: Path | None, host: str | None, port: int | None
     return ({"data_dir": data_dir} if data_dir else {}) | ({"api": api} if api else {})
 
 
-def stop_on_signals(platform: Platform) -> None:
+def stop_on_signals(platform: "Platform") -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be installed from the main thread (e.g. not under tests)
 

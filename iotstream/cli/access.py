@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,8 +18,10 @@ from iotstream._units import parse_duration_ms
 from iotstream.cli._context import state
 from iotstream.cli._platform import Config, DataDir, platform_overrides
 from iotstream.exceptions import ConfigError
-from iotstream.registry.access import AccessError, AccessStore, Role
-from iotstream.registry.catalog import open_catalog
+from iotstream.registry.access.principal import Role
+
+if TYPE_CHECKING:
+    from iotstream.registry.access.store import AccessStore
 
 __all__ = ["audit", "systems", "tenants", "tokens", "users"]
 
@@ -43,7 +45,10 @@ SystemOption = Annotated[str | None, typer.Option("--system", help="Only this sy
 
 
 @contextmanager
-def _store(ctx: typer.Context, config: Config, data_dir: DataDir) -> Iterator[AccessStore]:
+def _store(ctx: typer.Context, config: Config, data_dir: DataDir) -> Iterator["AccessStore"]:
+    from iotstream.registry.access.store import AccessError, AccessStore  # the database layer, only here
+    from iotstream.registry.catalog import open_catalog
+
     settings = state(ctx).reload(config, **platform_overrides(data_dir, None, None))
     catalog = open_catalog(settings.registry.url)
     try:

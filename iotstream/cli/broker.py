@@ -12,10 +12,6 @@ import typer
 from iotstream.cli._context import state
 from iotstream.cli._platform import Config, DataDir, platform_overrides
 from iotstream.exceptions import ConfigError
-from iotstream.ingest.mqtt_access import MqttAccess
-from iotstream.ingest.mqtt_broker import AccessFiles
-from iotstream.registry.access.accounts import BrokerAccounts
-from iotstream.registry.catalog import open_catalog
 
 __all__ = ["mqtt_access"]
 
@@ -35,6 +31,11 @@ def mqtt_access(
     """Write mosquitto's password and ACL files: each API token may log in (user name: its id) to its
     tenant's topics; iotstream's own clients as [mqtt] username and password. Point mosquitto's
     password_file and acl_file at them."""
+    from iotstream.ingest.mqtt_access import MqttAccess  # the database layer loads for this command only
+    from iotstream.ingest.mqtt_broker import AccessFiles
+    from iotstream.registry.access.accounts import BrokerAccounts
+    from iotstream.registry.catalog import open_catalog
+
     settings = state(ctx).reload(config, **platform_overrides(data_dir, None, None))
     mqtt = settings.mqtt
     if mqtt.username is None or mqtt.password is None:

@@ -8,7 +8,7 @@ import base64
 import sys
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import typer
@@ -16,8 +16,9 @@ import typer
 from iotstream.cli._context import state
 from iotstream.config import Settings
 from iotstream.log import BaseConsumer, BaseLog, Record, TopicPartition
-from iotstream.log.avro import AvroCodec, FrameError
-from iotstream.registry.schemas.source import open_schemas
+
+if TYPE_CHECKING:
+    from iotstream.log.avro import AvroCodec
 
 __all__ = ["consume"]
 
@@ -59,7 +60,11 @@ class _Frames:
     def fields(self, value: bytes | None) -> dict[str, Any]:
         if value is None or value[:1] != b"\x00" or len(value) < 5:
             return _value_fields(value)
+        from iotstream.log.avro import AvroCodec, FrameError  # loaded at the first frame, as the registry is
+
         if self._codec is None:
+            from iotstream.registry.schemas.source import open_schemas
+
             schemas, self._close = open_schemas(self._settings.schemas, self._log)
             self._codec = AvroCodec(schemas)
         schema_id = int.from_bytes(value[1:5], "big")

@@ -15,8 +15,7 @@ from typing import Annotated, BinaryIO
 import httpx
 import typer
 
-from iotstream._units import parse_time_ms
-from iotstream.api._http import END_OF_TIME_MS
+from iotstream._units import END_OF_TIME_MS, parse_time_ms
 from iotstream.cli._context import state
 from iotstream.exceptions import IotStreamError
 from iotstream.storage import open_storage

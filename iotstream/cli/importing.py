@@ -9,17 +9,19 @@ harmless: it keeps its message id and is stored once.
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from iotstream.cli._bulk import BulkIngest, BulkIngestError
 from iotstream.cli._context import err_console, state
 from iotstream.client.files import Columns, chunks, count_rows, file_format
 from iotstream.client.sending import Sender, SendError
 from iotstream.exceptions import IotStreamError
+
+if TYPE_CHECKING:
+    from iotstream.cli._bulk import BulkIngest
 
 __all__ = ["import_file"]
 
@@ -59,6 +61,8 @@ def import_file(
         raise ImportFailedError(str(err)) from None
     progress_file = file.with_name(file.name + ".import-state")
     done = 0 if restart else _resumed(progress_file, file)
+    from iotstream.cli._bulk import BulkIngest, BulkIngestError  # the catalog's and log's modules
+
     sender: Sender | BulkIngest = Sender(url, token) if url else BulkIngest(state(ctx).settings)
     try:
         sent, refused = _send(file, columns, done, batch, sender, progress_file)
@@ -71,7 +75,7 @@ def import_file(
 
 
 def _send(
-    file: Path, columns: Columns, done: int, size: int, sender: Sender | BulkIngest, progress_file: Path
+    file: Path, columns: Columns, done: int, size: int, sender: "Sender | BulkIngest", progress_file: Path
 ) -> tuple[int, int]:
     refused = 0
     pending: list[dict[str, object]] = []
@@ -115,7 +119,7 @@ class _Batches:
     """Batches sent in file order on one thread while the next is read: the platform and the file's
     reading take turns otherwise. After each batch the platform took, the progress file says so."""
 
-    def __init__(self, sender: Sender | BulkIngest, file: Path, progress_file: Path) -> None:
+    def __init__(self, sender: "Sender | BulkIngest", file: Path, progress_file: Path) -> None:
         self._sender, self._file, self._progress_file = sender, file, progress_file
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="iotstream-import")
         self._in_flight: deque[Future[int]] = deque()

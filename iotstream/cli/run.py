@@ -10,7 +10,7 @@ from rich.panel import Panel
 
 from iotstream.cli._context import state
 from iotstream.cli._platform import Config, DataDir, Host, Port, platform_overrides, stop_on_signals
-from iotstream.roles import ROLE_NAMES, Platform
+from iotstream.roles import ROLE_NAMES
 
 __all__ = ["run"]
 
@@ -35,6 +35,8 @@ def run(
             '(e.g. site = "plant-7" and [relay] to = "https://central.example.com:8000")',
             param_hint="ROLES",
         )
+    from iotstream.roles.platform import Platform  # its roles' modules load only for `run`
+
     with Platform(settings, list(dict.fromkeys(roles))) as platform:
         lines = [f"roles: {', '.join(role.name for role in platform.roles)}", *platform.running()]
         console.print(Panel(escape("\n".join(lines)), title="iotstream is running", subtitle="Ctrl-C stops"))

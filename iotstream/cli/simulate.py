@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from iotstream.api._http import iso
+from iotstream._units import iso_ms as iso
 from iotstream.client import Client, Datastream, RegisteredThing, RejectedError, RequestError, Sensor, Thing
 from iotstream.sim.car_fleet import CarFleet, car_fleet_readings, car_fleet_things
 from iotstream.sim.publish import Publisher

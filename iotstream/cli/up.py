@@ -14,10 +14,7 @@ from rich.panel import Panel
 from iotstream.cli._context import state
 from iotstream.cli._platform import Config, DataDir, Host, Port, platform_overrides, stop_on_signals
 from iotstream.config import Settings
-from iotstream.embedded import EmbeddedPlatform
-from iotstream.sim.run import houses, midnight_days_ago, open_publisher, simulate
 from iotstream.sim.smart_home import SMART_HOME_JOB
-from iotstream.sim.temperature import TemperatureSensors, temperature_readings
 
 __all__ = ["demo", "up"]
 
@@ -57,6 +54,8 @@ def demo(
 
 def _serve(settings: Settings, *, demo: bool) -> None:
     _show_notifications()
+    from iotstream.embedded import EmbeddedPlatform  # the web stack loads only for `up` and `demo`
+
     with EmbeddedPlatform(settings) as platform:
         assert platform.api is not None  # noqa: S101 - started with the API
         lines = platform.running()
@@ -92,6 +91,9 @@ def _show_notifications() -> None:
 
 
 def _start_simulators(url: str, stop: threading.Event) -> list[threading.Thread]:
+    from iotstream.sim.run import houses, midnight_days_ago, open_publisher, simulate
+    from iotstream.sim.temperature import TemperatureSensors, temperature_readings
+
     now = time.time_ns() // 1_000_000
     runs = [
         (houses(1, midnight_days_ago(now, 3), 365, seed=1), 900.0),

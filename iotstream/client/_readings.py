@@ -84,9 +84,9 @@ def _one(item: ReadingLike) -> dict[str, Any]:
 
 
 def _value_problem(value: Any) -> str | None:
-    if isinstance(value, bool | str | dict | list):
+    if isinstance(value, (bool, str, dict, list)):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return None if math.isfinite(value) else f"value {value} is not a finite number"
     kind = "null" if value is None else type(value).__name__
     return f"a value must be a number, string, boolean, list or dict, got {kind}"

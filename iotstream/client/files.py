@@ -155,7 +155,7 @@ def _time(raw: Any, columns: Columns, zone: ZoneInfo) -> int | str:
         raw = int(raw)
     if isinstance(raw, float) and not math.isfinite(raw):
         return f"time {raw} is not a number of {columns.time_unit}"
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return round(raw * _UNITS_MS[columns.time_unit])
     if not isinstance(raw, str) or not raw:
         return f"no {columns.time!r} column value"

@@ -58,7 +58,7 @@ def _polars_type(pl: Any, values: list[Any]) -> Any:
     present = [v for v in values if v is not None]
     if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
         return pl.Int64 if present else pl.Float64
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
         return pl.Float64
     if all(isinstance(v, str) for v in present):
         return pl.String

@@ -49,7 +49,7 @@ def parse_readings(
         document = _decoder.decode(body)
     except msgspec.DecodeError as err:
         raise InvalidPayloadError(f"body is not JSON: {err}") from err
-    if not isinstance(document, list | dict):
+    if not isinstance(document, (list, dict)):
         raise InvalidPayloadError(
             f"body must be a reading object or an array of them, got {type(document).__name__}"
         )
@@ -124,9 +124,9 @@ def _time(raw: Any, received_ms: int) -> int | str:
 
 
 def _value_problem(value: Any) -> str | None:
-    if isinstance(value, bool | str | dict | list):  # an array: a MultiDatastream's result
+    if isinstance(value, (bool, str, dict, list)):  # an array: a MultiDatastream's result
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return None if math.isfinite(value) else f"'value' {value} is not a finite number"
     kind = "null" if value is None else type(value).__name__
     return f"'value' must be a number, string, boolean, array or object, got {kind}"

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from iotstream.alerts import Delivery, deliveries
+from iotstream.alerts import deliveries
+from iotstream.alerts.delivery import Delivery
 from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
 

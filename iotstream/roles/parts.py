@@ -2,19 +2,18 @@
 
 A process running only `sink` never opens the catalog; one running `api` and `mqtt` opens the log, the
 store and the catalog once and builds one ingestor for both. Closing goes in the reverse order of
-opening, after every role has stopped.
+opening, after every role has stopped. The modules of the heavier parts (SensorThings, the schemas,
+Avro) load when the part opens, so a command that needs the log and the catalog starts in a second.
 """
 
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iotstream.config import Settings
-from iotstream.ingest.avro import AvroReadings
 from iotstream.ingest.ingestor import Ingestor, Unstorable
 from iotstream.log import BaseLog, open_log
-from iotstream.log.avro import AvroCodec, AvroLog, SchemaSource
 from iotstream.log.topics import platform_topics
 from iotstream.log.types import TopicSpec
 from iotstream.models import Observation
@@ -23,15 +22,15 @@ from iotstream.registry.access.quotas import DatastreamQuotas
 from iotstream.registry.catalog import Catalog, open_catalog
 from iotstream.registry.datastreams import DatastreamKeys
 from iotstream.registry.publisher import registry_topics
-from iotstream.registry.schemas.source import LocalSchemas, RemoteSchemas
-from iotstream.registry.schemas.store import SchemaRegistry
-from iotstream.registry.sensorthings.sending import ObservationSender
-from iotstream.registry.sensorthings.service import SensorThings
 from iotstream.registry.spans import DatastreamSpans
-from iotstream.registry.writes import RegistryWrites
 from iotstream.relay.cursors import relay_topics
 from iotstream.relay.forwarder import RELAY_GROUP
 from iotstream.storage import BaseStorage, open_storage
+
+if TYPE_CHECKING:
+    from iotstream.log.avro import SchemaSource
+    from iotstream.registry.schemas.store import SchemaRegistry
+    from iotstream.registry.sensorthings.service import SensorThings
 
 __all__ = ["Parts"]
 
@@ -70,18 +69,20 @@ class Parts:
         return log
 
     @property
-    def schema_registry(self) -> SchemaRegistry | None:
+    def schema_registry(self) -> "SchemaRegistry | None":
         """The platform's own Schema Registry; None when `[schemas] url` names another one."""
         return None if self.settings.schemas.url is not None else self._own_registry()
 
-    def _own_registry(self) -> SchemaRegistry:
+    def _own_registry(self) -> "SchemaRegistry":
+        from iotstream.registry.schemas.store import SchemaRegistry
+
         registry: SchemaRegistry = self._once(
             "schema_registry", lambda: SchemaRegistry(self.raw_log), lambda registry: registry.close()
         )
         return registry
 
     @property
-    def schemas(self) -> SchemaSource:
+    def schemas(self) -> "SchemaSource":
         """Where Avro schemas are registered and looked up, for the Avro log and Avro readings."""
         schemas: SchemaSource = self._once("schemas", self._open_schemas, _close_schemas)
         return schemas
@@ -118,7 +119,7 @@ class Parts:
         return ingestor
 
     @property
-    def sensorthings(self) -> SensorThings:
+    def sensorthings(self) -> "SensorThings":
         sensorthings: SensorThings = self._once("sensorthings", self._open_sensorthings, lambda sta: None)
         return sensorthings
 
@@ -135,7 +136,9 @@ class Parts:
             self._closers.pop()()
         self._opened.clear()
 
-    def _open_schemas(self) -> SchemaSource:
+    def _open_schemas(self) -> "SchemaSource":
+        from iotstream.registry.schemas.source import LocalSchemas, RemoteSchemas
+
         settings = self.settings.schemas
         if settings.url is not None:
             return RemoteSchemas(settings.url, settings.timeout_s)
@@ -145,6 +148,8 @@ class Parts:
         raw = self.raw_log
         if self.settings.log.format != "avro":
             return raw
+        from iotstream.log.avro import AvroCodec, AvroLog
+
         codec = AvroCodec(self.schemas)
         codec.register(raw.list_topics())  # an incompatible change of a record type stops the start here
         return AvroLog(raw, codec)
@@ -172,6 +177,8 @@ class Parts:
         return keys
 
     def _open_ingestor(self) -> Ingestor:
+        from iotstream.ingest.avro import AvroReadings
+
         keys, spans = self.keys, self.spans
         unstorable = _refusals_of(self.storage)
         return Ingestor(
@@ -191,12 +198,18 @@ class Parts:
         """Tenants' datastream quotas, with what they refused."""
         return DatastreamQuotas(self.catalog, self.keys.keys)
 
-    def _open_sensorthings(self) -> SensorThings:
+    def _open_sensorthings(self) -> "SensorThings":
+        from iotstream.registry.sensorthings.sending import ObservationSender
+        from iotstream.registry.sensorthings.service import SensorThings
+        from iotstream.registry.writes import RegistryWrites
+
         writes = RegistryWrites(self.keys, ObservationSender(self.ingestor))
         return SensorThings(self.catalog, self.storage, writes.apply)
 
 
-def _close_schemas(schemas: SchemaSource) -> None:
+def _close_schemas(schemas: "SchemaSource") -> None:
+    from iotstream.registry.schemas.source import RemoteSchemas
+
     if isinstance(schemas, RemoteSchemas):
         schemas.close()
 

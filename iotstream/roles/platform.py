@@ -24,6 +24,7 @@ from iotstream.ingest.mqtt_broker import EmbeddedBroker
 from iotstream.log import BaseLog
 from iotstream.log.topics import OBSERVATIONS
 from iotstream.registry.catalog import Catalog
+from iotstream.roles import ROLE_NAMES
 from iotstream.roles.api import ApiRole
 from iotstream.roles.base import Role
 from iotstream.roles.jobs import JobsRole
@@ -39,16 +40,6 @@ from iotstream.storage import BaseStorage
 __all__ = ["ROLE_NAMES", "Platform", "UnknownRoleError"]
 
 _log = logging.getLogger(__name__)
-ROLE_NAMES = (
-    "sink",
-    "registry",
-    "notify",
-    "jobs",
-    "relay",
-    "sources",
-    "api",
-    "mqtt",
-)  # the order they start in
 
 
 _CLASSES: dict[str, type[Role]] = {

@@ -74,7 +74,7 @@ def _reading_batch(name: str, rows: list[Observation]) -> pa.RecordBatch:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _buckets(

@@ -113,7 +113,7 @@ def _is_long(value: Any) -> bool:
 
 def _is_scalar(value: Any) -> bool:
     return (
-        isinstance(value, str | bool) or _is_long(value) or (type(value) is float and not math.isnan(value))
+        isinstance(value, (str, bool)) or _is_long(value) or (type(value) is float and not math.isnan(value))
     )
 
 

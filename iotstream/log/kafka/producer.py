@@ -23,6 +23,8 @@ from iotstream.log.types import CleanupPolicy, DeliveryCallback, Headers, Record
 
 __all__ = ["KafkaProducer"]
 
+_BYTES_OR_NONE = (bytes, type(None))  # a tuple: `bytes | None` builds a union at every call
+
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: let the partitioner choose
 
 
@@ -104,7 +106,7 @@ class KafkaProducer(BaseProducer):
         partitions: int,
         policy: CleanupPolicy,
     ) -> None:
-        if not isinstance(value, bytes | None) or not isinstance(key, bytes | None):
+        if not isinstance(value, _BYTES_OR_NONE) or not isinstance(key, _BYTES_OR_NONE):
             raise InvalidRecordError(f"record for topic {topic!r}: key and value must be bytes or None")
         size = len(value or b"") + len(key or b"") + sum(len(n) + len(v) for n, v in headers)
         if size > self._settings.max_record_bytes:

@@ -29,6 +29,8 @@ from iotstream.log.types import CleanupPolicy, DeliveryCallback, Headers, Outgoi
 
 __all__ = ["GroupCommitWriter", "SqliteAtomicProducer", "SqliteProducer"]
 
+_BYTES_OR_NONE = (bytes, type(None))  # a tuple: `bytes | None` builds a union at every call
+
 _log = logging.getLogger(__name__)
 
 
@@ -281,7 +283,7 @@ class SqliteAtomicProducer(BaseAtomicProducer):
 
 
 def _record_size(topic: str, value: bytes | None, key: bytes | None, headers: Headers) -> int:
-    if not isinstance(value, bytes | None) or not isinstance(key, bytes | None):
+    if not isinstance(value, _BYTES_OR_NONE) or not isinstance(key, _BYTES_OR_NONE):
         raise InvalidRecordError(
             f"record for topic {topic!r}: key and value must be bytes or None, got "
             f"{type(key).__name__} and {type(value).__name__}"

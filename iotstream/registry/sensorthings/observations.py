@@ -315,4 +315,4 @@ def _as_posted(result: Any) -> Any:
 
 
 def _sortable(value: Any) -> Any:
-    return value if isinstance(value, int | float | str) else str(value)
+    return value if isinstance(value, (int, float, str)) else str(value)

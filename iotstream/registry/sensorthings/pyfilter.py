@@ -166,7 +166,7 @@ def _json_text(number: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _arithmetic(node: ast.BinOp, left: Any, right: Any) -> Any:

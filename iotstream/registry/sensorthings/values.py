@@ -8,7 +8,7 @@ from typing import Any
 
 from odata_query import ast
 
-from iotstream._units import parse_time_ms
+from iotstream._units import END_OF_TIME_MS, parse_time_ms
 from iotstream.registry.sensorthings.odata import QueryError
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "to_ms",
 ]
 
-END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01
 NOTHING: Any = object()
 
 # Python's operators work on numbers and on SQLAlchemy expressions alike: both filters use these.
