@@ -1,5 +1,6 @@
 """`POST /api/v1/jobs/{name}/recompute`: a job's results for a past range, derived again from the stored
-readings (see `processing.recompute`), for history that arrived after its windows were final."""
+readings (see `processing.recompute`), for history that arrived after its windows were final: a daily
+meter job's days, differences and leakage, or a threshold rule's alert episodes."""
 
 import functools
 import time
@@ -13,13 +14,14 @@ from iotstream.api.access import principal_of
 from iotstream.api.services import Services
 from iotstream.log.base import BaseLog
 from iotstream.log.exceptions import LogError
+from iotstream.log.topics import REGISTRY_DATASTREAMS
 from iotstream.log.types import RecordMetadata
 from iotstream.models import Observation
 from iotstream.processing.exceptions import ProcessingConfigError
-from iotstream.processing.job import JoinTable
-from iotstream.processing.jobs import DailyMetersSettings, JobSettings, build_jobs
-from iotstream.processing.jobs._rules import RuleSettings
-from iotstream.processing.recompute import recompute
+from iotstream.processing.job import Job, JoinTable
+from iotstream.processing.jobs import DailyMetersSettings, JobSettings, ThresholdSettings, build_jobs
+from iotstream.processing.jobs.threshold import episode_ends
+from iotstream.processing.recompute import Ranges, StoredEpisodes, episode_ranges, recompute, widened
 from iotstream.processing.tables import TableReader
 from iotstream.registry.access.principal import Principal, Role
 from iotstream.storage import BaseStorage
@@ -66,8 +68,9 @@ def post_recompute(request: Request, name: str, time_range: TimeRange) -> Respon
                 failed.append(error)
 
         try:
-            keys = _inputs(spec, services.storage)
-            done = recompute(jobs, keys, readings, produce, start_ms, end_ms, tables, until_ms=now_ms)
+            ranges = _ranges(spec, jobs, services.storage, tables, (start_ms, end_ms, now_ms))
+            episodes = _stored_episodes(spec, services.storage)
+            done = recompute(jobs, ranges, readings, produce, tables, episodes)
         except ProcessingConfigError as err:
             raise HTTPException(400, str(err)) from err
         except LogError as err:
@@ -75,8 +78,8 @@ def post_recompute(request: Request, name: str, time_range: TimeRange) -> Respon
         if producer.flush(60) or failed:
             problem = f" ({failed[0]})" if failed else ""
             raise HTTPException(503, f"the log did not take every result{problem}; recompute again")
-    body = {"job": spec.name, "from": iso(done.start_ms), "to": iso(done.end_ms)}
-    return json_response(body | {"readings": done.readings, "results": done.results})
+    body = {"job": spec.name, "from": iso(done.start_ms), "to": iso(done.end_ms), "readings": done.readings}
+    return json_response(body | {"results": done.results, "retracted": done.retracted})
 
 
 def _job(services: Services, principal: Principal, name: str) -> JobSettings:
@@ -86,22 +89,40 @@ def _job(services: Services, principal: Principal, name: str) -> JobSettings:
     )
     if spec is None:
         raise HTTPException(404, f"no job {name!r}; GET /api/v1/jobs lists them")
-    if not isinstance(spec, DailyMetersSettings):
+    if not isinstance(spec, DailyMetersSettings | ThresholdSettings):
         raise HTTPException(
             400,
-            f"job {name!r} is a {spec.type} job; only daily meter jobs are recomputed for now (an alert"
-            " episode may begin before the range and end after it, which a range alone cannot redo)",
+            f"job {name!r} is a {spec.type} job; daily meter jobs and threshold rules are recomputed,"
+            " as their results follow from the readings' event times alone",
         )
     return spec
 
 
-def _inputs(spec: JobSettings, storage: BaseStorage) -> list[str]:
-    """The stream keys whose readings the job takes: a meter job names them, a rule matches them."""
-    if isinstance(spec, DailyMetersSettings):
-        return sorted(spec.keyed().aggregate)
-    if isinstance(spec, RuleSettings):
-        return sorted(key for key in storage.latest() if spec.watches(key))
-    return []  # a join: refused by `recompute`, which says why
+def _ranges(
+    spec: JobSettings,
+    jobs: list[Job],
+    storage: BaseStorage,
+    tables: dict[str, dict[str, Any]],
+    span: tuple[int, int, int],
+) -> Ranges:
+    """Each input datastream's readings to replay: whole days for a meter job, whole episodes for a
+    rule (see `processing.recompute`)."""
+    start_ms, end_ms, now_ms = span
+    if isinstance(spec, ThresholdSettings):
+        keys = sorted(key for key in storage.latest() if spec.watches(key))
+        ends = episode_ends(spec, tables.get(REGISTRY_DATASTREAMS, {}))
+        readings = functools.partial(_stored_readings, storage)
+        return episode_ranges(ends, readings, keys, start_ms, end_ms, now_ms)
+    assert isinstance(spec, DailyMetersSettings)  # noqa: S101 - `_job` lets no other kind through
+    return dict.fromkeys(sorted(spec.keyed().aggregate), widened(jobs, start_ms, end_ms, now_ms))
+
+
+def _stored_episodes(spec: JobSettings, storage: BaseStorage) -> StoredEpisodes | None:
+    if not isinstance(spec, ThresholdSettings):
+        return None
+    return lambda key, start_ms, end_ms: [
+        alert for alert in storage.alerts(key, start_ms=start_ms, end_ms=end_ms) if alert.rule == spec.name
+    ]
 
 
 def _stored_readings(storage: BaseStorage, key: str, start_ms: int, end_ms: int) -> Iterator[Observation]:

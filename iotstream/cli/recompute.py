@@ -42,9 +42,15 @@ def recompute(
     if answer.status_code != 200:
         raise RecomputeError(f"the platform answered {answer.status_code}: {_detail(answer)}")
     done = answer.json()
+    retracted = done.get("retracted", 0)
     typer.echo(
         f"{done['job']}: {done['readings']:,} readings from {done['from']} to {done['to']}"
         f" gave {done['results']:,} results"
+        + (
+            f"; retracted: {retracted:,} (stored alert episodes the readings no longer give)"
+            if retracted
+            else ""
+        )
     )
 
 

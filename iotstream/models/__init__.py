@@ -8,7 +8,16 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Alert", "Bucket", "LateObservation", "Observation", "Series", "WindowAggregate", "message_id"]
+__all__ = [
+    "RETRACTED",
+    "Alert",
+    "Bucket",
+    "LateObservation",
+    "Observation",
+    "Series",
+    "WindowAggregate",
+    "message_id",
+]
 
 
 class Observation(msgspec.Struct, frozen=True, gc=False):
@@ -69,6 +78,11 @@ class Series(msgspec.Struct, frozen=True, gc=False):
     datastream: str
     resolution: str
     buckets: list[Bucket]
+
+
+# An alert state that deletes the stored episode: a recomputation's verdict that the readings no longer
+# give it (storage's `latest_episodes`).
+RETRACTED = "retracted"
 
 
 class Alert(msgspec.Struct, frozen=True, gc=False):

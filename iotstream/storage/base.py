@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Self, TypeVar
 
 import pyarrow as pa
 
-from iotstream.models import Alert, Bucket, LateObservation, Observation, Series, WindowAggregate
+from iotstream.models import RETRACTED, Alert, Bucket, LateObservation, Observation, Series, WindowAggregate
 from iotstream.storage import _arrow
 from iotstream.storage.retention import TIERS, Deletion, RetentionPolicy, RetentionSettings
 from iotstream.storage.rollups import (
@@ -36,6 +36,7 @@ __all__ = [
     "check_alert",
     "check_observation",
     "group_buckets",
+    "latest_episodes",
     "shape_of",
     "split_valid",
     "valid_readings",
@@ -149,8 +150,8 @@ def check_alert(alert: Alert) -> str | None:
     """Why an alert cannot be stored, or None."""
     if not alert.datastream or not alert.rule:
         return "an alert needs a rule and a datastream"
-    if alert.state not in ("open", "closed"):
-        return f"alert state must be 'open' or 'closed', got {alert.state!r}"
+    if alert.state not in ("open", "closed", RETRACTED):
+        return f"alert state must be 'open', 'closed' or {RETRACTED!r}, got {alert.state!r}"
     times = (alert.start_ms, alert.last_ms, alert.closed_ms or 0, alert.updated_ms)
     if not all(0 <= t <= MAX_TIME_MS for t in times):
         return f"alert times {times} are outside 1970..9999"
@@ -188,6 +189,15 @@ def valid_readings(
         return reason
 
     return split_valid(rows, check)
+
+
+def latest_episodes(alerts: Sequence[Alert]) -> tuple[list[Alert], list[Alert]]:
+    """The last state of each (rule, datastream, start) in a batch, split into the episodes to keep
+    and those to delete: a recomputation retracts an episode that the readings, with the history
+    loaded after it, no longer give (e.g. one that turned out to start earlier)."""
+    latest = {(a.rule, a.datastream, a.start_ms): a for a in alerts}
+    kept = [a for a in latest.values() if a.state != RETRACTED]
+    return kept, [a for a in latest.values() if a.state == RETRACTED]
 
 
 def split_valid(rows: Sequence[T], check: Callable[[T], str | None]) -> tuple[list[T], list[Rejected]]:

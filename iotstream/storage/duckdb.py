@@ -37,6 +37,7 @@ from iotstream.storage.base import (
     Rejected,
     check_alert,
     check_observation,
+    latest_episodes,
     split_valid,
 )
 from iotstream.storage.exceptions import StorageError
@@ -73,6 +74,11 @@ _AGG += ", updated_time"
 _DELETE_READINGS = (
     "DELETE FROM observations o USING doomed d WHERE o.datastream = ? AND o.phenomenon_time >= ?"
     " AND o.phenomenon_time < ? AND o.phenomenon_time = d.phenomenon_time RETURNING o.phenomenon_time"
+)
+
+_DELETE_ALERTS = (
+    "DELETE FROM alerts a USING doomed d"
+    " WHERE a.rule = d.rule AND a.datastream = d.datastream AND a.start_time = d.start_time"
 )
 
 
@@ -197,8 +203,15 @@ class DuckDBStorage(BaseStorage):
 
     def write_alerts(self, rows: Sequence[Alert]) -> list[Rejected]:
         good, rejected = split_valid(rows, check_alert)
-        if good:
-            self._upsert("alerts", _arrow.alerts(good), "rule, datastream, start_time")
+        kept, retracted = latest_episodes(good)
+        if kept:
+            self._upsert("alerts", _arrow.alerts(kept), "rule, datastream, start_time")
+        if retracted:
+            with (
+                self._transaction(f"deleting {len(retracted)} retracted alerts") as db,
+                _registered(db, doomed=_arrow.alerts(retracted)),
+            ):
+                db.execute(_DELETE_ALERTS)
         return rejected
 
     def _upsert(self, table: str, batch: pa.Table, key: str) -> None:

@@ -22,6 +22,7 @@ from iotstream.storage.base import (
     Rejected,
     check_alert,
     check_observation,
+    latest_episodes,
     split_valid,
 )
 from iotstream.storage.exceptions import StorageError, StorageUnavailableError
@@ -82,6 +83,10 @@ _UPSERT_LATEST = (
 )
 
 # The bounds let the planner skip the months outside them; a month with no partition holds nothing.
+_DELETE_ALERTS = (
+    "DELETE FROM alerts a USING unnest(%s::text[], %s::text[], %s::bigint[]) AS d(rule, datastream, start)"
+    " WHERE a.rule = d.rule AND a.datastream = d.datastream AND a.start_time = d.start"
+)
 _DELETE_READINGS = (
     "DELETE FROM observations WHERE datastream = %s AND phenomenon_time >= %s AND phenomenon_time <= %s"
     " AND phenomenon_time = ANY(%s::bigint[]) RETURNING phenomenon_time"
@@ -178,6 +183,11 @@ class PostgresStorage(BaseStorage):
 
     def write_alerts(self, rows: Sequence[Alert]) -> list[Rejected]:
         good, rejected = split_valid(rows, check_alert)
+        good, retracted = latest_episodes(good)
+        if retracted:
+            doomed = [[a.rule for a in retracted], [a.datastream for a in retracted]]
+            with self._lock, self._transaction() as cur:
+                cur.execute(_DELETE_ALERTS, (*doomed, [a.start_ms for a in retracted]))
         if good:
             data = (
                 (

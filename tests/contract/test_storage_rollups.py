@@ -125,8 +125,24 @@ def test_an_alert_episode_is_stored_once_in_its_latest_state(storage: BaseStorag
     )
     assert [r.reason for r in bad] == [
         "alert max, avg and threshold must be finite numbers",
-        "alert state must be 'open' or 'closed', got 'on'",
+        "alert state must be 'open', 'closed' or 'retracted', got 'on'",
     ]
+
+
+def test_a_retracted_episode_is_deleted_and_the_last_state_in_a_batch_wins(storage: BaseStorage) -> None:
+    def episode(datastream: str, start_ms: int, state: str, updated_ms: int) -> Alert:
+        return Alert(
+            "hot", datastream, start_ms, start_ms + 500, 105.0, 103.0, 100.0, state, None, updated_ms
+        )
+
+    storage.write_alerts(
+        [episode("a", 1_000, "open", 1), episode("a", 5_000, "open", 1), episode("b", 1_000, "open", 1)]
+    )
+    storage.write_alerts([episode("a", 1_000, "retracted", 2), episode("c", 9_000, "retracted", 2)])
+    assert [(a.datastream, a.start_ms) for a in storage.alerts()] == [("b", 1_000), ("a", 5_000)]
+    storage.write_alerts([episode("a", 5_000, "closed", 3), episode("a", 5_000, "retracted", 4)])
+    storage.write_alerts([episode("b", 1_000, "retracted", 3), episode("b", 1_000, "closed", 4)])
+    assert storage.alerts() == [episode("b", 1_000, "closed", 4)]
 
 
 SHORT_TIERS = {

@@ -1,6 +1,6 @@
-"""History loaded after the fact: a month of a house imported behind the meter job's watermark is late
-for every day, and `iotstream recompute` then gives the daily values, differences and leakage that live
-ingestion of the same month gives."""
+"""History loaded after the fact: a month of a house imported behind the jobs' watermarks is late for
+every day and every rule, and `iotstream recompute` then gives the daily values, differences, leakage
+and alert episodes that live ingestion of the same month gives."""
 
 import csv
 from collections.abc import Callable, Iterator
@@ -11,6 +11,7 @@ import httpx
 import msgspec
 import pytest
 
+from iotstream._units import iso_ms
 from iotstream.embedded import EmbeddedPlatform
 from iotstream.sim import SmartHome, smart_home_readings
 from tests.integration.test_end_to_end import D0, settle, start_platform, stored_days
@@ -95,10 +96,55 @@ def test_a_month_imported_after_the_fact_and_recomputed_gives_the_days_live_inge
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-6), key
 
 
+HOT = {"type": "threshold", "name": "hot", "datastreams": ["TH1", "boiler"], "above": 30.0}
+HOT |= {"hysteresis": 2.0, "min_duration": "30m"}
+
+
+def test_alert_episodes_of_a_month_imported_after_the_fact_are_those_live_ingestion_gives(
+    platforms: Callable[..., EmbeddedPlatform],
+    readings: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    cli: Callable[..., Any],
+) -> None:
+    """The boiler is hot from the month's last day into the next: without its history the late platform
+    sees an episode begin after the month, which the recomputation retracts."""
+    month, after = ([r for r in part if r["datastream"] == "TH1"] for part in readings)
+    end = D0 + MONTH * DAY
+    boiler = [
+        {"datastream": "boiler", "time": end + minute * 60_000, "value": 35.0} for minute in range(-90, 60, 5)
+    ]
+    boiler.append({"datastream": "boiler", "time": end + 3_600_000, "value": 20.0})
+    month += [r for r in boiler if r["time"] < end]
+    after = sorted(after + [r for r in boiler if r["time"] >= end], key=lambda r: r["time"])
+    live, late = platforms("live", jobs=[HOT]), platforms("late", jobs=[HOT])
+    assert live.api is not None
+    assert late.api is not None
+    with httpx.Client(base_url=live.api.url, timeout=60) as api:
+        post(api, month + after)
+        settle(live)
+        expected = api.get("/api/v1/alerts").json()
+    assert len(expected) > 10
+    [hot_boiler] = [(a["state"], a["start"], a["closed_at"]) for a in expected if a["datastream"] == "boiler"]
+    assert hot_boiler == ("closed", iso_ms(end - 90 * 60_000), iso_ms(end + 3_600_000))
+    with httpx.Client(base_url=late.api.url, timeout=60) as api:
+        post(api, after)  # the rule has seen the days after the month before their history arrives
+        settle(late)
+        post(api, month)
+        settle(late)
+        before = api.get("/api/v1/alerts").json()
+        assert [a["start"] for a in before if a["datastream"] == "boiler"] == [iso_ms(end)]  # begun too late
+        assert all(a["start"] >= iso_ms(end) for a in before)  # the month's: none
+        done = cli("recompute", "hot", "--from", str(D0), "--to", str(end), "--url", late.api.url)
+        assert done.returncode == 0, done.stderr
+        assert "; retracted: 1 (stored alert episodes the readings no longer give)" in done.stdout
+        settle(late)
+        got = api.get("/api/v1/alerts").json()
+    assert got == expected
+
+
 def test_recompute_refuses_what_it_cannot_do_with_the_reason(
     platforms: Callable[..., EmbeddedPlatform], cli: Callable[..., Any]
 ) -> None:
-    rule = {"type": "threshold", "name": "hot", "datastreams": ["TH1"], "above": 30.0}
+    rule = {"type": "staleness", "name": "quiet", "datastreams": ["TH1"], "after": "1h"}
     platform = platforms("refusals", jobs=[{**HOME, "allowed_lateness": "0s"}, rule])
     assert platform.api is not None
     url = platform.api.url
@@ -108,9 +154,11 @@ def test_recompute_refuses_what_it_cannot_do_with_the_reason(
     unreachable = cli("recompute", "home", "--from", "2024-01-01", "--url", "http://127.0.0.1:9")
     assert unreachable.returncode != 0
     assert "cannot reach the platform at http://127.0.0.1:9/api/v1/jobs/home/recompute" in unreachable.stderr
-    alerts = cli("recompute", "hot", "--from", "2024-01-01", "--url", url)
-    assert alerts.returncode != 0
-    assert "400: job 'hot' is a threshold job; only daily meter jobs are recomputed for now" in alerts.stderr
+    quiet = cli("recompute", "quiet", "--from", "2024-01-01", "--url", url)
+    assert quiet.returncode != 0
+    assert "400: job 'quiet' is a staleness job; daily meter jobs and threshold rules are recomputed" in (
+        quiet.stderr
+    )
     bad_time = httpx.post(f"{url}/api/v1/jobs/home/recompute", params={"from": "yesterday"})
     assert bad_time.status_code == 400
     assert "yesterday" in bad_time.text

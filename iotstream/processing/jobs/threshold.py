@@ -30,7 +30,7 @@ from iotstream.processing.jobs._rules import RuleSettings, watched_only
 from iotstream.processing.jobs._temperature import SYMBOLS, canonical_unit, declared_unit, to_unit
 from iotstream.processing.windowing import Event
 
-__all__ = ["ThresholdSettings", "episode_step", "threshold_job"]
+__all__ = ["ThresholdSettings", "episode_ends", "episode_step", "threshold_job"]
 
 
 class ThresholdSettings(RuleSettings):
@@ -95,6 +95,28 @@ def _converter(unit: str) -> Callable[[Any, Any], Any]:
         return to_unit(float(value), source, unit)
 
     return convert
+
+
+def episode_ends(settings: ThresholdSettings, datastreams: dict[str, Any]) -> Callable[[str, Any], bool]:
+    """Whether a reading (datastream, value) leaves no episode open, whatever came before it: strictly
+    back past threshold ∓ hysteresis closes one and opens none. A recomputation starts and stops
+    replaying a datastream at such readings, so every episode it gives is whole. `datastreams`: the
+    registry table, for a rule's unit conversion."""
+    sign = 1.0 if settings.above is not None else -1.0
+    limit = sign * settings.threshold - settings.hysteresis
+    convert = _converter(settings.unit) if settings.unit is not None else None
+
+    def ends(datastream: str, value: Any) -> bool:
+        if type(value) not in (int, float):
+            return False  # refused by the episode step: it changes nothing
+        if convert is not None:
+            try:
+                value = convert(value, datastreams.get(datastream))
+            except ValueError:  # the Datastream declares no temperature: its readings are refused too
+                return False
+        return bool(sign * float(value) < limit)
+
+    return ends
 
 
 def episode_step(settings: ThresholdSettings, state: Any, event: Event) -> tuple[Any, list[Event]]:
