@@ -20,6 +20,7 @@ from iotstream.alerts.config import NotifySettings
 from iotstream.api.config import ApiSettings
 from iotstream.exceptions import ConfigError
 from iotstream.ingest.config import IngestSettings, MqttSettings, SourceSettings
+from iotstream.ingest.modbus.config import ModbusSettings
 from iotstream.log.config import LogSettings
 from iotstream.processing.jobs import JobSettings
 from iotstream.registry.access.config import AuthSettings
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     sites: SitesSettings = SitesSettings()
     schemas: SchemaSettings = SchemaSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
+    modbus: list[ModbusSettings] = Field(default_factory=list)
 
     @field_validator("site")
     @classmethod

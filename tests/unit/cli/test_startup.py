@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("fastapi", "uvicorn", "sqlalchemy", "duckdb", "odata_query", "shapely", "fastavro", "aiocoap")
+HEAVY = ("fastapi", "uvicorn", "sqlalchemy", "duckdb", "odata_query", "shapely", "fastavro", "pymodbus")
 
 
 def _loaded(code: str) -> set[str]:
