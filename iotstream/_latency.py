@@ -26,11 +26,20 @@ class LatencyHistogram:
         tally = Counter(max(now_ms - start, 0) for start in since_ms)
         with self._lock:
             for latency, count in tally.items():
-                self._counts[latency if latency <= 1000 else bisect.bisect_left(EDGES_MS, latency)] += count
+                self._counts[_bucket(latency)] += count
+
+    def add_same(self, now_ms: int, since_ms: int, count: int) -> None:
+        """`count` samples that all started at `since_ms` (a batch acknowledged at once)."""
+        with self._lock:
+            self._counts[_bucket(max(now_ms - since_ms, 0))] += count
 
     def snapshot(self) -> dict[str, list[int]]:
         with self._lock:
             return {"le_ms": list(EDGES_MS), "counts": list(self._counts)}
+
+
+def _bucket(latency_ms: int) -> int:
+    return latency_ms if latency_ms <= 1000 else bisect.bisect_left(EDGES_MS, latency_ms)
 
 
 def quantile_ms(counts: list[int], q: float) -> float | None:

@@ -22,7 +22,7 @@ from iotstream.log.exceptions import (
     RecordTooLargeError,
 )
 from iotstream.log.partitioner import partition_for
-from iotstream.log.sqlite._catalog import TopicCache
+from iotstream.log.sqlite._catalog import TopicCache, TopicRow
 from iotstream.log.sqlite._db import commit_signal, connect
 from iotstream.log.sqlite._write import Pending, write_batches
 from iotstream.log.types import CleanupPolicy, DeliveryCallback, Headers, OutgoingRecord, RecordMetadata
@@ -185,14 +185,24 @@ class SqliteProducer(BaseProducer):
         records: Sequence[tuple[bytes | None, bytes | None, int | None]],
         on_delivery: DeliveryCallback,
     ) -> None:
-        """Checked one by one, then queued in one step: all of them, or none."""
+        """Checked one by one, then queued in one step: all of them, or none. The topic is looked up
+        once, and a key's partition once per batch: this is every reading's way into the log."""
         try:
             if self._closed or self._writer.closed:
                 raise LogClosedError("produce on a closed producer or log")
-            entries, total = [], 0
+            row = self._topics.get(topic)
+            partitions: dict[bytes, int] = {}
+            now_ms = time.time_ns() // 1_000_000
+            entries: list[Pending] = []
+            total = 0
             for value, key, timestamp_ms in records:
-                entry, size = self.entry(topic, value, key, (), timestamp_ms, None, on_delivery)
-                entries.append(entry)
+                size = self._checked_size(topic, row, value, key, ())
+                if key is None:  # spread round-robin, record by record
+                    partition = partition_for(None, row.spec.partitions)
+                elif (partition := partitions.get(key, -1)) < 0:
+                    partition = partitions[key] = partition_for(key, row.spec.partitions)
+                ts = now_ms if timestamp_ms is None else timestamp_ms
+                entries.append((topic, partition, key, value, (), ts, on_delivery))
                 total += size
             self._writer.append_all(entries, total)
         except LogError as err:
@@ -212,14 +222,7 @@ class SqliteProducer(BaseProducer):
     ) -> tuple[Pending, int]:
         """The writer's entry for one record and its size; raises for a record the log refuses."""
         row = self._topics.get(topic)
-        size = _record_size(topic, value, key, headers)
-        if size > self._max_record_bytes:
-            raise RecordTooLargeError(
-                f"record of {size} bytes for topic {topic!r} exceeds [log] max_record_bytes = "
-                f"{self._max_record_bytes}"
-            )
-        if key is None and row.spec.cleanup_policy is CleanupPolicy.COMPACT:
-            raise InvalidRecordError(f"topic {topic!r} is compacted: every record needs a key")
+        size = self._checked_size(topic, row, value, key, headers)
         if partition is None:
             partition = partition_for(key, row.spec.partitions)
         elif not 0 <= partition < row.spec.partitions:
@@ -228,6 +231,26 @@ class SqliteProducer(BaseProducer):
             )
         ts = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
         return (topic, partition, key, value, headers, ts, on_delivery), size
+
+    def _checked_size(
+        self, topic: str, row: TopicRow, value: bytes | None, key: bytes | None, headers: Headers
+    ) -> int:
+        if not isinstance(value, _BYTES_OR_NONE) or not isinstance(key, _BYTES_OR_NONE):
+            raise InvalidRecordError(
+                f"record for topic {topic!r}: key and value must be bytes or None, got "
+                f"{type(key).__name__} and {type(value).__name__}"
+            )
+        size = (len(value) if value else 0) + (len(key) if key else 0)
+        for name, header_value in headers:
+            size += len(name) + len(header_value)
+        if size > self._max_record_bytes:
+            raise RecordTooLargeError(
+                f"record of {size} bytes for topic {topic!r} exceeds [log] max_record_bytes = "
+                f"{self._max_record_bytes}"
+            )
+        if key is None and row.spec.cleanup_policy is CleanupPolicy.COMPACT:
+            raise InvalidRecordError(f"topic {topic!r} is compacted: every record needs a key")
+        return size
 
     def flush(self, timeout_s: float | None = None) -> int:
         return self._writer.flush(timeout_s)
@@ -280,15 +303,3 @@ class SqliteAtomicProducer(BaseAtomicProducer):
 
     def close(self) -> None:
         self._producer.close()
-
-
-def _record_size(topic: str, value: bytes | None, key: bytes | None, headers: Headers) -> int:
-    if not isinstance(value, _BYTES_OR_NONE) or not isinstance(key, _BYTES_OR_NONE):
-        raise InvalidRecordError(
-            f"record for topic {topic!r}: key and value must be bytes or None, got "
-            f"{type(key).__name__} and {type(value).__name__}"
-        )
-    size = (len(value) if value else 0) + (len(key) if key else 0)
-    for name, header_value in headers:
-        size += len(name) + len(header_value)
-    return size
