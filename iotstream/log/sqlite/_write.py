@@ -3,6 +3,7 @@
 import logging
 import sqlite3
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from iotstream.log.config import LogSettings
@@ -30,9 +31,9 @@ def write_batches(
     topics: TopicCache,
 ) -> None:
     """Write, commit, then acknowledge; retry a locked file until `delivery_timeout_ms`."""
-    groups: dict[tuple[str, int], _Group] = {}
+    groups: defaultdict[tuple[str, int], _Group] = defaultdict(list)
     for entry in queued:
-        groups.setdefault((entry[0], entry[1]), []).append(entry)
+        groups[entry[0], entry[1]].append(entry)
     deadline = time.monotonic() + settings.delivery_timeout_ms / 1000
     backoff_s = 0.01
     while True:
@@ -108,14 +109,12 @@ def _chunks(group: _Group, max_bytes: int) -> list[_Group]:
 
 
 def _acknowledge(topic: str, partition: int, group: _Group, outcome: int | LogError) -> None:
+    error, first = (outcome, None) if isinstance(outcome, LogError) else (None, outcome)
     for i, entry in enumerate(group):
         callback = entry[6]
         if callback is None:
             continue
         try:
-            if isinstance(outcome, LogError):
-                callback(outcome, RecordMetadata(topic, partition, -1, entry[5]))
-            else:
-                callback(None, RecordMetadata(topic, partition, outcome + i, entry[5]))
+            callback(error, RecordMetadata(topic, partition, -1 if first is None else first + i, entry[5]))
         except Exception:  # a failing user callback must not stop the others
             _log.exception("delivery callback failed for %s[%d]", topic, partition)
