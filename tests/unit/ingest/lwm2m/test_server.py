@@ -1,0 +1,159 @@
+"""The registration interface on a real aiocoap server, spoken to by an aiocoap client: the peer
+server's registration cases, the recorded lwm2m-node-lib registration, update, de-registration, an
+unknown registration, lifetime expiry, and a bad request answered 4.00 with the reason."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiocoap
+
+from iotstream.ingest.lwm2m.server import RegistrationServer
+from tests.servers import free_port
+
+FIXTURES = Path(__file__).parents[3] / "fixtures"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+Scenario = Callable[[RegistrationServer, aiocoap.Context, list[dict[str, Any]], Clock], Awaitable[None]]
+
+
+def run(scenario: Scenario) -> None:
+    """The scenario against a started server, with a client; the server stops after it."""
+
+    async def main() -> None:
+        records: list[dict[str, Any]] = []
+        clock = Clock()
+        server = RegistrationServer("127.0.0.1", free_port(), records.extend, grace_ms=0, clock=clock)
+        stop = asyncio.Event()
+        serving = asyncio.create_task(server.serve(stop))
+        await asyncio.wait_for(server.ready.wait(), 10)
+        client = await aiocoap.Context.create_client_context(transports=["udp6"])
+        try:
+            await scenario(server, client, records, clock)
+        finally:
+            await client.shutdown()
+            stop.set()
+            await serving
+
+    asyncio.run(main())
+
+
+async def send(
+    client: aiocoap.Context,
+    server: RegistrationServer,
+    code: Any,
+    path: str,
+    query: str = "",
+    payload: str = "",
+) -> aiocoap.Message:
+    uri = f"coap://127.0.0.1:{server.port}{path}" + (f"?{query}" if query else "")
+    request = aiocoap.Message(code=code, uri=uri, payload=payload.encode())
+    return await asyncio.wait_for(client.request(request).response, 10)
+
+
+def test_the_peer_servers_registration_cases() -> None:
+    run(_peer_cases)
+
+
+async def _peer_cases(
+    registry: RegistrationServer, client: aiocoap.Context, records: list[Any], _: Clock
+) -> None:
+    cases = json.loads((FIXTURES / "lwm2m_registration_cases.json").read_text())["cases"]
+    for case in cases:
+        request = case["request"]
+        answer = await send(
+            client, registry, aiocoap.POST, request["path"], request["query"], request["payload"]
+        )
+        assert str(answer.code).startswith(case["expect_code"]), (case["why"], answer.code, answer.payload)
+        if case["expect_code"] == "2.01":
+            [rd, reg_id] = answer.opt.location_path
+            assert rd == "rd"
+            assert registry.registrations.get(reg_id).endpoint == "ROOM001"
+        else:
+            assert answer.payload == b"a registration needs its endpoint name: ?ep=<name>"
+    assert [r["event"] for r in records] == [
+        "new",
+        "delete",
+        "new",
+        "delete",
+        "new",
+    ]  # ROOM001 again and again
+
+
+def test_the_recorded_client_registers_updates_and_deregisters() -> None:
+    run(_recorded_client)
+
+
+async def _recorded_client(
+    registry: RegistrationServer, client: aiocoap.Context, records: list[Any], clock: Clock
+) -> None:
+    [recorded] = json.loads((FIXTURES / "lwm2m_node_lib_client_capture.json").read_text())[
+        "registration_traffic"
+    ]
+    query = "&".join(recorded["uri_query"])
+    created = await send(client, registry, aiocoap.POST, "/rd", query, recorded["payload"])
+    assert created.code == aiocoap.CREATED
+    location = "/" + "/".join(created.opt.location_path)
+    [new] = records
+    assert (new["ep"], new["lt"], new["ver"], new["bnd"], new["address"]) == (
+        "testEp01",
+        85_671,
+        "1.0",
+        "U",
+        "127.0.0.1",
+    )
+    assert new["links"] == [{"url": "/3303/0", "at": {}}]
+    clock.now_s += 10
+    updated = await send(client, registry, aiocoap.POST, location, "lt=20", "</3303/0>, </3304/0>")
+    assert updated.code == aiocoap.CHANGED
+    assert (records[-1]["event"], records[-1]["lt"], len(records[-1]["links"])) == ("update", 20, 2)
+    deleted = await send(client, registry, aiocoap.DELETE, location)
+    assert deleted.code == aiocoap.DELETED
+    assert records[-1]["event"] == "delete"
+    gone = await send(client, registry, aiocoap.POST, location)
+    assert gone.code == aiocoap.NOT_FOUND
+
+
+def test_a_registration_expires_after_its_lifetime() -> None:
+    run(_expiry)
+
+
+async def _expiry(
+    registry: RegistrationServer, client: aiocoap.Context, records: list[Any], clock: Clock
+) -> None:
+    created = await send(client, registry, aiocoap.POST, "/rd", "ep=sleepy&lt=5", "</3303/0>")
+    location = "/" + "/".join(created.opt.location_path)
+    clock.now_s += 6
+    for _ in range(50):
+        if records[-1]["event"] == "expired":
+            break
+        await asyncio.sleep(0.1)
+    assert records[-1]["event"] == "expired"
+    assert (await send(client, registry, aiocoap.DELETE, location)).code == aiocoap.NOT_FOUND
+
+
+def test_bad_requests_are_answered_with_the_reason() -> None:
+    run(_bad_requests)
+
+
+async def _bad_requests(
+    registry: RegistrationServer, client: aiocoap.Context, records: list[Any], _: Clock
+) -> None:
+    bad_lifetime = await send(client, registry, aiocoap.POST, "/rd", "ep=x&lt=soon", "</1>")
+    assert bad_lifetime.code == aiocoap.BAD_REQUEST
+    assert bad_lifetime.payload == b"lt='soon': the lifetime is a whole number of seconds above 0"
+    bad_links = await send(client, registry, aiocoap.POST, "/rd", "ep=x", "3303/0")
+    assert bad_links.payload.startswith(b"the object links cannot be read: not a link at character 1")
+    assert (await send(client, registry, aiocoap.GET, "/rd")).code == aiocoap.METHOD_NOT_ALLOWED
+    assert records == []
+    assert (await send(client, registry, aiocoap.POST, "/rd", "ep=ok", "</1>")).code == aiocoap.CREATED
