@@ -20,6 +20,7 @@ from iotstream.alerts.config import NotifySettings
 from iotstream.api.config import ApiSettings
 from iotstream.exceptions import ConfigError
 from iotstream.ingest.config import IngestSettings, MqttSettings, SourceSettings
+from iotstream.ingest.lwm2m.config import Lwm2mSettings
 from iotstream.ingest.modbus.config import ModbusSettings
 from iotstream.log.config import LogSettings
 from iotstream.processing.jobs import JobSettings
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     schemas: SchemaSettings = SchemaSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     modbus: list[ModbusSettings] = Field(default_factory=list)
+    lwm2m: Lwm2mSettings = Lwm2mSettings()
 
     @field_validator("site")
     @classmethod

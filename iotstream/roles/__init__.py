@@ -24,6 +24,7 @@ ROLE_NAMES = (
     "sources",
     "api",
     "mqtt",
+    "lwm2m",
 )  # the order they start in
 
 _HOMES = {

@@ -28,6 +28,7 @@ from iotstream.roles import ROLE_NAMES
 from iotstream.roles.api import ApiRole
 from iotstream.roles.base import Role
 from iotstream.roles.jobs import JobsRole
+from iotstream.roles.lwm2m import Lwm2mRole
 from iotstream.roles.mqtt import MqttRole
 from iotstream.roles.notify import NotifyRole
 from iotstream.roles.parts import Parts
@@ -51,6 +52,7 @@ _CLASSES: dict[str, type[Role]] = {
     "sources": SourcesRole,
     "api": ApiRole,
     "mqtt": MqttRole,
+    "lwm2m": Lwm2mRole,
 }
 
 
@@ -72,6 +74,7 @@ class Platform:
             "jobs": JobsRole,
             "relay": RelayRole,
             "sources": SourcesRole,
+            "lwm2m": Lwm2mRole,
             "api": lambda: ApiRole(self.stats, self.problems, self.metric_labels),
             "mqtt": lambda: MqttRole(lambda: self.api.url if self.api is not None else None),
         }

@@ -70,6 +70,9 @@ class Registrations:
         self._by_id: dict[str, Registration] = {}
         self._by_endpoint: dict[str, str] = {}
 
+    def __len__(self) -> int:
+        return len(self._by_id)
+
     def get(self, reg_id: str) -> Registration | None:
         return self._by_id.get(reg_id)
 

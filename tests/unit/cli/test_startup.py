@@ -7,7 +7,18 @@ import sys
 
 import pytest
 
-HEAVY = ("fastapi", "uvicorn", "sqlalchemy", "duckdb", "odata_query", "shapely", "fastavro", "pymodbus")
+HEAVY = (
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "duckdb",
+    "odata_query",
+    "shapely",
+    "fastavro",
+    "pymodbus",
+    "aiocoap",
+    "cbor2",
+)
 
 
 def _loaded(code: str) -> set[str]:

@@ -1,0 +1,65 @@
+"""The `lwm2m` role in a running platform: a device registering, updating and de-registering over CoAP
+leaves its records on `lwm2m.registrations` (keyed by endpoint name), and the platform counts it."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiocoap
+import msgspec
+import pytest
+
+from iotstream.config import load_settings
+from iotstream.embedded import EmbeddedPlatform
+from iotstream.ingest.lwm2m.config import REGISTRATIONS
+from tests.servers import free_port
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[EmbeddedPlatform]:
+    settings = load_settings(
+        data_dir=tmp_path, api={"port": 0}, lwm2m={"enabled": True, "host": "127.0.0.1", "port": free_port()}
+    )
+    platform = EmbeddedPlatform(settings).start()
+    yield platform
+    platform.stop()
+
+
+def coap(port: int, *requests: tuple[aiocoap.Code, str, str]) -> list[aiocoap.Message]:
+    async def main() -> list[aiocoap.Message]:
+        client = await aiocoap.Context.create_client_context(transports=["udp6"])
+        answers = []
+        try:
+            for code, path, payload in requests:
+                location = "/".join(answers[-1].opt.location_path) if answers and "{rd}" in path else ""
+                uri = f"coap://127.0.0.1:{port}{path.replace('{rd}', location)}"
+                request = aiocoap.Message(code=code, uri=uri, payload=payload.encode())
+                answers.append(await asyncio.wait_for(client.request(request).response, 10))
+        finally:
+            await client.shutdown()
+        return answers
+
+    return asyncio.run(main())
+
+
+def test_a_devices_registration_update_and_deregistration_are_records(platform: EmbeddedPlatform) -> None:
+    port = platform.settings.lwm2m.port
+    assert any(f"lwm2m: CoAP on udp [127.0.0.1]:{port}" in line for line in platform.running())
+    [created] = coap(port, (aiocoap.POST, "/rd?ep=boiler-7&lt=300&lwm2m=1.1&b=U", "</1/0>, </3303/0>"))
+    assert created.code == aiocoap.CREATED
+    assert platform.stats()["lwm2m"] == {"registrations": 1}
+    location = "/" + "/".join(created.opt.location_path)
+    updated, deleted = coap(port, (aiocoap.POST, f"{location}?lt=600", ""), (aiocoap.DELETE, location, ""))
+    assert (updated.code, deleted.code) == (aiocoap.CHANGED, aiocoap.DELETED)
+    records = []
+    with platform.log.consumer("check", auto_offset_reset="earliest") as consumer:
+        consumer.subscribe([REGISTRATIONS])
+        deadline = time.monotonic() + 10
+        while len(records) < 3 and time.monotonic() < deadline:
+            records += consumer.poll(100, 0.2)
+    assert {r.key for r in records} == {b"boiler-7"}
+    documents = [msgspec.json.decode(r.value) for r in records]
+    assert [(d["event"], d["lt"]) for d in documents] == [("new", 300), ("update", 600), ("delete", 600)]
+    assert documents[0]["links"] == [{"url": "/1/0", "at": {}}, {"url": "/3303/0", "at": {}}]
+    assert platform.stats()["lwm2m"] == {"registrations": 0}
