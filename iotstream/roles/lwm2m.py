@@ -1,11 +1,15 @@
 """The `lwm2m` role: the LwM2M server's registration interface on CoAP (`[lwm2m] enabled = true`),
-its registration records on `lwm2m.registrations`.
+its registration records on `lwm2m.registrations`, and the registered devices' sensor values observed
+as readings.
 
-aiocoap runs on an event loop of its own, on the role's thread.
+aiocoap runs on an event loop of its own, on the role's thread; readings go to the ingestor on another
+thread, so a registration of new datastreams in the catalog never holds up the CoAP traffic.
 """
 
 import asyncio
+import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
@@ -19,6 +23,8 @@ from iotstream.roles.parts import Parts
 
 __all__ = ["Lwm2mRole"]
 
+_log = logging.getLogger(__name__)
+
 
 class Lwm2mRole(ThreadedRole):
     name = "lwm2m"
@@ -28,12 +34,14 @@ class Lwm2mRole(ThreadedRole):
         super().__init__()
         self._server: Any = None  # a RegistrationServer; its module (and aiocoap) loads when configured
         self._producer: BaseProducer | None = None
+        self._ingesting = ThreadPoolExecutor(1, thread_name_prefix="iotstream-lwm2m-ingest")
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
         return settings.lwm2m.enabled
 
     def start(self, parts: Parts) -> None:
+        from iotstream.ingest.lwm2m.observer import Observer
         from iotstream.ingest.lwm2m.server import RegistrationServer
 
         settings = parts.settings.lwm2m
@@ -44,7 +52,18 @@ class Lwm2mRole(ThreadedRole):
             for record in records:
                 producer.produce(REGISTRATIONS, msgspec.json.encode(record), record["ep"].encode())
 
-        self._server = RegistrationServer(settings.host, settings.port, publish, settings.grace)
+        ingestor = parts.ingestor
+
+        def take(readings: list[dict[str, Any]]) -> None:
+            self._ingesting.submit(_ingest, ingestor, readings)
+
+        def refuse(payload: bytes, reason: str, where: str) -> None:
+            self._ingesting.submit(ingestor.dead_letter, payload, reason, where)
+
+        observer = Observer(take, refuse)
+        self._server = RegistrationServer(
+            settings.host, settings.port, publish, settings.grace, observer=observer
+        )
         self.spawn("iotstream-lwm2m", self._serve)
 
     def _serve(self, stop: threading.Event) -> None:
@@ -62,15 +81,39 @@ class Lwm2mRole(ThreadedRole):
 
     def stop(self) -> None:
         super().stop()
+        self._ingesting.shutdown(wait=True)
         if self._producer is not None:
             self._producer.close()
             self._producer = None
 
     def stats(self) -> dict[str, Any]:
-        count = 0 if self._server is None else len(self._server.registrations)
-        return {"lwm2m": {"registrations": count}}
+        if self._server is None:
+            return {"lwm2m": {"registrations": 0, "notifications": 0}}
+        observer = self._server.observer
+        return {
+            "lwm2m": {
+                "registrations": len(self._server.registrations),
+                "notifications": observer.notifications,
+            }
+        }
 
     def banner(self) -> list[str]:
         if self._server is None:
             return []
         return [f"lwm2m: CoAP on udp [{self._server.host}]:{self._server.port}, registrations at /rd"]
+
+
+def _ingest(ingestor: Any, readings: list[dict[str, Any]]) -> None:
+    """Notified values into the ingestor: those it refuses are dead-lettered with the reason."""
+
+    def done(error: Exception | None) -> None:
+        if error is not None:
+            _log.error("lwm2m: the log did not take %d readings: %s", len(readings), error)
+
+    try:
+        result = ingestor.submit_items(readings, done)
+    except Exception as err:  # busy or refusing for now: a notification is not retried
+        _log.warning("lwm2m: %d readings were dropped: %s", len(readings), err)
+        return
+    for rejected in result.rejected:
+        ingestor.dead_letter(repr(readings[rejected.position]).encode(), rejected.error, "lwm2m")

@@ -1,14 +1,18 @@
 """The `lwm2m` role in a running platform: a device registering, updating and de-registering over CoAP
-leaves its records on `lwm2m.registrations` (keyed by endpoint name), and the platform counts it."""
+leaves its records on `lwm2m.registrations` (keyed by endpoint name), and a registered device's
+temperature, observed, is stored as readings of `<endpoint>/3303/0/5700`."""
 
 import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiocoap
+import httpx
 import msgspec
 import pytest
+from aiocoap import resource
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
@@ -48,7 +52,7 @@ def test_a_devices_registration_update_and_deregistration_are_records(platform: 
     assert any(f"lwm2m: CoAP on udp [127.0.0.1]:{port}" in line for line in platform.running())
     [created] = coap(port, (aiocoap.POST, "/rd?ep=boiler-7&lt=300&lwm2m=1.1&b=U", "</1/0>, </3303/0>"))
     assert created.code == aiocoap.CREATED
-    assert platform.stats()["lwm2m"] == {"registrations": 1}
+    assert platform.stats()["lwm2m"]["registrations"] == 1
     location = "/" + "/".join(created.opt.location_path)
     updated, deleted = coap(port, (aiocoap.POST, f"{location}?lt=600", ""), (aiocoap.DELETE, location, ""))
     assert (updated.code, deleted.code) == (aiocoap.CHANGED, aiocoap.DELETED)
@@ -62,4 +66,51 @@ def test_a_devices_registration_update_and_deregistration_are_records(platform: 
     documents = [msgspec.json.decode(r.value) for r in records]
     assert [(d["event"], d["lt"]) for d in documents] == [("new", 300), ("update", 600), ("delete", 600)]
     assert documents[0]["links"] == [{"url": "/1/0", "at": {}}, {"url": "/3303/0", "at": {}}]
-    assert platform.stats()["lwm2m"] == {"registrations": 0}
+    assert platform.stats()["lwm2m"]["registrations"] == 0
+
+
+class Temperature(resource.ObservableResource):
+    def __init__(self) -> None:
+        super().__init__()
+        self.value = b"21.5"
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        return aiocoap.Message(payload=self.value)
+
+
+def test_a_registered_devices_temperature_is_observed_and_stored(platform: EmbeddedPlatform) -> None:
+    assert platform.api is not None
+    port = platform.settings.lwm2m.port
+
+    async def device() -> list[Any]:
+        temperature = Temperature()
+        site = resource.Site()
+        site.add_resource(("3303", "0", "5700"), temperature)
+        context = await aiocoap.Context.create_server_context(
+            site, bind=("127.0.0.1", free_port()), transports=["udp6"]
+        )
+        try:
+            uri = f"coap://127.0.0.1:{port}/rd?ep=thermo-1&lt=300&b=U"
+            register = aiocoap.Message(code=aiocoap.POST, uri=uri, payload=b"</3303/0>")
+            assert (await asyncio.wait_for(context.request(register).response, 10)).code == aiocoap.CREATED
+            seen = [await stored(platform.api.url, "thermo-1/3303/0/5700", 21.5)]
+            temperature.value = b"23.0"
+            temperature.updated_state()
+            seen.append(await stored(platform.api.url, "thermo-1/3303/0/5700", 23.0))
+            return seen
+        finally:
+            await context.shutdown()
+
+    assert asyncio.run(device()) == [21.5, 23.0]
+    assert platform.stats()["lwm2m"]["notifications"] >= 2
+
+
+async def stored(url: str, key: str, value: float, timeout_s: float = 20) -> float | None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=url, timeout=10) as api:
+        while time.monotonic() < deadline:
+            latest = {d["key"]: d["latest"] for d in (await api.get("/api/v1/datastreams")).json()}
+            if (latest.get(key) or {}).get("value") == value:
+                return value
+            await asyncio.sleep(0.2)
+    return None

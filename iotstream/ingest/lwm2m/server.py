@@ -18,6 +18,7 @@ import aiocoap
 from aiocoap import resource
 from aiocoap.util import hostportsplit
 
+from iotstream.ingest.lwm2m.observer import Observer
 from iotstream.ingest.lwm2m.registrations import Registration, RegistrationError, Registrations
 
 __all__ = ["RegistrationServer", "query_of"]
@@ -43,8 +44,11 @@ class RegistrationServer:
         on_records: Records,
         grace_ms: int = 30_000,
         clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.observer = observer
+        self._context: aiocoap.Context | None = None
         self.registrations = Registrations(grace_ms)
         self._on_records = on_records
         self._clock = clock
@@ -53,7 +57,7 @@ class RegistrationServer:
         self.ready = asyncio.Event()
 
     async def serve(self, stop: asyncio.Event) -> None:
-        context = await aiocoap.Context.create_server_context(
+        context = self._context = await aiocoap.Context.create_server_context(
             self._site, bind=(self.host, self.port), transports=["udp6"]
         )
         self.ready.set()
@@ -63,21 +67,39 @@ class RegistrationServer:
                 with contextlib.suppress(TimeoutError):  # the next registration may be due
                     await asyncio.wait_for(stop.wait(), timeout=self._until_next_expiry_s())
         finally:
+            if self.observer is not None:
+                self.observer.close()
             await context.shutdown()
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def registered(self, registration: Registration, records: list[dict[str, Any]]) -> None:
+    def registered(self, registration: Registration, records: list[dict[str, Any]], remote: Any) -> None:
         self._site.add_resource(("rd", registration.id), _Registration(self, registration.id))
         for record in records:
             if record["event"] == "delete" and record["regId"] != registration.id:  # replaced
                 self._site.remove_resource(("rd", record["regId"]))
+                self._forget(record["regId"])
         self._publish(records)
+        self._watch(registration, remote)
+
+    def updated(self, before: Registration, after: Registration, record: dict[str, Any], remote: Any) -> None:
+        self._publish([record])
+        if (after.address, after.links) != (before.address, before.links):  # moved: observe it anew
+            self._watch(after, remote)
 
     def removed(self, reg_id: str, record: dict[str, Any]) -> None:
         self._site.remove_resource(("rd", reg_id))
+        self._forget(reg_id)
         self._publish([record])
+
+    def _watch(self, registration: Registration, remote: Any) -> None:
+        if self.observer is not None and self._context is not None:
+            self.observer.watch(self._context, registration, remote)
+
+    def _forget(self, reg_id: str) -> None:
+        if self.observer is not None:
+            self.observer.forget(reg_id)
 
     def _publish(self, records: list[dict[str, Any]]) -> None:
         try:
@@ -112,7 +134,7 @@ class _Directory(resource.Resource):
             )
         except (RegistrationError, UnicodeDecodeError) as err:
             return aiocoap.Message(code=aiocoap.BAD_REQUEST, payload=str(err).encode())
-        self._server.registered(registration, records)
+        self._server.registered(registration, records, request.remote)
         _log.info("lwm2m: %s registered as rd/%s", registration.endpoint, registration.id)
         return aiocoap.Message(code=aiocoap.CREATED, location_path=("rd", registration.id))
 
@@ -126,6 +148,7 @@ class _Registration(resource.Resource):
         self._id = reg_id
 
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
+        before = self._server.registrations.get(self._id)
         try:
             updated = self._server.registrations.update(
                 self._id, query_of(request.opt.uri_query), request.payload.decode(), _address(request),
@@ -133,9 +156,9 @@ class _Registration(resource.Resource):
             )  # fmt: skip
         except (RegistrationError, UnicodeDecodeError) as err:
             return aiocoap.Message(code=aiocoap.BAD_REQUEST, payload=str(err).encode())
-        if updated is None:
+        if updated is None or before is None:
             return aiocoap.Message(code=aiocoap.NOT_FOUND)
-        self._server._publish([updated[1]])
+        self._server.updated(before, *updated, request.remote)
         return aiocoap.Message(code=aiocoap.CHANGED)
 
     async def render_delete(self, request: aiocoap.Message) -> aiocoap.Message:

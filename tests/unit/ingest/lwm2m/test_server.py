@@ -1,19 +1,24 @@
 """The registration interface on a real aiocoap server, spoken to by an aiocoap client: the peer
 server's registration cases, the recorded lwm2m-node-lib registration, update, de-registration, an
-unknown registration, lifetime expiry, and a bad request answered 4.00 with the reason."""
+unknown registration, lifetime expiry, a bad request answered 4.00 with the reason, and a registered
+device's sensor value observed as readings."""
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiocoap
+from aiocoap import resource
 
+from iotstream.ingest.lwm2m.observer import Observer
 from iotstream.ingest.lwm2m.server import RegistrationServer
 from tests.servers import free_port
 
 FIXTURES = Path(__file__).parents[3] / "fixtures"
+NOW_S = 1_767_225_600.0
 
 
 class Clock:
@@ -157,3 +162,67 @@ async def _bad_requests(
     assert (await send(client, registry, aiocoap.GET, "/rd")).code == aiocoap.METHOD_NOT_ALLOWED
     assert records == []
     assert (await send(client, registry, aiocoap.POST, "/rd", "ep=ok", "</1>")).code == aiocoap.CREATED
+
+
+class Temperature(resource.ObservableResource):
+    """/3303/0/5700 of a test device, in plain text as lwm2m-node-lib answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.value = "21.5"
+
+    def set(self, value: str) -> None:
+        self.value = value
+        self.updated_state()
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        return aiocoap.Message(payload=self.value.encode())
+
+
+def test_a_registered_devices_sensor_values_are_observed_as_readings() -> None:
+    readings: list[dict[str, Any]] = []
+    refused: list[tuple[bytes, str, str]] = []
+    observer = Observer(readings.extend, lambda *letter: refused.append(letter), clock=lambda: NOW_S)
+
+    async def main() -> None:
+        server = RegistrationServer("127.0.0.1", free_port(), lambda records: None, observer=observer)
+        stop = asyncio.Event()
+        serving = asyncio.create_task(server.serve(stop))
+        await asyncio.wait_for(server.ready.wait(), 10)
+        temperature = Temperature()
+        site = resource.Site()
+        site.add_resource(("3303", "0", "5700"), temperature)
+        device = await aiocoap.Context.create_server_context(
+            site, bind=("127.0.0.1", free_port()), transports=["udp6"]
+        )
+        try:
+            register = aiocoap.Message(
+                code=aiocoap.POST,
+                uri=f"coap://127.0.0.1:{server.port}/rd?ep=dev&lt=60",
+                payload=b"</3303/0>, </1/0>",
+            )
+            assert (await asyncio.wait_for(device.request(register).response, 10)).code == aiocoap.CREATED
+            await until(lambda: len(readings) == 1)
+            temperature.set("22.25")
+            await until(lambda: len(readings) == 2)
+            temperature.set("warm")  # not a float: refused with the reason
+            await until(lambda: len(refused) == 1)
+        finally:
+            await device.shutdown()
+            stop.set()
+            await serving
+
+    asyncio.run(main())
+    assert readings == [
+        {"datastream": "dev/3303/0/5700", "time": int(NOW_S * 1000), "value": 21.5},
+        {"datastream": "dev/3303/0/5700", "time": int(NOW_S * 1000), "value": 22.25},
+    ]
+    assert refused == [(b"warm", "'warm' is not a float", "lwm2m:dev/3303/0/5700")]
+    assert observer.notifications == 3
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "not in time"
+        await asyncio.sleep(0.05)

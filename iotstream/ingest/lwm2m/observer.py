@@ -1,0 +1,120 @@
+"""Observing registered devices: each listed instance of an object whose sensor value iotstream knows
+(IPSO 5700, as `objects` describes it) is observed as soon as the device registers, and every
+notification becomes a reading of `<endpoint>/<object>/<instance>/<resource>`, at the device's time
+when the payload carries one.
+
+A first observe right after a registration may find the device not listening yet (lwm2m-node-lib
+opens its port a moment later), so it is tried three times a second apart. A notification that cannot
+be read goes to `on_refused` with the reason; values that are not numbers give no reading.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiocoap
+from aiocoap import error as coap_error
+
+from iotstream.ingest.lwm2m.content import ContentError, Path, decode
+from iotstream.ingest.lwm2m.links import objects
+from iotstream.ingest.lwm2m.objects import describe
+from iotstream.ingest.lwm2m.registrations import Registration
+
+__all__ = ["Observer"]
+
+_log = logging.getLogger(__name__)
+_ATTEMPTS = 3
+_ANSWER_S = 10.0
+Readings = Callable[[list[dict[str, Any]]], None]
+Refused = Callable[[bytes, str, str], None]  # payload, reason, where from
+
+
+class Observer:
+    def __init__(
+        self,
+        on_readings: Readings,
+        on_refused: Refused,
+        resources: tuple[int, ...] = (5700,),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._on_readings = on_readings
+        self._on_refused = on_refused
+        self._resources = resources
+        self._clock = clock
+        self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self.notifications = 0
+
+    def watch(self, context: aiocoap.Context, registration: Registration, remote: Any) -> None:
+        """Observe the known sensor values of a new registration's objects."""
+        self.forget(registration.id)
+        paths = [
+            (o, i, r)
+            for o, i in objects(registration.links)
+            if i is not None
+            for r in self._resources
+            if describe(o, r) is not None
+        ]
+        self._tasks[registration.id] = [
+            asyncio.create_task(self._observe(context, registration.endpoint, remote, path)) for path in paths
+        ]
+
+    def close(self) -> None:
+        for reg_id in list(self._tasks):
+            self.forget(reg_id)
+
+    def forget(self, reg_id: str) -> None:
+        """Stop observing a registration that ended (its device stops hearing back from us)."""
+        for task in self._tasks.pop(reg_id, []):
+            task.cancel()
+
+    async def _observe(self, context: aiocoap.Context, endpoint: str, remote: Any, path: Path) -> None:
+        where = f"lwm2m:{endpoint}/{'/'.join(map(str, path))}"
+        for attempt in range(1, _ATTEMPTS + 1):
+            message = aiocoap.Message(code=aiocoap.GET, uri_path=tuple(map(str, path)), observe=0)
+            message.remote = remote
+            request = context.request(message)
+            try:
+                first = await asyncio.wait_for(request.response, _ANSWER_S)
+            except (coap_error.Error, TimeoutError) as err:
+                request.observation.cancel()
+                _log.info("%s: observe failed (%s), attempt %d of %d", where, err, attempt, _ATTEMPTS)
+                await asyncio.sleep(attempt)
+                continue
+            if not first.code.is_successful():
+                _log.warning("%s: the device answered %s to observe", where, first.code)
+                return
+            await self._follow(endpoint, path, first, request, where)
+            return
+
+    async def _follow(
+        self, endpoint: str, path: Path, first: aiocoap.Message, request: Any, where: str
+    ) -> None:
+        self._take(endpoint, path, first, where)
+        try:
+            async for notification in request.observation:
+                self._take(endpoint, path, notification, where)
+        except coap_error.Error as err:  # the device went away or ended the observation
+            _log.info("%s: observation ended: %s", where, err)
+
+    def _take(self, endpoint: str, path: Path, message: aiocoap.Message, where: str) -> None:
+        self.notifications += 1
+        fmt = message.opt.content_format
+        try:
+            values = decode(message.payload, None if fmt is None else int(fmt), path, self._clock)
+        except ContentError as err:
+            self._on_refused(message.payload, str(err), where)
+            return
+        now_ms = int(self._clock() * 1000)
+        readings = [
+            {
+                "datastream": f"{endpoint}/{'/'.join(map(str, value.path))}",
+                "time": value.time_ms or now_ms,
+                "value": value.value,
+            }
+            for value in values
+            if type(value.value) in (int, float)
+        ]
+        if readings:
+            self._on_readings(readings)
