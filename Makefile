@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+LWM2M_DEVICE := tests/lwm2m_device/node_modules/.installed
 
 .PHONY: demo up test test-slow lint format bench bench-kafka check clean browser mosquitto lock cluster
 
@@ -40,11 +41,17 @@ format: $(VENV)/.installed-dev
 # The 25 slowest tests are listed at the end: `make test` has a budget of 20 minutes on 2 cores. The
 # crash and fault suites (killed processes, restarted brokers and databases, cut links) are too slow for
 # every run: `make test-slow` runs them, and CI runs both.
-test: lint browser mosquitto
+test: lint browser mosquitto $(LWM2M_DEVICE)
 	$(BIN)/pytest -m "not crash" --durations=25
 
-test-slow: $(VENV)/.installed-dev browser mosquitto
+test-slow: $(VENV)/.installed-dev browser mosquitto $(LWM2M_DEVICE)
 	$(BIN)/pytest -m crash --durations=25
+
+# The LwM2M tests drive a real client, Telefonica's lwm2m-node-lib, with the machine's Node.js; npm
+# installs it from tests/lwm2m_device/package-lock.json.
+$(LWM2M_DEVICE): tests/lwm2m_device/package-lock.json
+	npm ci --prefix tests/lwm2m_device --no-audit --no-fund --loglevel=error
+	touch $@
 
 # The dashboard test drives Debian's Chromium. As root on Debian this installs it; elsewhere it says how.
 browser:

@@ -116,7 +116,7 @@ def test_the_sink_stores_every_kind_dead_letters_bad_records_and_replays_idempot
         assert any(r.startswith("value is not JSON") for r in reasons)
         assert any(r.startswith("not a window result: KeyError") for r in reasons)
         assert any("before the raw retention horizon 2024-04-25T00:00:00.000Z" in r for r in reasons)
-        assert "alert state must be 'open' or 'closed', got 'maybe'" in reasons
+        assert "alert state must be 'open', 'closed' or 'retracted', got 'maybe'" in reasons
         assert store.alerts("s1") == [
             Alert(
                 "hot",

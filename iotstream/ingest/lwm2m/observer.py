@@ -4,7 +4,7 @@ notification becomes a reading of `<endpoint>/<object>/<instance>/<resource>`, a
 when the payload carries one.
 
 A first observe right after a registration may find the device not listening yet (lwm2m-node-lib
-opens its port a moment later), so it is tried three times a second apart. A notification that cannot
+opens its port a moment later), so it is tried five times, 1, 2, 4 and 8 s apart. A notification that cannot
 be read goes to `on_refused` with the reason; values that are not numbers give no reading.
 """
 
@@ -25,7 +25,7 @@ from iotstream.ingest.lwm2m.registrations import Registration
 __all__ = ["Observer"]
 
 _log = logging.getLogger(__name__)
-_ATTEMPTS = 3
+_ATTEMPTS = 5
 _ANSWER_S = 10.0
 Readings = Callable[[list[dict[str, Any]]], None]
 Refused = Callable[[bytes, str, str], None]  # payload, reason, where from
@@ -80,7 +80,7 @@ class Observer:
             except (coap_error.Error, TimeoutError) as err:
                 request.observation.cancel()
                 _log.info("%s: observe failed (%s), attempt %d of %d", where, err, attempt, _ATTEMPTS)
-                await asyncio.sleep(attempt)
+                await asyncio.sleep(2 ** (attempt - 1))
                 continue
             if not first.code.is_successful():
                 _log.warning("%s: the device answered %s to observe", where, first.code)

@@ -1,0 +1,146 @@
+"""The platform against a real LwM2M client: Telefonica's lwm2m-node-lib (npm), run by Node.js as a
+device with a temperature (3303) and a humidity (3304) sensor. It registers, its values arrive as
+readings through observe, an update and a de-registration become records, and a registration whose
+lifetime passes unrenewed expires."""
+
+import json
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from iotstream.config import load_settings
+from iotstream.embedded import EmbeddedPlatform
+from iotstream.ingest.lwm2m.config import REGISTRATIONS
+from tests.servers import free_port
+
+DEVICE = Path(__file__).parents[1] / "lwm2m_device"
+
+
+class NodeDevice:
+    """device.js: one JSON command per line in, one JSON event per line out."""
+
+    def __init__(self, port: int, endpoint: str, lifetime_s: int = 300) -> None:
+        node = shutil.which("node")
+        assert node, "the LwM2M client tests need Node.js: sudo apt-get install nodejs"
+        assert (DEVICE / "node_modules" / "lwm2m-node-lib").is_dir(), (
+            "run `make test` (npm ci in tests/lwm2m_device)"
+        )
+        command = [node, str(DEVICE / "device.js"), "127.0.0.1", str(port), endpoint, str(lifetime_s)]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.expect("ready")
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            if line.startswith('{"event"'):  # not the library's own log lines
+                self._events.put(json.loads(line))
+
+    def do(self, command: str, **fields: Any) -> dict[str, Any]:
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps({"do": command} | fields) + "\n")
+        self._process.stdin.flush()
+        return self.expect(command)
+
+    def expect(self, event: str, timeout_s: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            got = self._events.get(timeout=max(deadline - time.monotonic(), 0.01))
+            assert got["event"] != "error", got
+            if got["event"] == event:
+                return got
+
+    def close(self) -> None:
+        self._process.kill()
+        self._process.wait(10)
+        self._reader.join(10)  # at the end of its output
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[EmbeddedPlatform]:
+    lwm2m = {"enabled": True, "host": "127.0.0.1", "port": free_port(), "grace": "0s"}
+    platform = EmbeddedPlatform(load_settings(data_dir=tmp_path, api={"port": 0}, lwm2m=lwm2m)).start()
+    yield platform
+    platform.stop()
+
+
+@pytest.fixture
+def devices(platform: EmbeddedPlatform) -> Iterator[Any]:
+    started: list[NodeDevice] = []
+
+    def start(endpoint: str, lifetime_s: int = 300) -> NodeDevice:
+        started.append(NodeDevice(platform.settings.lwm2m.port, endpoint, lifetime_s))
+        return started[-1]
+
+    yield start
+    for device in started:
+        device.close()
+
+
+def latest(api: httpx.Client, key: str, value: float, timeout_s: float = 30) -> float | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = {d["key"]: d["latest"] for d in api.get("/api/v1/datastreams").json()}
+        if (found.get(key) or {}).get("value") == value:
+            return value
+        time.sleep(0.2)
+    return None
+
+
+def records(platform: EmbeddedPlatform, count: int, timeout_s: float = 20) -> list[dict[str, Any]]:
+    assert platform.log is not None
+    got: list[Any] = []
+    with platform.log.consumer(f"check-{time.monotonic_ns()}", auto_offset_reset="earliest") as consumer:
+        consumer.subscribe([REGISTRATIONS])
+        deadline = time.monotonic() + timeout_s
+        while len(got) < count and time.monotonic() < deadline:
+            got += consumer.poll(100, 0.2)
+    return [msgspec.json.decode(record.value) for record in got]
+
+
+def test_the_node_client_registers_is_observed_updates_and_deregisters(
+    platform: EmbeddedPlatform, devices: Any
+) -> None:
+    assert platform.api is not None
+    device = devices("node-ep-1")
+    device.do("create", path="/3303/0")
+    device.do("set", path="/3303/0", resource=5700, value=21.5)
+    device.do("create", path="/3304/0")
+    device.do("set", path="/3304/0", resource=5700, value=45)
+    device.do("register")
+    with httpx.Client(base_url=platform.api.url, timeout=10) as api:
+        assert latest(api, "node-ep-1/3303/0/5700", 21.5) == 21.5
+        assert latest(api, "node-ep-1/3304/0/5700", 45) == 45
+        device.do("set", path="/3303/0", resource=5700, value=22.25)  # notifies its observers
+        assert latest(api, "node-ep-1/3303/0/5700", 22.25) == 22.25
+    [new] = records(platform, 1)
+    assert (new["event"], new["ep"], new["ver"], new["bnd"]) == ("new", "node-ep-1", "1.0", "U")
+    assert {link["url"] for link in new["links"]} >= {"/3303/0", "/3304/0"}
+    device.do("update")
+    device.do("unregister")
+    assert [r["event"] for r in records(platform, 3)] == ["new", "update", "delete"]
+    assert platform.stats()["lwm2m"]["registrations"] == 0
+
+
+def test_a_registration_not_renewed_within_its_lifetime_expires(
+    platform: EmbeddedPlatform, devices: Any
+) -> None:
+    device = devices("node-ep-2", lifetime_s=2)
+    device.do("create", path="/3303/0")
+    device.do("register")
+    assert [r["event"] for r in records(platform, 2, timeout_s=15)] == ["new", "expired"]
+    assert platform.stats()["lwm2m"]["registrations"] == 0
