@@ -15,15 +15,20 @@ from typing import Any
 import msgspec
 
 from iotstream.config import Settings
+from iotstream.exceptions import IotStreamError
 from iotstream.ingest.lwm2m.config import REGISTRATIONS
 from iotstream.log.base import BaseProducer
 from iotstream.log.types import TopicSpec
 from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
 
-__all__ = ["Lwm2mRole"]
+__all__ = ["Lwm2mRole", "Lwm2mStartError"]
 
 _log = logging.getLogger(__name__)
+
+
+class Lwm2mStartError(IotStreamError):
+    pass
 
 
 class Lwm2mRole(ThreadedRole):
@@ -35,6 +40,8 @@ class Lwm2mRole(ThreadedRole):
         self._server: Any = None  # a RegistrationServer; its module (and aiocoap) loads when configured
         self._producer: BaseProducer | None = None
         self._ingesting = ThreadPoolExecutor(1, thread_name_prefix="iotstream-lwm2m-ingest")
+        self._listening = threading.Event()  # set once the port is bound, or binding failed
+        self._failure: BaseException | None = None
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
@@ -65,11 +72,23 @@ class Lwm2mRole(ThreadedRole):
             settings.host, settings.port, publish, settings.grace, observer=observer
         )
         self.spawn("iotstream-lwm2m", self._serve)
+        if not self._listening.wait(30) or self._failure is not None:  # devices may register once it returns
+            raise Lwm2mStartError(
+                f"the LwM2M server could not listen on udp [{settings.host}]:{settings.port}: {self._failure}"
+            )
 
     def _serve(self, stop: threading.Event) -> None:
         async def main() -> None:
             done = asyncio.Event()
             serving = asyncio.create_task(self._server.serve(done))
+            ready = asyncio.create_task(self._server.ready.wait())
+            await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
+            if serving.done():
+                self._failure = serving.exception() or RuntimeError("it stopped at once")
+            ready.cancel()
+            self._listening.set()
+            if self._failure is not None:
+                return  # `start` raises it
             while not stop.is_set():  # the role's stop is a thread's event: looked at 5 times a second
                 finished, _ = await asyncio.wait({serving}, timeout=0.2)
                 if finished:

@@ -3,7 +3,10 @@ leaves its records on `lwm2m.registrations` (keyed by endpoint name), and a regi
 temperature, observed, is stored as readings of `<endpoint>/3303/0/5700`."""
 
 import asyncio
+import gc
+import socket
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from aiocoap import resource
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
 from iotstream.ingest.lwm2m.config import REGISTRATIONS
+from iotstream.roles.lwm2m import Lwm2mStartError
 from tests.servers import free_port
 
 
@@ -114,3 +118,18 @@ async def stored(url: str, key: str, value: float, timeout_s: float = 20) -> flo
                 return value
             await asyncio.sleep(0.2)
     return None
+
+
+def test_a_port_already_taken_fails_the_start_with_the_reason(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as taken:
+        taken.bind(("::", 0))
+        port = taken.getsockname()[1]
+        lwm2m = {"enabled": True, "host": "::", "port": port}
+        platform = EmbeddedPlatform(load_settings(data_dir=tmp_path, api={"port": 0}, lwm2m=lwm2m))
+        with pytest.raises(
+            Lwm2mStartError, match=rf"the LwM2M server could not listen on udp \[::\]:{port}: .*in use"
+        ):
+            platform.start()
+    with warnings.catch_warnings():  # aiocoap leaves the socket it could not bind to the collector
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
