@@ -50,8 +50,11 @@ test-slow: $(VENV)/.installed-dev browser mosquitto $(LWM2M_DEVICE)
 # The LwM2M tests drive a real client, Telefonica's lwm2m-node-lib, with the machine's Node.js; npm
 # installs it from tests/lwm2m_device/package-lock.json.
 $(LWM2M_DEVICE): tests/lwm2m_device/package-lock.json
-	npm ci --prefix tests/lwm2m_device --no-audit --no-fund --loglevel=error
-	touch $@
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/lwm2m_device --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "the LwM2M client tests need Node.js and npm: sudo apt-get install nodejs npm"; \
+	fi
 
 # The dashboard test drives Debian's Chromium. As root on Debian this installs it; elsewhere it says how.
 browser:
