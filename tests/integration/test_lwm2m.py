@@ -3,10 +3,8 @@ leaves its records on `lwm2m.registrations` (keyed by endpoint name), and a regi
 temperature, observed, is stored as readings of `<endpoint>/3303/0/5700`."""
 
 import asyncio
-import gc
 import socket
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +128,3 @@ def test_a_port_already_taken_fails_the_start_with_the_reason(tmp_path: Path) ->
             Lwm2mStartError, match=rf"the LwM2M server could not listen on udp \[::\]:{port}: .*in use"
         ):
             platform.start()
-    with warnings.catch_warnings():  # aiocoap leaves the socket it could not bind to the collector
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()

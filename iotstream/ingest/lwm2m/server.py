@@ -10,6 +10,7 @@ reason as the payload, and never stop the server.
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,7 @@ class RegistrationServer:
         self.ready = asyncio.Event()
 
     async def serve(self, stop: asyncio.Event) -> None:
+        _check_free(self.host, self.port)
         context = self._context = await aiocoap.Context.create_server_context(
             self._site, bind=(self.host, self.port), transports=["udp6"]
         )
@@ -167,6 +169,17 @@ class _Registration(resource.Resource):
             return aiocoap.Message(code=aiocoap.NOT_FOUND)
         self._server.removed(self._id, record)
         return aiocoap.Message(code=aiocoap.DELETED)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise OSError if the UDP port is taken. aiocoap binds with SO_REUSEPORT, so a second server
+    would silently share the port with the first (each getting part of the datagrams); and when its
+    bind fails, it leaves the socket it made open."""
+    if port == 0:
+        return
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.bind(address)
 
 
 def _address(request: aiocoap.Message) -> tuple[str, int]:
