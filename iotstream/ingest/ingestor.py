@@ -10,6 +10,7 @@ without bound.
 """
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -25,6 +26,7 @@ from iotstream.ingest.avro import AvroFrameError, AvroReadings, is_framed
 from iotstream.ingest.config import IngestSettings
 from iotstream.ingest.readings import InvalidPayloadError, ItemError, parse_items, parse_readings
 from iotstream.log.base import BaseLog
+from iotstream.log.exceptions import LogError
 from iotstream.log.topics import DEADLETTER, OBSERVATIONS
 from iotstream.log.types import RecordMetadata
 from iotstream.models import Observation
@@ -37,6 +39,7 @@ Done = Callable[[Exception | None], None]
 Unstorable = Callable[[Sequence[Observation]], dict[int, str]]
 Parsed = tuple[list[Observation], list[ItemError]]  # a payload's readings and its rejected items
 _encoder = msgspec.json.Encoder()
+_log = logging.getLogger(__name__)
 
 
 class _Record(msgspec.Struct, gc=False):
@@ -309,6 +312,25 @@ class Ingestor:
     def _release(self, count: int) -> None:
         with self._lock:
             self._pending -= count
+
+    def offer(self, readings: list[dict[str, Any]], source: str) -> int:
+        """Readings a device adapter polled or was notified of (Modbus, LwM2M), taken as an import's
+        rows; each refused one is dead-lettered with its reason under `source`. When the log is busy
+        or away they are dropped with a warning, not retried: the next poll or notification brings
+        newer values, and the adapter must go on. Returns how many were taken."""
+
+        def done(error: Exception | None) -> None:
+            if error is not None:
+                _log.error("%s: the log did not take %d readings: %s", source, len(readings), error)
+
+        try:
+            result = self.submit_items(readings, done)
+        except (IngestBusyError, LogError) as err:
+            _log.warning("%s: %d readings dropped: %s", source, len(readings), err)
+            return 0
+        for rejected in result.rejected:
+            self.dead_letter(_encoder.encode(readings[rejected.position]), rejected.error, source)
+        return result.accepted
 
     def dead_letter(self, payload: bytes, reason: str, source: str) -> None:
         """Keep a payload nobody could use, with why, on the dead-letter topic (never retried)."""

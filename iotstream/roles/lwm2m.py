@@ -7,10 +7,9 @@ thread, so a registration of new datastreams in the catalog never holds up the C
 """
 
 import asyncio
-import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -22,9 +21,10 @@ from iotstream.log.types import TopicSpec
 from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
 
-__all__ = ["Lwm2mRole", "Lwm2mStartError"]
+if TYPE_CHECKING:
+    from iotstream.ingest.lwm2m.server import RegistrationServer
 
-_log = logging.getLogger(__name__)
+__all__ = ["Lwm2mRole", "Lwm2mStartError"]
 
 
 class Lwm2mStartError(IotStreamError):
@@ -37,7 +37,7 @@ class Lwm2mRole(ThreadedRole):
 
     def __init__(self) -> None:
         super().__init__()
-        self._server: Any = None  # a RegistrationServer; its module (and aiocoap) loads when configured
+        self._server: RegistrationServer | None = None  # its module (and aiocoap) loads when enabled
         self._producer: BaseProducer | None = None
         self._ingesting = ThreadPoolExecutor(1, thread_name_prefix="iotstream-lwm2m-ingest")
         self._listening = threading.Event()  # set once the port is bound, or binding failed
@@ -62,26 +62,26 @@ class Lwm2mRole(ThreadedRole):
         ingestor = parts.ingestor
 
         def take(readings: list[dict[str, Any]]) -> None:
-            self._ingesting.submit(_ingest, ingestor, readings)
+            self._ingesting.submit(ingestor.offer, readings, "lwm2m")
 
         def refuse(payload: bytes, reason: str, where: str) -> None:
             self._ingesting.submit(ingestor.dead_letter, payload, reason, where)
 
         observer = Observer(take, refuse)
-        self._server = RegistrationServer(
+        self._server = server = RegistrationServer(
             settings.host, settings.port, publish, settings.grace, observer=observer
         )
-        self.spawn("iotstream-lwm2m", self._serve)
+        self.spawn("iotstream-lwm2m", lambda stop: self._serve(server, stop))
         if not self._listening.wait(30) or self._failure is not None:  # devices may register once it returns
             raise Lwm2mStartError(
                 f"the LwM2M server could not listen on udp [{settings.host}]:{settings.port}: {self._failure}"
             )
 
-    def _serve(self, stop: threading.Event) -> None:
+    def _serve(self, server: "RegistrationServer", stop: threading.Event) -> None:
         async def main() -> None:
             done = asyncio.Event()
-            serving = asyncio.create_task(self._server.serve(done))
-            ready = asyncio.create_task(self._server.ready.wait())
+            serving = asyncio.create_task(server.serve(done))
+            ready = asyncio.create_task(server.ready.wait())
             await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
             if serving.done():
                 self._failure = serving.exception() or RuntimeError("it stopped at once")
@@ -94,7 +94,7 @@ class Lwm2mRole(ThreadedRole):
                 if finished:
                     break
             done.set()
-            await serving  # raises what ended it early (a port in use), for the role's problems
+            await serving  # raises what ended it while it ran, for the role's problems
 
         asyncio.run(main())
 
@@ -112,7 +112,7 @@ class Lwm2mRole(ThreadedRole):
         return {
             "lwm2m": {
                 "registrations": len(self._server.registrations),
-                "notifications": observer.notifications,
+                "notifications": 0 if observer is None else observer.notifications,
             }
         }
 
@@ -120,19 +120,3 @@ class Lwm2mRole(ThreadedRole):
         if self._server is None:
             return []
         return [f"lwm2m: CoAP on udp [{self._server.host}]:{self._server.port}, registrations at /rd"]
-
-
-def _ingest(ingestor: Any, readings: list[dict[str, Any]]) -> None:
-    """Notified values into the ingestor: those it refuses are dead-lettered with the reason."""
-
-    def done(error: Exception | None) -> None:
-        if error is not None:
-            _log.error("lwm2m: the log did not take %d readings: %s", len(readings), error)
-
-    try:
-        result = ingestor.submit_items(readings, done)
-    except Exception as err:  # busy or refusing for now: a notification is not retried
-        _log.warning("lwm2m: %d readings were dropped: %s", len(readings), err)
-        return
-    for rejected in result.rejected:
-        ingestor.dead_letter(repr(readings[rejected.position]).encode(), rejected.error, "lwm2m")

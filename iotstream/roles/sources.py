@@ -2,7 +2,7 @@
 from Modbus devices it polls (`[[modbus]]`)."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -15,6 +15,9 @@ from iotstream.log.types import TopicSpec
 from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
 
+if TYPE_CHECKING:
+    from iotstream.ingest.modbus.poller import ModbusPoller
+
 __all__ = ["SourcesRole"]
 
 
@@ -25,7 +28,7 @@ class SourcesRole(ThreadedRole):
     def __init__(self) -> None:
         super().__init__()
         self.sources: list[TopicSource] = []
-        self.pollers: list[Any] = []  # ModbusPoller, whose module (and pymodbus) loads when configured
+        self.pollers: list[ModbusPoller] = []  # its module (and pymodbus) loads when devices are configured
         self._closers: list[Callable[[], None]] = []
 
     @classmethod

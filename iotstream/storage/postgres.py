@@ -82,11 +82,11 @@ _UPSERT_LATEST = (
     " WHERE excluded.phenomenon_time >= latest.phenomenon_time"
 )
 
-# The bounds let the planner skip the months outside them; a month with no partition holds nothing.
 _DELETE_ALERTS = (
     "DELETE FROM alerts a USING unnest(%s::text[], %s::text[], %s::bigint[]) AS d(rule, datastream, start)"
     " WHERE a.rule = d.rule AND a.datastream = d.datastream AND a.start_time = d.start"
 )
+# The bounds let the planner skip the months outside them; a month with no partition holds nothing.
 _DELETE_READINGS = (
     "DELETE FROM observations WHERE datastream = %s AND phenomenon_time >= %s AND phenomenon_time <= %s"
     " AND phenomenon_time = ANY(%s::bigint[]) RETURNING phenomenon_time"
@@ -182,29 +182,21 @@ class PostgresStorage(BaseStorage):
         return rejected
 
     def write_alerts(self, rows: Sequence[Alert]) -> list[Rejected]:
+        """Upserts and retractions of one batch in one transaction."""
         good, rejected = split_valid(rows, check_alert)
-        good, retracted = latest_episodes(good)
-        if retracted:
-            doomed = [[a.rule for a in retracted], [a.datastream for a in retracted]]
-            with self._lock, self._transaction() as cur:
+        kept, retracted = latest_episodes(good)
+        if not kept and not retracted:
+            return rejected
+        data = (
+            (a.rule, a.datastream, a.start_ms, a.last_ms, a.max, a.avg, a.threshold, a.state, a.closed_ms,
+             a.updated_ms)
+            for a in kept
+        )  # fmt: skip
+        with self._lock, self._transaction() as cur:
+            if retracted:
+                doomed = ([a.rule for a in retracted], [a.datastream for a in retracted])
                 cur.execute(_DELETE_ALERTS, (*doomed, [a.start_ms for a in retracted]))
-        if good:
-            data = (
-                (
-                    a.rule,
-                    a.datastream,
-                    a.start_ms,
-                    a.last_ms,
-                    a.max,
-                    a.avg,
-                    a.threshold,
-                    a.state,
-                    a.closed_ms,
-                    a.updated_ms,
-                )
-                for a in good
-            )
-            with self._lock, self._transaction() as cur:
+            if kept:
                 self._stage(cur, "alerts", ALERT_COLUMNS, data)
                 pgcopy.merge(cur, "alerts", ALERT_COLUMNS, "rule, datastream, start_time")
         return rejected

@@ -18,7 +18,7 @@ from typing import Any
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
-from iotstream.ingest.ingestor import IngestBusyError, Ingestor, problem_of
+from iotstream.ingest.ingestor import Ingestor
 from iotstream.ingest.modbus.config import ModbusSettings, RegisterSettings
 from iotstream.ingest.modbus.registers import decode
 
@@ -71,7 +71,7 @@ class ModbusPoller:
             return
         self._answered(now_ms)
         if readings:
-            self._submit(readings)
+            self.counts["readings"] += self._ingestor.offer(readings, f"modbus:{self.settings.label}")
 
     def _read(self, client: ModbusTcpClient, now_ms: int) -> list[dict[str, Any]]:
         if not client.connected and not client.connect():
@@ -89,23 +89,6 @@ class ModbusPoller:
             value = decode(list(response.registers), register)
             readings.append({"datastream": register.datastream, "time": now_ms, "value": value})
         return readings
-
-    def _submit(self, readings: list[dict[str, Any]]) -> None:
-        def done(error: Exception | None) -> None:
-            if error is not None:
-                _log.error(
-                    "modbus %s: the log did not take a poll's readings: %s", self.settings.label, error
-                )
-
-        try:
-            result = self._ingestor.submit_items(readings, done)
-        except IngestBusyError as err:
-            _log.warning("modbus %s: a poll's readings were dropped: %s", self.settings.label, err)
-            return
-        self.counts["readings"] += result.accepted
-        for rejected in result.rejected:
-            payload = repr(readings[rejected.position]).encode()
-            self._ingestor.dead_letter(payload, problem_of(result), f"modbus:{self.settings.label}")
 
     def _refuse(self, register: RegisterSettings, reason: str) -> None:
         if self._refused.get(register.datastream) != reason:

@@ -93,7 +93,7 @@ def test_values_become_readings_and_a_refused_value_is_dead_lettered(log: BaseLo
     ]
     [letter] = read(log, DEADLETTER, 1)
     headers = dict(letter.headers)
-    assert headers["reason"] == b"item 0: 'value' nan is not a finite number"
+    assert headers["reason"] == b"'value' nan is not a finite number"
     assert headers["source"] == b"modbus:plc:502/1"
     assert poller.counts == {"polls": 2, "unanswered": 0, "readings": 2}
 
