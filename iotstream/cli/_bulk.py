@@ -10,11 +10,11 @@ from the retention settings alone.
 """
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from iotstream.config import Settings
-from iotstream.ingest.ingestor import IngestBusyError, Ingestor
+from iotstream.ingest.ingestor import Done, IngestBusyError, Ingestor, IngestResult
 from iotstream.models import Observation
 from iotstream.registry.access.quotas import DatastreamQuotas
 from iotstream.registry.datastreams import DatastreamKeys
@@ -54,6 +54,15 @@ class BulkIngest:
     def send(self, readings: list[dict[str, Any]]) -> list[tuple[int, str]]:
         """Take a batch; returns once the log has every accepted reading, with the refused ones'
         (index, reason)."""
+        return self._taken(lambda done: self._ingestor.submit_items(readings, done))
+
+    def send_columns(
+        self, datastreams: list[str], times: list[int], values: list[Any]
+    ) -> list[tuple[int, str]]:
+        """`send` of readings as columns (a typed Parquet batch), several times faster."""
+        return self._taken(lambda done: self._ingestor.submit_columns(datastreams, times, values, done))
+
+    def _taken(self, submit: Callable[[Done], IngestResult]) -> list[tuple[int, str]]:
         acknowledged, outcome = threading.Event(), []
 
         def done(error: Exception | None) -> None:
@@ -62,7 +71,7 @@ class BulkIngest:
 
         while True:
             try:
-                result = self._ingestor.submit_items(readings, done)
+                result = submit(done)
                 break
             except IngestBusyError:  # readings of earlier batches still wait for the log
                 self._ingestor.flush()

@@ -7,9 +7,10 @@ harmless: it keeps its message id and is stored once.
 """
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import typer
@@ -17,11 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from iotstream.cli._context import err_console, state
 from iotstream.client.files import Columns, chunks, count_rows, file_format
-from iotstream.client.sending import Sender, SendError
 from iotstream.exceptions import IotStreamError
 
 if TYPE_CHECKING:
     from iotstream.cli._bulk import BulkIngest
+    from iotstream.client.sending import Sender
 
 __all__ = ["import_file"]
 
@@ -62,6 +63,7 @@ def import_file(
     progress_file = file.with_name(file.name + ".import-state")
     done = 0 if restart else _resumed(progress_file, file)
     from iotstream.cli._bulk import BulkIngest, BulkIngestError  # the catalog's and log's modules
+    from iotstream.client.sending import Sender, SendError  # httpx, only to send over HTTP
 
     sender: Sender | BulkIngest = Sender(url, token) if url else BulkIngest(state(ctx).settings)
     try:
@@ -91,6 +93,14 @@ def _send(
         with _Batches(sender, file, progress_file) as batches:
             last_row = done
             for chunk in chunks(file, columns, skip=done):
+                if chunk.columns is not None and hasattr(sender, "send_columns"):  # straight into the log
+                    batches.send(pending, rows_of, last_row)  # in file order: what came before first
+                    pending, rows_of = [], []
+                    batches.send_columns(chunk.columns, chunk.last_row)
+                    last_row = chunk.last_row
+                    progress.update(task, completed=last_row)
+                    continue
+                chunk.as_readings()
                 for row, reason in chunk.refused:
                     err_console.print(f"row {row}: {reason}")
                 refused += len(chunk.refused)
@@ -130,26 +140,46 @@ class _Batches:
         self._in_flight.append(self._pool.submit(self._deliver, readings, rows_of, row))
         self._settle(keep=1)
 
+    def send_columns(self, columns: "tuple[list[str], list[int], list[Any]]", row: int) -> None:
+        """A whole batch of a typed Parquet file's rows, one reading each, as columns (`BulkIngest`)."""
+        self._in_flight.append(self._pool.submit(self._deliver_columns, columns, row))
+        self._settle(keep=1)
+
     def _settle(self, keep: int) -> None:
         while len(self._in_flight) > keep:
             self.sent += self._in_flight.popleft().result()
 
     def _deliver(self, readings: list[dict[str, object]], rows_of: list[int], row: int) -> int:
+        rejected = self._taken(lambda: self._sender.send(readings) if readings else [])
+        for index, reason in rejected:
+            err_console.print(f"row {rows_of[index]}: {reason}")
+        self._save(row)
+        return len(readings) - len(rejected)
+
+    def _deliver_columns(self, columns: "tuple[list[str], list[int], list[Any]]", row: int) -> int:
+        send_columns = self._sender.send_columns  # type: ignore[union-attr]  # `_send` checked it has one
+        rejected = self._taken(lambda: send_columns(*columns))
+        first = row - len(columns[0]) + 1
+        for index, reason in rejected:
+            err_console.print(f"row {first + index}: {reason}")
+        self._save(row)
+        return len(columns[0]) - len(rejected)
+
+    def _taken(self, send: "Callable[[], list[tuple[int, str]]]") -> list[tuple[int, str]]:
         if self._failed:  # an earlier batch was not taken: a later one must not move the resume point
             raise ImportFailedError("stopped after a batch that was not taken")
         try:
-            rejected = self._sender.send(readings) if readings else []
+            return send()
         except Exception:
             self._failed = True
             raise
-        for index, reason in rejected:
-            err_console.print(f"row {rows_of[index]}: {reason}")
+
+    def _save(self, row: int) -> None:
         stat = self._file.stat()
         state = {"rows": row, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
         written = self._progress_file.with_name(self._progress_file.name + ".new")
         written.write_bytes(msgspec.json.encode(state))
         written.replace(self._progress_file)  # whole or not at all, even when interrupted
-        return len(readings) - len(rejected)
 
     def __enter__(self) -> "_Batches":
         return self

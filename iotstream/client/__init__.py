@@ -15,32 +15,36 @@ Example::
             print(event)
 """
 
-from iotstream.client._readings import Rejected
-from iotstream.client.async_client import AsyncClient
-from iotstream.client.async_live import AsyncSubscription
-from iotstream.client.client import Client
-from iotstream.client.commands import AsyncTicket, CommandStatus, Ticket
-from iotstream.client.events import AlertEvent, Event, ReadingEvent, WindowEvent
-from iotstream.client.exceptions import (
-    AuthError,
-    BufferFullError,
-    ClientError,
-    DataFramesMissingError,
-    NotFoundError,
-    RejectedError,
-    RequestError,
-    UnreachableError,
-)
-from iotstream.client.live import ClosedError, Subscription
-from iotstream.client.registry import (
-    Datastream,
-    ObservedProperty,
-    RegisteredDatastream,
-    RegisteredThing,
-    Sensor,
-    Thing,
-    Unit,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from iotstream.client._readings import Rejected
+    from iotstream.client.async_client import AsyncClient
+    from iotstream.client.async_live import AsyncSubscription
+    from iotstream.client.client import Client
+    from iotstream.client.commands import AsyncTicket, CommandStatus, Ticket
+    from iotstream.client.events import AlertEvent, Event, ReadingEvent, WindowEvent
+    from iotstream.client.exceptions import (
+        AuthError,
+        BufferFullError,
+        ClientError,
+        DataFramesMissingError,
+        NotFoundError,
+        RejectedError,
+        RequestError,
+        UnreachableError,
+    )
+    from iotstream.client.live import ClosedError, Subscription
+    from iotstream.client.registry import (
+        Datastream,
+        ObservedProperty,
+        RegisteredDatastream,
+        RegisteredThing,
+        Sensor,
+        Thing,
+        Unit,
+    )
 
 __all__ = [
     "AlertEvent",
@@ -72,3 +76,43 @@ __all__ = [
     "UnreachableError",
     "WindowEvent",
 ]
+
+# Names load with their module on first use: the importer's `files` and `sending` are imported on
+# their own by `iotstream import`, which then need not load websockets and the rest of the client.
+_MODULE_OF = {
+    "AlertEvent": "events",
+    "AsyncClient": "async_client",
+    "AsyncSubscription": "async_live",
+    "AsyncTicket": "commands",
+    "AuthError": "exceptions",
+    "BufferFullError": "exceptions",
+    "Client": "client",
+    "ClientError": "exceptions",
+    "ClosedError": "live",
+    "CommandStatus": "commands",
+    "DataFramesMissingError": "exceptions",
+    "Datastream": "registry",
+    "Event": "events",
+    "NotFoundError": "exceptions",
+    "ObservedProperty": "registry",
+    "ReadingEvent": "events",
+    "RegisteredDatastream": "registry",
+    "RegisteredThing": "registry",
+    "Rejected": "_readings",
+    "RejectedError": "exceptions",
+    "RequestError": "exceptions",
+    "Sensor": "registry",
+    "Subscription": "live",
+    "Thing": "registry",
+    "Ticket": "commands",
+    "Unit": "registry",
+    "UnreachableError": "exceptions",
+    "WindowEvent": "events",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

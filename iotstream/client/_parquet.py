@@ -62,6 +62,9 @@ def _chunk(batch: pa.RecordBatch, columns: Columns, times: list[int | None], fir
     names = _column(batch, columns.datastream)
     values = _values(batch, columns)
     chunk = Chunk(last_row=first + batch.num_rows)
+    if _complete(batch, columns, names, times):
+        chunk.columns = (names, times, values)  # type: ignore[assignment]  # no None in times
+        return chunk
     readings, rows_of, refused = chunk.readings, chunk.rows_of, chunk.refused
     for row, name, when, value in zip(
         range(first + 1, first + batch.num_rows + 1), names, times, values, strict=True
@@ -76,6 +79,23 @@ def _chunk(batch: pa.RecordBatch, columns: Columns, times: list[int | None], fir
             readings.append({"datastream": str(name), "time": when, "value": value})
             rows_of.append(row)
     return chunk
+
+
+def _complete(batch: pa.RecordBatch, columns: Columns, names: list[Any], times: list[int | None]) -> bool:
+    """Whether every row gives a reading (the checks of `_chunk`'s loop, mostly from the columns'
+    null counts): named by text, with a time, and a number or text value."""
+    schema = batch.schema.names
+    if columns.datastream not in schema or columns.value not in schema or "value_json" in schema:
+        return False
+    name_column, value_column = batch.column(columns.datastream), batch.column(columns.value)
+    return (
+        pa.types.is_string(name_column.type)
+        and name_column.null_count == 0
+        and "" not in names
+        and None not in times
+        and value_column.null_count == 0
+        and (pa.types.is_integer(value_column.type) or pa.types.is_floating(value_column.type))
+    )
 
 
 def _column(batch: pa.RecordBatch, name: str) -> list[Any]:

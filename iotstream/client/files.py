@@ -65,6 +65,21 @@ class Chunk:
     rows_of: list[int] = field(default_factory=list)  # each reading's row (from 1)
     refused: list[tuple[int, str]] = field(default_factory=list)  # rows that gave none, with why
     last_row: int = 0
+    # Instead of `readings`: a long Parquet batch whose every row gave a reading, as the datastream,
+    # time (epoch ms) and value columns, its rows from `last_row - len + 1`. No dictionary per row.
+    columns: tuple[list[str], list[int], list[Any]] | None = None
+
+    def as_readings(self) -> None:
+        """Turn `columns` into `readings`, for a sender that takes rows."""
+        if self.columns is not None:
+            names, times, values = self.columns
+            first = self.last_row - len(names) + 1
+            self.readings = [
+                {"datastream": name, "time": when, "value": value}
+                for name, when, value in zip(names, times, values, strict=True)
+            ]
+            self.rows_of = list(range(first, self.last_row + 1))
+            self.columns = None
 
 
 def chunks(path: Path, columns: Columns, skip: int = 0) -> Iterator[Chunk]:

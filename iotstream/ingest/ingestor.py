@@ -22,13 +22,13 @@ import msgspec
 
 from iotstream._latency import LatencyHistogram
 from iotstream.exceptions import IotStreamError
+from iotstream.ingest import columns
 from iotstream.ingest.avro import AvroFrameError, AvroReadings, is_framed
 from iotstream.ingest.config import IngestSettings
 from iotstream.ingest.readings import InvalidPayloadError, ItemError, parse_items, parse_readings
 from iotstream.log.base import BaseLog
 from iotstream.log.exceptions import LogError
 from iotstream.log.topics import DEADLETTER, OBSERVATIONS
-from iotstream.log.types import RecordMetadata
 from iotstream.models import Observation
 from iotstream.registry.access.principal import Scope, owner_of
 
@@ -81,32 +81,6 @@ class IngestCounts:
     accepted: int = 0
     rejected: int = 0
     dead_lettered: int = 0
-
-
-class _Acks:
-    """Counts the log's acknowledgements of one payload; calls `done` once, after the last.
-
-    Called once per reading, so it takes no lock: under the GIL `next` on a count is atomic, and
-    exactly one call draws the last number."""
-
-    def __init__(
-        self, expected: int, done: Done, release: Callable[[int], None], timing: tuple[LatencyHistogram, int]
-    ) -> None:
-        self._expected = expected
-        self._calls = itertools.count(1)
-        self._timing = timing  # where to record how long the log took, and since when
-        self._error: Exception | None = None
-        self._done = done
-        self._release = release
-
-    def __call__(self, error: Exception | None, metadata: RecordMetadata) -> None:
-        if error is not None and self._error is None:
-            self._error = error
-        if next(self._calls) == self._expected:
-            self._release(self._expected)
-            histogram, since_ms = self._timing
-            histogram.add_same(time.time_ns() // 1_000_000, since_ms, self._expected)
-            self._done(self._error)
 
 
 class Ingestor:
@@ -216,6 +190,30 @@ class Ingestor:
         self._take(readings, len(parsed[1]), done, received_ms)
         return IngestResult(len(readings), parsed[1])
 
+    def submit_columns(
+        self, datastreams: list[str], times: list[int], values: list[Any], done: Done
+    ) -> IngestResult:
+        """Readings as columns (a typed Parquet batch of an import): what `submit_items` gives for their
+        rows, several times faster. Columns a check a column at a time cannot vouch for, datastreams
+        to register or refuse, and readings older than the store keeps take the row-by-row way."""
+        if not columns.regular(datastreams, times, values):
+            return self.submit_items(columns.rows(datastreams, times, values), done)
+        self._check_room()
+        received_ms = self._clock()
+        ends = columns.extremes(datastreams, times, received_ms)
+        if self._unstorable(ends) or not all(map(self._known, set(datastreams))):
+            return self.submit_items(columns.rows(datastreams, times, values), done)
+        ids = columns.message_ids(datastreams, times, values)
+        encode = _encoder.encode
+        records = [
+            encode(_Record(name, when, value, id_, received_ms))
+            for name, when, value, id_ in zip(datastreams, times, values, ids, strict=True)
+        ]
+        self.counts.accepted += len(records)
+        self._produce_encoded(records, datastreams, times, done, received_ms)
+        self._observed(ends)
+        return IngestResult(len(records))
+
     def _decoder(self) -> AvroReadings:
         if self._avro is None:
             raise InvalidPayloadError("this process takes no Avro readings (it has no schema registry)")
@@ -295,19 +293,35 @@ class Ingestor:
 
     def _produce(self, readings: list[Observation], done: Done, received_ms: int) -> None:
         encode = _encoder.encode
-        keys = {key: key.encode() for key in {r.datastream for r in readings}}
-        records = [
-            (
-                encode(_Record(r.datastream, r.phenomenon_time_ms, r.result, r.id, r.result_time_ms)),
-                keys[r.datastream],
-                r.phenomenon_time_ms,
-            )
+        values = [
+            encode(_Record(r.datastream, r.phenomenon_time_ms, r.result, r.id, r.result_time_ms))
             for r in readings
         ]
+        self._produce_encoded(
+            values,
+            [r.datastream for r in readings],
+            [r.phenomenon_time_ms for r in readings],
+            done,
+            received_ms,
+        )
+
+    def _produce_encoded(
+        self, values: list[bytes], datastreams: list[str], times: list[int], done: Done, received_ms: int
+    ) -> None:
+        keys = {key: key.encode() for key in set(datastreams)}
+        count = len(values)
         with self._lock:  # once they are encoded: an error before leaves nothing pending
-            self._pending += len(readings)
-        acks = _Acks(len(readings), done, self._release, (self.log_latency, received_ms))
-        self._producer.produce_many(OBSERVATIONS, records, acks)  # every ack runs, even on an error
+            self._pending += count
+
+        def acknowledged(error: Exception | None) -> None:
+            self._release(count)
+            self.log_latency.add_same(time.time_ns() // 1_000_000, received_ms, count)
+            done(error)
+
+        # `acknowledged` runs once, even on an error
+        self._producer.produce_many(
+            OBSERVATIONS, values, list(map(keys.__getitem__, datastreams)), times, acknowledged
+        )
 
     def _release(self, count: int) -> None:
         with self._lock:

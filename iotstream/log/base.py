@@ -5,6 +5,7 @@ committed offsets, admin) so the embedded SQLite log and a real Kafka cluster ar
 Offsets follow Kafka: a committed offset is the offset of the *next* record to read.
 """
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from types import TracebackType
@@ -12,6 +13,7 @@ from typing import Self
 
 from iotstream.log.exceptions import LogError
 from iotstream.log.types import (
+    BatchCallback,
     DeliveryCallback,
     GroupLag,
     Headers,
@@ -71,28 +73,54 @@ class BaseProducer(_Closable):
     def produce_many(
         self,
         topic: str,
-        records: Sequence[tuple[bytes | None, bytes | None, int | None]],
-        on_delivery: DeliveryCallback,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None],
+        timestamps_ms: Sequence[int],
+        on_done: BatchCallback,
     ) -> None:
-        """Queue records of one topic, each `(value, key, timestamp_ms)`, with one callback for all.
+        """Queue records of one topic, the i-th of `values`, `keys` and `timestamps_ms` each, and call
+        `on_done(error)` once: after the log has acknowledged all of them (with the first error, if
+        any), or at once when they could not be queued (then the error is raised too).
 
-        Every record's callback runs once: one that could not be queued gets the error at once, and the
-        error is raised. A backend that can take a batch in one step (the SQLite log: one lock, not one
-        per record) overrides this; ingestion writes every reading through it.
+        Ingestion writes every reading through this, so a backend that can take a batch in one step
+        overrides it: the SQLite log queues all or none, with no callback per record.
         """
+        if not len(values) == len(keys) == len(timestamps_ms):
+            raise ValueError("produce_many: values, keys and timestamps_ms differ in length")
+        countdown = _Countdown(len(values), on_done)
         queued = 0
         try:
-            for value, key, timestamp_ms in records:
-                self.produce(topic, value, key, timestamp_ms=timestamp_ms, on_delivery=on_delivery)
+            for value, key, timestamp_ms in zip(values, keys, timestamps_ms, strict=True):
+                self.produce(topic, value, key, timestamp_ms=timestamp_ms, on_delivery=countdown)
                 queued += 1
         except LogError as err:
-            for _ in range(len(records) - queued):
-                on_delivery(err, RecordMetadata(topic, -1, -1, 0))
+            for _ in range(len(values) - queued):
+                countdown(err, RecordMetadata(topic, -1, -1, 0))
             raise
 
     @abstractmethod
     def flush(self, timeout_s: float | None = None) -> int:
         """Wait until every queued record is acknowledged; return how many are still pending."""
+
+
+class _Countdown:
+    """A delivery callback for many records that calls `on_done` once, after the last."""
+
+    def __init__(self, expected: int, on_done: BatchCallback) -> None:
+        self._left = expected
+        self._error: Exception | None = None
+        self._on_done = on_done
+        self._lock = threading.Lock()  # Kafka's callbacks run on whichever thread polls
+        if expected == 0:
+            on_done(None)
+
+    def __call__(self, error: Exception | None, metadata: RecordMetadata) -> None:
+        with self._lock:
+            self._error = self._error or error
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._on_done(self._error)
 
 
 class BaseAtomicProducer(_Closable):

@@ -8,6 +8,7 @@ from typing import Literal, NamedTuple
 import msgspec
 
 __all__ = [
+    "BatchCallback",
     "CleanupPolicy",
     "DeliveryCallback",
     "GroupLag",
@@ -81,6 +82,7 @@ class RecordMetadata(msgspec.Struct, frozen=True, gc=False):
 
 
 DeliveryCallback = Callable[[Exception | None, RecordMetadata], None]
+BatchCallback = Callable[[Exception | None], None]  # once for a whole `produce_many`
 PartitionsCallback = Callable[[list[TopicPartition]], None]
 
 

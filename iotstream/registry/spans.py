@@ -10,9 +10,9 @@ span updates are not catalog changes that the registry topics or the MQTT extens
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any, Self
+from typing import Any, Self, cast
 
-from sqlalchemy import case, update
+from sqlalchemy import Table, bindparam, case, update
 from sqlalchemy.orm import Session
 
 from iotstream.models import Observation
@@ -98,25 +98,34 @@ def merge(into: Spans, spans: Spans) -> None:
 
 
 def widen(session: Session, spans: Spans) -> None:
-    """Each (Multi)Datastream's spans grown to take in `spans` (one UPDATE per one touched)."""
-    ds = models.Stream
-    for key, (start, end, result_start, result_end) in sorted(spans.items()):  # one lock order for all
-        session.execute(
-            update(ds)
-            .where(ds.key == key)
-            .values(
-                phenomenon_start_ms=_lower(ds.phenomenon_start_ms, start),
-                phenomenon_end_ms=_higher(ds.phenomenon_end_ms, end),
-                result_start_ms=_lower(ds.result_start_ms, result_start),
-                result_end_ms=_higher(ds.result_end_ms, result_end),
-            )
-            .execution_options(synchronize_session=False)
-        )
+    """Each (Multi)Datastream's spans grown to take in `spans`: one statement, run for each touched
+    one in key order (one lock order for all writers). Built per row, the statement cost a
+    millisecond of CPU each, a tenth of a core at a hundred datastreams a second."""
+    if spans:
+        rows = [
+            {"k": key, "start": start, "end": end, "rstart": rstart, "rend": rend}
+            for key, (start, end, rstart, rend) in sorted(spans.items())
+        ]
+        session.connection().execute(_WIDEN, rows)  # Core: the ORM would take a list as updates by id
 
 
-def _lower(column: Any, value: int) -> Any:
+def _lower(column: Any, value: Any) -> Any:
     return case((column.is_(None) | (column > value), value), else_=column)
 
 
-def _higher(column: Any, value: int) -> Any:
+def _higher(column: Any, value: Any) -> Any:
     return case((column.is_(None) | (column < value), value), else_=column)
+
+
+_TABLE = cast(Table, models.Stream.__table__)
+_STREAMS = _TABLE.c
+_WIDEN = (
+    update(_TABLE)
+    .where(_STREAMS.key == bindparam("k"))
+    .values(
+        phenomenon_start_ms=_lower(_STREAMS.phenomenon_start_ms, bindparam("start")),
+        phenomenon_end_ms=_higher(_STREAMS.phenomenon_end_ms, bindparam("end")),
+        result_start_ms=_lower(_STREAMS.result_start_ms, bindparam("rstart")),
+        result_end_ms=_higher(_STREAMS.result_end_ms, bindparam("rend")),
+    )
+)

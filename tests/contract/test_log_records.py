@@ -2,11 +2,12 @@
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from iotstream.log import BaseConsumer, BaseLog, TopicPartition, TopicSpec
-from iotstream.log.exceptions import RecordTooLargeError, UnknownTopicError
+from iotstream.log import BaseConsumer, BaseLog, BaseProducer, TopicPartition, TopicSpec
+from iotstream.log.exceptions import InvalidRecordError, RecordTooLargeError, UnknownTopicError
 from iotstream.log.partitioner import partition_for
 from tests.contract.helpers import consume, produce_acked
 
@@ -177,33 +178,53 @@ def test_poll_returns_empty_after_its_timeout(log: BaseLog, new_topic: Callable[
     consumer.close()
 
 
-def test_produce_many_queues_a_batch_of_one_topic_with_one_callback_for_each_record(
+def test_produce_many_queues_a_batch_of_one_topic_and_answers_it_once(
     make_log: Callable[..., BaseLog],
 ) -> None:
-    """Every record is answered once, queued or not; a record the log refuses raises, and the records
-    after it are not queued (the SQLite log queues none of the batch then; Kafka those before it)."""
+    """`on_done` runs once per batch, after the log has every record, or at once with the error when
+    a record is refused (the SQLite log then queues none of the batch; Kafka those before it)."""
     log = make_log(max_record_bytes=1_000, auto_create_topics=False)
     log.create_topic(TopicSpec("many", partitions=2))
-    acks: list[tuple[Exception | None, int]] = []
     records = [(f"v{i}".encode(), f"k{i % 5}".encode(), 1_000 + i) for i in range(300)]
-    bad = [(b"ok", b"k0", None), (b"x" * 2_000, b"k0", None), (b"after", b"k0", None)]
+    unkeyed = [(f"u{i}".encode(), None, 2_000 + i) for i in range(10)]
+    bad = [(b"ok", b"k0", 1), (b"x" * 2_000, b"k0", 2), (b"after", b"k0", 3)]
+    done: list[Exception | None] = []
     failed: list[Exception | None] = []
+
+    def produce(producer: BaseProducer, topic: str, batch: list[Any], into: list[Exception | None]) -> None:
+        values, keys, times = (list(column) for column in zip(*batch, strict=True))
+        producer.produce_many(topic, values, keys, times, into.append)
+
     with log.producer() as producer:
-        producer.produce_many("many", records, lambda error, meta: acks.append((error, meta.partition)))
+        produce(producer, "many", records, done)
+        produce(producer, "many", unkeyed, done)
+        producer.produce_many("many", [], [], [], done.append)  # answered at once
         with pytest.raises(RecordTooLargeError):
-            producer.produce_many("many", bad, lambda error, meta: failed.append(error))
+            produce(producer, "many", bad, failed)
         with pytest.raises(UnknownTopicError):
-            producer.produce_many("nope", [(b"x", None, None)], lambda error, meta: failed.append(error))
+            produce(producer, "nope", [(b"x", None, 1)], failed)
+        with pytest.raises(InvalidRecordError):
+            producer.produce_many("many", ["text"], [None], [1], failed.append)  # type: ignore[list-item]
         assert producer.flush(10) == 0
-    assert len(acks) == 300
-    assert all(error is None for error, _ in acks)
-    assert sorted(p for _, p in acks) == sorted(partition_for(k, 2) for _, k, _ in records)
-    assert len(failed) == 4
-    assert any(isinstance(error, RecordTooLargeError) for error in failed)
-    assert any(isinstance(error, UnknownTopicError) for error in failed)
-    queued = failed.count(None)  # of `bad`: "ok" at most
+    assert done == [None, None, None]
+    assert len(failed) == 3  # Kafka answers the batch too large once its queued record landed
+    assert {type(e) for e in failed} == {RecordTooLargeError, UnknownTopicError, InvalidRecordError}
     consumer = log.consumer()
     consumer.assign([TopicPartition("many", p) for p in (0, 1)])
-    values = [r.value for r in consume(consumer, 300 + queued)]
+    landed = consume(consumer, 310, timeout_s=5)
+    landed += consumer.poll(max_records=10, timeout_s=1.0)  # of `bad`: "ok" at most (Kafka)
     consumer.close()
-    assert sorted(values) == sorted([v for v, _, _ in records] + [b"ok"] * queued)
+    ours = [r.value for r in landed if r.value != b"ok"]
+    assert sorted(ours) == sorted(v for v, _, _ in records + unkeyed)
+    assert len(landed) - len(ours) <= 1
+    for record in landed:
+        if record.key is not None:
+            assert record.partition == partition_for(record.key, 2)
+        if record.value.startswith(b"v"):
+            assert record.timestamp_ms == 1_000 + int(record.value[1:])
+    by_partition: dict[int, list[bytes]] = {}
+    for record in landed:
+        by_partition.setdefault(record.partition, []).append(record.value)
+    for values in by_partition.values():  # each partition keeps the batch's order
+        keyed = [v for v in values if v.startswith(b"v")]
+        assert keyed == sorted(keyed, key=lambda v: int(v[1:]))

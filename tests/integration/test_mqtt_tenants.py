@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from iotstream.cli.certs import make_dev_certificates
+from iotstream.cli._certs import make_dev_certificates
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
 from iotstream.ingest import mqtt_broker

@@ -14,8 +14,9 @@ from iotstream.log.exceptions import LogClosedError, UnknownTopicError
 from iotstream.log.sqlite import _catalog
 from iotstream.log.sqlite._db import connect, sqlite_path, translate_errors
 from iotstream.log.sqlite._maintenance import run_maintenance
+from iotstream.log.sqlite._writer import GroupCommitWriter
 from iotstream.log.sqlite.consumer import SqliteConsumer
-from iotstream.log.sqlite.producer import GroupCommitWriter, SqliteAtomicProducer, SqliteProducer
+from iotstream.log.sqlite.producer import SqliteAtomicProducer, SqliteProducer
 from iotstream.log.types import (
     GroupLag,
     MaintenanceReport,

@@ -1,161 +1,37 @@
-"""Producing to the SQLite log: many records per transaction, acknowledged once on disk (group commit).
-
-`produce()` only validates and appends to an in-memory queue. One writer thread per log takes
-everything queued (after waiting at most `linger_ms` for more), writes one batch row per partition in
-a single transaction, commits (fsync) and then runs the delivery callbacks. Records produced while a
-commit is in flight ride the next one, so throughput grows with load instead of collapsing.
+"""Producing to the SQLite log: validation and partitioning here, durability in the process's one
+writer thread (`_writer.GroupCommitWriter`), which commits many records per transaction and
+acknowledges them once on disk.
 """
 
-import logging
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from itertools import compress
+from operator import add
 
 from iotstream.log.base import BaseAtomicProducer, BaseProducer
 from iotstream.log.config import LogSettings
-from iotstream.log.exceptions import (
-    InvalidRecordError,
-    LogClosedError,
-    LogError,
-    ProducerQueueFullError,
-    RecordTooLargeError,
-)
+from iotstream.log.exceptions import InvalidRecordError, LogClosedError, LogError, RecordTooLargeError
 from iotstream.log.partitioner import partition_for
 from iotstream.log.sqlite._catalog import TopicCache, TopicRow
-from iotstream.log.sqlite._db import commit_signal, connect
-from iotstream.log.sqlite._write import Pending, write_batches
-from iotstream.log.types import CleanupPolicy, DeliveryCallback, Headers, OutgoingRecord, RecordMetadata
+from iotstream.log.sqlite._write import Acknowledge, Pending, lengths
+from iotstream.log.sqlite._writer import GroupCommitWriter
+from iotstream.log.types import (
+    BatchCallback,
+    CleanupPolicy,
+    DeliveryCallback,
+    Headers,
+    OutgoingRecord,
+    RecordMetadata,
+)
 
-__all__ = ["GroupCommitWriter", "SqliteAtomicProducer", "SqliteProducer"]
+__all__ = ["SqliteAtomicProducer", "SqliteProducer"]
 
-_BYTES_OR_NONE = (bytes, type(None))  # a tuple: `bytes | None` builds a union at every call
-
-_log = logging.getLogger(__name__)
-
-
-class GroupCommitWriter:
-    """The single writer thread of one log in this process; shared by all its producers."""
-
-    def __init__(self, path: Path, settings: LogSettings, topics: TopicCache) -> None:
-        self._path = path
-        self._settings = settings
-        self._topics = topics
-        self._conn = connect(path, busy_timeout_ms=settings.busy_timeout_ms, fsync=settings.fsync)
-        self._signal = commit_signal(path)
-        self._cond = threading.Condition()
-        self._queue: list[Pending] = []
-        self._queued_bytes = 0
-        self._first_queued_at = 0.0
-        self._enqueued = 0
-        self._done = 0
-        self._flushing = 0
-        self._closing = False
-        # A daemon, so a program that forgets close() still exits; what it never flushed was never
-        # acknowledged either, exactly as if the process had been killed.
-        self._thread = threading.Thread(
-            target=self._run, name=f"iotstream-log-writer:{path.name}", daemon=True
-        )
-        self._thread.start()
-
-    def append(self, entry: Pending, size: int) -> None:
-        self.append_all([entry], size)
-
-    def append_all(self, entries: list[Pending], size: int) -> None:
-        """Queue entries that the writer takes together: they are committed in one transaction."""
-        with self._cond:
-            if self._closing:
-                raise LogClosedError("the log is closed; the record was not queued")
-            if self._queue and self._queued_bytes + size > self._settings.buffer_max_bytes:
-                self._wait_for_room(size)
-            if not self._queue:
-                self._first_queued_at = time.monotonic()
-                self._cond.notify_all()
-            self._queue.extend(entries)
-            self._queued_bytes += size
-            self._enqueued += len(entries)
-
-    def _wait_for_room(self, size: int) -> None:
-        deadline = time.monotonic() + self._settings.max_block_ms / 1000
-        while (
-            self._queue and self._queued_bytes + size > self._settings.buffer_max_bytes and not self._closing
-        ):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ProducerQueueFullError(
-                    f"producer buffer full ({self._queued_bytes} bytes queued, limit "
-                    f"[log] buffer_max_bytes = {self._settings.buffer_max_bytes}); the log cannot "
-                    "keep up",
-                    retry_after_s=max(self._settings.linger_ms / 1000, 0.05),
-                )
-            self._cond.wait(remaining)
-        if self._closing:
-            raise LogClosedError("the log is closing; the record was not queued")
-
-    def flush(self, timeout_s: float | None) -> int:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._cond:
-            target = self._enqueued
-            self._flushing += 1
-            self._cond.notify_all()
-            try:
-                while self._done < target:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        break
-                    self._cond.wait(remaining)
-            finally:
-                self._flushing -= 1
-            return max(target - self._done, 0)
-
-    @property
-    def delivery_timeout_s(self) -> float:
-        return self._settings.delivery_timeout_ms / 1000
-
-    @property
-    def closed(self) -> bool:
-        return self._closing
-
-    def close(self) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        self._thread.join()
-        self._conn.close()
-
-    def _run(self) -> None:
-        while (batch := self._take()) is not None:
-            try:
-                write_batches(self._conn, self._path, batch, self._settings, self._topics)
-            except Exception:  # a bug must not kill the writer and strand every producer
-                _log.exception("log writer failed on a batch of %d records", len(batch))
-            self._signal.notify()
-            with self._cond:
-                self._done += len(batch)
-                self._cond.notify_all()
-
-    def _take(self) -> list[Pending] | None:
-        """Wait for records, linger briefly for more, and hand over everything queued."""
-        linger_s = self._settings.linger_ms / 1000
-        with self._cond:
-            while not self._queue:
-                if self._closing:
-                    return None
-                self._cond.wait()
-            while (
-                not (self._closing or self._flushing) and self._queued_bytes < self._settings.max_batch_bytes
-            ):
-                remaining = self._first_queued_at + linger_s - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            batch, self._queue, self._queued_bytes = self._queue, [], 0
-            self._cond.notify_all()  # producers blocked on a full buffer may continue
-            return batch
+_BYTES_OR_NONE = {bytes, type(None)}
 
 
 class SqliteProducer(BaseProducer):
-    """A light handle: validation and partitioning here, durability in the shared writer."""
+    """A light handle on the shared writer."""
 
     def __init__(self, writer: GroupCommitWriter, topics: TopicCache, settings: LogSettings) -> None:
         self._writer = writer
@@ -174,41 +50,52 @@ class SqliteProducer(BaseProducer):
         partition: int | None = None,
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
-        if self._closed or self._writer.closed:
-            raise LogClosedError("produce on a closed producer or log")
-        entry, size = self.entry(topic, value, key, headers, timestamp_ms, partition, on_delivery)
-        self._writer.append(entry, size)
+        self._check_open()
+        self._writer.append([self.entry(topic, value, key, headers, timestamp_ms, partition, on_delivery)])
 
     def produce_many(
         self,
         topic: str,
-        records: Sequence[tuple[bytes | None, bytes | None, int | None]],
-        on_delivery: DeliveryCallback,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None],
+        timestamps_ms: Sequence[int],
+        on_done: BatchCallback,
     ) -> None:
-        """Checked one by one, then queued in one step: all of them, or none. The topic is looked up
-        once, and a key's partition once per batch: this is every reading's way into the log."""
+        """All of them or none, checked a column at a time, one writer entry per partition: this is
+        every reading's way into the log."""
         try:
-            if self._closed or self._writer.closed:
-                raise LogClosedError("produce on a closed producer or log")
+            self._check_open()
+            if not len(values) == len(keys) == len(timestamps_ms):
+                raise InvalidRecordError("produce_many: values, keys and timestamps_ms differ in length")
+            if not values:
+                on_done(None)
+                return
             row = self._topics.get(topic)
-            partitions: dict[bytes, int] = {}
-            now_ms = time.time_ns() // 1_000_000
-            entries: list[Pending] = []
-            total = 0
-            for value, key, timestamp_ms in records:
-                size = self._checked_size(topic, row, value, key, ())
-                if key is None:  # spread round-robin, record by record
-                    partition = partition_for(None, row.spec.partitions)
-                elif (partition := partitions.get(key, -1)) < 0:
-                    partition = partitions[key] = partition_for(key, row.spec.partitions)
-                ts = now_ms if timestamp_ms is None else timestamp_ms
-                entries.append((topic, partition, key, value, (), ts, on_delivery))
-                total += size
-            self._writer.append_all(entries, total)
+            sizes = self._checked_sizes(row, values, keys)
+            times = list(timestamps_ms)
+            if None in times:
+                now_ms = time.time_ns() // 1_000_000
+                times = [now_ms if ts is None else ts for ts in times]
+            self._writer.append(_by_partition(topic, row, values, keys, times, sizes, _Countdown(on_done)))
         except LogError as err:
-            for _ in records:
-                on_delivery(err, RecordMetadata(topic, -1, -1, 0))
+            on_done(err)
             raise
+
+    def _checked_sizes(
+        self, row: TopicRow, values: Sequence[bytes], keys: Sequence[bytes | None]
+    ) -> list[int]:
+        """Each record's size, for a batch the log takes; map and set keep the work per record in C."""
+        if not set(map(type, values)) | set(map(type, keys)) <= _BYTES_OR_NONE:
+            raise InvalidRecordError(f"records for topic {row.spec.name!r}: keys and values must be bytes")
+        if None in keys and row.spec.cleanup_policy is CleanupPolicy.COMPACT:
+            raise InvalidRecordError(f"topic {row.spec.name!r} is compacted: every record needs a key")
+        sizes = list(map(add, lengths(values), lengths(keys)))
+        if (largest := max(sizes)) > self._max_record_bytes:
+            raise RecordTooLargeError(
+                f"record of {largest} bytes for topic {row.spec.name!r} exceeds [log] max_record_bytes"
+                f" = {self._max_record_bytes}"
+            )
+        return sizes
 
     def entry(
         self,
@@ -219,8 +106,8 @@ class SqliteProducer(BaseProducer):
         timestamp_ms: int | None,
         partition: int | None,
         on_delivery: DeliveryCallback | None,
-    ) -> tuple[Pending, int]:
-        """The writer's entry for one record and its size; raises for a record the log refuses."""
+    ) -> Pending:
+        """The writer's entry for one record; raises for a record the log refuses."""
         row = self._topics.get(topic)
         size = self._checked_size(topic, row, value, key, headers)
         if partition is None:
@@ -230,12 +117,15 @@ class SqliteProducer(BaseProducer):
                 f"topic {topic!r} has partitions 0..{row.spec.partitions - 1}; got {partition}"
             )
         ts = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
-        return (topic, partition, key, value, headers, ts, on_delivery), size
+        acknowledge = None if on_delivery is None else _one(on_delivery, topic, partition, ts)
+        return Pending(
+            topic, partition, [value], [key], [ts], [headers] if headers else None, size, acknowledge
+        )
 
     def _checked_size(
         self, topic: str, row: TopicRow, value: bytes | None, key: bytes | None, headers: Headers
     ) -> int:
-        if not isinstance(value, _BYTES_OR_NONE) or not isinstance(key, _BYTES_OR_NONE):
+        if type(value) not in _BYTES_OR_NONE or type(key) not in _BYTES_OR_NONE:
             raise InvalidRecordError(
                 f"record for topic {topic!r}: key and value must be bytes or None, got "
                 f"{type(key).__name__} and {type(value).__name__}"
@@ -252,6 +142,10 @@ class SqliteProducer(BaseProducer):
             raise InvalidRecordError(f"topic {topic!r} is compacted: every record needs a key")
         return size
 
+    def _check_open(self) -> None:
+        if self._closed or self._writer.closed:
+            raise LogClosedError("produce on a closed producer or log")
+
     def flush(self, timeout_s: float | None = None) -> int:
         return self._writer.flush(timeout_s)
 
@@ -259,6 +153,74 @@ class SqliteProducer(BaseProducer):
         if not self._closed:
             self._closed = True
             self._writer.flush(None)
+
+
+def _by_partition(
+    topic: str,
+    row: TopicRow,
+    values: Sequence[bytes],
+    keys: Sequence[bytes | None],
+    times: list[int],
+    sizes: list[int],
+    done: "_Countdown",
+) -> list[Pending]:
+    """One entry per partition, records in their order. A key's partition is computed once; records
+    without a key are spread round-robin, as `produce` spreads them."""
+    count = row.spec.partitions
+    of_key = {key: partition_for(key, count) for key in set(keys) if key is not None}
+    if None in keys:
+        partitions = [partition_for(None, count) if key is None else of_key[key] for key in keys]
+    else:
+        partitions = list(map(of_key.__getitem__, keys))  # type: ignore[arg-type]
+    used = set(partitions)
+    if len(used) == 1:
+        entry = Pending(
+            topic, partitions[0], list(values), list(keys), times, None, sum(sizes), done.acknowledge
+        )
+        return done.expecting([entry])
+    entries = []
+    for partition in sorted(used):
+        mask = list(map(partition.__eq__, partitions))
+        entries.append(
+            Pending(
+                topic,
+                partition,
+                list(compress(values, mask)),
+                list(compress(keys, mask)),
+                list(compress(times, mask)),
+                None,
+                sum(compress(sizes, mask)),
+                done.acknowledge,
+            )
+        )
+    return done.expecting(entries)
+
+
+class _Countdown:
+    """Calls a batch's `on_done` once its last partition's entry is acknowledged, with the first error.
+    Entries are acknowledged on the writer thread only, one commit at a time: no lock needed."""
+
+    def __init__(self, on_done: BatchCallback) -> None:
+        self._on_done = on_done
+        self._left = 0
+        self._error: LogError | None = None
+
+    def expecting(self, entries: list[Pending]) -> list[Pending]:
+        self._left = len(entries)
+        return entries
+
+    def acknowledge(self, error: LogError | None, first_offset: int) -> None:
+        self._error = self._error or error
+        self._left -= 1
+        if self._left == 0:
+            self._on_done(self._error)
+
+
+def _one(on_delivery: DeliveryCallback, topic: str, partition: int, timestamp_ms: int) -> Acknowledge:
+    def acknowledge(error: LogError | None, first_offset: int) -> None:
+        on_delivery(error, RecordMetadata(topic, partition, first_offset, timestamp_ms))
+
+    return acknowledge
 
 
 class SqliteAtomicProducer(BaseAtomicProducer):
@@ -282,14 +244,12 @@ class SqliteAtomicProducer(BaseAtomicProducer):
 
             return callback
 
-        entries, size = [], 0
-        for index, r in enumerate(records):
-            entry, entry_size = self._producer.entry(
-                r.topic, r.value, r.key, r.headers, r.timestamp_ms, None, delivered(index)
-            )
-            entries.append(entry)
-            size += entry_size
-        self._writer.append_all(entries, size)
+        self._writer.append(
+            [
+                self._producer.entry(r.topic, r.value, r.key, r.headers, r.timestamp_ms, None, delivered(i))
+                for i, r in enumerate(records)
+            ]
+        )
         # The writer answers every record within delivery_timeout_ms; giving up earlier would report a
         # failure for a group that may still be committed (and a retry would append it twice).
         wait_s = max(timeout_s, self._writer.delivery_timeout_s + 30)

@@ -9,7 +9,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from iotstream._units import DurationMs
-from iotstream.processing.apps import AppSpec, SqlError, plan
 from iotstream.registry.access.principal import DEFAULT_TENANT, check_name
 
 __all__ = ["SqlAppSettings"]
@@ -32,6 +31,8 @@ class SqlAppSettings(BaseModel):
 
     @model_validator(mode="after")
     def _runnable(self) -> "SqlAppSettings":
+        from iotstream.processing.apps import SqlError, plan  # sqlglot: only where an app is configured
+
         try:
             plan(self.sql)
         except SqlError as err:
@@ -40,6 +41,8 @@ class SqlAppSettings(BaseModel):
 
     @property
     def job_name(self) -> str:
+        from iotstream.processing.apps import AppSpec
+
         return AppSpec(self.tenant, self.name, self.sql).job_name
 
     def value_of(self, datastream: str) -> None:

@@ -18,6 +18,8 @@ HEAVY = (
     "pymodbus",
     "aiocoap",
     "cbor2",
+    "cryptography",  # `certs dev` only
+    "sqlglot",  # only where a stream app is configured
 )
 
 
@@ -44,3 +46,10 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         iotstream.roles.Nope  # noqa: B018 - the lookup is the test
+
+
+def test_the_importers_file_reading_loads_no_http_client() -> None:
+    """`iotstream import` without `--url` reads files with `iotstream.client.files`: the client
+    package's names load with their modules, so httpx and websockets stay out."""
+    loaded = _loaded("import iotstream.client.files")
+    assert loaded.isdisjoint({"httpx", "websockets"}), sorted(loaded & {"httpx", "websockets"})

@@ -169,3 +169,35 @@ def test_retention_keeps_what_a_protected_group_has_not_committed(tmp_path: Path
     with _open(tmp_path / "log.db") as log:  # unprotected: the same retention deletes everything
         log.run_maintenance()
         assert [p.start_offset for p in log.describe_topic("t").partitions] == [6, 6]
+
+
+def test_one_commit_of_many_entries_splits_a_partition_into_rows_of_at_most_max_batch_bytes(
+    tmp_path: Path,
+) -> None:
+    """Entries that fit are joined, an entry that does not is split record by record, and a record
+    larger than the limit gets a row of its own; offsets follow the order everything was queued in."""
+    with _open(tmp_path / "log.db", max_batch_bytes=100, linger_ms=300) as log:
+        log.create_topic(TopicSpec("t", partitions=1))
+        done: list[Exception | None] = []
+        with log.producer() as producer:
+            sent = [b"a%02d" % i + b"." * 27 for i in range(5)]  # five entries of 30 bytes
+            for value in sent:
+                producer.produce("t", value)
+            many = [b"b%02d" % i + b"." * 27 for i in range(10)]  # one entry of 300 bytes
+            producer.produce_many("t", many, [None] * 10, [1] * 10, done.append)
+            big = b"c" * 250
+            producer.produce("t", big)
+            producer.produce("t", b"d" * 10)
+            assert producer.flush(10) == 0
+        assert done == [None]
+        rows = sqlite3.connect(tmp_path / "log.db").execute(
+            "SELECT base_offset, record_count, payload FROM batches ORDER BY base_offset"
+        )
+        counts = [count for _, count, _ in rows]
+        assert counts == [3, 2, 3, 3, 3, 1, 1, 1]  # 90 + 60 | 90, 90, 90, 30 | 250 | 10
+        consumer = log.consumer()
+        consumer.assign([TopicPartition("t", 0)])
+        records = consume(consumer, 17)
+        consumer.close()
+        assert [r.value for r in records] == [*sent, *many, big, b"d" * 10]
+        assert [r.offset for r in records] == list(range(17))
