@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LWM2M_DEVICE := tests/lwm2m_device/node_modules/.installed
 
-.PHONY: demo up test test-slow lint format bench bench-kafka check clean browser mosquitto lock cluster
+.PHONY: demo up test test-slow lint format bench bench-kafka check clean browser mosquitto coap-client lock cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,10 @@ format: $(VENV)/.installed-dev
 # The 25 slowest tests are listed at the end: `make test` has a budget of 20 minutes on 2 cores. The
 # crash and fault suites (killed processes, restarted brokers and databases, cut links) are too slow for
 # every run: `make test-slow` runs them, and CI runs both.
-test: lint browser mosquitto $(LWM2M_DEVICE)
+test: lint browser mosquitto coap-client $(LWM2M_DEVICE)
 	$(BIN)/pytest -m "not crash" --durations=25
 
-test-slow: $(VENV)/.installed-dev browser mosquitto $(LWM2M_DEVICE)
+test-slow: $(VENV)/.installed-dev browser mosquitto coap-client $(LWM2M_DEVICE)
 	$(BIN)/pytest -m crash --durations=25
 
 # The LwM2M tests drive a real client, Telefonica's lwm2m-node-lib, with the machine's Node.js; npm
@@ -54,6 +54,18 @@ $(LWM2M_DEVICE): tests/lwm2m_device/package-lock.json
 		npm ci --prefix tests/lwm2m_device --no-audit --no-fund --loglevel=error && touch $@; \
 	else \
 		echo "the LwM2M client tests need Node.js and npm: sudo apt-get install nodejs npm"; \
+	fi
+
+# The raw CoAP cases of the LwM2M tests use libcoap's coap-client (Debian's libcoap3-bin). As root on
+# Debian this installs it; elsewhere it says how.
+coap-client:
+	@if ! command -v coap-client-notls >/dev/null && ! command -v coap-client >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's libcoap3-bin for coap-client"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcoap3-bin >/dev/null; \
+		else \
+			echo "the raw CoAP tests need libcoap's coap-client: sudo apt-get install libcoap3-bin"; \
+		fi; \
 	fi
 
 # The dashboard test drives Debian's Chromium. As root on Debian this installs it; elsewhere it says how.
@@ -96,6 +108,8 @@ bench: $(VENV)/.installed mosquitto
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/relay.py
 	$(BIN)/python benchmarks/avro.py
+	$(BIN)/python benchmarks/import.py
+	$(BIN)/python benchmarks/lwm2m.py
 
 BENCH_VENV := .venv-bench
 

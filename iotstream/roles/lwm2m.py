@@ -7,6 +7,7 @@ thread, so a registration of new datastreams in the catalog never holds up the C
 """
 
 import asyncio
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -22,9 +23,12 @@ from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
 
 if TYPE_CHECKING:
+    from iotstream.ingest.lwm2m.registry import Lwm2mRegistry
     from iotstream.ingest.lwm2m.server import RegistrationServer
 
 __all__ = ["Lwm2mRole", "Lwm2mStartError"]
+
+_log = logging.getLogger(__name__)
 
 
 class Lwm2mStartError(IotStreamError):
@@ -49,15 +53,19 @@ class Lwm2mRole(ThreadedRole):
 
     def start(self, parts: Parts) -> None:
         from iotstream.ingest.lwm2m.observer import Observer
+        from iotstream.ingest.lwm2m.registry import Lwm2mRegistry
         from iotstream.ingest.lwm2m.server import RegistrationServer
 
         settings = parts.settings.lwm2m
         parts.log.create_topic(TopicSpec(REGISTRATIONS, parts.settings.log.default_partitions), exist_ok=True)
         self._producer = producer = parts.log.producer()
 
+        registry = Lwm2mRegistry(parts.catalog, parts.keys)
+
         def publish(records: list[dict[str, Any]]) -> None:
             for record in records:
                 producer.produce(REGISTRATIONS, msgspec.json.encode(record), record["ep"].encode())
+            self._ingesting.submit(_reflected, registry, records)  # before the readings that follow
 
         ingestor = parts.ingestor
 
@@ -69,7 +77,7 @@ class Lwm2mRole(ThreadedRole):
 
         observer = Observer(take, refuse)
         self._server = server = RegistrationServer(
-            settings.host, settings.port, publish, settings.grace, observer=observer
+            settings.host, settings.port, publish, settings.grace, observer=observer, on_refused=refuse
         )
         self.spawn("iotstream-lwm2m", lambda stop: self._serve(server, stop))
         if not self._listening.wait(30) or self._failure is not None:  # devices may register once it returns
@@ -120,3 +128,10 @@ class Lwm2mRole(ThreadedRole):
         if self._server is None:
             return []
         return [f"lwm2m: CoAP on udp [{self._server.host}]:{self._server.port}, registrations at /rd"]
+
+
+def _reflected(registry: "Lwm2mRegistry", records: list[dict[str, Any]]) -> None:
+    try:
+        registry.reflect(records)
+    except Exception:  # the catalog away: the registration stands, its Thing waits for the next record
+        _log.exception("lwm2m: %d registration records were not reflected in the registry", len(records))

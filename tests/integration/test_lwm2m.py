@@ -18,7 +18,9 @@ from aiocoap import resource
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
 from iotstream.ingest.lwm2m.config import REGISTRATIONS
+from iotstream.log.topics import DEADLETTER
 from iotstream.roles.lwm2m import Lwm2mStartError
+from tests.integration._topics import topic_records
 from tests.servers import free_port
 
 
@@ -116,6 +118,33 @@ async def stored(url: str, key: str, value: float, timeout_s: float = 20) -> flo
                 return value
             await asyncio.sleep(0.2)
     return None
+
+
+def test_bad_registrations_and_datagrams_that_are_not_coap_are_dead_letters(
+    platform: EmbeddedPlatform,
+) -> None:
+    port = platform.settings.lwm2m.port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.sendto(b"\x40", ("127.0.0.1", port))  # a header cut short
+    bad, good = coap(
+        port, (aiocoap.POST, "/rd?ep=x&lt=0", "</3303/0>"), (aiocoap.POST, "/rd?ep=ok&lt=60", "</3303/0>")
+    )
+    assert (bad.code, good.code) == (aiocoap.BAD_REQUEST, aiocoap.CREATED)  # and the server goes on
+    dead = dead_letters(platform, 2)
+    assert [(reason, source.split(":")[0]) for _, reason, source in dead] == [
+        ("a datagram that is not a CoAP message", "lwm2m"),
+        ("lt='0': the lifetime is a whole number of seconds above 0", "lwm2m"),
+    ]
+    assert msgspec.json.decode(dead[1][0])["query"] == ["ep=x", "lt=0"]
+
+
+def dead_letters(platform: EmbeddedPlatform, count: int) -> list[tuple[bytes, str, str]]:
+    got = topic_records(platform, DEADLETTER, count, timeout_s=10)
+    headers = [dict(record.headers) for record in got]
+    return [
+        (r.value or b"", h["reason"].decode(), h["source"].decode())
+        for r, h in zip(got, headers, strict=True)
+    ]
 
 
 def test_a_port_already_taken_fails_the_start_with_the_reason(tmp_path: Path) -> None:

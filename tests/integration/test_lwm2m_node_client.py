@@ -20,6 +20,7 @@ import pytest
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
 from iotstream.ingest.lwm2m.config import REGISTRATIONS
+from tests.integration._topics import topic_records
 from tests.servers import free_port
 
 DEVICE = Path(__file__).parents[1] / "lwm2m_device"
@@ -102,14 +103,9 @@ def latest(api: httpx.Client, key: str, value: float, timeout_s: float = 30) -> 
 
 
 def records(platform: EmbeddedPlatform, count: int, timeout_s: float = 20) -> list[dict[str, Any]]:
-    assert platform.log is not None
-    got: list[Any] = []
-    with platform.log.consumer(f"check-{time.monotonic_ns()}", auto_offset_reset="earliest") as consumer:
-        consumer.subscribe([REGISTRATIONS])
-        deadline = time.monotonic() + timeout_s
-        while len(got) < count and time.monotonic() < deadline:
-            got += consumer.poll(100, 0.2)
-    return [msgspec.json.decode(record.value) for record in got]
+    return [
+        msgspec.json.decode(r.value or b"") for r in topic_records(platform, REGISTRATIONS, count, timeout_s)
+    ]
 
 
 def test_the_node_client_registers_is_observed_updates_and_deregisters(
@@ -127,13 +123,35 @@ def test_the_node_client_registers_is_observed_updates_and_deregisters(
         assert latest(api, "node-ep-1/3304/0/5700", 45) == 45
         device.do("set", path="/3303/0", resource=5700, value=22.25)  # notifies its observers
         assert latest(api, "node-ep-1/3303/0/5700", 22.25) == 22.25
-    [new] = records(platform, 1)
-    assert (new["event"], new["ep"], new["ver"], new["bnd"]) == ("new", "node-ep-1", "1.0", "U")
-    assert {link["url"] for link in new["links"]} >= {"/3303/0", "/3304/0"}
-    device.do("update")
-    device.do("unregister")
+        [new] = records(platform, 1)
+        assert (new["event"], new["ep"], new["ver"], new["bnd"]) == ("new", "node-ep-1", "1.0", "U")
+        assert {link["url"] for link in new["links"]} >= {"/3303/0", "/3304/0"}
+        named = {"$filter": "name eq 'node-ep-1 Temperature Sensor Value'"}
+        [datastream] = api.get("/v1.1/Datastreams", params=named).json()["value"]
+        assert datastream["unitOfMeasurement"]["symbol"] == "Cel"
+        assert datastream["properties"]["key"] == "node-ep-1/3303/0/5700"
+        assert thing(api, "node-ep-1")["event"] == "new"
+        device.do("update")
+        assert wait_for(lambda: thing(api, "node-ep-1")["event"] == "update")
+        device.do("unregister")
+        assert wait_for(lambda: thing(api, "node-ep-1")["registered"] is False)
     assert [r["event"] for r in records(platform, 3)] == ["new", "update", "delete"]
     assert platform.stats()["lwm2m"]["registrations"] == 0
+
+
+def thing(api: httpx.Client, endpoint: str) -> dict[str, Any]:
+    """The registration the endpoint's Thing shows (its `lwm2m` property)."""
+    [found] = api.get("/v1.1/Things", params={"$filter": f"name eq '{endpoint}'"}).json()["value"]
+    return dict(found["properties"]["lwm2m"])
+
+
+def wait_for(condition: Any, timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def test_a_registration_not_renewed_within_its_lifetime_expires(

@@ -18,17 +18,25 @@ import aiocoap
 from aiocoap import error as coap_error
 
 from iotstream.ingest.lwm2m.content import ContentError, Path, decode
-from iotstream.ingest.lwm2m.links import objects
+from iotstream.ingest.lwm2m.links import Link, objects
 from iotstream.ingest.lwm2m.objects import describe
 from iotstream.ingest.lwm2m.registrations import Registration
 
-__all__ = ["Observer"]
+__all__ = ["Observer", "observed_paths"]
 
 _log = logging.getLogger(__name__)
 _ATTEMPTS = 5
 _ANSWER_S = 10.0
 Readings = Callable[[list[dict[str, Any]]], None]
 Refused = Callable[[bytes, str, str], None]  # payload, reason, where from
+
+
+def observed_paths(links: list[Link], resources: tuple[int, ...]) -> list[Path]:
+    """The resources observed of a device listing `links`: those of `resources` that `objects` knows,
+    in each listed instance."""
+    return [
+        (o, i, r) for o, i in objects(links) if i is not None for r in resources if describe(o, r) is not None
+    ]
 
 
 class Observer:
@@ -49,13 +57,7 @@ class Observer:
     def watch(self, context: aiocoap.Context, registration: Registration, remote: Any) -> None:
         """Observe the known sensor values of a new registration's objects."""
         self.forget(registration.id)
-        paths = [
-            (o, i, r)
-            for o, i in objects(registration.links)
-            if i is not None
-            for r in self._resources
-            if describe(o, r) is not None
-        ]
+        paths = observed_paths(registration.links, self._resources)
         self._tasks[registration.id] = [
             asyncio.create_task(self._observe(context, registration.endpoint, remote, path)) for path in paths
         ]

@@ -4,11 +4,14 @@ updates and de-registrations, and registrations expire when their lifetime passe
 It runs on its own event loop (`serve`), UDP only: aiocoap would otherwise also open TCP on the port
 and a WebSocket server beside it. Every change becomes a record (`Registrations`) handed to
 `on_records`, which the role puts on `lwm2m.registrations`. Bad requests get CoAP's 4.00 with the
-reason as the payload, and never stop the server.
+reason as the payload, and go to `on_refused` (the dead-letter topic) as JSON with the reason; so do
+datagrams that are not CoAP at all, which aiocoap drops with a warning on the server's own logger.
+Neither ever stops the server.
 """
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import socket
 import time
@@ -16,16 +19,28 @@ from collections.abc import Callable
 from typing import Any
 
 import aiocoap
+import msgspec
 from aiocoap import resource
+from aiocoap.numbers.optionnumbers import OptionNumber
 from aiocoap.util import hostportsplit
 
-from iotstream.ingest.lwm2m.observer import Observer
+from iotstream.ingest.lwm2m.observer import Observer, Refused
 from iotstream.ingest.lwm2m.registrations import Registration, RegistrationError, Registrations
 
 __all__ = ["RegistrationServer", "query_of"]
 
 _log = logging.getLogger(__name__)
 Records = Callable[[list[dict[str, Any]]], None]
+_servers = itertools.count()  # each server logs CoAP on a logger of its own (`_Unparsable`)
+_UNDERSTOOD = {
+    OptionNumber.URI_HOST,
+    OptionNumber.URI_PORT,
+    OptionNumber.URI_PATH,
+    OptionNumber.URI_QUERY,
+    OptionNumber.ACCEPT,
+    OptionNumber.BLOCK1,
+    OptionNumber.BLOCK2,
+}
 
 
 def query_of(options: tuple[str, ...]) -> dict[str, str]:
@@ -46,9 +61,12 @@ class RegistrationServer:
         grace_ms: int = 30_000,
         clock: Callable[[], float] = time.time,
         observer: Observer | None = None,
+        on_refused: Refused | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.observer = observer
+        self._on_refused = on_refused or (lambda payload, reason, where: None)
+        self._coap_log = logging.getLogger(f"{__name__}.coap{next(_servers)}")
         self._context: aiocoap.Context | None = None
         self.registrations = Registrations(grace_ms)
         self._on_records = on_records
@@ -59,8 +77,10 @@ class RegistrationServer:
 
     async def serve(self, stop: asyncio.Event) -> None:
         _check_free(self.host, self.port)
+        unparsable = _Unparsable(self._on_refused)
+        self._coap_log.addFilter(unparsable)
         context = self._context = await aiocoap.Context.create_server_context(
-            self._site, bind=(self.host, self.port), transports=["udp6"]
+            self._site, bind=(self.host, self.port), transports=["udp6"], loggername=self._coap_log.name
         )
         self.ready.set()
         try:
@@ -72,6 +92,7 @@ class RegistrationServer:
             if self.observer is not None:
                 self.observer.close()
             await context.shutdown()
+            self._coap_log.removeFilter(unparsable)
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -103,6 +124,32 @@ class RegistrationServer:
         if self.observer is not None:
             self.observer.forget(reg_id)
 
+    def refused(
+        self, request: aiocoap.Message, path: str, reason: str, code: aiocoap.Code = aiocoap.BAD_REQUEST
+    ) -> aiocoap.Message:
+        """A bad request's answer (4.00 unless `code` says); the request goes to `on_refused` with the
+        reason. `path`: the resource's (aiocoap leaves only what follows it in the request)."""
+        where = f"lwm2m:{request.remote.hostinfo}"
+        _log.warning("%s: %s %s refused: %s", where, request.code, path, reason)
+        described = {
+            "code": str(request.code),
+            "path": path,
+            "query": list(request.opt.uri_query),
+            "payload": request.payload.decode("utf-8", "replace"),
+        }
+        self._on_refused(msgspec.json.encode(described), reason, where)
+        return aiocoap.Message(code=code, payload=reason.encode())
+
+    def checked(self, request: aiocoap.Message, path: str) -> aiocoap.Message | None:
+        """4.02 for a critical option the registration interface does not understand (RFC 7252
+        5.4.1: it must not act on such a request), which aiocoap lets through."""
+        for option in request.opt.option_list():
+            number = option.number
+            if number.is_critical() and number not in _UNDERSTOOD:
+                reason = f"the critical option {int(number)} is not understood here"
+                return self.refused(request, path, reason, aiocoap.BAD_OPTION)
+        return None
+
     def _publish(self, records: list[dict[str, Any]]) -> None:
         try:
             self._on_records(records)
@@ -127,6 +174,8 @@ class _Directory(resource.Resource):
         self._server = server
 
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
+        if (bad := self._server.checked(request, "/rd")) is not None:
+            return bad
         try:
             registration, records = self._server.registrations.register(
                 query_of(request.opt.uri_query),
@@ -135,7 +184,7 @@ class _Directory(resource.Resource):
                 self._server.now_ms(),
             )
         except (RegistrationError, UnicodeDecodeError) as err:
-            return aiocoap.Message(code=aiocoap.BAD_REQUEST, payload=str(err).encode())
+            return self._server.refused(request, "/rd", str(err))
         self._server.registered(registration, records, request.remote)
         _log.info("lwm2m: %s registered as rd/%s", registration.endpoint, registration.id)
         return aiocoap.Message(code=aiocoap.CREATED, location_path=("rd", registration.id))
@@ -150,6 +199,8 @@ class _Registration(resource.Resource):
         self._id = reg_id
 
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
+        if (bad := self._server.checked(request, f"/rd/{self._id}")) is not None:
+            return bad
         before = self._server.registrations.get(self._id)
         try:
             updated = self._server.registrations.update(
@@ -157,18 +208,39 @@ class _Registration(resource.Resource):
                 self._server.now_ms(),
             )  # fmt: skip
         except (RegistrationError, UnicodeDecodeError) as err:
-            return aiocoap.Message(code=aiocoap.BAD_REQUEST, payload=str(err).encode())
+            return self._server.refused(request, f"/rd/{self._id}", str(err))
         if updated is None or before is None:
             return aiocoap.Message(code=aiocoap.NOT_FOUND)
         self._server.updated(before, *updated, request.remote)
         return aiocoap.Message(code=aiocoap.CHANGED)
 
     async def render_delete(self, request: aiocoap.Message) -> aiocoap.Message:
+        if (bad := self._server.checked(request, f"/rd/{self._id}")) is not None:
+            return bad
         record = self._server.registrations.deregister(self._id, self._server.now_ms())
         if record is None:
             return aiocoap.Message(code=aiocoap.NOT_FOUND)
         self._server.removed(self._id, record)
         return aiocoap.Message(code=aiocoap.DELETED)
+
+
+class _Unparsable(logging.Filter):
+    """Datagrams aiocoap cannot read as CoAP: it drops them with a warning, the only trace they leave,
+    which this filter on the server's CoAP logger turns into a dead letter."""
+
+    def __init__(self, on_refused: Refused) -> None:
+        super().__init__()
+        self._on_refused = on_refused
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Ignoring unparsable message from %s" and record.args:
+            sender = record.args[0] if isinstance(record.args, tuple) else record.args
+            address = f"{sender[0]}:{sender[1]}" if isinstance(sender, tuple) else str(sender)
+            try:
+                self._on_refused(b"", "a datagram that is not a CoAP message", f"lwm2m:{address}")
+            except Exception:  # a dead letter lost must not stop aiocoap's receiving
+                _log.exception("lwm2m: an unparsable datagram from %s was not dead-lettered", address)
+        return True
 
 
 def _check_free(host: str, port: int) -> None:

@@ -5,6 +5,7 @@ device's sensor value observed as readings."""
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,13 +33,21 @@ class Clock:
 Scenario = Callable[[RegistrationServer, aiocoap.Context, list[dict[str, Any]], Clock], Awaitable[None]]
 
 
-def run(scenario: Scenario) -> None:
-    """The scenario against a started server, with a client; the server stops after it."""
+def run(scenario: Scenario, refused: list[tuple[bytes, str, str]] | None = None) -> None:
+    """The scenario against a started server, with a client; the server stops after it. What the
+    server refuses goes to `refused`, if given."""
 
     async def main() -> None:
         records: list[dict[str, Any]] = []
         clock = Clock()
-        server = RegistrationServer("127.0.0.1", free_port(), records.extend, grace_ms=0, clock=clock)
+        server = RegistrationServer(
+            "127.0.0.1",
+            free_port(),
+            records.extend,
+            grace_ms=0,
+            clock=clock,
+            on_refused=None if refused is None else lambda *dead: refused.append(dead),
+        )
         stop = asyncio.Event()
         serving = asyncio.create_task(server.serve(stop))
         await asyncio.wait_for(server.ready.wait(), 10)
@@ -162,6 +171,33 @@ async def _bad_requests(
     assert (await send(client, registry, aiocoap.GET, "/rd")).code == aiocoap.METHOD_NOT_ALLOWED
     assert records == []
     assert (await send(client, registry, aiocoap.POST, "/rd", "ep=ok", "</1>")).code == aiocoap.CREATED
+
+
+def test_bad_requests_and_datagrams_that_are_not_coap_are_dead_letters_with_the_reason() -> None:
+    refused: list[tuple[bytes, str, str]] = []
+
+    async def scenario(
+        registry: RegistrationServer, client: aiocoap.Context, records: list[Any], _: Clock
+    ) -> None:
+        await send(client, registry, aiocoap.POST, "/rd", "ep=x&lt=60", "3303/0")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+            raw.sendto(b"\xff\x00 not CoAP", ("127.0.0.1", registry.port))
+        registered = await send(client, registry, aiocoap.POST, "/rd", "ep=ok", "</1>")
+        assert registered.code == aiocoap.CREATED  # the server goes on, having read the datagram first
+
+    run(scenario, refused)
+    [(request, reason, where), (datagram, why, sender)] = refused
+    assert json.loads(request) == {
+        "code": "POST",
+        "path": "/rd",
+        "query": ["ep=x", "lt=60"],
+        "payload": "3303/0",
+    }
+    assert reason.startswith("the object links cannot be read: not a link at character 1")
+    assert where.startswith("lwm2m:127.0.0.1:")
+    assert (datagram, why) == (b"", "a datagram that is not a CoAP message")
+    assert sender.startswith("lwm2m:")
+    assert "127.0.0.1" in sender
 
 
 class Temperature(resource.ObservableResource):

@@ -1,0 +1,109 @@
+"""Registrations reflected in a real catalog: the endpoint's Thing with its registration, a Datastream
+per observed sensor value named and in the unit of the object registry, a placeholder completed, and
+an update and a de-registration shown on the Thing."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from iotstream.ingest.lwm2m.registrations import Registrations
+from iotstream.ingest.lwm2m.registry import Lwm2mRegistry
+from iotstream.registry import models
+from iotstream.registry.catalog import Catalog, open_catalog
+from iotstream.registry.datastreams import DatastreamKeys
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    opened = open_catalog(f"sqlite:///{tmp_path}/registry.db")
+    yield opened
+    opened.close()
+
+
+def _things(catalog: Catalog) -> dict[str, dict[str, Any]]:
+    with catalog.session() as session:
+        return {t.name: dict(t.properties or {}) for t in session.scalars(select(models.Thing))}
+
+
+def _datastreams(catalog: Catalog) -> dict[str, tuple[str, str | None, str, str, str, bool]]:
+    with catalog.session() as session:
+        return {
+            d.key: (
+                d.name,
+                (d.unit_of_measurement or {}).get("symbol"),
+                d.thing.name,
+                d.sensor.name,
+                d.observed_property.name,
+                d.placeholder,
+            )
+            for d in session.scalars(select(models.Datastream))
+        }
+
+
+def test_a_registration_is_a_thing_with_a_datastream_per_observed_sensor_value(catalog: Catalog) -> None:
+    keys = DatastreamKeys(catalog)
+    keys.register(["boiler-7/3304/0/5700"])  # a reading that came before the registration
+    registrations = Registrations()
+    links = "</1/0>, </3/0>, </3303/0>, </3303/1>, </3304/0>, </3341/0>"
+    registration, records = registrations.register(
+        {"ep": "boiler-7", "lt": "300", "b": "U", "lwm2m": "1.1"}, links, ("10.0.0.7", 56830), 1_000
+    )
+    registry = Lwm2mRegistry(catalog, keys)
+    registry.reflect(records)
+    temperature = ("boiler-7 Temperature Sensor Value", "Cel", "boiler-7", "boiler-7 /3303")
+    humidity = ("boiler-7 Humidity Sensor Value", "%RH", "boiler-7", "boiler-7 /3304")
+    assert _datastreams(catalog) == {
+        "boiler-7/3303/0/5700": (*temperature, "Temperature Sensor Value", False),
+        "boiler-7/3303/1/5700": (*temperature, "Temperature Sensor Value", False),
+        "boiler-7/3304/0/5700": (*humidity, "Humidity Sensor Value", False),  # the placeholder, completed
+    }
+    assert all(keys.known(key) for key in _datastreams(catalog))
+    lwm2m = _things(catalog)["boiler-7"]["lwm2m"]
+    assert lwm2m == {
+        "registered": True,
+        "event": "new",
+        "regId": registration.id,
+        "links": links,
+        "lifetime_s": 300,
+        "binding": "U",
+        "version": "1.1",
+        "address": "10.0.0.7:56830",
+        "time": 1_000,
+    }
+
+    updated = registrations.update(
+        registration.id, {"lt": "600"}, "</1/0>, </3303/0>", ("10.0.0.8", 5683), 2_000
+    )
+    assert updated is not None
+    registry.reflect([updated[1]])
+    lwm2m = _things(catalog)["boiler-7"]["lwm2m"]
+    assert (lwm2m["event"], lwm2m["lifetime_s"], lwm2m["address"], lwm2m["links"]) == (
+        "update",
+        600,
+        "10.0.0.8:5683",
+        "</1/0>, </3303/0>",
+    )
+    ended = registrations.deregister(registration.id, 3_000)
+    assert ended is not None
+    registry.reflect([ended])
+    assert _things(catalog)["boiler-7"]["lwm2m"]["registered"] is False
+    assert len(_datastreams(catalog)) == 3  # their readings keep their Datastreams
+
+
+def test_a_datastream_a_user_made_for_the_key_is_left_as_it_is(catalog: Catalog) -> None:
+    keys = DatastreamKeys(catalog)
+    registry = Lwm2mRegistry(catalog, keys)
+    _, records = Registrations().register({"ep": "oven"}, "</3303/0>", ("10.0.0.9", 5683), 1_000)
+    registry.reflect(records)
+    with catalog.session(write=True) as session:
+        datastream = session.scalar(
+            select(models.Datastream).where(models.Datastream.key == "oven/3303/0/5700")
+        )
+        assert datastream is not None
+        datastream.name = "oven inside"
+    registry.reflect(records)  # registering again
+    assert _datastreams(catalog)["oven/3303/0/5700"][0] == "oven inside"
+    assert list(_things(catalog)) == ["oven"]
