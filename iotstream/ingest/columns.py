@@ -9,6 +9,7 @@ column); what remains in Python is hashing each reading's id and encoding its re
 """
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,12 +35,12 @@ def regular(datastreams: Sequence[Any], times: Sequence[Any], values: Sequence[A
         return False
     if set(map(type, times)) != _INT or min(times) < 0:
         return False
-    if not set(map(type, values)) <= _NUMBERS:
+    kinds = set(map(type, values))
+    if not kinds <= _NUMBERS:
         return False
-    try:
-        return all(map(math.isfinite, values))
-    except OverflowError:  # an int beyond a float's range, which the store refuses
-        return False
+    if int in kinds and not -sys.float_info.max <= min(values) <= max(values) <= sys.float_info.max:
+        return False  # an int beyond a float's range, which the store refuses (or a NaN beside one)
+    return all(map(math.isfinite, values))
 
 
 def rows(datastreams: Sequence[str], times: Sequence[Any], values: Sequence[Any]) -> list[dict[str, Any]]:

@@ -127,6 +127,9 @@ def _value_problem(value: Any) -> str | None:
     if isinstance(value, (bool, str, dict, list)):  # an array: a MultiDatastream's result
         return None
     if isinstance(value, (int, float)):
-        return None if math.isfinite(value) else f"'value' {value} is not a finite number"
+        try:
+            return None if math.isfinite(value) else f"'value' {value} is not a finite number"
+        except OverflowError:  # an int past a float's range
+            return "'value' is a whole number too large to store"
     kind = "null" if value is None else type(value).__name__
     return f"'value' must be a number, string, boolean, array or object, got {kind}"

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Self
 
-from iotstream.log.exceptions import LogError
+from iotstream.log.exceptions import InvalidRecordError, LogError
 from iotstream.log.types import (
     BatchCallback,
     DeliveryCallback,
@@ -86,14 +86,16 @@ class BaseProducer(_Closable):
         overrides it: the SQLite log queues all or none, with no callback per record.
         """
         if not len(values) == len(keys) == len(timestamps_ms):
-            raise ValueError("produce_many: values, keys and timestamps_ms differ in length")
+            error = InvalidRecordError("produce_many: values, keys and timestamps_ms differ in length")
+            on_done(error)
+            raise error
         countdown = _Countdown(len(values), on_done)
         queued = 0
         try:
             for value, key, timestamp_ms in zip(values, keys, timestamps_ms, strict=True):
                 self.produce(topic, value, key, timestamp_ms=timestamp_ms, on_delivery=countdown)
                 queued += 1
-        except LogError as err:
+        except Exception as err:  # a client's TypeError too: the batch is answered all the same
             for _ in range(len(values) - queued):
                 countdown(err, RecordMetadata(topic, -1, -1, 0))
             raise

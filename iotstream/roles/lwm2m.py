@@ -63,9 +63,9 @@ class Lwm2mRole(ThreadedRole):
         registry = Lwm2mRegistry(parts.catalog, parts.keys)
 
         def publish(records: list[dict[str, Any]]) -> None:
+            self._ingesting.submit(_reflected, registry, records)  # before the readings that follow
             for record in records:
                 producer.produce(REGISTRATIONS, msgspec.json.encode(record), record["ep"].encode())
-            self._ingesting.submit(_reflected, registry, records)  # before the readings that follow
 
         ingestor = parts.ingestor
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from iotstream.ingest.lwm2m.links import Link
@@ -41,7 +42,14 @@ class Lwm2mRegistry:
         self._resources = resources
 
     def reflect(self, records: Sequence[dict[str, Any]]) -> None:
-        """Bring the registry in line with registration records, in their order."""
+        """Bring the registry in line with registration records, in their order. Once more when
+        another writer registered one of the keys meanwhile (a reading's placeholder)."""
+        try:
+            self._reflect(records)
+        except IntegrityError:
+            self._reflect(records)
+
+    def _reflect(self, records: Sequence[dict[str, Any]]) -> None:
         created: list[str] = []
         with self._catalog.session(write=True) as session:
             for record in records:
@@ -56,13 +64,17 @@ class Lwm2mRegistry:
         keys = []
         for object_id, instance, resource_id in observed_paths(links, self._resources):
             key = f"{record['ep']}/{object_id}/{instance}/{resource_id}"
-            found = session.scalar(select(models.Datastream).where(models.Datastream.key == key))
-            if found is not None and not found.placeholder:
-                continue  # a user's Datastream, or one registered before: theirs to change
+            found = session.scalar(select(models.Stream).where(models.Stream.key == key))
+            if found is not None and not (isinstance(found, models.Datastream) and found.placeholder):
+                continue  # a user's (Multi)Datastream, or one registered before: theirs to change
             described = describe(object_id, resource_id)
             assert described is not None  # noqa: S101 - observed_paths lists described resources only
             sensor, observed = _sensor(session, record["ep"], object_id), _observed(session, described.name)
-            datastream = found or models.Datastream(key=key, tenant=DEFAULT_TENANT)
+            datastream = (
+                found
+                if isinstance(found, models.Datastream)
+                else models.Datastream(key=key, tenant=DEFAULT_TENANT)
+            )
             datastream.name = f"{record['ep']} {described.name}"
             datastream.description = f"LwM2M /{object_id}/{instance}/{resource_id} of {record['ep']}"
             datastream.observation_type = _OBSERVATION

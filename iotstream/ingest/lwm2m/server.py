@@ -67,6 +67,7 @@ class RegistrationServer:
         self.observer = observer
         self._on_refused = on_refused or (lambda payload, reason, where: None)
         self._coap_log = logging.getLogger(f"{__name__}.coap{next(_servers)}")
+        self._coap_log.setLevel(logging.WARNING)  # the filter sees warnings whatever the root's level
         self._context: aiocoap.Context | None = None
         self.registrations = Registrations(grace_ms)
         self._on_records = on_records

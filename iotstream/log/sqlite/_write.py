@@ -65,6 +65,10 @@ def write_batches(
             _log.error("log write of %d entries failed: %s", len(queued), err)
             outcomes = dict.fromkeys(groups, err)
             break
+        except Exception as err:  # a bug: the entries must still be answered, or producers wait forever
+            _log.exception("log write of %d entries failed", len(queued))
+            outcomes = dict.fromkeys(groups, LogError(f"the log could not write the records: {err!r}"))
+            break
     for (topic, _), outcome in outcomes.items():
         if isinstance(outcome, UnknownTopicError):
             topics.forget(topic)

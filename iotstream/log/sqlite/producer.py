@@ -28,6 +28,7 @@ from iotstream.log.types import (
 __all__ = ["SqliteAtomicProducer", "SqliteProducer"]
 
 _BYTES_OR_NONE = {bytes, type(None)}
+_INT_OR_NONE = {int, type(None)}
 
 
 class SqliteProducer(BaseProducer):
@@ -71,7 +72,7 @@ class SqliteProducer(BaseProducer):
                 on_done(None)
                 return
             row = self._topics.get(topic)
-            sizes = self._checked_sizes(row, values, keys)
+            sizes = self._checked_sizes(row, values, keys, timestamps_ms)
             times = list(timestamps_ms)
             if None in times:
                 now_ms = time.time_ns() // 1_000_000
@@ -82,11 +83,17 @@ class SqliteProducer(BaseProducer):
             raise
 
     def _checked_sizes(
-        self, row: TopicRow, values: Sequence[bytes], keys: Sequence[bytes | None]
+        self,
+        row: TopicRow,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None],
+        times: Sequence[int | None],
     ) -> list[int]:
         """Each record's size, for a batch the log takes; map and set keep the work per record in C."""
         if not set(map(type, values)) | set(map(type, keys)) <= _BYTES_OR_NONE:
             raise InvalidRecordError(f"records for topic {row.spec.name!r}: keys and values must be bytes")
+        if not set(map(type, times)) <= _INT_OR_NONE:
+            raise InvalidRecordError(f"records for topic {row.spec.name!r}: timestamps must be whole ms")
         if None in keys and row.spec.cleanup_policy is CleanupPolicy.COMPACT:
             raise InvalidRecordError(f"topic {row.spec.name!r} is compacted: every record needs a key")
         sizes = list(map(add, lengths(values), lengths(keys)))
@@ -116,6 +123,8 @@ class SqliteProducer(BaseProducer):
             raise InvalidRecordError(
                 f"topic {topic!r} has partitions 0..{row.spec.partitions - 1}; got {partition}"
             )
+        if type(timestamp_ms) not in _INT_OR_NONE:
+            raise InvalidRecordError(f"record for topic {topic!r}: the timestamp must be whole ms")
         ts = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
         acknowledge = None if on_delivery is None else _one(on_delivery, topic, partition, ts)
         return Pending(

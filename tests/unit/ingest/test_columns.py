@@ -2,6 +2,7 @@
 row-by-row way, whatever the columns hold."""
 
 import math
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,11 @@ def test_message_ids_of_columns_are_the_ids_of_each_reading(readings: list[tuple
         (["a", "b"], [1, 2], [1.0, math.nan]),
         (["a", "b"], [1, 2], [1.0, math.inf]),
         (["a", "b"], [1, 2], [1.0, 10**400]),  # beyond a float
+        (
+            ["a", "b"],
+            [1, 2],
+            [1, int(sys.float_info.max) + 2**960],
+        ),  # as is this, though math.isfinite passes it
         (["a", "b"], [1, 2], [1.0, True]),  # booleans, text and objects go row by row
         (["a", "b"], [1, 2], [1.0, "2"]),
         (["a", "b"], [1, 2], [1.0]),  # columns of different lengths

@@ -70,6 +70,13 @@ def test_an_array_value_is_a_reading_of_a_multi_datastream() -> None:
     assert (rejected, readings[0].result) == ([], [25, 65])
 
 
+def test_a_whole_number_past_a_floats_range_is_refused_not_a_crash() -> None:
+    body = b'[{"datastream": "a", "value": 1%s}, {"datastream": "a", "value": 2}]' % (b"0" * 400)
+    readings, rejected = parse_readings(body, RECEIVED)
+    assert rejected == [ItemError(0, "'value' is a whole number too large to store")]
+    assert [r.result for r in readings] == [2]
+
+
 def test_the_topic_can_name_the_datastream() -> None:
     readings, _ = parse_readings(b'{"value": 1}', RECEIVED, datastream="kitchen/temp")
     assert readings[0].datastream == "kitchen/temp"

@@ -10,12 +10,14 @@ import pytest
 from iotstream.log import TopicPartition, TopicSpec, open_log
 from iotstream.log.exceptions import (
     CommitFailedError,
+    InvalidRecordError,
     LogClosedError,
     LogCorruptError,
+    LogError,
     LogLockedError,
     ProducerQueueFullError,
 )
-from iotstream.log.sqlite import SqliteLog
+from iotstream.log.sqlite import SqliteLog, _write
 from tests.contract.conftest import FAST
 from tests.contract.helpers import consume, produce_acked
 
@@ -201,3 +203,40 @@ def test_one_commit_of_many_entries_splits_a_partition_into_rows_of_at_most_max_
         consumer.close()
         assert [r.value for r in records] == [*sent, *many, big, b"d" * 10]
         assert [r.offset for r in records] == list(range(17))
+
+
+def test_a_batch_with_a_timestamp_that_is_not_whole_ms_is_refused_and_answered(tmp_path: Path) -> None:
+    with _open(tmp_path / "log.db") as log:
+        log.create_topic(TopicSpec("t", partitions=1))
+        answers: list[Exception | None] = []
+        with log.producer() as producer:
+            with pytest.raises(InvalidRecordError, match="timestamps must be whole ms"):
+                producer.produce_many("t", [b"a"], [None], [1.5], answers.append)  # type: ignore[list-item]
+            with pytest.raises(InvalidRecordError, match="the timestamp must be whole ms"):
+                producer.produce("t", b"a", timestamp_ms=1.5)  # type: ignore[arg-type]
+        assert [type(answer) for answer in answers] == [InvalidRecordError]
+
+
+def test_a_write_that_fails_on_a_bug_answers_its_batch_with_an_error_and_the_writer_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unanswered, a batch would hold its producer (and an ingestor's pending count) forever."""
+
+    def broken(records: object) -> bytes:
+        raise TypeError("a bug")
+
+    with _open(tmp_path / "log.db") as log:
+        log.create_topic(TopicSpec("t", partitions=1))
+        answers: list[Exception | None] = []
+        with log.producer() as producer:
+            monkeypatch.setattr(_write, "encode_batch", broken)
+            producer.produce_many("t", [b"lost"], [None], [1], answers.append)
+            assert producer.flush(10) == 0
+            monkeypatch.undo()
+            producer.produce_many("t", [b"kept"], [None], [2], answers.append)
+            assert producer.flush(10) == 0
+        assert [type(answer) for answer in answers] == [LogError, type(None)]
+        consumer = log.consumer()
+        consumer.assign([TopicPartition("t", 0)])
+        assert [r.value for r in consume(consumer, 1)] == [b"kept"]
+        consumer.close()

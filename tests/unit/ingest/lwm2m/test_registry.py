@@ -107,3 +107,33 @@ def test_a_datastream_a_user_made_for_the_key_is_left_as_it_is(catalog: Catalog)
     registry.reflect(records)  # registering again
     assert _datastreams(catalog)["oven/3303/0/5700"][0] == "oven inside"
     assert list(_things(catalog)) == ["oven"]
+
+
+def test_a_multidatastream_holding_the_key_is_left_as_it_is(catalog: Catalog) -> None:
+    """Keys are unique over Datastreams and MultiDatastreams: registering must neither fail on it
+    (rolling the Thing's registration back with it) nor take it over."""
+    with catalog.session(write=True) as session:
+        thing = models.Thing(name="oven", description="", tenant="default")
+        sensor = models.Sensor(
+            name="s", description="", encoding_type="text/plain", sensor_metadata="", tenant="default"
+        )
+        observed = models.ObservedProperty(name="t", definition="", description="", tenant="default")
+        session.add(
+            models.MultiDatastream(
+                key="oven/3303/0/5700",
+                name="oven multi",
+                observation_type="http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation",
+                unit_of_measurements=[{"name": None, "symbol": None, "definition": None}],
+                multi_observation_data_types=[
+                    "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
+                ],
+                thing=thing,
+                sensor=sensor,
+                observed_properties=[observed],
+                tenant="default",
+            )
+        )
+    _, records = Registrations().register({"ep": "oven"}, "</3303/0>", ("10.0.0.9", 5683), 1_000)
+    Lwm2mRegistry(catalog, DatastreamKeys(catalog)).reflect(records)
+    assert _things(catalog)["oven"]["lwm2m"]["registered"] is True
+    assert _datastreams(catalog) == {}
