@@ -52,7 +52,7 @@ class Lwm2mRole(ThreadedRole):
         return settings.lwm2m.enabled
 
     def start(self, parts: Parts) -> None:
-        from iotstream.ingest.lwm2m.observer import Observer
+        from iotstream.ingest.lwm2m.observer import Observer, Watch
         from iotstream.ingest.lwm2m.registry import Lwm2mRegistry
         from iotstream.ingest.lwm2m.server import RegistrationServer
 
@@ -60,7 +60,8 @@ class Lwm2mRole(ThreadedRole):
         parts.log.create_topic(TopicSpec(REGISTRATIONS, parts.settings.log.default_partitions), exist_ok=True)
         self._producer = producer = parts.log.producer()
 
-        registry = Lwm2mRegistry(parts.catalog, parts.keys)
+        watch = Watch(tuple(settings.observe_default), {o: tuple(r) for o, r in settings.observe.items()})
+        registry = Lwm2mRegistry(parts.catalog, parts.keys, watch)
 
         def publish(records: list[dict[str, Any]]) -> None:
             self._ingesting.submit(_reflected, registry, records)  # before the readings that follow
@@ -75,7 +76,7 @@ class Lwm2mRole(ThreadedRole):
         def refuse(payload: bytes, reason: str, where: str) -> None:
             self._ingesting.submit(ingestor.dead_letter, payload, reason, where)
 
-        observer = Observer(take, refuse)
+        observer = Observer(take, refuse, watch)
         self._server = server = RegistrationServer(
             settings.host, settings.port, publish, settings.grace, observer=observer, on_refused=refuse
         )

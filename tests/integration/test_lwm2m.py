@@ -109,6 +109,42 @@ def test_a_registered_devices_temperature_is_observed_and_stored(platform: Embed
     assert platform.stats()["lwm2m"]["notifications"] >= 2
 
 
+def test_the_resources_observed_of_an_object_are_configured(tmp_path: Path) -> None:
+    """`[lwm2m.observe] "3303" = [5601]`: a thermometer's minimum, not its value, becomes readings of
+    a Datastream the registry names after the resource."""
+    lwm2m = {"enabled": True, "host": "127.0.0.1", "port": free_port(), "observe": {"3303": [5601]}}
+    platform = EmbeddedPlatform(load_settings(data_dir=tmp_path, api={"port": 0}, lwm2m=lwm2m)).start()
+    try:
+        assert platform.api is not None
+        url = platform.api.url
+
+        async def device() -> float | None:
+            site = resource.Site()
+            site.add_resource(("3303", "0", "5601"), Temperature())
+            context = await aiocoap.Context.create_server_context(
+                site, bind=("127.0.0.1", free_port()), transports=["udp6"]
+            )
+            try:
+                uri = f"coap://127.0.0.1:{lwm2m['port']}/rd?ep=thermo-2&lt=300"
+                register = aiocoap.Message(code=aiocoap.POST, uri=uri, payload=b"</3303/0>")
+                assert (
+                    await asyncio.wait_for(context.request(register).response, 10)
+                ).code == aiocoap.CREATED
+                return await stored(url, "thermo-2/3303/0/5601", 21.5)
+            finally:
+                await context.shutdown()
+
+        assert asyncio.run(device()) == 21.5
+        named = {"$filter": "properties/key eq 'thermo-2/3303/0/5601'"}
+        [datastream] = httpx.get(f"{url}/v1.1/Datastreams", params=named).json()["value"]
+        assert (datastream["name"], datastream["unitOfMeasurement"]["symbol"]) == (
+            "thermo-2 Temperature Min Measured Value",
+            "Cel",
+        )
+    finally:
+        platform.stop()
+
+
 async def stored(url: str, key: str, value: float, timeout_s: float = 20) -> float | None:
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(base_url=url, timeout=10) as api:

@@ -20,3 +20,13 @@ class Lwm2mSettings(BaseModel):
         ge=0,
         description="How long past its lifetime a registration is kept, for the network.",
     )
+    observe_default: list[int] = Field(
+        default=[5700],
+        description="Resources observed in every instance of an object `observe` does not name, where"
+        " the object registry knows them (5700: an IPSO sensor's value).",
+    )
+    observe: dict[int, list[int]] = Field(
+        default_factory=dict,
+        description='Resources observed per object id instead, known or not: {"3303" = [5700, 5601],'
+        ' "3" = [9]}; an empty list observes nothing of that object.',
+    )

@@ -11,7 +11,8 @@ be read goes to `on_refused` with the reason; values that are not numbers give n
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiocoap
@@ -22,7 +23,7 @@ from iotstream.ingest.lwm2m.links import Link, objects
 from iotstream.ingest.lwm2m.objects import describe
 from iotstream.ingest.lwm2m.registrations import Registration
 
-__all__ = ["Observer", "observed_paths"]
+__all__ = ["Observer", "Watch"]
 
 _log = logging.getLogger(__name__)
 _ATTEMPTS = 5
@@ -31,12 +32,24 @@ Readings = Callable[[list[dict[str, Any]]], None]
 Refused = Callable[[bytes, str, str], None]  # payload, reason, where from
 
 
-def observed_paths(links: list[Link], resources: tuple[int, ...]) -> list[Path]:
-    """The resources observed of a device listing `links`: those of `resources` that `objects` knows,
-    in each listed instance."""
-    return [
-        (o, i, r) for o, i in objects(links) if i is not None for r in resources if describe(o, r) is not None
-    ]
+@dataclass(frozen=True)
+class Watch:
+    """Which resources are observed: those `per_object` names in its objects' instances, else those of
+    `default` that the object registry knows (`[lwm2m] observe` and `observe_default`)."""
+
+    default: tuple[int, ...] = (5700,)
+    per_object: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+
+    def paths(self, links: list[Link]) -> list[Path]:
+        found: list[Path] = []
+        for o, i in objects(links):
+            if i is None:
+                continue
+            if o in self.per_object:
+                found += [(o, i, r) for r in self.per_object[o]]
+            else:
+                found += [(o, i, r) for r in self.default if describe(o, r) is not None]
+        return found
 
 
 class Observer:
@@ -44,12 +57,12 @@ class Observer:
         self,
         on_readings: Readings,
         on_refused: Refused,
-        resources: tuple[int, ...] = (5700,),
+        watch: Watch = Watch(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._on_readings = on_readings
         self._on_refused = on_refused
-        self._resources = resources
+        self._watch = watch
         self._clock = clock
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
         self.notifications = 0
@@ -57,7 +70,7 @@ class Observer:
     def watch(self, context: aiocoap.Context, registration: Registration, remote: Any) -> None:
         """Observe the known sensor values of a new registration's objects."""
         self.forget(registration.id)
-        paths = observed_paths(registration.links, self._resources)
+        paths = self._watch.paths(registration.links)
         self._tasks[registration.id] = [
             asyncio.create_task(self._observe(context, registration.endpoint, remote, path)) for path in paths
         ]

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from iotstream.ingest.lwm2m.links import Link
-from iotstream.ingest.lwm2m.objects import describe
-from iotstream.ingest.lwm2m.observer import observed_paths
+from iotstream.ingest.lwm2m.objects import Resource, describe
+from iotstream.ingest.lwm2m.observer import Watch
 from iotstream.registry import models
 from iotstream.registry.access.principal import DEFAULT_TENANT
 from iotstream.registry.catalog import Catalog
@@ -36,10 +36,10 @@ _ENDED = {"delete", "expired"}
 
 
 class Lwm2mRegistry:
-    def __init__(self, catalog: Catalog, keys: DatastreamKeys, resources: tuple[int, ...] = (5700,)) -> None:
+    def __init__(self, catalog: Catalog, keys: DatastreamKeys, watch: Watch | None = None) -> None:
         self._catalog = catalog
         self._keys = keys
-        self._resources = resources
+        self._watch = watch or Watch()
 
     def reflect(self, records: Sequence[dict[str, Any]]) -> None:
         """Bring the registry in line with registration records, in their order. Once more when
@@ -62,13 +62,13 @@ class Lwm2mRegistry:
     def _datastreams(self, session: Session, thing: models.Thing, record: dict[str, Any]) -> list[str]:
         links = [Link(link["url"], link["at"]) for link in record["links"]]
         keys = []
-        for object_id, instance, resource_id in observed_paths(links, self._resources):
+        for object_id, instance, resource_id in self._watch.paths(links):
             key = f"{record['ep']}/{object_id}/{instance}/{resource_id}"
             found = session.scalar(select(models.Stream).where(models.Stream.key == key))
             if found is not None and not (isinstance(found, models.Datastream) and found.placeholder):
                 continue  # a user's (Multi)Datastream, or one registered before: theirs to change
-            described = describe(object_id, resource_id)
-            assert described is not None  # noqa: S101 - observed_paths lists described resources only
+            path = f"/{object_id}/{instance}/{resource_id}"  # a resource the registry does not know: by path
+            described = describe(object_id, resource_id) or Resource(f"LwM2M {path}", "", None)
             sensor, observed = _sensor(session, record["ep"], object_id), _observed(session, described.name)
             datastream = (
                 found
@@ -76,14 +76,13 @@ class Lwm2mRegistry:
                 else models.Datastream(key=key, tenant=DEFAULT_TENANT)
             )
             datastream.name = f"{record['ep']} {described.name}"
-            datastream.description = f"LwM2M /{object_id}/{instance}/{resource_id} of {record['ep']}"
+            datastream.description = f"LwM2M {path} of {record['ep']}"
             datastream.observation_type = _OBSERVATION
             datastream.unit_of_measurement = {
                 "name": described.unit,
                 "symbol": described.unit,
                 "definition": f"https://ucum.org/ucum#{described.unit}" if described.unit else None,
             }
-            path = f"/{object_id}/{instance}/{resource_id}"
             datastream.properties = {KEY_PROPERTY: key, "lwm2m": {"path": path}}
             datastream.placeholder = False
             datastream.thing, datastream.sensor, datastream.observed_property = thing, sensor, observed

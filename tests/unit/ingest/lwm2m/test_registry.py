@@ -2,6 +2,7 @@
 per observed sensor value named and in the unit of the object registry, a placeholder completed, and
 an update and a de-registration shown on the Thing."""
 
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from iotstream.config import load_settings
+from iotstream.ingest.lwm2m.config import Lwm2mSettings
+from iotstream.ingest.lwm2m.links import parse_links
+from iotstream.ingest.lwm2m.observer import Watch
 from iotstream.ingest.lwm2m.registrations import Registrations
 from iotstream.ingest.lwm2m.registry import Lwm2mRegistry
 from iotstream.registry import models
@@ -137,3 +142,31 @@ def test_a_multidatastream_holding_the_key_is_left_as_it_is(catalog: Catalog) ->
     Lwm2mRegistry(catalog, DatastreamKeys(catalog)).reflect(records)
     assert _things(catalog)["oven"]["lwm2m"]["registered"] is True
     assert _datastreams(catalog) == {}
+
+
+def test_observed_resources_are_configurable_per_object(catalog: Catalog, tmp_path: Path) -> None:
+    """`[lwm2m] observe` names an object's resources (known to the object registry or not), an empty
+    list none of them; other objects get `observe_default` where the registry knows the resource."""
+    config = tmp_path / "iotstream.toml"
+    config.write_text(
+        '[lwm2m]\nobserve_default = [5700, 5601]\n[lwm2m.observe]\n"3303" = [5602, 7]\n"3304" = []\n'
+    )
+    settings = load_settings(config).lwm2m
+    watch = Watch(tuple(settings.observe_default), {o: tuple(r) for o, r in settings.observe.items()})
+    links = parse_links("</1/0>, </3303/0>, </3304/0>, </3300/2>, </3342>")
+    assert watch.paths(links) == [(3303, 0, 5602), (3303, 0, 7), (3300, 2, 5700), (3300, 2, 5601)]
+    _, records = Registrations().register({"ep": "lab"}, "</3303/0>", ("10.0.0.5", 5683), 1_000)
+    Lwm2mRegistry(catalog, DatastreamKeys(catalog), watch).reflect(records)
+    most = "Temperature Max Measured Value"
+    assert _datastreams(catalog) == {
+        "lab/3303/0/5602": (f"lab {most}", "Cel", "lab", "lab /3303", most, False),
+        "lab/3303/0/7": ("lab LwM2M /3303/0/7", None, "lab", "lab /3303", "LwM2M /3303/0/7", False),
+    }
+
+
+def test_the_readme_example_is_a_valid_configuration() -> None:
+    readme = (Path(__file__).parents[4] / "README.md").read_text()
+    section = readme[readme.index("### LwM2M devices") :]
+    example = section[section.index("```toml") + len("```toml") : section.index("```\n")]
+    settings = Lwm2mSettings.model_validate(tomllib.loads(example)["lwm2m"])
+    assert (settings.enabled, settings.observe) == (True, {3303: [5700, 5601, 5602], 3: [9], 3304: []})
