@@ -1,12 +1,13 @@
 """`POST /api/v1/commands` (a command to a device, answered with its ticket) and `GET` of where it stands.
 
-The command waits in the catalog; the `mqtt` role delivers it to `iotstream/<device>/commands` (a
-command with a `site` travels through the relay to that site instead). `GET /api/v1/commands/{ticket}`
-follows it: queued, sent, delivered, then succeeded (with the device's `value`), failed (with its
-`error`) or expired.
+The command waits in the catalog; the `mqtt` role delivers it to `iotstream/<device>/commands`, the
+`lwm2m` role to a device registered with the LwM2M server (as a CoAP request, when a device in queue
+mode next wakes), and a command with a `site` travels through the relay to that site instead.
+`GET /api/v1/commands/{ticket}` follows it: queued, sent, delivered, then succeeded (with the
+device's `value`), failed (with its `error`) or expired.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -18,7 +19,13 @@ from iotstream.api._http import iso, json_response
 from iotstream.api.access import principal_of
 from iotstream.api.services import Services
 from iotstream.registry.access import OPEN, Principal, Scope, ScopeError
-from iotstream.relay.command_rules import MAX_TIMEOUT_MS, Command, InvalidCommandError, StateName
+from iotstream.relay.command_rules import (
+    MAX_TIMEOUT_MS,
+    ActionName,
+    Command,
+    InvalidCommandError,
+    StateName,
+)
 from iotstream.relay.commands import CommandStore
 
 __all__ = ["command_document", "router"]
@@ -34,9 +41,13 @@ class CommandRequest(BaseModel):
     """A command to a device."""
 
     device: str = Field(description="The device's id: one MQTT topic level (no '/', '+', '#')")
-    action: Literal["read", "write", "execute"]
+    action: ActionName
     path: str = Field(description='What on the device, e.g. the LwM2M path "/3311/0/5850"')
-    value: Any = Field(default=None, description="Required for write, optional for execute, none for read")
+    value: Any = Field(
+        default=None,
+        description="Required for write, write-attributes and create; optional for execute (its arguments);"
+        " none for read, discover and delete",
+    )
     timeout: str = Field(
         default=DEFAULT_TIMEOUT, description='A duration such as "250ms", "30s", "5m"; at most 1d'
     )
@@ -130,6 +141,7 @@ def command_document(command: Command, scope: Scope = OPEN.scope) -> dict[str, A
         "state": command.state,
         "site": command.site,
         "device": scope.name(command.device) or command.device,
+        "transport": command.transport,
         "command": asked,
     }
     if command.result is not None:

@@ -308,13 +308,15 @@ class Client(BaseClient):
         timeout_s: float = 30.0,
         site: str | None = None,
     ) -> Ticket:
-        """Send a command to a device (delivered over MQTT; see `iotstream.client.commands`).
+        """Send a command to a device (over MQTT, or LwM2M to a device registered there; see
+        `iotstream.client.commands`).
 
         Args:
             device: The device's id (one MQTT topic level).
-            action: `"read"`, `"write"` or `"execute"`.
+            action: `"read"`, `"write"` or `"execute"`; for LwM2M devices also `"discover"`,
+                `"write-attributes"`, `"create"` and `"delete"`.
             path: What on the device, e.g. the LwM2M path `"/3311/0/5850"`.
-            value: Required for write, optional for execute.
+            value: Required for write, write-attributes and create; optional for execute.
             timeout_s: The command expires when the device has not answered by then (at most a day).
             site: The edge site the device belongs to, when it is not this platform's.
 

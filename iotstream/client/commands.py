@@ -4,6 +4,7 @@ expired (no answer within its timeout). A `Ticket` follows it with `GET /api/v1/
 
 The platform delivers a command over MQTT on `iotstream/<device>/commands`; the device answers on
 `iotstream/<device>/responses` with `{"ticket": ..., "status": "ok" | "error", "value" | "error": ...}`.
+To a device registered with the LwM2M server it goes as the LwM2M operation the action names.
 """
 
 import asyncio
@@ -26,7 +27,7 @@ __all__ = [
     "status_plan",
 ]
 
-Action = Literal["read", "write", "execute"]
+Action = Literal["read", "write", "execute", "discover", "write-attributes", "create", "delete"]
 FINAL_STATES = frozenset({"succeeded", "failed", "expired"})
 _PATH = "/api/v1/commands"
 
@@ -42,6 +43,7 @@ class CommandStatus(msgspec.Struct, frozen=True):
     expires: datetime
     updated: datetime
     site: str | None = None
+    transport: str | None = None  # how it reaches the device: "mqtt" or "lwm2m" (None: through a site)
     value: Any = None
     error: str | None = None
 

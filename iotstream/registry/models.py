@@ -271,3 +271,4 @@ class DeviceCommand(Base):
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     relayed: Mapped[bool] = mapped_column(default=False)  # created with a given ticket, from another site
     reported: Mapped[str | None] = mapped_column(String(16))  # the last state reported to that site
+    transport: Mapped[str | None] = mapped_column(String(16))  # "mqtt", "lwm2m"; None: the site decides

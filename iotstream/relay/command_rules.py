@@ -30,9 +30,19 @@ _MAX_NAME = 255  # the column's length
 
 
 class Action(StrEnum):
+    """What a device is asked: LwM2M's device-management operations, which MQTT devices get by name."""
+
     READ = "read"
     WRITE = "write"
     EXECUTE = "execute"
+    DISCOVER = "discover"  # which resources an object or instance has, with their attributes
+    WRITE_ATTRIBUTES = "write-attributes"  # how often and when a resource notifies (pmin, pmax, gt, ...)
+    CREATE = "create"  # a new object instance
+    DELETE = "delete"  # an object instance
+
+
+_VALUE_REQUIRED = {Action.WRITE, Action.WRITE_ATTRIBUTES, Action.CREATE}
+_VALUE_REFUSED = {Action.READ, Action.DISCOVER, Action.DELETE}
 
 
 class CommandState(StrEnum):
@@ -56,7 +66,7 @@ class CommandState(StrEnum):
 _FINAL_RANK = 3
 _RANK = {state: min(place, _FINAL_RANK) for place, state in enumerate(CommandState)}
 PENDING_STATES = [state.value for state in CommandState if _RANK[state] < _FINAL_RANK]
-ActionName = Literal["read", "write", "execute"]
+ActionName = Literal["read", "write", "execute", "discover", "write-attributes", "create", "delete"]
 StateName = Literal["queued", "sent", "delivered", "succeeded", "failed", "expired"]
 
 
@@ -87,6 +97,7 @@ class Command:
     updated_ms: int
     relayed: bool  # created with a given ticket (relayed from another site)
     reported: str | None  # the last state reported to that site
+    transport: str | None = None  # "mqtt" or "lwm2m"; None: another site's device, that site decides
 
     @property
     def final(self) -> bool:
@@ -110,13 +121,14 @@ def check_command(device: Any, action: Any, path: Any, value: Any, timeout_ms: A
             f" '/', '+', '#' or NUL; got {name!r}"
         )  # fmt: skip
     if not isinstance(action, str) or action not in set(Action):
-        raise InvalidCommandError("action", f"must be 'read', 'write' or 'execute'; got {action!r}")
+        actions = ", ".join(repr(a.value) for a in Action)
+        raise InvalidCommandError("action", f"must be one of {actions}; got {action!r}")
     if not isinstance(path, str) or not path:
         raise InvalidCommandError("path", "must be a non-empty string")
-    if action == Action.WRITE and value is None:
-        raise InvalidCommandError("value", "is required for a write")
-    if action == Action.READ and value is not None:
-        raise InvalidCommandError("value", "is not allowed for a read")
+    if action in _VALUE_REQUIRED and value is None:
+        raise InvalidCommandError("value", f"is required for a {action}")
+    if action in _VALUE_REFUSED and value is not None:
+        raise InvalidCommandError("value", f"is not allowed for a {action}")
     if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int):
         raise InvalidCommandError("timeout", f"must be a whole number of milliseconds; got {timeout_ms!r}")
     if not 0 < timeout_ms <= MAX_TIMEOUT_MS:

@@ -23,9 +23,9 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Select, Update, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from iotstream.registry.access.principal import Scope
+from iotstream.registry.access.principal import DEFAULT_TENANT, Scope
 from iotstream.registry.catalog import Catalog
-from iotstream.registry.models import DeviceCommand
+from iotstream.registry.models import DeviceCommand, Thing
 from iotstream.relay.command_rules import (
     PENDING_STATES,
     Command,
@@ -34,24 +34,33 @@ from iotstream.relay.command_rules import (
     check_command,
 )
 
-__all__ = ["CommandStore"]
+__all__ = ["LWM2M", "MQTT", "CommandStore"]
+
+MQTT, LWM2M = "mqtt", "lwm2m"  # the transports
 
 _now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000  # noqa: E731
 
 
-_wakeups: "weakref.WeakKeyDictionary[Catalog, threading.Event]" = weakref.WeakKeyDictionary()
+_wakeups: "weakref.WeakKeyDictionary[Catalog, dict[str, threading.Event]]" = weakref.WeakKeyDictionary()
 _wakeups_lock = threading.Lock()
 
 
-def _wakeup_of(catalog: Catalog) -> threading.Event:
-    """One event per catalog, so every store on it in this process wakes the same deliverer."""
+def _wakeup_of(catalog: Catalog, transport: str) -> threading.Event:
+    """One event per catalog and transport, so every store on it in this process wakes the same
+    deliverer, and the MQTT and LwM2M deliverers each clear only their own."""
     with _wakeups_lock:
-        return _wakeups.setdefault(catalog, threading.Event())
+        return _wakeups.setdefault(catalog, {}).setdefault(transport, threading.Event())
 
 
 class CommandStore:
-    """The commands in the catalog. `wakeup` is set whenever a command is created in this process
-    (through any store on the same catalog), so a deliverer need not wait for its next poll.
+    """The commands in the catalog. `wakeup(transport)` is set whenever a command for that transport
+    is created in this process (through any store on the same catalog), so its deliverer need not wait
+    for its next poll.
+
+    A command to a device of this platform goes over MQTT, unless the device is an LwM2M endpoint
+    (its Thing has the `lwm2m` property the LwM2M server gives it): then the `lwm2m` role delivers it,
+    and it must be a request LwM2M can make (`ingest.lwm2m.requests`). A command to another site's
+    device has no transport: that site decides.
 
     Example:
         ```python
@@ -65,7 +74,9 @@ class CommandStore:
         """`clock`: epoch ms now."""
         self._catalog = catalog
         self._clock = clock
-        self.wakeup = _wakeup_of(catalog)
+
+    def wakeup(self, transport: str) -> threading.Event:
+        return _wakeup_of(self._catalog, transport)
 
     def create(
         self,
@@ -90,6 +101,11 @@ class CommandStore:
             raise InvalidCommandError("ticket", f"must be a string of 1 to 64 characters; got {ticket!r}")
         if ticket is not None and (existing := self.get(ticket)) is not None:
             return existing
+        transport = None if site is not None else self._transport(device)
+        if transport == LWM2M:
+            from iotstream.ingest.lwm2m.requests import check
+
+            check(action, path, value)
         now = self._clock()
         row = {
             "ticket": ticket or uuid.uuid4().hex,
@@ -104,6 +120,7 @@ class CommandStore:
             "expires_ms": now + timeout_ms if expires_ms is None else expires_ms,
             "updated_ms": now,
             "relayed": ticket is not None,
+            "transport": transport,
         }
         try:
             with self._catalog.session(write=True) as session:
@@ -112,7 +129,8 @@ class CommandStore:
             if ticket is None or (existing := self.get(ticket)) is None:
                 raise
             return existing  # another process created it meanwhile
-        self.wakeup.set()
+        if transport is not None:
+            self.wakeup(transport).set()
         created = self.get(row["ticket"])
         assert created is not None  # noqa: S101 - committed just now; commands are never deleted
         return created
@@ -167,13 +185,18 @@ class CommandStore:
             changes["error"] = error
         return self._update(statement.values(changes)) == 1
 
-    def queued_for_site(self, site: str | None, limit: int) -> builtins.list[Command]:
-        """Queued commands not yet expired, oldest first; `site` None: this platform's own devices."""
+    def queued_for_site(
+        self, site: str | None, limit: int, transport: str | None = None
+    ) -> builtins.list[Command]:
+        """Queued commands not yet expired, oldest first; `site` None: this platform's own devices,
+        those of `transport` alone when it is given."""
         query = select(DeviceCommand).where(
             DeviceCommand.state == CommandState.QUEUED.value,
             DeviceCommand.expires_ms > self._clock(),
             DeviceCommand.site.is_(None) if site is None else DeviceCommand.site == site,
         )
+        if transport is not None:
+            query = query.where(DeviceCommand.transport == transport)
         return self._select(query.order_by(DeviceCommand.created_ms, DeviceCommand.ticket).limit(limit))
 
     def unreported(self, limit: int) -> builtins.list[Command]:
@@ -210,6 +233,16 @@ class CommandStore:
             statement = statement.where(DeviceCommand.ticket == ticket)
         return self._update(statement.values(state=CommandState.EXPIRED.value, updated_ms=now))
 
+    def _transport(self, device: str) -> str:
+        """LwM2M for an endpoint that registered with the LwM2M server (in the default tenant, where it
+        puts them), MQTT for any other device."""
+        if device.startswith("@"):
+            return MQTT
+        named = select(Thing.properties).where(Thing.name == device, Thing.tenant == DEFAULT_TENANT)
+        with self._catalog.session() as session:
+            found = session.scalars(named).all()
+        return LWM2M if any(isinstance(p, dict) and "lwm2m" in p for p in found) else MQTT
+
     def _read(self, ticket: str) -> Command | None:
         found = self._select(select(DeviceCommand).where(DeviceCommand.ticket == ticket))
         return found[0] if found else None
@@ -241,4 +274,5 @@ def _command(row: DeviceCommand) -> Command:
         updated_ms=row.updated_ms,
         relayed=row.relayed,
         reported=row.reported,
+        transport=row.transport,
     )

@@ -1,4 +1,4 @@
-"""Commands to this platform's own devices (site NULL) over MQTT, and the devices' answers.
+"""Commands to this platform's own MQTT devices (site NULL, transport mqtt), and the devices' answers.
 
 A queued command is claimed in the catalog first (one guarded UPDATE: of several `mqtt` processes on
 one catalog, one wins) and published after that commit, to `iotstream/<device>/commands` at QoS 1;
@@ -38,7 +38,7 @@ from iotstream.ingest.ingestor import Ingestor
 from iotstream.ingest.mqtt_access import namespace, scope_of_topic
 from iotstream.registry.access.principal import Scope, owner_of
 from iotstream.relay.command_rules import Command, CommandState
-from iotstream.relay.commands import CommandStore
+from iotstream.relay.commands import MQTT, CommandStore
 
 __all__ = ["RESPONSES", "CommandDelivery", "DeliveryError", "commands_topic"]
 
@@ -88,6 +88,7 @@ class CommandDelivery:
         past their expiry are stored as expired."""
         self._settings = settings
         self._store = store
+        self._wakeup = store.wakeup(MQTT)
         self._ingestor = ingestor
         self._poll_s, self._sweep_s, self._batch = poll_s, sweep_s, batch
         self._client_id = f"{settings.client_id}-commands"
@@ -191,8 +192,8 @@ class CommandDelivery:
             if client.loop(_TICK_S) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 raise ConnectionError("the connection was lost")
             now = time.monotonic()
-            if self._store.wakeup.is_set() or now >= next_poll:
-                self._store.wakeup.clear()  # before the look: what is created meanwhile wakes the next
+            if self._wakeup.is_set() or now >= next_poll:
+                self._wakeup.clear()  # before the look: what is created meanwhile wakes the next
                 self._catalog(lambda: self._deliver(client))
                 next_poll = now + self._poll_s
             if now >= next_sweep:
@@ -200,9 +201,9 @@ class CommandDelivery:
                 next_sweep = now + self._sweep_s
 
     def _deliver(self, client: mqtt.Client) -> None:
-        queued = self._store.queued_for_site(None, self._batch)
+        queued = self._store.queued_for_site(None, self._batch, MQTT)
         if len(queued) == self._batch:
-            self._store.wakeup.set()  # there may be more: the next turn looks again at once
+            self._wakeup.set()  # there may be more: the next turn looks again at once
         for command in queued:
             if self._stop.is_set() or not client.is_connected():
                 return

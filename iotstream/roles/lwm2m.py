@@ -1,6 +1,6 @@
 """The `lwm2m` role: the LwM2M server's registration interface on CoAP (`[lwm2m] enabled = true`),
-its registration records on `lwm2m.registrations`, and the registered devices' sensor values observed
-as readings.
+its registration records on `lwm2m.registrations`, the registered devices' sensor values observed
+as readings, and the commands API's requests to them.
 
 aiocoap runs on an event loop of its own, on the role's thread; readings go to the ingestor on another
 thread, so a registration of new datastreams in the catalog never holds up the CoAP traffic.
@@ -37,7 +37,7 @@ class Lwm2mStartError(IotStreamError):
 
 class Lwm2mRole(ThreadedRole):
     name = "lwm2m"
-    description = "LwM2M devices over CoAP: their registrations"
+    description = "LwM2M devices over CoAP: their registrations, readings and commands"
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,9 +52,11 @@ class Lwm2mRole(ThreadedRole):
         return settings.lwm2m.enabled
 
     def start(self, parts: Parts) -> None:
+        from iotstream.ingest.lwm2m.commands import Lwm2mCommands
         from iotstream.ingest.lwm2m.observer import Observer, Watch
         from iotstream.ingest.lwm2m.registry import Lwm2mRegistry
         from iotstream.ingest.lwm2m.server import RegistrationServer
+        from iotstream.relay.commands import CommandStore
 
         settings = parts.settings.lwm2m
         parts.log.create_topic(TopicSpec(REGISTRATIONS, parts.settings.log.default_partitions), exist_ok=True)
@@ -77,9 +79,11 @@ class Lwm2mRole(ThreadedRole):
             self._ingesting.submit(ingestor.dead_letter, payload, reason, where)
 
         observer = Observer(take, refuse, watch)
+        commands = Lwm2mCommands(CommandStore(parts.catalog), settings.queue_awake)
         self._server = server = RegistrationServer(
-            settings.host, settings.port, publish, settings.grace, observer=observer, on_refused=refuse
-        )
+            settings.host, settings.port, publish, settings.grace, observer=observer, on_refused=refuse,
+            commands=commands,
+        )  # fmt: skip
         self.spawn("iotstream-lwm2m", lambda stop: self._serve(server, stop))
         if not self._listening.wait(30) or self._failure is not None:  # devices may register once it returns
             raise Lwm2mStartError(
@@ -116,12 +120,13 @@ class Lwm2mRole(ThreadedRole):
 
     def stats(self) -> dict[str, Any]:
         if self._server is None:
-            return {"lwm2m": {"registrations": 0, "notifications": 0}}
-        observer = self._server.observer
+            return {"lwm2m": {"registrations": 0, "notifications": 0, "commands_sent": 0}}
+        observer, commands = self._server.observer, self._server.commands
         return {
             "lwm2m": {
                 "registrations": len(self._server.registrations),
                 "notifications": 0 if observer is None else observer.notifications,
+                "commands_sent": 0 if commands is None else commands.sent,
             }
         }
 

@@ -162,3 +162,54 @@ def test_a_registration_not_renewed_within_its_lifetime_expires(
     device.do("register")
     assert [r["event"] for r in records(platform, 2, timeout_s=15)] == ["new", "expired"]
     assert platform.stats()["lwm2m"]["registrations"] == 0
+
+
+def test_a_write_an_execute_and_a_read_through_the_commands_api_reach_the_node_client(
+    platform: EmbeddedPlatform, devices: Any
+) -> None:
+    assert platform.api is not None
+    device = devices("node-ep-3")
+    device.do("create", path="/3303/0")
+    device.do("set", path="/3303/0", resource=5700, value=21.5)
+    device.do("set", path="/3303/0", resource=5750, value="boiler")
+    device.do("register")
+    with httpx.Client(base_url=platform.api.url, timeout=10) as api:
+        assert wait_for(lambda: thing(api, "node-ep-3")["registered"])  # known as an LwM2M endpoint
+        written = command(api, "write", "/3303/0/5750", "kitchen")
+        assert device.expect("written") == {"event": "written", "path": "/3303/0/5750", "value": "kitchen"}
+        executed = command(api, "execute", "/3303/0/5605")
+        assert device.expect("executed")["path"] == "/3303/0/5605"
+        read = command(api, "read", "/3303/0/5750")
+        for ticket, value in ((written, None), (executed, None), (read, "kitchen")):
+            document = finished(api, ticket)
+            assert (document["state"], document["transport"], document.get("value")) == (
+                "succeeded",
+                "lwm2m",
+                value,
+            )
+        device.do("update")  # it listens on another port now
+        moved = command(api, "write", "/3303/0/5750", "attic")
+        assert device.expect("written")["value"] == "attic"
+        assert finished(api, moved)["state"] == "succeeded"
+        refused = api.post(
+            "/api/v1/commands", json={"device": "node-ep-3", "action": "execute", "path": "/3303"}
+        )
+        assert (refused.status_code, refused.json()["detail"]) == (
+            422, "'path' for execute must name a resource (/3303/0/5700); got '/3303'"
+        )  # fmt: skip
+        missing = finished(api, command(api, "read", "/3304/0/5700"))
+        assert (missing["state"], missing["error"]) == ("failed", "the device answered 4.04 Not Found")
+
+
+def command(api: httpx.Client, action: str, path: str, value: Any = None) -> str:
+    body = {"device": "node-ep-3", "action": action, "path": path, "timeout": "20s"}
+    answer = api.post("/api/v1/commands", json=body if value is None else body | {"value": value})
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["ticket"])
+
+
+def finished(api: httpx.Client, ticket: str) -> dict[str, Any]:
+    assert wait_for(
+        lambda: api.get(f"/api/v1/commands/{ticket}").json()["state"] not in ("queued", "sent"), 20
+    )
+    return dict(api.get(f"/api/v1/commands/{ticket}").json())

@@ -44,6 +44,7 @@ const commands = {
     update: (c, next) => lwm2m.update(device, (error, info) => {
         if (!error && info) {
             device = info;
+            handlers(info);  // an update listens on a new port, with the library's default handlers
         }
         next(error);
     }),

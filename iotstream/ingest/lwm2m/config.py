@@ -1,4 +1,4 @@
-"""`[lwm2m]`: the LwM2M server's CoAP endpoint, where devices register."""
+"""`[lwm2m]`: the LwM2M server's CoAP endpoint, where devices register and get their commands."""
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,12 @@ class Lwm2mSettings(BaseModel):
         default=30_000,
         ge=0,
         description="How long past its lifetime a registration is kept, for the network.",
+    )
+    queue_awake: DurationMs = Field(
+        default=93_000,
+        gt=0,
+        description="How long a device in queue mode listens after its Register or Update, when its"
+        " waiting commands are sent (LwM2M's default: CoAP's MAX_TRANSMIT_WAIT, 93 s).",
     )
     observe_default: list[int] = Field(
         default=[5700],

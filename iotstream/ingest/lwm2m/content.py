@@ -18,7 +18,16 @@ import msgspec
 
 from iotstream.ingest.lwm2m.objects import describe
 
-__all__ = ["FORMATS", "ContentError", "Path", "ResourceValue", "decode", "encode_tlv", "parse_path"]
+__all__ = [
+    "FORMATS",
+    "ContentError",
+    "Path",
+    "ResourceValue",
+    "decode",
+    "encode_tlv",
+    "encode_tlv_instance",
+    "parse_path",
+]
 
 Path = tuple[int, ...]  # (object, instance, resource[, resource instance])
 FORMATS = {  # content-format number → name; lwm2m-node-lib still sends the pre-registration numbers
@@ -202,8 +211,21 @@ def encode_tlv(resource_id: int, value: Any) -> bytes:
         body = struct.pack(">d", value)
     else:
         body = value.encode() if isinstance(value, str) else bytes(value)
-    head, ident = 0xC0, resource_id.to_bytes(2 if resource_id > 255 else 1, "big")
-    head |= 0x20 if len(ident) == 2 else 0
+    return _tlv(0xC0, resource_id, body)
+
+
+def encode_tlv_instance(instance_id: int, resources: bytes) -> bytes:
+    """An object instance holding resources already in TLV (a create with the instance's id).
+
+    >>> encode_tlv_instance(1, encode_tlv(5750, "hall")).hex()
+    '0701e4167668616c6c'
+    """
+    return _tlv(0x00, instance_id, resources)
+
+
+def _tlv(kind: int, identifier: int, body: bytes) -> bytes:
+    ident = identifier.to_bytes(2 if identifier > 255 else 1, "big")
+    head = kind | (0x20 if len(ident) == 2 else 0)
     if len(body) < 8:
         return bytes([head | len(body)]) + ident + body
     size = next(n for n in (1, 2, 3) if len(body) < 256**n)

@@ -6,7 +6,8 @@ and a WebSocket server beside it. Every change becomes a record (`Registrations`
 `on_records`, which the role puts on `lwm2m.registrations`. Bad requests get CoAP's 4.00 with the
 reason as the payload, and go to `on_refused` (the dead-letter topic) as JSON with the reason; so do
 datagrams that are not CoAP at all, which aiocoap drops with a warning on the server's own logger.
-Neither ever stops the server.
+Neither ever stops the server. With `commands`, the commands API's requests go to registered devices
+(`commands.Lwm2mCommands`), at the address each device last spoke from.
 """
 
 import asyncio
@@ -16,7 +17,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiocoap
 import msgspec
@@ -26,6 +27,9 @@ from aiocoap.util import hostportsplit
 
 from iotstream.ingest.lwm2m.observer import Observer, Refused
 from iotstream.ingest.lwm2m.registrations import Registration, RegistrationError, Registrations
+
+if TYPE_CHECKING:
+    from iotstream.ingest.lwm2m.commands import Lwm2mCommands
 
 __all__ = ["RegistrationServer", "query_of"]
 
@@ -62,9 +66,12 @@ class RegistrationServer:
         clock: Callable[[], float] = time.time,
         observer: Observer | None = None,
         on_refused: Refused | None = None,
+        commands: "Lwm2mCommands | None" = None,
     ) -> None:
         self.host, self.port = host, port
         self.observer = observer
+        self.commands = commands
+        self._remotes: dict[str, Any] = {}  # registration id → where its last request came from
         self._on_refused = on_refused or (lambda payload, reason, where: None)
         self._coap_log = logging.getLogger(f"{__name__}.coap{next(_servers)}")
         self._coap_log.setLevel(logging.WARNING)  # the filter sees warnings whatever the root's level
@@ -84,12 +91,17 @@ class RegistrationServer:
             self._site, bind=(self.host, self.port), transports=["udp6"], loggername=self._coap_log.name
         )
         self.ready.set()
+        delivering = None
+        if self.commands is not None:
+            delivering = asyncio.create_task(self.commands.run(context, self.reach, stop))
         try:
             while not stop.is_set():
                 self._expire()
                 with contextlib.suppress(TimeoutError):  # the next registration may be due
                     await asyncio.wait_for(stop.wait(), timeout=self._until_next_expiry_s())
         finally:
+            if delivering is not None:
+                await delivering  # it ends with `stop`
             if self.observer is not None:
                 self.observer.close()
             await context.shutdown()
@@ -97,6 +109,13 @@ class RegistrationServer:
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    def reach(self, endpoint: str) -> tuple[Registration, Any] | None:
+        """A registered endpoint and the address to send it requests (None: not registered)."""
+        registration = self.registrations.of_endpoint(endpoint)
+        if registration is None or registration.id not in self._remotes:
+            return None
+        return registration, self._remotes[registration.id]
 
     def registered(self, registration: Registration, records: list[dict[str, Any]], remote: Any) -> None:
         self._site.add_resource(("rd", registration.id), _Registration(self, registration.id))
@@ -106,11 +125,19 @@ class RegistrationServer:
                 self._forget(record["regId"])
         self._publish(records)
         self._watch(registration, remote)
+        self._awake(registration.id, remote)
 
     def updated(self, before: Registration, after: Registration, record: dict[str, Any], remote: Any) -> None:
         self._publish([record])
         if (after.address, after.links) != (before.address, before.links):  # moved: observe it anew
             self._watch(after, remote)
+        self._awake(after.id, remote)
+
+    def _awake(self, reg_id: str, remote: Any) -> None:
+        """The device spoke: it listens now (in queue mode, for a while), at the address it spoke from."""
+        self._remotes[reg_id] = remote
+        if self.commands is not None:
+            self.commands.wake()
 
     def removed(self, reg_id: str, record: dict[str, Any]) -> None:
         self._site.remove_resource(("rd", reg_id))
@@ -122,6 +149,7 @@ class RegistrationServer:
             self.observer.watch(self._context, registration, remote)
 
     def _forget(self, reg_id: str) -> None:
+        self._remotes.pop(reg_id, None)
         if self.observer is not None:
             self.observer.forget(reg_id)
 

@@ -1,5 +1,6 @@
 """The command store on a real SQLite catalog: transitions, expiry, relayed tickets, concurrent claims."""
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 
 from iotstream.registry.catalog import Catalog, open_catalog
+from iotstream.registry.models import Thing
 from iotstream.relay.command_rules import InvalidCommandError
 from iotstream.relay.commands import CommandStore
 
@@ -223,10 +225,11 @@ def test_creating_wakes_every_store_on_the_same_catalog(catalog: Catalog, tmp_pa
     deliverer, api = CommandStore(catalog), CommandStore(catalog)
     other = open_catalog(f"sqlite:///{tmp_path}/other.db")
     try:
-        assert not deliverer.wakeup.is_set()
+        assert not deliverer.wakeup("mqtt").is_set()
         api.create("a", "read", "/1", None, 60_000)
-        assert deliverer.wakeup.is_set()
-        assert not CommandStore(other).wakeup.is_set()
+        assert deliverer.wakeup("mqtt").is_set()
+        assert not deliverer.wakeup("lwm2m").is_set()
+        assert not CommandStore(other).wakeup("mqtt").is_set()
     finally:
         other.close()
 
@@ -240,7 +243,11 @@ def test_creating_wakes_every_store_on_the_same_catalog(catalog: Catalog, tmp_pa
         ({"device": "#"}, "'device' must be one MQTT topic level"),
         ({"device": "a\0"}, "'device' must be one MQTT topic level"),
         ({"device": "d" * 256}, "'device' must be one MQTT topic level"),
-        ({"action": "reboot"}, "'action' must be 'read', 'write' or 'execute'; got 'reboot'"),
+        (
+            {"action": "reboot"},
+            "'action' must be one of 'read', 'write', 'execute', 'discover', 'write-attributes', 'create',"
+            " 'delete'; got 'reboot'",
+        ),
         ({"path": ""}, "'path' must be a non-empty string"),
         ({"action": "write"}, "'value' is required for a write"),
         ({"value": 3}, "'value' is not allowed for a read"),
@@ -257,3 +264,47 @@ def test_an_unusable_command_is_refused_naming_the_field(
     with pytest.raises(InvalidCommandError, match="^" + message.replace("+", r"\+")):
         store.create(**command)
     assert store.list() == []
+
+
+def lwm2m_endpoint(catalog: Catalog, name: str) -> None:
+    """A Thing as the LwM2M server leaves one for an endpoint that registered."""
+    with catalog.session(write=True) as session:
+        session.add(
+            Thing(name=name, description="", tenant="default", properties={"lwm2m": {"registered": True}})
+        )
+
+
+def test_a_command_to_an_lwm2m_endpoint_goes_to_the_lwm2m_deliverer_alone(catalog: Catalog) -> None:
+    lwm2m_endpoint(catalog, "boiler-7")
+    with catalog.session(write=True) as session:  # a Thing of that name in another tenant is another device
+        session.add(Thing(name="pump-1", description="", tenant="acme", properties={"lwm2m": {}}))
+    store = CommandStore(catalog)
+    lwm2m = store.create("boiler-7", "write", "/3303/0/5750", "kitchen", 60_000)
+    mqtt = store.create("pump-1", "read", "/3/0/1", None, 60_000)
+    tenants = store.create("@acme/boiler-7", "read", "/3/0/1", None, 60_000)
+    relayed = store.create("boiler-7", "read", "/3/0/1", None, 60_000, site="plant-7")
+    assert [c.transport for c in (lwm2m, mqtt, tenants, relayed)] == ["lwm2m", "mqtt", "mqtt", None]
+    assert store.wakeup("lwm2m").is_set()
+    assert [c.ticket for c in store.queued_for_site(None, 10, "lwm2m")] == [lwm2m.ticket]
+    assert [c.ticket for c in store.queued_for_site(None, 10, "mqtt")] == [mqtt.ticket, tenants.ticket]
+    assert [c.ticket for c in store.queued_for_site("plant-7", 10)] == [relayed.ticket]
+
+
+@pytest.mark.parametrize(
+    ("action", "path", "value", "message"),
+    [
+        ("read", "/3311/on", None, "'path' must be an LwM2M path such as /3311/0/5850"),
+        ("execute", "/3/0", None, "'path' for execute must name a resource (/3303/0/5700); got '/3/0'"),
+        ("delete", "/3/0/1", None, "'path' for delete must name an instance (/3303/0); got '/3/0/1'"),
+        ("write", "/3311/0/5850", {"on": True}, "'value' of a resource is a number, a boolean or text"),
+    ],
+)
+def test_a_command_an_lwm2m_endpoint_cannot_take_is_refused_naming_the_field(
+    catalog: Catalog, action: str, path: str, value: Any, message: str
+) -> None:
+    lwm2m_endpoint(catalog, "boiler-7")
+    store = CommandStore(catalog)
+    with pytest.raises(InvalidCommandError, match="^" + re.escape(message)):
+        store.create("boiler-7", action, path, value, 60_000)
+    assert store.list() == []
+    assert store.create("pump-1", action, path, value, 60_000).transport == "mqtt"  # an MQTT device's own
