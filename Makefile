@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LWM2M_DEVICE := tests/lwm2m_device/node_modules/.installed
 
-.PHONY: demo up test test-slow lint format bench bench-kafka check clean browser mosquitto coap-client lock cluster
+.PHONY: demo up test test-slow lint format bench bench-kafka check clean browser mosquitto coap-client dtls lock cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,10 @@ format: $(VENV)/.installed-dev
 # The 25 slowest tests are listed at the end: `make test` has a budget of 20 minutes on 2 cores. The
 # crash and fault suites (killed processes, restarted brokers and databases, cut links) are too slow for
 # every run: `make test-slow` runs them, and CI runs both.
-test: lint browser mosquitto coap-client $(LWM2M_DEVICE)
+test: lint browser mosquitto coap-client dtls $(LWM2M_DEVICE)
 	$(BIN)/pytest -m "not crash" --durations=25
 
-test-slow: $(VENV)/.installed-dev browser mosquitto coap-client $(LWM2M_DEVICE)
+test-slow: $(VENV)/.installed-dev browser mosquitto coap-client dtls $(LWM2M_DEVICE)
 	$(BIN)/pytest -m crash --durations=25
 
 # The LwM2M tests drive a real client, Telefonica's lwm2m-node-lib, with the machine's Node.js; npm
@@ -67,6 +67,27 @@ coap-client:
 			echo "the raw CoAP tests need libcoap's coap-client: sudo apt-get install libcoap3-bin"; \
 		fi; \
 	fi
+
+# CoAP over DTLS ([lwm2m.dtls]) needs DTLSSocket, which PyPI has only as source: pip builds it with a C
+# compiler, autoconf, automake and Python's headers. As root on Debian this installs what is missing;
+# elsewhere it says how. requirements-dtls.lock pins it with its hash.
+dtls: $(VENV)/.installed-dtls
+
+$(VENV)/.installed-dtls: requirements-dtls.lock | $(VENV)/.installed
+	@missing=""; \
+	for tool in gcc autoreconf automake; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	$(BIN)/python -c "import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))" \
+		|| missing="$$missing python3-dev"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's gcc, autoconf, automake and python3-dev to build DTLSSocket"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc autoconf automake python3-dev >/dev/null; \
+		else \
+			echo "DTLS needs$$missing to build DTLSSocket: sudo apt-get install gcc autoconf automake python3-dev"; \
+		fi; \
+	fi
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dtls.lock
+	touch $@
 
 # The dashboard test drives Debian's Chromium. As root on Debian this installs it; elsewhere it says how.
 browser:

@@ -82,7 +82,7 @@ class Lwm2mRole(ThreadedRole):
         commands = Lwm2mCommands(CommandStore(parts.catalog), settings.queue_awake)
         self._server = server = RegistrationServer(
             settings.host, settings.port, publish, settings.grace, observer=observer, on_refused=refuse,
-            commands=commands,
+            commands=commands, dtls=settings.dtls,
         )  # fmt: skip
         self.spawn("iotstream-lwm2m", lambda stop: self._serve(server, stop))
         if not self._listening.wait(30) or self._failure is not None:  # devices may register once it returns
@@ -133,7 +133,10 @@ class Lwm2mRole(ThreadedRole):
     def banner(self) -> list[str]:
         if self._server is None:
             return []
-        return [f"lwm2m: CoAP on udp [{self._server.host}]:{self._server.port}, registrations at /rd"]
+        lines = [f"lwm2m: CoAP on udp [{self._server.host}]:{self._server.port}, registrations at /rd"]
+        if (dtls := self._server.dtls) is not None:
+            lines.append(f"lwm2m: CoAP over DTLS on udp [{dtls.host}]:{dtls.port} ({len(dtls.keys)} keys)")
+        return lines
 
 
 def _reflected(registry: "Lwm2mRegistry", records: list[dict[str, Any]]) -> None:

@@ -3,7 +3,9 @@ leaves its records on `lwm2m.registrations` (keyed by endpoint name), and a regi
 temperature, observed, is stored as readings of `<endpoint>/3303/0/5700`."""
 
 import asyncio
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,3 +195,28 @@ def test_a_port_already_taken_fails_the_start_with_the_reason(tmp_path: Path) ->
             Lwm2mStartError, match=rf"the LwM2M server could not listen on udp \[::\]:{port}: .*in use"
         ):
             platform.start()
+
+
+def test_a_device_registers_over_dtls_with_its_key_in_a_running_platform(tmp_path: Path) -> None:
+    client = shutil.which("coap-client-openssl") or shutil.which("coap-client-gnutls")
+    assert client, "the DTLS case needs libcoap's coap-client with DTLS: sudo apt-get install libcoap3-bin"
+    dtls = {"host": "127.0.0.1", "port": free_port(), "keys": {"boiler-7": "hex:" + b"s3cret".hex()}}
+    lwm2m = {"enabled": True, "host": "127.0.0.1", "port": free_port(), "dtls": dtls}
+    platform = EmbeddedPlatform(load_settings(data_dir=tmp_path, api={"port": 0}, lwm2m=lwm2m)).start()
+    try:
+        assert any(
+            f"CoAP over DTLS on udp [127.0.0.1]:{dtls['port']} (1 keys)" in line
+            for line in platform.running()
+        )
+        uri = f"coaps://127.0.0.1:{dtls['port']}/rd?ep=boiler-7&lt=60"
+        key = ["-u", "boiler-7", "-k", "s3cret"]
+        done = subprocess.run(
+            [client, "-m", "post", *key, "-e", "</3303/0>", uri], capture_output=True, timeout=30
+        )
+        assert done.returncode == 0, done.stderr
+        [record] = topic_records(platform, REGISTRATIONS, 1, timeout_s=10)
+        assert msgspec.json.decode(record.value or b"")["ep"] == "boiler-7"
+        [plain] = coap(lwm2m["port"], (aiocoap.POST, "/rd?ep=boiler-7&lt=60", "</3303/0>"))
+        assert plain.code == aiocoap.FORBIDDEN
+    finally:
+        platform.stop()

@@ -16,9 +16,9 @@ PROJECT = canonicalize_name("iotstream")
 EXTRAS = ("dev",)  # the lock is the dev set: `make test`, `make demo` and `make bench` all install it
 
 
-def _lock_entries() -> list[tuple[Requirement, list[str]]]:
+def _lock_entries(lock: str = "requirements.lock") -> list[tuple[Requirement, list[str]]]:
     """Each locked requirement with its hashes; comments dropped, continuation lines joined."""
-    text = (ROOT / "requirements.lock").read_text()
+    text = (ROOT / lock).read_text()
     logical = re.sub(r"\\\n", " ", re.sub(r"#.*", "", text))
     entries = []
     for line in filter(None, (line.strip() for line in logical.splitlines())):
@@ -123,3 +123,18 @@ def test_the_installed_versions_are_the_locked_ones() -> None:
 
     differing = {name: (pin, installed(name)) for name, pin in _pins().items() if installed(name) != pin}
     assert differing == {}, "(locked, installed) differ: run make, or make lock on purpose"
+
+
+def test_the_dtls_extra_is_locked_apart_with_its_hash_within_its_bound() -> None:
+    """The `dtls` extra builds from source (gcc, autoconf), so it has a lock of its own that `make dtls`
+    installs, outside the one `make demo` needs."""
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    [(locked, hashes)] = _lock_entries("requirements-dtls.lock")
+    [wanted] = map(Requirement, optional["dtls"])
+    assert canonicalize_name(locked.name) == canonicalize_name(wanted.name)
+    [pin] = locked.specifier
+    assert pin.operator == "=="
+    assert wanted.specifier.contains(pin.version)
+    assert hashes
+    assert all(re.fullmatch(r"[0-9a-f]{64}", digest) for digest in hashes)
+    assert metadata.version(locked.name) == pin.version, "run make dtls"

@@ -34,7 +34,7 @@ from iotstream.relay.commands import LWM2M, CommandStore
 __all__ = ["Lwm2mCommands"]
 
 _log = logging.getLogger(__name__)
-Reach = Callable[[str], tuple[Registration, Any] | None]  # endpoint → its registration and address
+Reach = Callable[[str], tuple[Registration, aiocoap.Context, Any] | None]  # endpoint → how to reach it
 _METHODS = {"GET": aiocoap.GET, "PUT": aiocoap.PUT, "POST": aiocoap.POST, "DELETE": aiocoap.DELETE}
 _LOOK_S = 0.05  # how often the wait for work looks at the store's (thread) wakeup
 
@@ -67,13 +67,13 @@ class Lwm2mCommands:
         """A device registered or updated: its waiting commands may go now. On the event loop."""
         self._woken.set()
 
-    async def run(self, context: aiocoap.Context, reach: Reach, stop: asyncio.Event) -> None:
+    async def run(self, reach: Reach, stop: asyncio.Event) -> None:
         next_sweep = 0.0
         try:
             while not stop.is_set():
                 queued = await self._catalog(self._store.queued_for_site, None, self._batch, LWM2M)
                 for device, commands in _by_device(queued or []).items():
-                    self._start(context, reach, device, commands)
+                    self._start(reach, device, commands)
                 if time.monotonic() >= next_sweep:
                     await self._catalog(self._store.expire_due)
                     next_sweep = time.monotonic() + self._sweep_s
@@ -93,12 +93,12 @@ class Lwm2mCommands:
         self._woken.clear()
         self._wakeup.clear()  # before the look: a command created meanwhile wakes the next
 
-    def _start(self, context: aiocoap.Context, reach: Reach, device: str, commands: list[Command]) -> None:
+    def _start(self, reach: Reach, device: str, commands: list[Command]) -> None:
         target = reach(device)
         if device in self._busy or target is None or not self._listening(target[0]):
             return  # on its way already, or it waits for the device's registration or next wake
         self._busy.add(device)
-        task = asyncio.create_task(self._send_all(context, target[1], commands))
+        task = asyncio.create_task(self._send_all(target[1], target[2], commands))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _: self._busy.discard(device))

@@ -5,7 +5,9 @@ when the payload carries one.
 
 A first observe right after a registration may find the device not listening yet (lwm2m-node-lib
 opens its port a moment later), so it is tried five times, 1, 2, 4 and 8 s apart. A notification that cannot
-be read goes to `on_refused` with the reason; values that are not numbers give no reading.
+be read goes to `on_refused` with the reason; values that are not numbers give no reading. An
+observation ends when its registration does: aiocoap answers the device's next notification with a
+reset, which cancels it there (RFC 7641 3.6).
 """
 
 import asyncio
@@ -112,6 +114,9 @@ class Observer:
                 self._take(endpoint, path, notification, where)
         except coap_error.Error as err:  # the device went away or ended the observation
             _log.info("%s: observation ended: %s", where, err)
+        finally:  # also when forgotten: the device's next notification is answered with a reset
+            if not request.observation.cancelled:
+                request.observation.cancel()
 
     def _take(self, endpoint: str, path: Path, message: aiocoap.Message, where: str) -> None:
         self.notifications += 1

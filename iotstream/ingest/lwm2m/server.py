@@ -7,7 +7,8 @@ and a WebSocket server beside it. Every change becomes a record (`Registrations`
 reason as the payload, and go to `on_refused` (the dead-letter topic) as JSON with the reason; so do
 datagrams that are not CoAP at all, which aiocoap drops with a warning on the server's own logger.
 Neither ever stops the server. With `commands`, the commands API's requests go to registered devices
-(`commands.Lwm2mCommands`), at the address each device last spoke from.
+(`commands.Lwm2mCommands`), at the address each device last spoke from. With `dtls`, devices may also
+speak CoAP over DTLS with their pre-shared keys (`dtls`), and one with a key must.
 """
 
 import asyncio
@@ -25,6 +26,8 @@ from aiocoap import resource
 from aiocoap.numbers.optionnumbers import OptionNumber
 from aiocoap.util import hostportsplit
 
+from iotstream.ingest.lwm2m.config import Lwm2mDtlsSettings
+from iotstream.ingest.lwm2m.dtls import dtls_context, identity_of
 from iotstream.ingest.lwm2m.observer import Observer, Refused
 from iotstream.ingest.lwm2m.registrations import Registration, RegistrationError, Registrations
 
@@ -67,11 +70,15 @@ class RegistrationServer:
         observer: Observer | None = None,
         on_refused: Refused | None = None,
         commands: "Lwm2mCommands | None" = None,
+        dtls: Lwm2mDtlsSettings | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.observer = observer
         self.commands = commands
+        self.dtls = dtls
+        self._keys = set() if dtls is None else set(dtls.keys)  # the endpoints that must use DTLS
         self._remotes: dict[str, Any] = {}  # registration id → where its last request came from
+        self._dtls_context: aiocoap.Context | None = None
         self._on_refused = on_refused or (lambda payload, reason, where: None)
         self._coap_log = logging.getLogger(f"{__name__}.coap{next(_servers)}")
         self._coap_log.setLevel(logging.WARNING)  # the filter sees warnings whatever the root's level
@@ -90,10 +97,18 @@ class RegistrationServer:
         context = self._context = await aiocoap.Context.create_server_context(
             self._site, bind=(self.host, self.port), transports=["udp6"], loggername=self._coap_log.name
         )
+        if self.dtls is not None:
+            try:
+                self._dtls_context = await dtls_context(
+                    self._site, self.dtls.host, self.dtls.port, self.dtls.keys, self._coap_log.name
+                )
+            except BaseException:
+                await context.shutdown()
+                raise
         self.ready.set()
         delivering = None
         if self.commands is not None:
-            delivering = asyncio.create_task(self.commands.run(context, self.reach, stop))
+            delivering = asyncio.create_task(self.commands.run(self.reach, stop))
         try:
             while not stop.is_set():
                 self._expire()
@@ -105,17 +120,40 @@ class RegistrationServer:
             if self.observer is not None:
                 self.observer.close()
             await context.shutdown()
+            if self._dtls_context is not None:
+                await self._dtls_context.shutdown()
             self._coap_log.removeFilter(unparsable)
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def reach(self, endpoint: str) -> tuple[Registration, Any] | None:
-        """A registered endpoint and the address to send it requests (None: not registered)."""
+    def reach(self, endpoint: str) -> tuple[Registration, aiocoap.Context, Any] | None:
+        """A registered endpoint, and the context and address to send it requests (None: not
+        registered)."""
         registration = self.registrations.of_endpoint(endpoint)
         if registration is None or registration.id not in self._remotes:
             return None
-        return registration, self._remotes[registration.id]
+        remote = self._remotes[registration.id]
+        return registration, self._context_of(remote), remote
+
+    def _context_of(self, remote: Any) -> aiocoap.Context:
+        """The DTLS server's context for a device in a DTLS session, else plain CoAP's."""
+        if getattr(remote, "scheme", None) == "coaps" and self._dtls_context is not None:
+            return self._dtls_context
+        assert self._context is not None  # noqa: S101 - devices speak only once it serves
+        return self._context
+
+    def forbidden(self, request: aiocoap.Message, path: str, endpoint: str) -> aiocoap.Message | None:
+        """4.03 for a request about `endpoint` without the security its key asks for: over plain CoAP
+        when it has a key, or in another endpoint's DTLS session."""
+        identity = identity_of(request.remote)
+        if identity is None and endpoint in self._keys:
+            reason = f"endpoint {endpoint!r} has a pre-shared key: it registers over DTLS (coaps)"
+        elif identity is not None and identity != endpoint:
+            reason = f"the DTLS session is {identity!r}'s, not endpoint {endpoint!r}'s"
+        else:
+            return None
+        return self.refused(request, path, reason, aiocoap.FORBIDDEN)
 
     def registered(self, registration: Registration, records: list[dict[str, Any]], remote: Any) -> None:
         self._site.add_resource(("rd", registration.id), _Registration(self, registration.id))
@@ -146,7 +184,7 @@ class RegistrationServer:
 
     def _watch(self, registration: Registration, remote: Any) -> None:
         if self.observer is not None and self._context is not None:
-            self.observer.watch(self._context, registration, remote)
+            self.observer.watch(self._context_of(remote), registration, remote)
 
     def _forget(self, reg_id: str) -> None:
         self._remotes.pop(reg_id, None)
@@ -205,6 +243,9 @@ class _Directory(resource.Resource):
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
         if (bad := self._server.checked(request, "/rd")) is not None:
             return bad
+        endpoint = query_of(request.opt.uri_query).get("ep", "")
+        if (forbidden := self._server.forbidden(request, "/rd", endpoint)) is not None:
+            return forbidden
         try:
             registration, records = self._server.registrations.register(
                 query_of(request.opt.uri_query),
@@ -228,7 +269,7 @@ class _Registration(resource.Resource):
         self._id = reg_id
 
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
-        if (bad := self._server.checked(request, f"/rd/{self._id}")) is not None:
+        if (bad := self._allowed(request)) is not None:
             return bad
         before = self._server.registrations.get(self._id)
         try:
@@ -244,13 +285,22 @@ class _Registration(resource.Resource):
         return aiocoap.Message(code=aiocoap.CHANGED)
 
     async def render_delete(self, request: aiocoap.Message) -> aiocoap.Message:
-        if (bad := self._server.checked(request, f"/rd/{self._id}")) is not None:
+        if (bad := self._allowed(request)) is not None:
             return bad
         record = self._server.registrations.deregister(self._id, self._server.now_ms())
         if record is None:
             return aiocoap.Message(code=aiocoap.NOT_FOUND)
         self._server.removed(self._id, record)
         return aiocoap.Message(code=aiocoap.DELETED)
+
+    def _allowed(self, request: aiocoap.Message) -> aiocoap.Message | None:
+        """The refusal of a request with an option it does not understand, or from someone other than
+        the registered endpoint's key holder; None when it may go on."""
+        path = f"/rd/{self._id}"
+        if (bad := self._server.checked(request, path)) is not None:
+            return bad
+        registration = self._server.registrations.get(self._id)
+        return None if registration is None else self._server.forbidden(request, path, registration.endpoint)
 
 
 class _Unparsable(logging.Filter):

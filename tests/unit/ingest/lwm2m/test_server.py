@@ -206,6 +206,10 @@ class Temperature(resource.ObservableResource):
     def __init__(self) -> None:
         super().__init__()
         self.value = "21.5"
+        self.observers = 0
+
+    def update_observation_count(self, newcount: int) -> None:
+        self.observers = newcount
 
     def set(self, value: str) -> None:
         self.value = value
@@ -237,12 +241,25 @@ def test_a_registered_devices_sensor_values_are_observed_as_readings() -> None:
                 uri=f"coap://127.0.0.1:{server.port}/rd?ep=dev&lt=60",
                 payload=b"</3303/0>, </1/0>",
             )
-            assert (await asyncio.wait_for(device.request(register).response, 10)).code == aiocoap.CREATED
+            created = await asyncio.wait_for(device.request(register).response, 10)
+            assert created.code == aiocoap.CREATED
             await until(lambda: len(readings) == 1)
+            assert temperature.observers == 1
             temperature.set("22.25")
             await until(lambda: len(readings) == 2)
             temperature.set("warm")  # not a float: refused with the reason
             await until(lambda: len(refused) == 1)
+            location = "/".join(created.opt.location_path)
+            deregister = aiocoap.Message(
+                code=aiocoap.DELETE, uri=f"coap://127.0.0.1:{server.port}/{location}"
+            )
+            assert (await asyncio.wait_for(device.request(deregister).response, 10)).code == aiocoap.DELETED
+            for _ in range(50):  # aiocoap stops listening at the next notification, resets the one after
+                temperature.set("23.0")
+                if temperature.observers == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert temperature.observers == 0  # the observation ended at the device too
         finally:
             await device.shutdown()
             stop.set()
