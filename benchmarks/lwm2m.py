@@ -6,12 +6,18 @@
 servers in this process, each on a port of its own) register with `</3303/0>`; the platform observes
 their temperature, /3303/0/5700. Each device then notifies as fast as this process can send, for S
 seconds, in SenML JSON with the time of each value (a millisecond apart), so no two readings of a
-datastream share a time and each is stored as a reading of its own.
+datastream share a time and each is stored as a reading of its own. It runs twice, on a fresh platform
+each time:
 
-- notifications_sent_per_s: what the devices sent (CoAP NON notifications, aiocoap's default);
-- readings_stored_per_s: readings stored, from the first notification until the last reading of every
-  device is stored (or 60 s have passed with none new);
-- stored_fraction: stored / sent; UDP drops what a receiver cannot keep up with.
+- con: the notifications are confirmable, aiocoap's choice for an observe asked with a CON request
+  (the server acknowledges each; a device has one in flight at a time and queues the rest, so what it
+  has not sent when the run ends is never sent);
+- non: the devices send them non-confirmable (what a device does to save its battery; what the server
+  cannot take in time is lost on the way).
+
+For each: notifications_sent_per_s (the values the devices produced), readings_stored_per_s (readings
+stored, from the first notification until the last is stored or 5 s pass with none new) and
+stored_fraction (stored / sent).
 
 Prints progress and one final JSON line; writes benchmarks/results/lwm2m.json.
 """
@@ -51,10 +57,11 @@ def free_port() -> int:
 class Temperature(resource.ObservableResource):
     """/3303/0/5700 of a device, in SenML JSON with each value's time."""
 
-    def __init__(self) -> None:
+    def __init__(self, non: bool = False) -> None:
         super().__init__()
         self.count = 0
         self.observers = 0
+        self.non = non  # notifications NON instead of CON
 
     def update_observation_count(self, newcount: int) -> None:
         self.observers = newcount
@@ -70,11 +77,14 @@ class Temperature(resource.ObservableResource):
             "v": 20 + self.count % 100 / 10,
             "t": T0_S + self.count / 1000,
         }
-        return aiocoap.Message(payload=json.dumps([record]).encode(), content_format=SENML_JSON)
+        answer = aiocoap.Message(payload=json.dumps([record]).encode(), content_format=SENML_JSON)
+        if self.non and self.count:  # not the answer to the observe itself
+            answer.mtype = aiocoap.NON
+        return answer
 
 
-async def _device(index: int, server_port: int) -> tuple[aiocoap.Context, Temperature]:
-    temperature = Temperature()
+async def _device(index: int, server_port: int, non: bool) -> tuple[aiocoap.Context, Temperature]:
+    temperature = Temperature(non)
     site = resource.Site()
     site.add_resource(("3303", "0", "5700"), temperature)
     context = await aiocoap.Context.create_server_context(
@@ -126,8 +136,10 @@ def _stored(url: str, count: int) -> tuple[int, float]:
             time.sleep(0.5)
 
 
-async def _run(server_port: int, count: int, seconds: float) -> tuple[int, float, list[aiocoap.Context]]:
-    made = [await _device(i, server_port) for i in range(count)]
+async def _run(
+    server_port: int, count: int, seconds: float, non: bool
+) -> tuple[int, float, list[aiocoap.Context]]:
+    made = [await _device(i, server_port, non) for i in range(count)]
     devices = [temperature for _, temperature in made]
     await _observed(devices)
     started = time.perf_counter()
@@ -145,6 +157,36 @@ async def _close(contexts: list[aiocoap.Context]) -> None:
     await asyncio.gather(*pending, return_exceptions=True)
 
 
+def _measure(count: int, seconds: float, non: bool) -> dict[str, Any]:
+    """One platform, `count` devices notifying for `seconds`, CON or NON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config, server_port = Path(tmp) / "iotstream.toml", free_port()
+        config.write_text(
+            f'data_dir = "{Path(tmp) / "data"}"\n[log]\nfsync = true\n'
+            f'[lwm2m]\nenabled = true\nhost = "127.0.0.1"\nport = {server_port}\n'
+            '[storage.retention]\nraw = "36500d"\n'
+        )
+        process, url = _start_platform(config, Path(tmp) / "data")
+        try:
+            loop = asyncio.new_event_loop()
+            sent, started, contexts = loop.run_until_complete(_run(server_port, count, seconds, non))
+            stored, last = _stored(url, count)
+            loop.run_until_complete(_close(contexts))
+            loop.close()
+        finally:
+            process.terminate()
+            process.communicate(timeout=300)
+    kind, stored_per_s = "NON" if non else "CON", stored / (last - started)
+    print(f"{kind}: sent {sent / seconds:,.0f} notifications/s; stored {stored_per_s:,.0f} readings/s")
+    return {
+        "notifications_sent_per_s": round(sent / seconds),
+        "readings_stored_per_s": round(stored_per_s),
+        "stored_fraction": round(stored / sent, 4),
+        "notifications_sent": sent,
+        "readings_stored": stored,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -156,33 +198,8 @@ def main() -> None:
     seconds = args.seconds or (5.0 if args.quick else 20.0)
     load_before = os.getloadavg()
     result: dict[str, Any] = {"benchmark": "lwm2m", "devices": args.devices, "seconds": seconds}
-    with tempfile.TemporaryDirectory() as tmp:
-        config, server_port = Path(tmp) / "iotstream.toml", free_port()
-        config.write_text(
-            f'data_dir = "{Path(tmp) / "data"}"\n[log]\nfsync = true\n'
-            f'[lwm2m]\nenabled = true\nhost = "127.0.0.1"\nport = {server_port}\n'
-            '[storage.retention]\nraw = "36500d"\n'
-        )
-        process, url = _start_platform(config, Path(tmp) / "data")
-        try:
-            loop = asyncio.new_event_loop()
-            sent, started, contexts = loop.run_until_complete(_run(server_port, args.devices, seconds))
-            stored, last = _stored(url, args.devices)
-            loop.run_until_complete(_close(contexts))
-            loop.close()
-        finally:
-            process.terminate()
-            process.communicate(timeout=300)
-    result |= {
-        "notifications_sent_per_s": round(sent / seconds),
-        "readings_stored_per_s": round(stored / (last - started)),
-        "stored_fraction": round(stored / sent, 4),
-        "notifications_sent": sent,
-        "readings_stored": stored,
-    }
-    print(
-        f"sent {sent / seconds:,.0f} notifications/s; stored {result['readings_stored_per_s']:,} readings/s"
-    )
+    result["con"] = _measure(args.devices, seconds, non=False)
+    result["non"] = _measure(args.devices, seconds, non=True)
     result["machine"] = {
         "cpus": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],

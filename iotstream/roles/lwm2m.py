@@ -23,6 +23,7 @@ from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
 
 if TYPE_CHECKING:
+    from iotstream.ingest.ingestor import Ingestor
     from iotstream.ingest.lwm2m.registry import Lwm2mRegistry
     from iotstream.ingest.lwm2m.server import RegistrationServer
 
@@ -71,14 +72,12 @@ class Lwm2mRole(ThreadedRole):
                 producer.produce(REGISTRATIONS, msgspec.json.encode(record), record["ep"].encode())
 
         ingestor = parts.ingestor
-
-        def take(readings: list[dict[str, Any]]) -> None:
-            self._ingesting.submit(ingestor.offer, readings, "lwm2m")
+        gathered = _Gathered(self._ingesting, ingestor)
 
         def refuse(payload: bytes, reason: str, where: str) -> None:
             self._ingesting.submit(ingestor.dead_letter, payload, reason, where)
 
-        observer = Observer(take, refuse, watch)
+        observer = Observer(gathered.add, refuse, watch)
         commands = Lwm2mCommands(CommandStore(parts.catalog), settings.queue_awake)
         self._server = server = RegistrationServer(
             settings.host, settings.port, publish, settings.grace, observer=observer, on_refused=refuse,
@@ -137,6 +136,33 @@ class Lwm2mRole(ThreadedRole):
         if (dtls := self._server.dtls) is not None:
             lines.append(f"lwm2m: CoAP over DTLS on udp [{dtls.host}]:{dtls.port} ({len(dtls.keys)} keys)")
         return lines
+
+
+class _Gathered:
+    """Readings of notifications, handed over on the CoAP loop and ingested on the ingest thread in
+    batches: what arrives while a batch is being ingested goes in the next one, so a burst of
+    notifications costs a few ingestion calls rather than one each, and the loop is soon free for the
+    next datagram."""
+
+    def __init__(self, executor: ThreadPoolExecutor, ingestor: "Ingestor") -> None:
+        self._executor = executor
+        self._ingestor = ingestor
+        self._pending: list[dict[str, Any]] = []
+        self._scheduled = False
+        self._lock = threading.Lock()
+
+    def add(self, readings: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._pending += readings
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._executor.submit(self._ingest)
+
+    def _ingest(self) -> None:
+        with self._lock:
+            batch, self._pending, self._scheduled = self._pending, [], False
+        self._ingestor.offer(batch, "lwm2m")
 
 
 def _reflected(registry: "Lwm2mRegistry", records: list[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -213,3 +214,15 @@ def test_dtls_listens_on_one_address_and_says_what_is_missing_without_dtlssocket
     monkeypatch.setitem(sys.modules, "DTLSSocket", None)  # as if it were not installed
     with pytest.raises(DtlsUnavailableError, match=r"needs the DTLSSocket package: `make dtls`"):
         asyncio.run(dtls_context(resource.Site(), "127.0.0.1", free_port(), {}, "test"))
+
+
+def test_the_readmes_dtls_example_is_valid_settings() -> None:
+    readme = (Path(__file__).parents[4] / "README.md").read_text()
+    section = readme[readme.index("```toml\n[lwm2m.dtls]") + len("```toml") :]
+    settings = Lwm2mSettings.model_validate(tomllib.loads(section[: section.index("```\n")])["lwm2m"])
+    assert settings.dtls is not None
+    assert (settings.dtls.host, settings.dtls.port, sorted(settings.dtls.keys)) == (
+        "192.0.2.10",
+        5684,
+        ["boiler-7", "valve-2"],
+    )

@@ -206,17 +206,21 @@ class Temperature(resource.ObservableResource):
     def __init__(self) -> None:
         super().__init__()
         self.value = "21.5"
+        self.content_format: int | None = None
         self.observers = 0
 
     def update_observation_count(self, newcount: int) -> None:
         self.observers = newcount
 
-    def set(self, value: str) -> None:
-        self.value = value
+    def set(self, value: str, content_format: int | None = None) -> None:
+        self.value, self.content_format = value, content_format
         self.updated_state()
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
-        return aiocoap.Message(payload=self.value.encode())
+        answer = aiocoap.Message(payload=self.value.encode())
+        if self.content_format is not None:
+            answer.opt.content_format = self.content_format
+        return answer
 
 
 def test_a_registered_devices_sensor_values_are_observed_as_readings() -> None:
@@ -249,6 +253,8 @@ def test_a_registered_devices_sensor_values_are_observed_as_readings() -> None:
             await until(lambda: len(readings) == 2)
             temperature.set("warm")  # not a float: refused with the reason
             await until(lambda: len(refused) == 1)
+            temperature.set("22.5", content_format=50)  # application/json is not an LwM2M format
+            await until(lambda: len(refused) == 2)
             location = "/".join(created.opt.location_path)
             deregister = aiocoap.Message(
                 code=aiocoap.DELETE, uri=f"coap://127.0.0.1:{server.port}/{location}"
@@ -270,8 +276,11 @@ def test_a_registered_devices_sensor_values_are_observed_as_readings() -> None:
         {"datastream": "dev/3303/0/5700", "time": int(NOW_S * 1000), "value": 21.5},
         {"datastream": "dev/3303/0/5700", "time": int(NOW_S * 1000), "value": 22.25},
     ]
-    assert refused == [(b"warm", "'warm' is not a float", "lwm2m:dev/3303/0/5700")]
-    assert observer.notifications == 3
+    assert refused == [
+        (b"warm", "'warm' is not a float", "lwm2m:dev/3303/0/5700"),
+        (b"22.5", "content format 50 is not one LwM2M uses", "lwm2m:dev/3303/0/5700"),
+    ]
+    assert observer.notifications == 4
 
 
 async def until(check: Callable[[], bool], timeout_s: float = 10) -> None:
