@@ -15,9 +15,10 @@ each time:
 - non: the devices send them non-confirmable (what a device does to save its battery; what the server
   cannot take in time is lost on the way).
 
-For each: notifications_sent_per_s (the values the devices produced), readings_stored_per_s (readings
-stored, from the first notification until the last is stored or 5 s pass with none new) and
-stored_fraction (stored / sent).
+For each: notifications_sent_per_s (the values the devices sent: each rendering of the resource is a
+value of its own), readings_stored_per_s (readings stored, from the first notification until the last
+is stored or 5 s pass with none new), received_fraction (the notifications the server took, of those
+sent) and stored_fraction (stored / sent).
 
 Prints progress and one final JSON line; writes benchmarks/results/lwm2m.json.
 """
@@ -59,7 +60,7 @@ class Temperature(resource.ObservableResource):
 
     def __init__(self, non: bool = False) -> None:
         super().__init__()
-        self.count = 0
+        self.rendered = 0  # values sent: the observe's answer, then each notification
         self.observers = 0
         self.non = non  # notifications NON instead of CON
 
@@ -67,18 +68,19 @@ class Temperature(resource.ObservableResource):
         self.observers = newcount
 
     def next(self) -> None:
-        self.count += 1
         self.updated_state()
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        """A value of its own for each rendering: two updates before one rendering are one value."""
+        self.rendered += 1
         record = {
             "bn": "/3303/0/",
             "n": "5700",
-            "v": 20 + self.count % 100 / 10,
-            "t": T0_S + self.count / 1000,
+            "v": 20 + self.rendered % 100 / 10,
+            "t": T0_S + self.rendered / 1000,
         }
         answer = aiocoap.Message(payload=json.dumps([record]).encode(), content_format=SENML_JSON)
-        if self.non and self.count:  # not the answer to the observe itself
+        if self.non and self.rendered > 1:  # not the answer to the observe itself
             answer.mtype = aiocoap.NON
         return answer
 
@@ -108,14 +110,15 @@ async def _observed(devices: list[Temperature], timeout_s: float = 30) -> None:
 
 
 async def _notify(devices: list[Temperature], seconds: float) -> int:
-    """Every device a notification in turn, yielding to the loop between rounds so they go out."""
-    sent, deadline = 0, time.monotonic() + seconds
+    """Every device a notification in turn, yielding to the loop between rounds so they go out; how
+    many values the devices sent, the observes' answers included."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for device in devices:
             device.next()
-        sent += len(devices)
         await asyncio.sleep(0)
-    return sent
+    await asyncio.sleep(0.5)  # the last notifications leave
+    return sum(device.rendered for device in devices)
 
 
 def _stored(url: str, count: int) -> tuple[int, float]:
@@ -144,7 +147,6 @@ async def _run(
     await _observed(devices)
     started = time.perf_counter()
     sent = await _notify(devices, seconds)
-    await asyncio.sleep(0.5)  # the last notifications leave
     return sent, started, [context for context, _ in made]
 
 
@@ -171,6 +173,7 @@ def _measure(count: int, seconds: float, non: bool) -> dict[str, Any]:
             loop = asyncio.new_event_loop()
             sent, started, contexts = loop.run_until_complete(_run(server_port, count, seconds, non))
             stored, last = _stored(url, count)
+            received = httpx.get(f"{url}/api/v1/stats", timeout=30).json()["lwm2m"]["notifications"]
             loop.run_until_complete(_close(contexts))
             loop.close()
         finally:
@@ -180,9 +183,11 @@ def _measure(count: int, seconds: float, non: bool) -> dict[str, Any]:
     print(f"{kind}: sent {sent / seconds:,.0f} notifications/s; stored {stored_per_s:,.0f} readings/s")
     return {
         "notifications_sent_per_s": round(sent / seconds),
+        "received_fraction": round(received / sent, 4),
         "readings_stored_per_s": round(stored_per_s),
         "stored_fraction": round(stored / sent, 4),
         "notifications_sent": sent,
+        "notifications_received": received,
         "readings_stored": stored,
     }
 

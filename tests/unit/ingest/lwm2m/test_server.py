@@ -4,6 +4,7 @@ unknown registration, lifetime expiry, a bad request answered 4.00 with the reas
 device's sensor value observed as readings."""
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -288,3 +289,69 @@ async def until(check: Callable[[], bool], timeout_s: float = 10) -> None:
     while not check():
         assert time.monotonic() < deadline, "not in time"
         await asyncio.sleep(0.05)
+
+
+class Burst(resource.ObservableResource):
+    """/3303/0/5700 sending SenML, each rendering a value and time of its own; `padding` records
+    make each notification larger than one block."""
+
+    def __init__(self, padding: int = 0) -> None:
+        super().__init__()
+        self.rendered, self.padding = 0, padding
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.rendered += 1
+        records = [{"bn": "/3303/0/", "n": "5700", "v": self.rendered, "t": NOW_S + self.rendered}]
+        records += [{"n": "5701", "vs": "Cel" * 20}] * self.padding  # text: no reading
+        answer = aiocoap.Message(payload=json.dumps(records).encode(), content_format=110)
+        if self.rendered > 1:
+            answer.mtype = aiocoap.NON
+        return answer
+
+
+def observed_burst(resource_under_test: Burst, updates: int) -> list[dict[str, Any]]:
+    """The readings of a device that registers and then updates `updates` times without pause."""
+    readings: list[dict[str, Any]] = []
+    observer = Observer(readings.extend, lambda *letter: None, clock=lambda: NOW_S)
+
+    async def main() -> None:
+        server = RegistrationServer("127.0.0.1", free_port(), lambda records: None, observer=observer)
+        stop = asyncio.Event()
+        serving = asyncio.create_task(server.serve(stop))
+        await asyncio.wait_for(server.ready.wait(), 10)
+        site = resource.Site()
+        site.add_resource(("3303", "0", "5700"), resource_under_test)
+        device = await aiocoap.Context.create_server_context(
+            site, bind=("127.0.0.1", free_port()), transports=["udp6"]
+        )
+        try:
+            uri = f"coap://127.0.0.1:{server.port}/rd?ep=dev&lt=60"
+            register = aiocoap.Message(code=aiocoap.POST, uri=uri, payload=b"</3303/0>")
+            assert (await asyncio.wait_for(device.request(register).response, 10)).code == aiocoap.CREATED
+            await until(lambda: len(readings) == 1)
+            for _ in range(updates):
+                resource_under_test.updated_state()
+                await asyncio.sleep(0)  # its rendering: each update a notification of its own
+            await until(lambda: resource_under_test.rendered == 1 + updates)
+            with contextlib.suppress(AssertionError):  # what did not arrive in time is missing below
+                await until(lambda: len(readings) >= resource_under_test.rendered, timeout_s=3)
+        finally:
+            await device.shutdown()
+            stop.set()
+            await serving
+
+    asyncio.run(main())
+    return readings
+
+
+def test_every_notification_of_a_burst_is_a_reading() -> None:
+    readings = observed_burst(Burst(), 50)
+    assert sorted(r["value"] for r in readings) == list(range(1, 52))
+    assert len({r["time"] for r in readings}) == 51
+
+
+def test_a_notification_too_large_for_one_block_arrives_whole() -> None:
+    readings = observed_burst(Burst(padding=30), 1)  # about 2 KB: two blocks of 1024 bytes
+    assert [r["value"] for r in readings][:1] == [1]
+    assert readings[1]["value"] >= 2  # its later blocks are asked for: the device's value then
+    assert {r["datastream"] for r in readings} == {"dev/3303/0/5700"}
