@@ -313,8 +313,8 @@ class Client(BaseClient):
 
         Args:
             device: The device's id (one MQTT topic level).
-            action: `"read"`, `"write"` or `"execute"`; for LwM2M devices also `"discover"`,
-                `"write-attributes"`, `"create"` and `"delete"`.
+            action: `"read"`, `"write"`, `"execute"`, `"discover"`, `"write-attributes"`, `"create"`
+                or `"delete"`: LwM2M's operations, which an MQTT device gets by name.
             path: What on the device, e.g. the LwM2M path `"/3311/0/5850"`.
             value: Required for write, write-attributes and create; optional for execute.
             timeout_s: The command expires when the device has not answered by then (at most a day).

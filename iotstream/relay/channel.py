@@ -132,8 +132,9 @@ class CommandChannel:
                         ticket=c.ticket,
                         expires_ms=c.expires_ms,
                     )
-                except InvalidCommandError as err:  # the central site checked it; a newer rule may not
+                except InvalidCommandError as err:  # the central site checked it, not knowing the device
                     _log.warning("relayed command %s refused here: %s", c.ticket, err)
+                    self._store.refused(c.ticket, c.device, c.action, c.path, c.value, c.expires_ms, str(err))
         self.received += len(commands)
         return [c.ticket for c in commands]
 

@@ -13,11 +13,12 @@ are reported back (`unreported`, `mark_reported`).
 """
 
 import builtins
+import contextlib
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, Update, insert, select, update
@@ -37,6 +38,7 @@ from iotstream.relay.command_rules import (
 __all__ = ["LWM2M", "MQTT", "CommandStore"]
 
 MQTT, LWM2M = "mqtt", "lwm2m"  # the transports
+_DEVICES_PER_QUERY = 500
 
 _now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000  # noqa: E731
 
@@ -76,6 +78,7 @@ class CommandStore:
         self._clock = clock
 
     def wakeup(self, transport: str) -> threading.Event:
+        """Set when a command for `transport` is created in this process: its deliverer's cue."""
         return _wakeup_of(self._catalog, transport)
 
     def create(
@@ -135,6 +138,20 @@ class CommandStore:
         assert created is not None  # noqa: S101 - committed just now; commands are never deleted
         return created
 
+    def refused(
+        self, ticket: str, device: str, action: str, path: str, value: Any, expires_ms: int, error: str
+    ) -> None:
+        """Keeps a command relayed from another site that cannot be sent here as failed, with the
+        reason, so that site hears why (it is reported like any relayed command's state)."""
+        now = self._clock()
+        row = {
+            "ticket": ticket[:64], "site": None, "device": device[:255], "action": action[:16], "path": path,
+            "value": value, "timeout_ms": max(expires_ms - now, 0), "state": CommandState.FAILED.value,
+            "error": error, "created_ms": now, "expires_ms": expires_ms, "updated_ms": now, "relayed": True,
+        }  # fmt: skip
+        with contextlib.suppress(IntegrityError), self._catalog.session(write=True) as session:
+            session.execute(insert(DeviceCommand).values(row))  # kept once, whatever comes again
+
     def get(self, ticket: str) -> Command | None:
         command = self._read(ticket)
         if command is not None and not command.final and command.expires_ms <= self._clock():
@@ -186,10 +203,15 @@ class CommandStore:
         return self._update(statement.values(changes)) == 1
 
     def queued_for_site(
-        self, site: str | None, limit: int, transport: str | None = None
+        self,
+        site: str | None,
+        limit: int,
+        transport: str | None = None,
+        devices: Sequence[str] | None = None,
     ) -> builtins.list[Command]:
         """Queued commands not yet expired, oldest first; `site` None: this platform's own devices,
-        those of `transport` alone when it is given."""
+        those of `transport` alone when it is given, and of `devices` alone when they are (the LwM2M
+        deliverer's: those listening now, so commands for the others never fill its batch)."""
         query = select(DeviceCommand).where(
             DeviceCommand.state == CommandState.QUEUED.value,
             DeviceCommand.expires_ms > self._clock(),
@@ -197,7 +219,14 @@ class CommandStore:
         )
         if transport is not None:
             query = query.where(DeviceCommand.transport == transport)
-        return self._select(query.order_by(DeviceCommand.created_ms, DeviceCommand.ticket).limit(limit))
+        oldest = (DeviceCommand.created_ms, DeviceCommand.ticket)
+        if devices is None:
+            return self._select(query.order_by(*oldest).limit(limit))
+        found = []  # a query per slice of devices: a database takes only so many parameters
+        for start in range(0, len(devices), _DEVICES_PER_QUERY):
+            chunk = devices[start : start + _DEVICES_PER_QUERY]
+            found += self._select(query.where(DeviceCommand.device.in_(chunk)).order_by(*oldest).limit(limit))
+        return sorted(found, key=lambda command: (command.created_ms, command.ticket))[:limit]
 
     def unreported(self, limit: int) -> builtins.list[Command]:
         """Commands created with a given ticket whose state differs from the one last reported, oldest

@@ -65,14 +65,15 @@ class Lwm2mRole(ThreadedRole):
 
         watch = Watch(tuple(settings.observe_default), {o: tuple(r) for o, r in settings.observe.items()})
         registry = Lwm2mRegistry(parts.catalog, parts.keys, watch)
+        gathered = _Gathered(self._ingesting, parts.ingestor)
 
         def publish(records: list[dict[str, Any]]) -> None:
-            self._ingesting.submit(_reflected, registry, records)  # before the readings that follow
+            gathered.seal()  # the readings so far go before the registry hears, those that follow after
+            self._ingesting.submit(_reflected, registry, records)
             for record in records:
                 producer.produce(REGISTRATIONS, msgspec.json.encode(record), record["ep"].encode())
 
         ingestor = parts.ingestor
-        gathered = _Gathered(self._ingesting, ingestor)
 
         def refuse(payload: bytes, reason: str, where: str) -> None:
             self._ingesting.submit(ingestor.dead_letter, payload, reason, where)
@@ -140,29 +141,35 @@ class Lwm2mRole(ThreadedRole):
 
 class _Gathered:
     """Readings of notifications, handed over on the CoAP loop and ingested on the ingest thread in
-    batches: what arrives while a batch is being ingested goes in the next one, so a burst of
-    notifications costs a few ingestion calls rather than one each, and the loop is soon free for the
-    next datagram."""
+    batches: what arrives while a batch waits for the thread goes in it, so a burst of notifications
+    costs a few ingestion calls rather than one each, and the loop is soon free for the next datagram.
+    `seal` ends the batch waiting, so what the thread is given after it comes after those readings."""
 
     def __init__(self, executor: ThreadPoolExecutor, ingestor: "Ingestor") -> None:
         self._executor = executor
         self._ingestor = ingestor
-        self._pending: list[dict[str, Any]] = []
-        self._scheduled = False
+        self._batch: list[dict[str, Any]] | None = None  # waiting for the thread, still growing
         self._lock = threading.Lock()
 
     def add(self, readings: list[dict[str, Any]]) -> None:
         with self._lock:
-            self._pending += readings
-            if self._scheduled:
-                return
-            self._scheduled = True
-        self._executor.submit(self._ingest)
+            if self._batch is None:
+                self._batch = []
+                self._executor.submit(self._ingest, self._batch)
+            self._batch += readings
 
-    def _ingest(self) -> None:
+    def seal(self) -> None:
         with self._lock:
-            batch, self._pending, self._scheduled = self._pending, [], False
-        self._ingestor.offer(batch, "lwm2m")
+            self._batch = None
+
+    def _ingest(self, batch: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if self._batch is batch:
+                self._batch = None
+        try:
+            self._ingestor.offer(batch, "lwm2m")
+        except Exception:  # an executor keeps what its jobs raise to itself: say it here
+            _log.exception("lwm2m: %d readings were not ingested", len(batch))
 
 
 def _reflected(registry: "Lwm2mRegistry", records: list[dict[str, Any]]) -> None:

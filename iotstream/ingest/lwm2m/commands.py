@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiocoap
@@ -40,6 +40,8 @@ _LOOK_S = 0.05  # how often the wait for work looks at the store's (thread) wake
 
 
 class Lwm2mCommands:
+    """The deliverer of the LwM2M server (see the module's docstring); `sent` counts its requests."""
+
     def __init__(
         self,
         store: CommandStore,
@@ -67,17 +69,22 @@ class Lwm2mCommands:
         """A device registered or updated: its waiting commands may go now. On the event loop."""
         self._woken.set()
 
-    async def run(self, reach: Reach, stop: asyncio.Event) -> None:
+    async def run(self, reach: Reach, endpoints: Callable[[], Iterable[str]], stop: asyncio.Event) -> None:
+        """Until `stop`: `endpoints` are those registered now, `reach` how to send one requests."""
         next_sweep = 0.0
         try:
             while not stop.is_set():
-                queued = await self._catalog(self._store.queued_for_site, None, self._batch, LWM2M)
-                for device, commands in _by_device(queued or []).items():
+                ready = [e for e in endpoints() if e not in self._busy and self._listening(reach(e))]
+                queued: list[Command] = []
+                if ready:
+                    found = await self._catalog(self._store.queued_for_site, None, self._batch, LWM2M, ready)
+                    queued = found or []
+                for device, commands in _by_device(queued).items():
                     self._start(reach, device, commands)
                 if time.monotonic() >= next_sweep:
                     await self._catalog(self._store.expire_due)
                     next_sweep = time.monotonic() + self._sweep_s
-                if queued is None or len(queued) < self._batch:
+                if len(queued) < self._batch:  # else: more of them, for devices not busy yet
                     await self._until_woken(stop)
         finally:
             for task in list(self._tasks):
@@ -94,30 +101,36 @@ class Lwm2mCommands:
         self._wakeup.clear()  # before the look: a command created meanwhile wakes the next
 
     def _start(self, reach: Reach, device: str, commands: list[Command]) -> None:
-        target = reach(device)
-        if device in self._busy or target is None or not self._listening(target[0]):
-            return  # on its way already, or it waits for the device's registration or next wake
         self._busy.add(device)
-        task = asyncio.create_task(self._send_all(target[1], target[2], commands))
+        task = asyncio.create_task(self._send_all(reach, device, commands))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _: self._busy.discard(device))
 
-    def _listening(self, registration: Registration) -> bool:
+    def _listening(self, target: tuple[Registration, aiocoap.Context, Any] | None) -> bool:
+        """Registered, and awake unless in queue mode: its commands may go now."""
+        if target is None:
+            return False
+        registration = target[0]
         asleep_ms = self._clock() * 1000 - registration.renewed_ms
         return not registration.queue or asleep_ms <= self._awake_ms
 
-    async def _send_all(self, context: aiocoap.Context, remote: Any, commands: list[Command]) -> None:
+    async def _send_all(self, reach: Reach, device: str, commands: list[Command]) -> None:
+        """One at a time, each while the device still listens (a queue-mode device may fall asleep
+        meanwhile: the rest wait for it to wake again)."""
         for command in commands:
+            target = reach(device)
+            if target is None or not self._listening(target):
+                return
             if await self._catalog(self._store.advance, command.ticket, CommandState.SENT):
-                state, value, error = await self._send(context, remote, command)
+                state, value, error = await self._send(target[1], target[2], command)
                 await self._catalog(self._store.advance, command.ticket, state, value=value, error=error)
 
     async def _send(self, context: aiocoap.Context, remote: Any, command: Command) -> Outcome:
         where = f"lwm2m:{command.device}{command.path}"
         try:
             request = request_of(command.action, command.path, command.value)
-        except InvalidCommandError as err:  # created before the device was known as LwM2M
+        except InvalidCommandError as err:  # checked when created; a newer rule may refuse it
             return Outcome("failed", None, f"not an LwM2M request: {err}")
         pending = context.request(_message(request, remote))
         self.sent += 1

@@ -55,7 +55,7 @@ def parse_path(text: str) -> Path:
     (3303, 0, 5700)
     """
     parts = text.strip("/").split("/")
-    if not 1 <= len(parts) <= 4 or not all(p.isdigit() and int(p) <= 65_535 for p in parts):
+    if not 1 <= len(parts) <= 4 or not all(p.isascii() and p.isdigit() and int(p) <= 65_535 for p in parts):
         raise ContentError(f"not an LwM2M path: {text!r}")
     return tuple(int(p) for p in parts)
 

@@ -76,6 +76,8 @@ class Observer:
         self._tasks[registration.id] = [
             asyncio.create_task(self._observe(context, registration.endpoint, remote, path)) for path in paths
         ]
+        for task in self._tasks[registration.id]:
+            task.add_done_callback(_said)
 
     def close(self) -> None:
         for reg_id in list(self._tasks):
@@ -95,7 +97,7 @@ class Observer:
             try:
                 first = await asyncio.wait_for(request.response, _ANSWER_S)
             except (coap_error.Error, TimeoutError) as err:
-                request.observation.cancel()
+                _cancel(request.observation)  # aiocoap cancels it itself on a network error
                 _log.info("%s: observe failed (%s), attempt %d of %d", where, err, attempt, _ATTEMPTS)
                 await asyncio.sleep(2 ** (attempt - 1))
                 continue
@@ -115,8 +117,7 @@ class Observer:
         except coap_error.Error as err:  # the device went away or ended the observation
             _log.info("%s: observation ended: %s", where, err)
         finally:  # also when forgotten: the device's next notification is answered with a reset
-            if not request.observation.cancelled:
-                request.observation.cancel()
+            _cancel(request.observation)
 
     def _take(self, endpoint: str, path: Path, message: aiocoap.Message, where: str) -> None:
         self.notifications += 1
@@ -138,3 +139,16 @@ class Observer:
         ]
         if readings:
             self._on_readings(readings)
+
+
+def _cancel(observation: Any) -> None:
+    """Cancels an observation unless it is already (aiocoap asserts it is not cancelled twice)."""
+    if not observation.cancelled:
+        observation.cancel()
+
+
+def _said(task: "asyncio.Task[None]") -> None:
+    """An observation that ended with an error says so: a task kept in `_tasks` is never collected,
+    so asyncio would never report it."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        _log.error("lwm2m: an observation failed", exc_info=error)

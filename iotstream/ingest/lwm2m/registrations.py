@@ -76,6 +76,9 @@ class Registrations:
     def get(self, reg_id: str) -> Registration | None:
         return self._by_id.get(reg_id)
 
+    def endpoints(self) -> list[str]:
+        return list(self._by_endpoint)
+
     def of_endpoint(self, endpoint: str) -> Registration | None:
         reg_id = self._by_endpoint.get(endpoint)
         return None if reg_id is None else self._by_id[reg_id]

@@ -38,8 +38,10 @@ from iotstream.relay.command_rules import InvalidCommandError
 __all__ = ["CoapRequest", "Outcome", "check", "outcome_of", "request_of"]
 
 TEXT, LINKS, TLV = 0, 40, 11542
-_ATTRIBUTES: dict[str, type] = {  # LwM2M 1.1's notification attributes
-    "pmin": int, "pmax": int, "epmin": int, "epmax": int, "gt": float, "lt": float, "st": float
+_INT64 = 2**63  # LwM2M's integers are signed 64-bit
+_ATTRIBUTES = {  # LwM2M 1.1's notification attributes: (a whole number of seconds, at least 0)
+    "pmin": (True, True), "pmax": (True, True), "epmin": (True, True), "epmax": (True, True),
+    "gt": (False, False), "lt": (False, False), "st": (False, True),
 }  # fmt: skip
 
 
@@ -67,6 +69,7 @@ def check(action: str, path: str, value: Any) -> None:
 
 
 def request_of(action: str, path: str, value: Any) -> CoapRequest:
+    """The CoAP request a command makes; raises `InvalidCommandError` for one LwM2M cannot carry."""
     try:
         parsed = parse_path(path)
     except ContentError as err:
@@ -106,27 +109,30 @@ def _attributes(value: Any) -> tuple[str, ...]:
         )
     query = []
     for name, setting in value.items():
-        kind = _ATTRIBUTES.get(name)
-        if kind is None:
+        if name not in _ATTRIBUTES:
             raise InvalidCommandError(
                 "value", f"{name!r} is not an attribute; they are {', '.join(_ATTRIBUTES)}"
             )
         if setting is None:
             query.append(name)  # LwM2M: a name without a value removes the attribute
-        elif not _usable(setting, whole=kind is int):
-            sort = "a whole number of seconds" if kind is int else "a number"
-            raise InvalidCommandError(
-                "value", f"{name!r} must be {sort}, at least 0, or null; got {setting!r}"
-            )
-        else:
-            query.append(f"{name}={setting}")
+            continue
+        whole, at_least_0 = _ATTRIBUTES[name]
+        if not _usable(setting, whole=whole, at_least_0=at_least_0):
+            sort = "a whole number of seconds" if whole else "a number"
+            bound = ", at least 0," if at_least_0 else ""
+            raise InvalidCommandError("value", f"{name!r} must be {sort}{bound} or null; got {setting!r}")
+        query.append(f"{name}={setting}")
     return tuple(query)
 
 
-def _usable(setting: Any, *, whole: bool) -> bool:
-    if isinstance(setting, bool) or not isinstance(setting, int if whole else int | float):
+def _usable(setting: Any, *, whole: bool, at_least_0: bool) -> bool:
+    if isinstance(setting, bool):
         return False
-    return math.isfinite(setting) and setting >= 0
+    if isinstance(setting, int):
+        return (0 if at_least_0 else -_INT64) <= setting < _INT64
+    if isinstance(setting, float) and not whole:
+        return math.isfinite(setting) and (setting >= 0 or not at_least_0)
+    return False
 
 
 def _create(parsed: Path, value: Any) -> CoapRequest:
@@ -141,7 +147,12 @@ def _resources(value: Any, what: str) -> bytes:
         raise InvalidCommandError("value", f'of {what} is {{"<resource id>": value, ...}}; got {value!r}')
     body = b""
     for resource, resource_value in value.items():
-        if not (isinstance(resource, str) and resource.isdigit() and int(resource) <= 65_535):
+        if not (
+            isinstance(resource, str)
+            and resource.isascii()
+            and resource.isdigit()
+            and int(resource) <= 65_535
+        ):
             raise InvalidCommandError("value", f"of an instance has resource ids as keys: {resource!r}")
         body += encode_tlv(int(resource), _scalar(resource_value))
     return body
@@ -159,7 +170,11 @@ def _write(parsed: Path, path: str, value: Any) -> CoapRequest:
 
 
 def _scalar(value: Any) -> bool | int | float | str:
-    if isinstance(value, bool | int | float | str):
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        raise InvalidCommandError("value", f"of a resource is a signed 64-bit integer at most; got {value!r}")
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return value
     raise InvalidCommandError("value", f"of a resource is a number, a boolean or text; got {value!r}")
 

@@ -24,17 +24,17 @@ import aiocoap
 import msgspec
 from aiocoap import resource
 from aiocoap.numbers.optionnumbers import OptionNumber
-from aiocoap.util import hostportsplit
 
 from iotstream.ingest.lwm2m.config import Lwm2mDtlsSettings
+from iotstream.ingest.lwm2m.directory import Directory, Entry
 from iotstream.ingest.lwm2m.dtls import dtls_context, identity_of
 from iotstream.ingest.lwm2m.observer import Observer, Refused
-from iotstream.ingest.lwm2m.registrations import Registration, RegistrationError, Registrations
+from iotstream.ingest.lwm2m.registrations import Registration, Registrations
 
 if TYPE_CHECKING:
     from iotstream.ingest.lwm2m.commands import Lwm2mCommands
 
-__all__ = ["RegistrationServer", "query_of"]
+__all__ = ["RegistrationServer"]
 
 _log = logging.getLogger(__name__)
 Records = Callable[[list[dict[str, Any]]], None]
@@ -48,15 +48,6 @@ _UNDERSTOOD = {
     OptionNumber.BLOCK1,
     OptionNumber.BLOCK2,
 }
-
-
-def query_of(options: tuple[str, ...]) -> dict[str, str]:
-    """CoAP Uri-Query options as a mapping; a bare option (`Q`) maps to "".
-
-    >>> query_of(("ep=dev", "lt=60", "Q"))
-    {'ep': 'dev', 'lt': '60', 'Q': ''}
-    """
-    return {name: value for name, _, value in (option.partition("=") for option in options)}
 
 
 class RegistrationServer:
@@ -87,7 +78,7 @@ class RegistrationServer:
         self._on_records = on_records
         self._clock = clock
         self._site = resource.Site()
-        self._site.add_resource(("rd",), _Directory(self))
+        self._site.add_resource(("rd",), Directory(self))
         self.ready = asyncio.Event()
 
     async def serve(self, stop: asyncio.Event) -> None:
@@ -99,6 +90,7 @@ class RegistrationServer:
         )
         if self.dtls is not None:
             try:
+                _check_free(self.dtls.host, self.dtls.port)  # aiocoap would share a taken port silently
                 self._dtls_context = await dtls_context(
                     self._site, self.dtls.host, self.dtls.port, self.dtls.keys, self._coap_log.name
                 )
@@ -108,7 +100,9 @@ class RegistrationServer:
         self.ready.set()
         delivering = None
         if self.commands is not None:
-            delivering = asyncio.create_task(self.commands.run(self.reach, stop))
+            delivering = asyncio.create_task(
+                self.commands.run(self.reach, self.registrations.endpoints, stop)
+            )
         try:
             while not stop.is_set():
                 self._expire()
@@ -156,7 +150,7 @@ class RegistrationServer:
         return self.refused(request, path, reason, aiocoap.FORBIDDEN)
 
     def registered(self, registration: Registration, records: list[dict[str, Any]], remote: Any) -> None:
-        self._site.add_resource(("rd", registration.id), _Registration(self, registration.id))
+        self._site.add_resource(("rd", registration.id), Entry(self, registration.id))
         for record in records:
             if record["event"] == "delete" and record["regId"] != registration.id:  # replaced
                 self._site.remove_resource(("rd", record["regId"]))
@@ -233,76 +227,6 @@ class RegistrationServer:
         return 1.0 if due is None else min(max((due - self.now_ms()) / 1000, 0.05), 1.0)
 
 
-class _Directory(resource.Resource):
-    """`POST /rd?ep=..`: Register."""
-
-    def __init__(self, server: RegistrationServer) -> None:
-        super().__init__()
-        self._server = server
-
-    async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
-        if (bad := self._server.checked(request, "/rd")) is not None:
-            return bad
-        endpoint = query_of(request.opt.uri_query).get("ep", "")
-        if (forbidden := self._server.forbidden(request, "/rd", endpoint)) is not None:
-            return forbidden
-        try:
-            registration, records = self._server.registrations.register(
-                query_of(request.opt.uri_query),
-                request.payload.decode(),
-                _address(request),
-                self._server.now_ms(),
-            )
-        except (RegistrationError, UnicodeDecodeError) as err:
-            return self._server.refused(request, "/rd", str(err))
-        self._server.registered(registration, records, request.remote)
-        _log.info("lwm2m: %s registered as rd/%s", registration.endpoint, registration.id)
-        return aiocoap.Message(code=aiocoap.CREATED, location_path=("rd", registration.id))
-
-
-class _Registration(resource.Resource):
-    """`POST /rd/<id>`: Update; `DELETE /rd/<id>`: De-register."""
-
-    def __init__(self, server: RegistrationServer, reg_id: str) -> None:
-        super().__init__()
-        self._server = server
-        self._id = reg_id
-
-    async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
-        if (bad := self._allowed(request)) is not None:
-            return bad
-        before = self._server.registrations.get(self._id)
-        try:
-            updated = self._server.registrations.update(
-                self._id, query_of(request.opt.uri_query), request.payload.decode(), _address(request),
-                self._server.now_ms(),
-            )  # fmt: skip
-        except (RegistrationError, UnicodeDecodeError) as err:
-            return self._server.refused(request, f"/rd/{self._id}", str(err))
-        if updated is None or before is None:
-            return aiocoap.Message(code=aiocoap.NOT_FOUND)
-        self._server.updated(before, *updated, request.remote)
-        return aiocoap.Message(code=aiocoap.CHANGED)
-
-    async def render_delete(self, request: aiocoap.Message) -> aiocoap.Message:
-        if (bad := self._allowed(request)) is not None:
-            return bad
-        record = self._server.registrations.deregister(self._id, self._server.now_ms())
-        if record is None:
-            return aiocoap.Message(code=aiocoap.NOT_FOUND)
-        self._server.removed(self._id, record)
-        return aiocoap.Message(code=aiocoap.DELETED)
-
-    def _allowed(self, request: aiocoap.Message) -> aiocoap.Message | None:
-        """The refusal of a request with an option it does not understand, or from someone other than
-        the registered endpoint's key holder; None when it may go on."""
-        path = f"/rd/{self._id}"
-        if (bad := self._server.checked(request, path)) is not None:
-            return bad
-        registration = self._server.registrations.get(self._id)
-        return None if registration is None else self._server.forbidden(request, path, registration.endpoint)
-
-
 class _Unparsable(logging.Filter):
     """Datagrams aiocoap cannot read as CoAP: it drops them with a warning, the only trace they leave,
     which this filter on the server's CoAP logger turns into a dead letter."""
@@ -331,8 +255,3 @@ def _check_free(host: str, port: int) -> None:
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
     with socket.socket(family, kind, proto) as probe:
         probe.bind(address)
-
-
-def _address(request: aiocoap.Message) -> tuple[str, int]:
-    host, port = hostportsplit(request.remote.hostinfo)
-    return host, 5683 if port is None else port

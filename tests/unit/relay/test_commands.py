@@ -2,6 +2,7 @@
 
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,10 @@ import pytest
 
 from iotstream.registry.catalog import Catalog, open_catalog
 from iotstream.registry.models import Thing
+from iotstream.relay.channel import CommandChannel, RelayedCommand
 from iotstream.relay.command_rules import InvalidCommandError
 from iotstream.relay.commands import CommandStore
+from iotstream.relay.config import RelaySettings
 
 T0 = 1_714_557_600_000  # 2024-05-01T10:00:00Z
 
@@ -308,3 +311,25 @@ def test_a_command_an_lwm2m_endpoint_cannot_take_is_refused_naming_the_field(
         store.create("boiler-7", action, path, value, 60_000)
     assert store.list() == []
     assert store.create("pump-1", action, path, value, 60_000).transport == "mqtt"  # an MQTT device's own
+
+
+def test_a_relayed_command_an_lwm2m_device_here_cannot_take_is_kept_failed_and_reported(
+    catalog: Catalog,
+) -> None:
+    """The central site does not know the edge's device is an LwM2M one: the edge refuses the command
+    and reports it failed with the reason, rather than letting it expire."""
+    lwm2m_endpoint(catalog, "boiler-7")
+    store = CommandStore(catalog)
+    channel = CommandChannel(store, "plant-7", RelaySettings(to="http://central.invalid"))
+    expires_ms = time.time_ns() // 1_000_000 + 60_000
+    try:
+        relayed = RelayedCommand("t-1", "boiler-7", "execute", "/3/0", expires_ms)
+        usable = RelayedCommand("t-2", "boiler-7", "read", "/3/0/1", expires_ms)
+        assert channel._keep([relayed, usable, relayed]) == ["t-1", "t-2", "t-1"]  # all acknowledged
+    finally:
+        channel.close()
+    failed = store.get("t-1")
+    assert failed is not None
+    assert (failed.state, failed.relayed, failed.expires_ms) == ("failed", True, expires_ms)
+    assert failed.error == "'path' for execute must name a resource (/3303/0/5700); got '/3/0'"
+    assert [(c.ticket, c.state) for c in store.unreported(10)] == [("t-1", "failed"), ("t-2", "queued")]

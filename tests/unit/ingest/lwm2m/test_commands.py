@@ -87,15 +87,16 @@ class Device:
 
 @asynccontextmanager
 async def platform(
-    tmp_path: Path, resources: dict[str, Resource], awake_ms: int = 93_000
+    tmp_path: Path, resources: dict[str, Resource], awake_ms: int = 93_000, batch: int = 100
 ) -> AsyncIterator[tuple[CommandStore, Device]]:
-    """A registration server delivering the commands of a store whose catalog knows boiler-7 as an
-    LwM2M endpoint, and boiler-7's device (not registered yet)."""
+    """A registration server delivering the commands of a store whose catalog knows boiler-7 and
+    ghost-1 (which never registers) as LwM2M endpoints, and boiler-7's device (not registered yet)."""
     catalog = open_catalog(f"sqlite:///{tmp_path}/registry.db")
     with catalog.session(write=True) as session:
-        session.add(Thing(name="boiler-7", description="", tenant="default", properties={"lwm2m": {}}))
+        for name in ("boiler-7", "ghost-1"):
+            session.add(Thing(name=name, description="", tenant="default", properties={"lwm2m": {}}))
     store = CommandStore(catalog)
-    commands = Lwm2mCommands(store, awake_ms, poll_s=0.2)
+    commands = Lwm2mCommands(store, awake_ms, poll_s=0.2, batch=batch)
     server = RegistrationServer("127.0.0.1", free_port(), lambda records: None, commands=commands)
     stop = asyncio.Event()
     serving = asyncio.create_task(server.serve(stop))
@@ -239,3 +240,34 @@ def test_commands_wait_for_the_registration_and_for_a_queue_mode_device_to_wake(
 
     asyncio.run(main())
     assert [payload for _, payload, _ in name.heard] == [b"hall", b"attic"]
+
+
+def test_commands_waiting_for_other_devices_never_hold_up_a_listening_ones(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with platform(tmp_path, {"/3303/0/5700": Resource("21.5")}, batch=2) as (store, device):
+            waiting = [store.create("ghost-1", "read", "/3/0/1", None, 30_000).ticket for _ in range(3)]
+            await device.register()
+            ticket = store.create("boiler-7", "read", "/3303/0/5700", None, 30_000).ticket
+            assert (await final(store, ticket)).state == "succeeded"
+            assert {(await final(store, t, 0)).state for t in waiting} == {"queued"}
+
+    asyncio.run(main())
+
+
+def test_a_queue_mode_devices_later_commands_wait_when_it_falls_asleep_meanwhile(tmp_path: Path) -> None:
+    slow, name = Resource("1", delay_s=0.6), Resource("boiler")
+
+    async def main() -> None:
+        resources = {"/3303/0/5700": slow, "/3303/0/5750": name}
+        async with platform(tmp_path, resources, awake_ms=400) as (store, device):
+            read = store.create("boiler-7", "read", "/3303/0/5700", None, 30_000).ticket
+            write = store.create("boiler-7", "write", "/3303/0/5750", "hall", 30_000).ticket
+            await device.register("&b=UQ")
+            assert (await final(store, read)).state == "succeeded"  # answered after it fell asleep
+            await asyncio.sleep(0.3)
+            assert (await final(store, write, 0)).state == "queued"
+            await device.update()
+            assert (await final(store, write)).state == "succeeded"
+
+    asyncio.run(main())
+    assert name.heard == [("PUT", b"hall", 0)]

@@ -5,6 +5,7 @@ registers with `-u`/`-k`."""
 
 import asyncio
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -155,14 +156,27 @@ def test_an_endpoint_with_a_key_may_not_register_over_plain_coap_nor_in_another_
                     aiocoap.FORBIDDEN,
                     b"the DTLS session is 'valve-2''s, not endpoint 'boiler-7''s",
                 )
-                assert (await register(valve, found.dtls_uri, "valve-2")).code == aiocoap.CREATED
+                created = await register(valve, found.dtls_uri, "valve-2")
+                assert created.code == aiocoap.CREATED
                 assert (await register(valve, plain, "sensor-without-key")).code == aiocoap.CREATED
+                location = "/".join(created.opt.location_path)
+                for code in (aiocoap.POST, aiocoap.DELETE):  # its registration, over plain CoAP
+                    request = aiocoap.Message(code=code, uri=f"{plain}/{location}")
+                    answer = await asyncio.wait_for(valve.request(request).response, 10)
+                    assert (answer.code, answer.payload) == (
+                        aiocoap.FORBIDDEN,
+                        b"endpoint 'valve-2' has a pre-shared key: it registers over DTLS (coaps)",
+                    )
+                update = aiocoap.Message(code=aiocoap.POST, uri=f"{found.dtls_uri}/{location}")
+                assert (await asyncio.wait_for(valve.request(update).response, 10)).code == aiocoap.CHANGED
             finally:
                 await valve.shutdown()
             assert len(found.server.registrations) == 2
             assert [reason for _, reason, _ in found.refused] == [
                 "endpoint 'boiler-7' has a pre-shared key: it registers over DTLS (coaps)",
                 "the DTLS session is 'valve-2''s, not endpoint 'boiler-7''s",
+                "endpoint 'valve-2' has a pre-shared key: it registers over DTLS (coaps)",
+                "endpoint 'valve-2' has a pre-shared key: it registers over DTLS (coaps)",
             ]
 
     asyncio.run(main())
@@ -178,6 +192,11 @@ def test_a_device_with_a_wrong_key_gets_no_session(tmp_path: Path) -> None:
             finally:
                 await impostor.shutdown()
             assert len(found.server.registrations) == 0
+            boiler = await device(found, "boiler-7", KEYS["boiler-7"], resource.Site())
+            try:  # the server is well: the key's holder gets in
+                assert (await register(boiler, found.dtls_uri, "boiler-7")).code == aiocoap.CREATED
+            finally:
+                await boiler.shutdown()
 
     asyncio.run(main())
 
@@ -226,3 +245,13 @@ def test_the_readmes_dtls_example_is_valid_settings() -> None:
         5684,
         ["boiler-7", "valve-2"],
     )
+
+
+def test_a_dtls_port_already_taken_fails_the_start_with_the_reason(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        dtls = Lwm2mDtlsSettings(host="127.0.0.1", port=port, keys={})
+        server = RegistrationServer("127.0.0.1", free_port(), lambda records: None, dtls=dtls)
+        with pytest.raises(OSError, match="in use"):
+            asyncio.run(server.serve(asyncio.Event()))

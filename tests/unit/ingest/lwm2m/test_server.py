@@ -355,3 +355,44 @@ def test_a_notification_too_large_for_one_block_arrives_whole() -> None:
     assert [r["value"] for r in readings][:1] == [1]
     assert readings[1]["value"] >= 2  # its later blocks are asked for: the device's value then
     assert {r["datastream"] for r in readings} == {"dev/3303/0/5700"}
+
+
+def test_a_device_not_listening_yet_when_it_registers_is_observed_on_a_later_try() -> None:
+    """lwm2m-node-lib opens its port a moment after its registration: the first observe meets a closed
+    port (aiocoap cancels the observation itself then, which must not end the observing) and a later
+    one finds the device."""
+    readings: list[dict[str, Any]] = []
+    observer = Observer(readings.extend, lambda *letter: None, clock=lambda: NOW_S)
+
+    async def main() -> None:
+        server = RegistrationServer("127.0.0.1", free_port(), lambda records: None, observer=observer)
+        stop = asyncio.Event()
+        serving = asyncio.create_task(server.serve(stop))
+        await asyncio.wait_for(server.ready.wait(), 10)
+        port = free_port()
+        register = aiocoap.Message(
+            code=aiocoap.POST, uri_path=("rd",), uri_query=("ep=late", "lt=60"), payload=b"</3303/0>"
+        )
+        register.mtype, register.mid, register.token = aiocoap.CON, 1, b"\x01"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:  # a device not ready to answer
+            raw.bind(("127.0.0.1", port))
+            raw.settimeout(10)
+            raw.sendto(register.encode(), ("127.0.0.1", server.port))
+            created = aiocoap.Message.decode(await asyncio.to_thread(raw.recv, 1500))
+            observe = aiocoap.Message.decode(await asyncio.to_thread(raw.recv, 1500))
+        assert (created.code, observe.opt.observe) == (aiocoap.CREATED, 0)
+        site = resource.Site()
+        site.add_resource(("3303", "0", "5700"), Temperature())
+        await asyncio.sleep(3.5)  # the observe's first retransmission (2 to 3 s) meets a closed port
+        device = await aiocoap.Context.create_server_context(
+            site, bind=("127.0.0.1", port), transports=["udp6"]
+        )
+        try:
+            await until(lambda: len(readings) == 1)
+        finally:
+            await device.shutdown()
+            stop.set()
+            await serving
+
+    asyncio.run(main())
+    assert readings == [{"datastream": "late/3303/0/5700", "time": int(NOW_S * 1000), "value": 21.5}]
