@@ -105,7 +105,14 @@ class Lwm2mCommands:
         task = asyncio.create_task(self._send_all(reach, device, commands))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(lambda _: self._busy.discard(device))
+        task.add_done_callback(lambda done: self._done(device, done))
+
+    def _done(self, device: str, task: "asyncio.Task[None]") -> None:
+        """The device may get its next commands; what ended its task is said (a command it had
+        claimed expires, unanswered)."""
+        self._busy.discard(device)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _log.error("lwm2m: commands to %s failed", device, exc_info=error)
 
     def _listening(self, target: tuple[Registration, aiocoap.Context, Any] | None) -> bool:
         """Registered, and awake unless in queue mode: its commands may go now."""
