@@ -109,8 +109,10 @@ class RegistrationServer:
                 with contextlib.suppress(TimeoutError):  # the next registration may be due
                     await asyncio.wait_for(stop.wait(), timeout=self._until_next_expiry_s())
         finally:
-            if delivering is not None:
-                await delivering  # it ends with `stop`
+            if delivering is not None:  # also when the loop above failed, and `stop` is not set
+                delivering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivering
             if self.observer is not None:
                 self.observer.close()
             await context.shutdown()
