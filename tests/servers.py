@@ -287,6 +287,22 @@ def run_roles(
     )
 
 
+def start_up(cwd: Path, output: IO[str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`iotstream up` in `cwd` (with its iotstream.toml) on a free port, once it serves: the process and
+    its URL. Its output goes to `output`, or nowhere, as with `run_roles`."""
+    argv = [sys.executable, "-m", "iotstream", "up", "--config", "iotstream.toml", "--port", "0"]
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    banner = []
+    for line in process.stdout:
+        banner.append(line)
+        if line.startswith("iotstream is serving "):
+            threading.Thread(target=_forward, args=(process.stdout, output), daemon=True).start()
+            return process, line.removeprefix("iotstream is serving ").split()[0]
+    process.stdout.close()
+    raise RuntimeError(f"iotstream up did not start (exit {process.wait()}):\n{''.join(banner)}")
+
+
 def url_of(banner: list[str]) -> str:
     """Where a process started by `run_roles` answers HTTP: its API, or its health listener."""
     return banner[-1].split(" on ")[-1].strip()

@@ -11,6 +11,7 @@ from iotstream._units import iso_ms as iso
 __all__ = ["END_OF_TIME_MS", "TimeRange", "iso", "json_response", "time_param"]
 
 _SECONDS_BELOW = 100_000_000_000
+_FIRST_MS = -62_135_596_800_000  # 0001-01-01, the earliest time an ISO-8601 answer can name
 _encoder = msgspec.json.Encoder()
 
 
@@ -33,6 +34,8 @@ def time_param(name: str, raw: str | None, default_ms: int, *, seconds: bool = T
     parsed = parse_time_ms(value, default_ms, naive_is_utc=True)
     if isinstance(parsed, str):
         raise HTTPException(400, f"query parameter {name!r}: {parsed}")
+    if not _FIRST_MS <= parsed < END_OF_TIME_MS:
+        raise HTTPException(400, f"query parameter {name!r}: {raw} is outside the years 1 to 9999")
     return parsed
 
 

@@ -29,7 +29,9 @@ from iotstream.api import (
     schema_registry,
 )
 from iotstream.api.fast_readings import ReadingsFastPath
-from iotstream.api.gate import AccessGate
+from iotstream.api.gate import PUBLIC, AccessGate
+from iotstream.api.openapi import Shape
+from iotstream.api.openapi import install as complete_openapi
 from iotstream.api.services import Services
 from iotstream.registry.schemas.store import SchemaRegistryError
 from iotstream.registry.sensorthings import routes as sensorthings
@@ -95,6 +97,11 @@ def create_app(services: Services) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
     for router in ROUTERS:
         app.include_router(router)
+    shapes: dict[str, Shape] = {
+        "/v1.1/": sensorthings.error_shape,
+        "/schema-registry/": schema_registry.error_shape,
+    }
+    complete_openapi(app, gated=services.access is not None, public=set(PUBLIC), shapes=shapes)
     app.add_exception_handler(StaError, sensorthings.error_response)
     app.add_exception_handler(SchemaRegistryError, schema_registry.error_response)
     app.mount("/ui", dashboard.static_files(), name="ui")

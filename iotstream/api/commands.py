@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from iotstream._units import parse_duration_ms
 from iotstream.api._http import iso, json_response
 from iotstream.api.access import principal_of
+from iotstream.api.openapi import problem
 from iotstream.api.services import Services
 from iotstream.registry.access import OPEN, Principal, Scope, ScopeError
 from iotstream.relay.command_rules import (
@@ -95,7 +96,11 @@ async def post_command(request: Request) -> Response:
     return json_response({"ticket": command.ticket}, 202, {"Location": location})
 
 
-@router.get("/commands/{ticket}", summary="Where a command stands, with the device's answer once it came")
+@router.get(
+    "/commands/{ticket}",
+    summary="Where a command stands, with the device's answer once it came",
+    responses={404: problem("No command has this ticket")},
+)
 def get_command(request: Request, ticket: str) -> Response:
     command = _store(request).get(ticket)
     scope = principal_of(request).scope

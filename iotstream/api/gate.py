@@ -28,11 +28,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from iotstream.registry.access import AccessStore, Principal, Role, TokenVerifier
 from iotstream.registry.access.config import AuthSettings
 
-__all__ = ["PRINCIPAL", "SESSION_COOKIE", "AccessGate", "Need", "required"]
+__all__ = ["PRINCIPAL", "PUBLIC", "SESSION_COOKIE", "AccessGate", "Need", "required"]
 
 PRINCIPAL = "iotstream.principal"  # the key of the principal in the ASGI scope
 SESSION_COOKIE = "iotstream_session"
-_PUBLIC = frozenset({"/healthz", "/readyz", "/login", "/logout", "/ui/login.html", "/ui/app.css"})
+PUBLIC = frozenset({"/healthz", "/readyz", "/login", "/logout", "/ui/login.html", "/ui/app.css"})
 _PAGES = ("/", "/ui", "/ui/")  # a browser without a session is sent to the login page
 _READS = frozenset({"GET", "HEAD"})
 _OPERATORS = ("/api/v1/relay", "/api/v1/sites", "/api/v1/stats", "/api/v1/live/health")  # the platform's
@@ -51,7 +51,7 @@ def required(method: str, path: str) -> Need:
     """What a request needs; a WebSocket's method is GET."""
     if path == "/api/v1/readings" and method == "POST":  # by far the most frequent
         return Role.writer
-    if path in _PUBLIC or method == "OPTIONS":  # a CORS preflight carries no credentials
+    if path in PUBLIC or method == "OPTIONS":  # a CORS preflight carries no credentials
         return "public"
     if path == "/metrics":
         return "metrics"

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from iotstream._units import parse_time_ms
 from iotstream.api._http import json_response
 from iotstream.api.access import principal_of
+from iotstream.api.openapi import Responses, problem
 from iotstream.api.services import Services
 from iotstream.models import Alert
 from iotstream.registry.access import Scope, ScopeError
@@ -24,6 +25,9 @@ from iotstream.storage import BaseStorage
 __all__ = ["router"]
 
 router = APIRouter(prefix="/grafana", tags=["grafana"])
+_BAD_RANGE: Responses = {
+    400: problem("A range time is not understood or `from` is not before `to`, or a target unknown")
+}
 _PLACEHOLDER = "select metric"  # what the query editor sends before a metric is chosen
 _ALIASES = {"_raw": "{}", "_aggr": "{}@1d", "_DailyDiff": "{}.diff@1d", "_AggDayRest": "{}.rest@1d"}
 
@@ -69,7 +73,11 @@ def health() -> Response:
     return json_response({"status": "ok", "message": "iotstream SimpleJSON datasource"})
 
 
-@router.post("/search", summary="Target names matching what was typed")
+@router.post(
+    "/search",
+    summary="Target names matching what was typed",
+    responses={400: problem("The body is not JSON")},
+)
 def search(request: Request, body: SearchRequest | None = None) -> Response:
     typed = "" if body is None or body.target == _PLACEHOLDER else body.target.lower()
     storage = _services(request).storage
@@ -80,7 +88,7 @@ def search(request: Request, body: SearchRequest | None = None) -> Response:
     return json_response([name for name in names if typed in name.lower()])
 
 
-@router.post("/query", summary="Time series or tables of the targets over the range")
+@router.post("/query", summary="Time series or tables of the targets over the range", responses=_BAD_RANGE)
 def query(request: Request, body: QueryRequest) -> Response:
     services = _services(request)
     scope = principal_of(request).scope
@@ -96,7 +104,7 @@ def query(request: Request, body: QueryRequest) -> Response:
     return json_response(results)
 
 
-@router.post("/annotations", summary="Alert episodes in the range as annotations")
+@router.post("/annotations", summary="Alert episodes in the range as annotations", responses=_BAD_RANGE)
 def annotations(request: Request, body: AnnotationRequest) -> Response:
     """`annotation.query` may name datastreams or rules (glob patterns allowed); empty means all."""
     start, end = _range(body.range)
@@ -113,7 +121,11 @@ def tag_keys() -> Response:
     return json_response([{"type": "string", "text": "datastream"}])
 
 
-@router.post("/tag-values", summary="Values of an ad-hoc filter key")
+@router.post(
+    "/tag-values",
+    summary="Values of an ad-hoc filter key",
+    responses={400: problem("A key other than 'datastream'")},
+)
 def tag_values(request: Request, body: TagValuesRequest) -> Response:
     if body.key != "datastream":
         raise HTTPException(400, f"unknown tag key {body.key!r}; the only key is 'datastream'")

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from iotstream.api._http import json_response
 from iotstream.api.access import principal_of
 from iotstream.api.gate import SESSION_COOKIE
+from iotstream.api.openapi import problem
 from iotstream.api.services import Services
 from iotstream.registry.access.secrets import split_token
 
@@ -24,7 +25,12 @@ router = APIRouter(tags=["access"])
 @router.post(
     "/login",
     summary="Log in with a user's name and password: a session cookie",
-    responses={303: {"description": "A form's login: to the dashboard, or back to the page on failure"}},
+    responses={
+        303: {"description": "A form's login: to the dashboard, or back to the page on failure"},
+        400: problem("No 'username' and 'password' text in a form or JSON object"),
+        401: problem("A JSON login with a wrong user name or password"),
+        404: problem("Access control is off: nobody logs in"),
+    },
 )
 async def login(request: Request) -> Response:
     """Takes a form (`username`, `password`; answered with a redirect, as the login page expects) or a
@@ -57,7 +63,13 @@ async def login(request: Request) -> Response:
     return answer
 
 
-@router.post("/logout", summary="End the session of the cookie", status_code=303)
+@router.post(
+    "/logout",
+    summary="End the session of the cookie",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={303: {"description": "To the login page", "content": {}}},
+)
 def logout(request: Request) -> Response:
     services: Services = request.app.state.services
     token = request.cookies.get(SESSION_COOKIE)

@@ -1,11 +1,12 @@
 """Read endpoints over the store: window aggregates, late readings, the list of datastreams."""
 
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from iotstream._units import parse_duration_ms
-from iotstream.api._http import END_OF_TIME_MS, TimeRange, iso, json_response, time_param
+from iotstream.api._http import TimeRange, iso, json_response, time_param
 from iotstream.api.access import key_of, principal_of
 from iotstream.api.services import Services
 from iotstream.registry.access import Principal, Scope
@@ -48,7 +49,7 @@ def get_series(
     request: Request,
     datastream: str,
     from_: Annotated[str | None, Query(alias="from", description="Default: `span` before `to`")] = None,
-    to: Annotated[str | None, Query(description="Default: just after the latest reading")] = None,
+    to: Annotated[str | None, Query(description="Default: just after the latest reading, or now")] = None,
     span: Annotated[str, Query(pattern=_WINDOW, description="The range when `from` is not given")] = "1d",
     points: Annotated[
         int, Query(ge=1, le=100_000, description="At least this many points if possible")
@@ -63,7 +64,8 @@ def get_series(
     services: Services = request.app.state.services
     key = key_of(principal_of(request).scope, datastream)
     latest = services.storage.latest([key]).get(key)
-    end = time_param("to", to, END_OF_TIME_MS if latest is None else latest.phenomenon_time_ms + 1)
+    after_latest = time.time_ns() // 1_000_000 if latest is None else latest.phenomenon_time_ms + 1
+    end = time_param("to", to, after_latest)
     start = time_param("from", from_, max(end - parse_duration_ms(span), 0))
     if start >= end:
         raise HTTPException(400, f"'from' ({iso(start)}) must be before 'to' ({iso(end)})")

@@ -9,15 +9,57 @@ from fastapi import APIRouter, Request, Response
 from starlette.responses import JSONResponse
 
 from iotstream._urls import without_password
+from iotstream.api.openapi import Responses
 from iotstream.api.services import Services
+from iotstream.registry.schemas.compatibility import LEVELS
 from iotstream.registry.schemas.records import Reference, SchemaValue
-from iotstream.registry.schemas.store import SchemaRegistry, SchemaRegistryError, no_subject_level
+from iotstream.registry.schemas.store import MODES, SchemaRegistry, SchemaRegistryError, no_subject_level
 
-__all__ = ["error_response", "router"]
+__all__ = ["error_response", "error_shape", "router"]
 
-router = APIRouter(prefix="/schema-registry", tags=["schema registry"])
 _MEDIA = "application/vnd.schemaregistry.v1+json"
 _encode = msgspec.json.Encoder().encode
+
+
+class RegistryJSON(JSONResponse):
+    media_type = _MEDIA
+
+
+def _error(description: str) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "required": ["error_code", "message"],
+        "properties": {"error_code": {"type": "integer"}, "message": {"type": "string"}},
+    }
+    return {"description": description, "content": {_MEDIA: {"schema": schema}}}
+
+
+def _body_of(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+router = APIRouter(
+    prefix="/schema-registry",
+    tags=["schema registry"],
+    default_response_class=RegistryJSON,
+    responses={
+        404: _error("No such subject, version or schema (40401, 40402, 40403), or no registry here"),
+        422: _error("The body, schema, version, level or mode cannot be used (422xx)"),
+    },
+)
+_SCHEMA_BODY = _body_of(
+    {
+        "schema": {"type": "string", "description": "The Avro schema as JSON text"},
+        "schemaType": {"type": "string", "enum": ["AVRO"], "default": "AVRO"},
+        "references": {"type": "array", "items": {"type": "object"}},
+    },
+    ["schema"],
+)
+_LEVEL_BODY = _body_of({"compatibility": {"type": "string", "enum": list(LEVELS)}}, ["compatibility"])
+_MODE_BODY = _body_of({"mode": {"type": "string", "enum": list(MODES)}}, ["mode"])
+_NOT_STORED: Responses = {500: _error("The log did not take it (50001)")}
+_STORED: Responses = {409: _error("Incompatible with an earlier version"), **_NOT_STORED}
 
 
 class _NewSchema(msgspec.Struct):
@@ -33,6 +75,12 @@ def _answer(document: Any, status: int = 200) -> Response:
 def error_response(request: Request, err: Exception) -> Response:
     assert isinstance(err, SchemaRegistryError)  # noqa: S101 - registered for this type only
     return JSONResponse({"error_code": err.code, "message": err.message}, err.status, media_type=_MEDIA)
+
+
+def error_shape(status: int, message: str, headers: dict[str, str]) -> Response:
+    """Confluent's answer to a path or method it has no endpoint for: the status as the error code."""
+    document = {"error_code": status, "message": f"HTTP {status} {message}"}
+    return JSONResponse(document, status, headers, media_type=_MEDIA)
 
 
 def _registry(request: Request) -> SchemaRegistry:
@@ -123,14 +171,23 @@ def referenced_by(request: Request, subject: str, version: str) -> Response:
     return _answer(registry.state().referenced_by(value.subject, value.version))
 
 
-@router.post("/subjects/{subject}/versions", summary="Register a schema under a subject")
+@router.post(
+    "/subjects/{subject}/versions",
+    summary="Register a schema under a subject",
+    openapi_extra=_SCHEMA_BODY,
+    responses=_STORED,
+)
 async def register(request: Request, subject: str) -> Response:
     body = await _body(request, _NewSchema)
     schema_id = _registry(request).register(subject, body.schema, body.schemaType, body.references)
     return _answer({"id": schema_id})
 
 
-@router.post("/subjects/{subject}", summary="Whether a schema is registered under a subject")
+@router.post(
+    "/subjects/{subject}",
+    summary="Whether a schema is registered under a subject",
+    openapi_extra=_SCHEMA_BODY,
+)
 async def lookup(request: Request, subject: str) -> Response:
     body = await _body(request, _NewSchema)
     value = _registry(request).lookup(
@@ -139,18 +196,28 @@ async def lookup(request: Request, subject: str) -> Response:
     return _answer(_schema_document(value, with_subject=True))
 
 
-@router.delete("/subjects/{subject}", summary="Delete a subject (soft, or `permanent=true` after that)")
+@router.delete(
+    "/subjects/{subject}",
+    summary="Delete a subject (soft, or `permanent=true` after that)",
+    responses=_NOT_STORED,
+)
 def delete_subject(request: Request, subject: str) -> Response:
     return _answer(_registry(request).delete_subject(subject, permanent=_flag(request, "permanent")))
 
 
-@router.delete("/subjects/{subject}/versions/{version}", summary="Delete one version of a subject")
+@router.delete(
+    "/subjects/{subject}/versions/{version}",
+    summary="Delete one version of a subject",
+    responses=_NOT_STORED,
+)
 def delete_version(request: Request, subject: str, version: str) -> Response:
     return _answer(_registry(request).delete_version(subject, version, permanent=_flag(request, "permanent")))
 
 
 @router.post(
-    "/compatibility/subjects/{subject}/versions/{version}", summary="Test a schema against a version"
+    "/compatibility/subjects/{subject}/versions/{version}",
+    summary="Test a schema against a version",
+    openapi_extra=_SCHEMA_BODY,
 )
 async def compatible_with(request: Request, subject: str, version: str) -> Response:
     body = await _body(request, _NewSchema)
@@ -159,7 +226,9 @@ async def compatible_with(request: Request, subject: str, version: str) -> Respo
 
 
 @router.post(
-    "/compatibility/subjects/{subject}/versions", summary="Test a schema as the subject's level asks"
+    "/compatibility/subjects/{subject}/versions",
+    summary="Test a schema as the subject's level asks",
+    openapi_extra=_SCHEMA_BODY,
 )
 async def compatible(request: Request, subject: str) -> Response:
     body = await _body(request, _NewSchema)
@@ -178,7 +247,7 @@ def global_level(request: Request) -> Response:
     return _answer({"compatibilityLevel": _registry(request).state().level(None)})
 
 
-@router.put("/config", summary="Set the global compatibility level")
+@router.put("/config", summary="Set the global compatibility level", openapi_extra=_LEVEL_BODY)
 async def set_global_level(request: Request) -> Response:
     level = (await _body(request, dict[str, str])).get("compatibility", "")
     return _answer({"compatibility": _registry(request).set_level(None, level)})
@@ -192,7 +261,7 @@ def subject_level(request: Request, subject: str) -> Response:
     return _answer({"compatibilityLevel": state.level(subject)})
 
 
-@router.put("/config/{subject}", summary="Set a subject's compatibility level")
+@router.put("/config/{subject}", summary="Set a subject's compatibility level", openapi_extra=_LEVEL_BODY)
 async def set_subject_level(request: Request, subject: str) -> Response:
     level = (await _body(request, dict[str, str])).get("compatibility", "")
     return _answer({"compatibility": _registry(request).set_level(subject, level)})
@@ -208,7 +277,7 @@ def global_mode(request: Request) -> Response:
     return _answer({"mode": _registry(request).state().mode(None)})
 
 
-@router.put("/mode", summary="Set the global mode")
+@router.put("/mode", summary="Set the global mode", openapi_extra=_MODE_BODY)
 async def set_global_mode(request: Request) -> Response:
     mode = (await _body(request, dict[str, str])).get("mode", "")
     return _answer({"mode": _registry(request).set_mode(None, mode)})
@@ -219,7 +288,7 @@ def subject_mode(request: Request, subject: str) -> Response:
     return _answer({"mode": _registry(request).state().mode(subject)})
 
 
-@router.put("/mode/{subject}", summary="Set a subject's mode")
+@router.put("/mode/{subject}", summary="Set a subject's mode", openapi_extra=_MODE_BODY)
 async def set_subject_mode(request: Request, subject: str) -> Response:
     mode = (await _body(request, dict[str, str])).get("mode", "")
     return _answer({"mode": _registry(request).set_mode(subject, mode)})

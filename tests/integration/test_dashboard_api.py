@@ -3,6 +3,7 @@
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -83,6 +84,23 @@ def test_a_chart_series_defaults_to_the_day_before_the_latest_reading(
     assert bad.status_code == 400
     assert "must be before" in bad.json()["detail"]
     assert api.get("/api/v1/series", params={"datastream": "a", "span": "soon"}).status_code == 422
+
+
+def test_a_series_of_a_datastream_without_readings_ends_now_and_times_beyond_9999_are_refused(
+    api: httpx.Client,
+) -> None:
+    """schemathesis found `?datastream=&from=&max_points=1` answered 500: with no reading the range
+    ended in the year 10000, which no ISO-8601 text can name."""
+    before = time.time()
+    empty = api.get("/api/v1/series", params={"datastream": "", "from": "", "points": 500, "max_points": 1})
+    assert empty.status_code == 200
+    assert empty.json()["points"] == []
+    end = datetime.fromisoformat(empty.json()["to"].replace("Z", "+00:00")).timestamp()
+    assert before - 1 <= end <= time.time() + 1
+    for far in ("253402300800000", "-62135596800001", "99999999999999999999"):
+        answer = api.get("/api/v1/series", params={"datastream": "a", "to": far})
+        assert answer.status_code == 400, far
+        assert "outside the years 1 to 9999" in answer.json()["detail"]
 
 
 def test_the_configured_jobs_are_listed(api: httpx.Client) -> None:

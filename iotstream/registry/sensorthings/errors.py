@@ -7,6 +7,7 @@ __all__ = [
     "Conflict",
     "FailedDependency",
     "Forbidden",
+    "MethodNotAllowed",
     "NotFound",
     "StaError",
     "Unavailable",
@@ -28,6 +29,16 @@ class Forbidden(StaError):
 
 class NotFound(StaError):
     status = 404
+
+
+class MethodNotAllowed(StaError):
+    """A method the resource does not take (PUT on a collection, POST on an entity)."""
+
+    status = 405
+
+    def __init__(self, method: str, allow: tuple[str, ...]) -> None:
+        super().__init__(f"{method} is not allowed here; this resource takes {', '.join(allow)}")
+        self.allow = allow
 
 
 class Conflict(StaError):

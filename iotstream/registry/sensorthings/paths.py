@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from iotstream.registry.sensorthings.entities import ENTITY_SETS, EntitySet, Link
 from iotstream.registry.sensorthings.errors import BadRequest, NotFound
 
-__all__ = ["Resource", "Step", "parse_path"]
+__all__ = ["Resource", "Step", "methods_of", "parse_path"]
 
+_LARGEST_ID = 2**63 - 1  # the catalog's ids are 64-bit integers
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z$]+)(?:\((?P<key>[^)]*)\))?$")
 
 
@@ -24,6 +25,19 @@ class Resource:
     steps: tuple[Step, ...]
     property: str | None = None  # Things(1)/name
     raw_value: bool = False  # …/$value
+
+
+def methods_of(resource: Resource) -> tuple[str, ...]:
+    """What a resource takes: a collection is read and added to, an entity read, changed and deleted,
+    a property only read."""
+    last = resource.steps[-1]
+    if resource.property is not None:
+        return ("GET",)
+    if last.key is not None:
+        return ("GET", "PATCH", "PUT", "DELETE")
+    if last.link is None or last.link.many:
+        return ("GET", "POST")
+    return ("GET",)  # the entity of a to-one link is changed at its own URL
 
 
 def parse_path(path: str) -> Resource:
@@ -64,6 +78,8 @@ def _key(text: str | None) -> int | str | None:
     if text is None:
         return None
     if text.isdigit():
+        if int(text) > _LARGEST_ID:
+            raise NotFound(f"no entity has id {text}: ids are below 2^63")
         return int(text)
     if len(text) >= 2 and text[0] == text[-1] == "'":
         return text[1:-1]

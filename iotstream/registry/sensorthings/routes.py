@@ -17,16 +17,22 @@ from iotstream.api.access import principal_of
 from iotstream.registry.sensorthings.batch import parse_batch, run_batch
 from iotstream.registry.sensorthings.data_array import as_data_array, check_result_format, rows_to_bodies
 from iotstream.registry.sensorthings.entities import ENTITY_SETS
-from iotstream.registry.sensorthings.errors import BadRequest, Forbidden, NotFound, StaError
+from iotstream.registry.sensorthings.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, StaError
 from iotstream.registry.sensorthings.json import link_path
 from iotstream.registry.sensorthings.odata import parse_query
-from iotstream.registry.sensorthings.paths import parse_path
+from iotstream.registry.sensorthings.openapi import documented_error
+from iotstream.registry.sensorthings.paths import Resource, methods_of, parse_path
 from iotstream.registry.sensorthings.service import NOTHING_THERE, SensorThings
 
-__all__ = ["error_response", "router"]
+__all__ = ["error_response", "error_shape", "router"]
 
 router = APIRouter(prefix="/v1.1", tags=["SensorThings"])
 _decoder = msgspec.json.Decoder()
+_ACTIONS = ("$batch", "CreateObservations")  # POST-only routes the catch-alls would otherwise take
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: documented_error("The body cannot be used; `message` says why"),
+    404: documented_error("No such Datastream"),
+}
 _CONFORMANCE = [
     "http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
@@ -63,7 +69,24 @@ def _base(request: Request) -> str:
 async def error_response(_request: Request, err: Exception) -> Response:
     """The app's handler for `StaError`: every client mistake below, answered in FROST's shape."""
     status = err.status if isinstance(err, StaError) else 500
-    return json_response({"code": status, "type": "error", "message": str(err)}, status)
+    headers = {"Allow": ", ".join(err.allow)} if isinstance(err, MethodNotAllowed) else {}
+    return error_shape(status, str(err), headers)
+
+
+def error_shape(status: int, message: str, headers: dict[str, str]) -> Response:
+    """FROST's error document, also for the HTTP errors raised before a route is found."""
+    return json_response({"code": status, "type": "error", "message": message}, status, headers)
+
+
+def _resource(request: Request, path: str) -> Resource:
+    """The path parsed, refused with 405 when the request's method is not one it takes."""
+    if path in _ACTIONS:
+        raise MethodNotAllowed(request.method, ("POST",))
+    resource = parse_path(path)
+    methods = methods_of(resource)
+    if request.method not in methods:
+        raise MethodNotAllowed(request.method, methods)
+    return resource
 
 
 @router.get("", summary="The entity sets and the server's conformance classes")
@@ -75,7 +98,7 @@ def root(request: Request) -> Response:
 
 @router.get("/{path:path}", summary="Entities, collections, linked entities and properties")
 async def get(request: Request, path: str) -> Response:
-    resource = parse_path(path)
+    resource = _resource(request, path)
     query = parse_query(dict(request.query_params))
     observations = resource.steps[-1].entities.name == "Observations" and resource.steps[-1].key is None
     data_array = check_result_format(request.query_params.get("$resultFormat"), observations=observations)
@@ -91,7 +114,12 @@ async def get(request: Request, path: str) -> Response:
     return json_response(result)
 
 
-@router.post("/CreateObservations", status_code=201, summary="Many Observations in the dataArray format")
+@router.post(
+    "/CreateObservations",
+    status_code=201,
+    summary="Many Observations in the dataArray format",
+    responses=_ANSWERS,
+)
 async def create_observations(request: Request) -> Response:
     """A row that cannot be created is answered "error: <why>" in its place; the others are created."""
     groups = _data_arrays(await _body(request))
@@ -106,7 +134,11 @@ async def create_observations(request: Request) -> Response:
     return json_response(answers, 201)
 
 
-@router.post("/$batch", summary="Many requests in one: JSON (application/json) or multipart/mixed")
+@router.post(
+    "/$batch",
+    summary="Many requests in one: JSON (application/json) or multipart/mixed",
+    responses=_ANSWERS | {415: documented_error("Neither JSON nor multipart/mixed")},
+)
 async def batch(request: Request) -> Response:
     """One answer per request; an atomicity group (change set) is written whole or not at all."""
     parsed = parse_batch(await request.body(), request.headers.get("content-type"))
@@ -116,9 +148,10 @@ async def batch(request: Request) -> Response:
 
 @router.post("/{path:path}", status_code=201, summary="Create an entity (deep insert allowed)")
 async def create(request: Request, path: str) -> Response:
+    resource = _resource(request, path)
     body = await _body(request)
     service = _service(request)
-    name, entity_id = await run_in_threadpool(service.create, parse_path(path), body)
+    name, entity_id = await run_in_threadpool(service.create, resource, body)
     if name == "Observations":
         await run_in_threadpool(service.wait_until_stored, entity_id)
     created_path = link_path(ENTITY_SETS[name], entity_id)
@@ -132,24 +165,24 @@ async def create(request: Request, path: str) -> Response:
     "/{path:path}", summary="Change an entity: JSON merge, or JSON patch (application/json-patch+json)"
 )
 async def patch(request: Request, path: str) -> Response:
+    resource = _resource(request, path)
     body = await _body(request)
     json_patch = request.headers.get("content-type", "").startswith("application/json-patch+json")
-    resource = parse_path(path)
     await run_in_threadpool(lambda: _service(request).update(resource, body, json_patch=json_patch))
     return Response(status_code=200)
 
 
 @router.put("/{path:path}", summary="Replace an entity")
 async def put(request: Request, path: str) -> Response:
+    resource = _resource(request, path)
     body = await _body(request)
-    resource = parse_path(path)
     await run_in_threadpool(lambda: _service(request).update(resource, body, replace=True))
     return Response(status_code=200)
 
 
 @router.delete("/{path:path}", summary="Delete an entity that nothing uses any more")
 async def delete(request: Request, path: str) -> Response:
-    await run_in_threadpool(_service(request).delete, parse_path(path))
+    await run_in_threadpool(_service(request).delete, _resource(request, path))
     return Response(status_code=200)
 
 
