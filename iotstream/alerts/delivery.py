@@ -9,6 +9,7 @@ A sink configured for the first time starts with the alerts raised from then on.
 Delivery is at least once: a crash between sending and committing repeats that one message.
 """
 
+import hashlib
 import logging
 import threading
 import time
@@ -28,7 +29,7 @@ from iotstream.processing.recompute import RECOMPUTED
 from iotstream.processing.tables import TableReader
 from iotstream.registry.access.principal import DEFAULT_TENANT, owner_of
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "notice_id"]
 
 _log = logging.getLogger(__name__)
 _decoder = msgspec.json.Decoder()
@@ -119,7 +120,8 @@ class Delivery:
             registered = self._tables.get(REGISTRY_DATASTREAMS, {}).get(alert["datastream"])
             named = alert | {"datastream": name}  # as its tenant knows it
             fields = context(named, registered)
-            notice = Notice(render(self._settings.template, fields, DEFAULT_TEMPLATE), fields, named)
+            text = render(self._settings.template, fields, DEFAULT_TEMPLATE)
+            notice = Notice(text, fields, named, notice_id(alert))
         except (KeyError, TypeError, ValueError) as err:
             return self._dead_letter(record, f"cannot render the notification: {type(err).__name__} {err}")
         try:
@@ -172,6 +174,14 @@ class Delivery:
 
 def _identity(alert: dict[str, Any]) -> tuple[Any, ...]:
     return alert["rule"], alert["datastream"], alert["start"], alert["event"]
+
+
+def notice_id(alert: dict[str, Any]) -> str:
+    """An event's id: delivery is at least once (a crash between sending and committing sends again),
+    and receivers drop what they have seen by it. An update is news each time, so its last reading
+    is part of its id."""
+    identity = (*_identity(alert), alert["last"] if alert["event"] == "update" else None)
+    return hashlib.blake2b(msgspec.json.encode(identity), digest_size=12).hexdigest()
 
 
 def _alert(record: Record) -> dict[str, Any] | str:

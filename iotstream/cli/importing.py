@@ -17,7 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from iotstream.cli._context import err_console, state
-from iotstream.client.files import Columns, chunks, count_rows, file_format
+from iotstream.client.files import Columns, UnreadableFileError, chunks, count_rows, file_format
 from iotstream.exceptions import IotStreamError
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ def import_file(
         sent, refused = _send(file, columns, done, batch, sender, progress_file)
     except (SendError, BulkIngestError) as err:
         raise ImportFailedError(f"{err} (resume with the same command)") from None
+    except UnreadableFileError as err:
+        raise ImportFailedError(f"{err}; the import stopped there (rows taken so far stay taken)") from None
     finally:
         sender.close()
     progress_file.unlink(missing_ok=True)

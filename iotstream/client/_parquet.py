@@ -15,7 +15,16 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from iotstream.client.files import _UNITS_MS, Chunk, Columns, add_row, decoded, row_readings, text_value
+from iotstream.client.files import (
+    _UNITS_MS,
+    Chunk,
+    Columns,
+    add_row,
+    arrow_rows,
+    decoded,
+    row_readings,
+    text_value,
+)
 
 __all__ = ["parquet_chunks"]
 
@@ -30,14 +39,26 @@ def parquet_chunks(path: Path, columns: Columns, skip: int, rows: int) -> Iterat
             continue
         if first < skip:
             batch, first = batch.slice(skip - first), skip
-        times = _times(batch, columns)
-        if times is None:
-            chunk = Chunk(last_row=first)
-            for row, item in enumerate(batch.to_pylist(), start=first + 1):
-                add_row(chunk, row, row_readings(item, columns, zone))
-            yield chunk
-        else:
-            yield _chunk(batch, columns, times, first)
+        yield _columns_chunk(batch, columns, first) or _rows_chunk(batch, columns, zone, first)
+
+
+def _columns_chunk(batch: pa.RecordBatch, columns: Columns, first: int) -> Chunk | None:
+    """The batch a column at a time, or None when it must go row by row (times that need parsing, or a
+    value Python cannot hold, which only the row-by-row way refuses alone)."""
+    times = _times(batch, columns)
+    if times is None:
+        return None
+    try:
+        return _chunk(batch, columns, times, first)
+    except OverflowError:
+        return None
+
+
+def _rows_chunk(batch: pa.RecordBatch, columns: Columns, zone: ZoneInfo, first: int) -> Chunk:
+    chunk = Chunk(last_row=first)
+    for row, item in enumerate(arrow_rows(batch), start=first + 1):
+        add_row(chunk, row, row_readings(item, columns, zone))
+    return chunk
 
 
 def _times(batch: pa.RecordBatch, columns: Columns) -> list[int | None] | None:

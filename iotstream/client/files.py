@@ -23,12 +23,39 @@ import msgspec
 
 from iotstream._units import epoch_ms
 
-__all__ = ["FORMATS", "Chunk", "Columns", "chunks", "count_rows", "file_format", "readings"]
+__all__ = [
+    "FORMATS",
+    "Chunk",
+    "Columns",
+    "UnreadableFileError",
+    "arrow_rows",
+    "chunks",
+    "count_rows",
+    "file_format",
+    "readings",
+]
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 _UNITS_MS = {"ms": 1, "s": 1000, "us": 0.001, "ns": 0.000001}
 Reading = dict[str, Any]
 _CHUNK_ROWS = 10_000
+
+
+class UnreadableFileError(ValueError):
+    """The file cannot be read on from some point (not UTF-8, not CSV, a damaged Parquet file); the
+    message names the file. What came before that point was read."""
+
+
+def _read_errors() -> tuple[type[Exception], ...]:
+    """What parsers raise for a damaged file; pyarrow's only when it is loaded (for a Parquet file)."""
+    import sys
+
+    arrow = sys.modules.get("pyarrow")
+    return (UnicodeDecodeError, csv.Error, OSError) + ((arrow.ArrowException,) if arrow else ())
+
+
+def _unreadable(path: Path, err: Exception) -> UnreadableFileError:
+    return UnreadableFileError(f"{path.name} cannot be read on: {type(err).__name__}: {err}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +77,13 @@ def file_format(path: Path) -> str:
 
 def count_rows(path: Path) -> int:
     """Data rows in the file, for a progress bar: Parquet says; text files are counted by line."""
+    try:
+        return _count_rows(path)
+    except _read_errors() as err:
+        raise _unreadable(path, err) from None
+
+
+def _count_rows(path: Path) -> int:
     if file_format(path) == "parquet":
         import pyarrow.parquet as pq
 
@@ -83,7 +117,15 @@ class Chunk:
 
 
 def chunks(path: Path, columns: Columns, skip: int = 0) -> Iterator[Chunk]:
-    """The readings of the rows after `skip`, in file order, a few thousand rows at a time."""
+    """The readings of the rows after `skip`, in file order, a few thousand rows at a time; an
+    `UnreadableFileError` where the file cannot be read on."""
+    try:
+        yield from _chunks(path, columns, skip)
+    except _read_errors() as err:
+        raise _unreadable(path, err) from None
+
+
+def _chunks(path: Path, columns: Columns, skip: int) -> Iterator[Chunk]:
     if file_format(path) == "parquet" and not columns.wide:
         from iotstream.client._parquet import parquet_chunks
 
@@ -121,7 +163,7 @@ def _rows(path: Path) -> Iterator[dict[str, Any] | str]:
         import pyarrow.parquet as pq
 
         for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
-            yield from batch.to_pylist()
+            yield from arrow_rows(batch)
     elif kind == "csv":
         with path.open(newline="", encoding="utf-8") as file:
             yield from csv.DictReader(file)
@@ -129,6 +171,21 @@ def _rows(path: Path) -> Iterator[dict[str, Any] | str]:
         with path.open("rb") as file:
             for line in file:
                 yield _json_row(line)
+
+
+def arrow_rows(batch: Any) -> Iterator[dict[str, Any] | str]:
+    """A record batch's rows as dictionaries; a row holding what Python cannot (a timestamp past the
+    year 9999) is the reason instead, and only that row."""
+    try:
+        rows = batch.to_pylist()
+    except OverflowError:
+        for index in range(batch.num_rows):
+            try:
+                yield batch.slice(index, 1).to_pylist()[0]
+            except OverflowError as err:
+                yield f"a value Python cannot hold: {err}"
+        return
+    yield from rows
 
 
 def _json_row(line: bytes) -> dict[str, Any] | str:
@@ -167,7 +224,10 @@ def _time(raw: Any, columns: Columns, zone: ZoneInfo) -> int | str:
         aware = raw if raw.tzinfo else raw.replace(tzinfo=zone)
         return epoch_ms(aware)
     if isinstance(raw, str) and raw.lstrip("-").isdigit():
-        raw = int(raw)
+        try:
+            raw = int(raw)
+        except ValueError:  # more digits than Python turns into a number
+            return f"time {raw[:20]}... is not a number of {columns.time_unit}"
     if isinstance(raw, float) and not math.isfinite(raw):
         return f"time {raw} is not a number of {columns.time_unit}"
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):

@@ -14,6 +14,7 @@ class Notice:
     text: str
     fields: dict[str, Any]
     alert: dict[str, Any]
+    id: str = ""  # the same for every delivery of one event, so a receiver can drop a repeated one
 
 
 class DeliveryError(Exception):

@@ -16,7 +16,7 @@ class WebhookSink(BaseSink):
 
     def send(self, notice: Notice) -> None:
         fields = notice.fields
-        body = {"text": notice.text, "alert": notice.alert}
+        body = {"id": notice.id, "text": notice.text, "alert": notice.alert}
         body |= {"thing": fields["thing"], "location": fields["location"], "unit": fields["unit"]}
         try:
             response = self._client.post(self._url, json=body)

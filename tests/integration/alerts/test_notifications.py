@@ -116,6 +116,7 @@ def test_each_sink_gets_exactly_one_open_and_one_close_message_naming_the_thing_
         metrics = httpx.get(f"{platform.api.url}/metrics").text
     hooks, chats, mails = http.bodies("/hook"), http.bodies(telegram), smtp.messages
     assert [hook["alert"]["event"] for hook in hooks] == ["open", "close"]
+    assert len({hook["id"] for hook in hooks}) == 2  # what a receiver drops a repeated message by
     facts = {(hook["thing"], hook["location"], hook["unit"]) for hook in hooks}
     assert facts == {("Boiler 1", "Basement, Building A", "°C")}
     assert hooks[1]["alert"] | {"closed_at": T0 + 4 * M} == hooks[1]["alert"]

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from iotstream.alerts.config import NotifySettings
-from iotstream.alerts.delivery import Delivery
+from iotstream.alerts.delivery import Delivery, notice_id
 from iotstream.alerts.sinks import BaseSink, DeliveryError, Notice
 from iotstream.log import BaseLog, TopicPartition, open_log
 from iotstream.log.topics import ALERTS, DEADLETTER, platform_topics
@@ -169,3 +169,13 @@ def test_records_that_are_not_alert_events_are_dead_lettered_with_the_reason(log
         "not an alert event: no datastream, event, state, start, last",
         "alert start and last must be epoch milliseconds",
     ]
+
+
+def test_an_event_has_one_id_however_often_it_is_sent_and_each_update_its_own() -> None:
+    opened = EPISODE | {"event": "open"}
+    assert notice_id(opened) == notice_id(dict(opened))
+    assert notice_id(opened) != notice_id(opened | {"event": "close", "state": "closed"})
+    assert notice_id(opened) != notice_id(opened | {"start": 120_000})
+    assert notice_id(opened) == notice_id(opened | {"last": 120_000})  # one opening, however late seen
+    update = EPISODE | {"event": "update"}
+    assert notice_id(update) != notice_id(update | {"last": 120_000})
