@@ -6,7 +6,7 @@ fix; a 503 carries `Retry-After`.
 
 import time
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,11 +28,13 @@ from iotstream.api import (
     relay,
     schema_registry,
 )
+from iotstream.api._http import json_response
 from iotstream.api.fast_readings import ReadingsFastPath
 from iotstream.api.gate import PUBLIC, AccessGate
 from iotstream.api.openapi import Shape
 from iotstream.api.openapi import install as complete_openapi
 from iotstream.api.services import Services
+from iotstream.exceptions import IotStreamError
 from iotstream.registry.schemas.store import SchemaRegistryError
 from iotstream.registry.sensorthings import routes as sensorthings
 from iotstream.registry.sensorthings.errors import StaError
@@ -81,6 +83,13 @@ class ServerTiming:
         await self.app(scope, receive, send_timed)
 
 
+async def _unavailable(_request: Request, err: Exception) -> Response:
+    """A platform error that the same request may not meet later (a full disk, a database gone)."""
+    if not (isinstance(err, IotStreamError) and err.retriable):
+        raise err
+    return json_response({"detail": str(err)}, 503, {"Retry-After": "1"})
+
+
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(
         title="iotstream",
@@ -102,6 +111,7 @@ def create_app(services: Services) -> FastAPI:
         "/schema-registry/": schema_registry.error_shape,
     }
     complete_openapi(app, gated=services.access is not None, public=set(PUBLIC), shapes=shapes)
+    app.add_exception_handler(IotStreamError, _unavailable)
     app.add_exception_handler(StaError, sensorthings.error_response)
     app.add_exception_handler(SchemaRegistryError, schema_registry.error_response)
     app.mount("/ui", dashboard.static_files(), name="ui")

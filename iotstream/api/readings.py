@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from iotstream.api._http import TimeRange, iso, json_response, time_param
 from iotstream.api.access import key_of, principal_of, retry_after_s
 from iotstream.api.services import Services
+from iotstream.exceptions import IotStreamError
 from iotstream.ingest.avro import MEDIA_TYPE
 from iotstream.ingest.ingestor import IngestBusyError, RegistrationNeededError
 from iotstream.ingest.readings import InvalidPayloadError
@@ -106,6 +107,10 @@ async def _accept(
     except IngestBusyError as err:
         return _busy(str(err), err.retry_after_s)
     except LogError as err:
+        return _busy(f"the readings were not taken: {err}", services.settings.ingest.retry_after_s)
+    except IotStreamError as err:  # the catalog, registering a new datastream, could not write
+        if not err.retriable:
+            raise
         return _busy(f"the readings were not taken: {err}", services.settings.ingest.retry_after_s)
     error = await acknowledged
     if error is not None:

@@ -12,15 +12,22 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from iotstream.exceptions import ConfigError
+from iotstream.exceptions import ConfigError, IotStreamError
 from iotstream.registry.changes import Changes, changes_of, track
 
-__all__ = ["Catalog", "open_catalog"]
+__all__ = ["Catalog", "CatalogUnavailableError", "open_catalog"]
 
 _log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class CatalogUnavailableError(IotStreamError):
+    """The catalog's database cannot write now (its disk is full, its server is gone): try again."""
+
+    retriable = True
 
 
 class Catalog:
@@ -45,8 +52,11 @@ class Catalog:
             self._write_lock if write and self.dialect == "sqlite" else nullcontext()
         )
         with lock:
-            with self._sessions.begin() as session:
-                yield session
+            try:
+                with self._sessions.begin() as session:
+                    yield session
+            except OperationalError as err:  # a full disk, a lost connection: nothing was written
+                raise CatalogUnavailableError(f"the catalog ({self.dialect}) failed: {err.orig}") from err
             changes = changes_of(session)
             if changes is not None:
                 self._committed(changes)

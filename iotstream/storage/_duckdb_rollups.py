@@ -14,12 +14,12 @@ reads rollups or latest values first calls `current()`, so readers never see the
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import duckdb
 import pyarrow as pa
 
-from iotstream.storage.exceptions import StorageError
+from iotstream.storage.exceptions import StorageError, storage_failure
 from iotstream.storage.rollups import COLUMNS, DUCKDB, refresh, time_ranges
 
 __all__ = ["NOTE_MINUTES", "NOTE_RECOMPUTE", "PENDING", "PENDING_COLUMNS", "DeferredRollups"]
@@ -130,8 +130,9 @@ class DeferredRollups:
         try:
             self._refresh(cursor)
         except duckdb.Error as err:
-            cursor.rollback()
-            raise StorageError(f"refreshing rollups in {self._where} failed: {err}") from err
+            with suppress(duckdb.Error):  # none is open if COMMIT itself failed
+                cursor.rollback()
+            raise storage_failure(f"refreshing rollups in {self._where} failed: {err}") from err
         finally:
             cursor.close()
 

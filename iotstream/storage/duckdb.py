@@ -40,7 +40,7 @@ from iotstream.storage.base import (
     latest_episodes,
     split_valid,
 )
-from iotstream.storage.exceptions import StorageError
+from iotstream.storage.exceptions import StorageError, storage_failure
 from iotstream.storage.retention import TIERS, RetentionPolicy
 from iotstream.storage.rollups import DUCKDB, ROLLUPS, rebuild, time_ranges
 
@@ -104,7 +104,9 @@ class DuckDBStorage(BaseStorage):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = duckdb.connect(str(path), config={"checkpoint_threshold": "256MB", "threads": threads})
         except (duckdb.Error, OSError) as err:
-            raise StorageError(f"cannot open DuckDB store {path}: {err}") from err
+            damaged = "not a valid DuckDB database" in str(err) or "Corrupt" in str(err)
+            advice = "; restore it from a backup, or move it away to start an empty store" if damaged else ""
+            raise StorageError(f"cannot open DuckDB store {path}: {err}{advice}") from err
         self._lock = threading.Lock()
         for statement in _SCHEMA:
             self._db.execute(statement)
@@ -123,10 +125,12 @@ class DuckDBStorage(BaseStorage):
             try:
                 yield self._db
             except duckdb.Error as err:
-                self._db.rollback()
-                raise StorageError(f"{what} in {self.path} failed: {err}") from err
+                with suppress(duckdb.Error):  # none is open if COMMIT itself failed
+                    self._db.rollback()
+                raise storage_failure(f"{what} in {self.path} failed: {err}") from err
             except BaseException:
-                self._db.rollback()
+                with suppress(duckdb.Error):
+                    self._db.rollback()
                 raise
             self._db.commit()
 
@@ -157,7 +161,7 @@ class DuckDBStorage(BaseStorage):
             with suppress(duckdb.Error):  # none is open if BEGIN or COMMIT itself failed
                 self._db.rollback()
             if isinstance(err, duckdb.Error):
-                raise StorageError(f"{what} in {self.path} failed: {err}") from err
+                raise storage_failure(f"{what} in {self.path} failed: {err}") from err
             raise
 
     def catch_up(self) -> None:
