@@ -1,0 +1,234 @@
+"""Soak: the platform under steady load for a long time, watched for growth.
+
+    python benchmarks/soak.py [--quick] [--minutes M] [--rate R] [--live N]
+
+`iotstream up` (SQLite log with fsync, DuckDB store, a daily meter job and a threshold rule) takes R
+readings/s (default 5,000: batches of 500 over HTTP, 100 datastreams) for M minutes (default 60; 10
+with `--quick`), while the dashboard's queries run (the overview and a chart series every second) and
+N live WebSocket clients (default 5) follow every reading. Every 10 s it samples the platform
+process's RSS and open files, the log and store file sizes, the consumer lag and the p99 of
+acceptance → stored over the interval (from the sink's histogram).
+
+The verdict compares the end with the end of the warm-up (the first fifth): memory growth (the median
+RSS of the last three samples over that of the three samples ending the warm-up; target < 5 %), and
+the largest lag after the warm-up (bounded: it does not grow with time).
+
+Prints a line per sample and one final JSON line; writes benchmarks/results/soak.json.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import websockets
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _versions import library_versions
+from end_to_end import _start_platform
+
+from iotstream._latency import quantile_ms
+
+RESULTS = Path(__file__).with_name("results") / "soak.json"
+DATASTREAMS = 100
+BATCH = 500
+T0 = 1_767_225_600_000  # 2026-01-01
+CONFIG = """
+[storage.retention]
+raw = "36500d"
+"1m" = "36500d"
+"1h" = "36500d"
+
+[[jobs]]
+type = "daily_meters"
+name = "daily"
+aggregate = { "soak-*" = "avg" }
+
+[[jobs]]
+type = "threshold"
+name = "high"
+datastreams = ["soak-*"]
+above = 990.0
+hysteresis = 5.0
+"""
+
+
+class Load:
+    """Readings at a steady rate from one thread: each batch is sent when its time comes."""
+
+    def __init__(self, url: str, rate: int) -> None:
+        self.url, self.rate = url, rate
+        self.sent = self.refused = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        started, batches = time.perf_counter(), 0
+        with httpx.Client(base_url=self.url, timeout=60) as api:
+            while not self.stop.is_set():
+                due = started + batches * BATCH / self.rate
+                if (wait := due - time.perf_counter()) > 0:
+                    self.stop.wait(wait)
+                first = batches * BATCH
+                body = [
+                    {
+                        "datastream": f"soak-{n % DATASTREAMS}",
+                        "time": T0 + n // DATASTREAMS,
+                        "value": n % 1000,
+                    }
+                    for n in range(first, first + BATCH)
+                ]
+                answer = api.post("/api/v1/readings", content=msgspec.json.encode(body))
+                self.sent += BATCH if answer.status_code == 202 else 0
+                self.refused += BATCH if answer.status_code != 202 else 0
+                batches += 1
+
+
+def dashboard(url: str, stop: threading.Event) -> None:
+    """What an open dashboard asks every second."""
+    with httpx.Client(base_url=url, timeout=60) as api:
+        n = 0
+        while not stop.wait(1.0):
+            api.get("/api/v1/overview")
+            api.get("/api/v1/series", params={"datastream": f"soak-{n % DATASTREAMS}", "span": "1d"})
+            n += 1
+
+
+async def _follow(url: str, counts: list[int], index: int, stop: threading.Event) -> None:
+    async with websockets.connect(f"{url}/api/v1/live?datastream=soak-*", max_size=None) as socket:
+        while not stop.is_set():
+            try:
+                message = await asyncio.wait_for(socket.recv(), 1.0)
+            except TimeoutError:
+                continue
+            counts[index] += len(json.loads(message))
+
+
+def live_clients(url: str, clients: int, counts: list[int], stop: threading.Event) -> None:
+    ws = url.replace("http://", "ws://")
+
+    async def all_of_them() -> None:
+        await asyncio.gather(*(_follow(ws, counts, i, stop) for i in range(clients)))
+
+    asyncio.run(all_of_them())
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return round(kb / 1024, 1)
+
+
+def sample(url: str, pid: int, data_dir: Path, previous: list[int] | None) -> dict[str, Any]:
+    stats = httpx.get(f"{url}/api/v1/stats", timeout=30).json()
+    histogram = stats["sink"]["latency_ms"]["counts"]
+    interval = [now - before for now, before in zip(histogram, previous or [0] * len(histogram), strict=True)]
+    files = {p.name: p.stat().st_size for p in data_dir.glob("*") if p.is_file()}
+    return {
+        "rss_mb": _rss_mb(pid),
+        "open_files": len(os.listdir(f"/proc/{pid}/fd")),
+        "log_mb": round(sum(size for name, size in files.items() if name.startswith("log.db")) / 2**20, 1),
+        "store_mb": round(sum(size for name, size in files.items() if name.startswith("store")) / 2**20, 1),
+        "lag": sum(entry["lag"] for entry in stats["lag"]),
+        "stored_p99_ms": quantile_ms(interval, 0.99) or 0.0,
+        "stored": stats["sink"]["stored"],
+        "_histogram": histogram,
+    }
+
+
+def verdict(samples: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
+    """Growth of RSS from the end of the warm-up to the end, and the lag after the warm-up."""
+    settled = statistics.median(s["rss_mb"] for s in samples[max(warmup - 3, 0) : warmup])
+    final = statistics.median(s["rss_mb"] for s in samples[-3:])
+    after = samples[warmup:]
+    return {
+        "rss_after_warmup_mb": settled,
+        "rss_at_end_mb": final,
+        "memory_growth_pct": round((final - settled) / settled * 100, 1),
+        "max_lag_after_warmup": max(s["lag"] for s in after),
+        "lag_at_end": samples[-1]["lag"],
+        "open_files": [min(s["open_files"] for s in after), max(s["open_files"] for s in after)],
+        "stored_p99_ms_max": max(s["stored_p99_ms"] for s in after),
+    }
+
+
+def soak(minutes: float, rate: int, clients: int, every_s: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as scratch:
+        config = Path(scratch, "iotstream.toml")
+        config.write_text(CONFIG)
+        data_dir = Path(scratch, "data")
+        process, url = _start_platform(config, data_dir)
+        stop = threading.Event()
+        load, live_counts = Load(url, rate), [0] * clients
+        workers = [
+            threading.Thread(target=load.run),
+            threading.Thread(target=dashboard, args=(url, stop)),
+            threading.Thread(target=live_clients, args=(url, clients, live_counts, stop)),
+        ]
+        for worker in workers:
+            worker.start()
+        samples: list[dict[str, Any]] = []
+        started = time.perf_counter()
+        try:
+            while (elapsed := time.perf_counter() - started) < minutes * 60:
+                time.sleep(every_s - (elapsed % every_s))
+                previous = samples[-1]["_histogram"] if samples else None
+                samples.append({"minute": round((time.perf_counter() - started) / 60, 2)})
+                samples[-1] |= sample(url, process.pid, data_dir, previous)
+                shown = {k: v for k, v in samples[-1].items() if not k.startswith("_")}
+                print(json.dumps(shown | {"sent": load.sent, "live": sum(live_counts)}), flush=True)
+        finally:
+            load.stop.set()
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=120)
+            process.terminate()
+            process.wait(timeout=120)
+    for entry in samples:
+        del entry["_histogram"]
+    seconds = minutes * 60
+    return {
+        "sent_per_s": round(load.sent / seconds),
+        "refused": load.refused,
+        "live_readings_per_client_per_s": round(min(live_counts) / seconds),
+        "verdict": verdict(samples, warmup=max(len(samples) // 5, 3)),
+        "samples": samples,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="10 minutes")
+    parser.add_argument("--minutes", type=float)
+    parser.add_argument("--rate", type=int, default=5_000, help="readings per second")
+    parser.add_argument("--live", type=int, default=5, help="live WebSocket clients")
+    args = parser.parse_args()
+    minutes = args.minutes or (10.0 if args.quick else 60.0)
+    load_before = os.getloadavg()
+    result: dict[str, Any] = {"benchmark": "soak", "minutes": minutes, "rate": args.rate, "live": args.live}
+    result |= soak(minutes, args.rate, args.live, every_s=10.0)
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "libraries": library_versions(),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "samples"}))
+
+
+if __name__ == "__main__":
+    main()
