@@ -95,6 +95,7 @@ def create_app(services: Services) -> FastAPI:
         title="iotstream",
         version=__version__,
         description="Open IoT live streaming: send readings; query raw data, window results, late readings.",
+        max_body_size=services.settings.ingest.max_body_bytes,  # every route: 413 beyond it
     )
     app.state.services = services
     app.state.metrics = metrics.registry_for(services.stats, services.metric_labels)

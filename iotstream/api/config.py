@@ -23,6 +23,11 @@ class ApiSettings(BaseModel):
         default=None, description="Serve HTTPS with this certificate (PEM, chain first); with tls_key."
     )
     tls_key: Path | None = Field(default=None, description="The certificate's private key (PEM).")
+    max_connections: int = Field(
+        default=1_000,
+        ge=1,
+        description="Open HTTP and WebSocket connections at most; a request beyond them is answered 503.",
+    )
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> Self:

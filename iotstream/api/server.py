@@ -14,8 +14,16 @@ __all__ = ["ApiServer"]
 class ApiServer:
     """Binds first (port 0 picks a free one), so `url` is known before the first request."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int, tls: tuple[Path, Path] | None = None) -> None:
-        """`tls`: serve HTTPS with this certificate and key."""
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        tls: tuple[Path, Path] | None = None,
+        max_connections: int | None = None,
+    ) -> None:
+        """`tls`: serve HTTPS with this certificate and key; `max_connections`: uvicorn answers 503 to a
+        request beyond them, so a crowd of idle or slow clients cannot take all the memory."""
         self._socket = _listen(host, port)
         bound_host, bound_port = self._socket.getsockname()[:2]
         shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host  # noqa: S104
@@ -27,6 +35,7 @@ class ApiServer:
             lifespan="off",
             ssl_certfile=None if tls is None else str(tls[0]),
             ssl_keyfile=None if tls is None else str(tls[1]),
+            limit_concurrency=max_connections,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

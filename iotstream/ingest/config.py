@@ -25,7 +25,9 @@ class IngestSettings(BaseModel):
         ge=1,
         description="Readings accepted but not yet acknowledged by the log; beyond it HTTP answers 503.",
     )
-    max_body_bytes: SizeBytes = Field(default=16 * 1024**2, ge=1024)
+    max_body_bytes: SizeBytes = Field(
+        default=16 * 1024**2, ge=1024, description="The largest request body any HTTP route takes (else 413)."
+    )
     retry_after_s: int = Field(default=1, ge=1, description="What a 503 asks clients to wait.")
 
 

@@ -64,7 +64,7 @@ class ApiRole(Role):
         )
         api = settings.api
         tls = (api.tls_cert, api.tls_key) if api.tls_cert and api.tls_key else None
-        self.server = ApiServer(serve(services), api.host, api.port, tls).start()
+        self.server = ApiServer(serve(services), api.host, api.port, tls, api.max_connections).start()
 
     def _access(self, parts: Parts) -> Access | None:
         if not parts.settings.auth.enabled:

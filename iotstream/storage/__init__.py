@@ -50,7 +50,13 @@ def open_storage(
         from iotstream.storage.duckdb import DuckDBStorage
 
         delay_ms, threads = settings.rollup_delay_ms, settings.duckdb_threads
-        return DuckDBStorage(Path(rest[1:]), retention, rollup_delay_ms=delay_ms, threads=threads)
+        return DuckDBStorage(
+            Path(rest[1:]),
+            retention,
+            rollup_delay_ms=delay_ms,
+            threads=threads,
+            checkpoint_bytes=settings.duckdb_checkpoint_bytes,
+        )
     from iotstream.storage.postgres import PostgresStorage
 
     return PostgresStorage(settings.url.replace("postgres://", "postgresql://", 1), retention)

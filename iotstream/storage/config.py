@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from iotstream._units import DurationMs
+from iotstream._units import DurationMs, SizeBytes
 from iotstream.storage.retention import RetentionSettings
 
 __all__ = ["SUPPORTED_SCHEMES", "StorageSettings"]
@@ -30,6 +30,13 @@ class StorageSettings(BaseModel):
         default=5_000,
         ge=0,
         description="DuckDB: how long rollups may lag behind the readings (queries never see the lag).",
+    )
+    duckdb_checkpoint_bytes: SizeBytes = Field(
+        default=64 * 1024**2,
+        ge=1024**2,
+        description="DuckDB writes its WAL into the store file once it holds this much. Until then the "
+        "data is in memory too: at 5,000 readings/s 256 MB took 10 minutes to reach and 250 MB of RAM; "
+        "a smaller one checkpoints more often (a checkpoint delays writes for a moment).",
     )
     duckdb_threads: int | None = Field(
         default=None,

@@ -92,17 +92,22 @@ class DuckDBStorage(BaseStorage):
         *,
         rollup_delay_ms: int = 5_000,
         threads: int | None = None,
+        checkpoint_bytes: int = 64 * 1024**2,
     ) -> None:
-        """`threads`: DuckDB's; by default one fewer than the cores (see `StorageSettings`)."""
+        """`threads`: DuckDB's; by default one fewer than the cores. `checkpoint_bytes`: the WAL's size
+        at a checkpoint (see `StorageSettings`)."""
         super().__init__(retention)
         self.path = path
         # A checkpoint stalls every write while it runs; DuckDB's default (a 16 MB WAL) made one
-        # every few seconds at 20,000 readings/s. 256 MB: one every few minutes, and a restart
-        # replays at most that much WAL.
+        # every few seconds at 20,000 readings/s. What the WAL holds is in memory too, so the
+        # threshold also bounds that (benchmarks/soak.py), and a restart replays at most that much.
         threads = threads or max((os.cpu_count() or 1) - 1, 1)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = duckdb.connect(str(path), config={"checkpoint_threshold": "256MB", "threads": threads})
+            threshold = f"{checkpoint_bytes}B"
+            self._db = duckdb.connect(
+                str(path), config={"checkpoint_threshold": threshold, "threads": threads}
+            )
         except (duckdb.Error, OSError) as err:
             damaged = "not a valid DuckDB database" in str(err) or "Corrupt" in str(err)
             advice = "; restore it from a backup, or move it away to start an empty store" if damaged else ""

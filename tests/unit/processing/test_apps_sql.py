@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from iotstream.log.topics import REGISTRY_DATASTREAMS
 from iotstream.processing.apps import AppSpec, SqlError, app_job, plan
@@ -246,25 +244,3 @@ def test_what_an_app_cannot_run_is_named_with_its_position(
         plan(sql)
     assert message in refused.value.reason
     assert (refused.value.line, refused.value.column) == (line, column)
-
-
-_KEYWORDS = ["SELECT", "FROM", "WHERE", "GROUP", "BY", "HAVING", "AND", "OR", "XOR", "NOT", "IN", "LIKE"]
-_KEYWORDS += ["BETWEEN", "IS", "NULL", "TUMBLE", "HOP", "SESSION", "INTERVAL", "AS", "readings", "*"]
-_OTHERS = ["value", "time", "datastream", "unit", "avg", "count", "(", ")", ",", "'", "1", "2.5", "<", "^"]
-_SQL_WORDS = st.sampled_from(_KEYWORDS + _OTHERS)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.one_of(
-        st.text(max_size=80),
-        st.lists(_SQL_WORDS, max_size=25).map(" ".join),
-        st.from_regex(r"SELECT [a-z*(), ]{0,20} FROM (readings|\*)( WHERE [a-z<>=0-9 ]{0,15})?"),
-    )
-)
-def test_any_string_is_an_app_or_a_precise_refusal_never_a_crash(sql: str) -> None:
-    try:
-        refusal, outputs = "", plan(sql).outputs
-    except SqlError as err:
-        refusal, outputs = err.reason, ()
-    assert refusal or outputs

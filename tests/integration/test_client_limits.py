@@ -1,0 +1,71 @@
+"""Clients that misbehave on the wire: request heads sent a byte at a time and never finished, bodies
+past the limit on any route, more connections than allowed. Each costs itself, not the others."""
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from iotstream.config import load_settings
+from iotstream.embedded import EmbeddedPlatform
+
+T0 = 1_714_557_600_000
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    settings = load_settings(
+        data_dir=tmp_path, api={"port": 0, "max_connections": 60}, ingest={"max_body_bytes": 65_536}
+    )
+    with EmbeddedPlatform(settings) as platform:
+        assert platform.api is not None
+        yield platform.api.url
+
+
+def _stalled(url: str, count: int) -> list[socket.socket]:
+    """Connections that send the start of a request and then nothing."""
+    host, port = url.removeprefix("http://").split(":")
+    sockets = []
+    for _ in range(count):
+        conn = socket.create_connection((host, int(port)))
+        conn.sendall(b"POST /api/v1/readings HTTP/1.1\r\nHost: x\r\nContent-Le")
+        sockets.append(conn)
+    return sockets
+
+
+def test_stalled_clients_do_not_hold_up_the_others(url: str) -> None:
+    stalled = _stalled(url, 40)
+    try:
+        with httpx.Client(base_url=url, timeout=5) as api:
+            for n in range(20):
+                began = time.perf_counter()
+                answer = api.post("/api/v1/readings", json={"datastream": "ok", "time": T0 + n, "value": n})
+                assert answer.status_code == 202
+                assert time.perf_counter() - began < 1.0
+    finally:
+        for conn in stalled:
+            conn.close()
+
+
+def test_a_body_past_the_limit_is_refused_with_413_on_every_route(url: str) -> None:
+    big = b'{"name": "' + b"x" * 70_000 + b'"}'
+    for path in ("/v1.1/Things", "/api/v1/apps", "/schema-registry/subjects/s/versions", "/api/v1/readings"):
+        answer = httpx.post(f"{url}{path}", content=big, headers={"content-type": "application/json"})
+        assert answer.status_code == 413, (path, answer.status_code, answer.text[:200])
+
+
+def test_connections_past_the_limit_are_answered_503_and_the_rest_go_on(url: str) -> None:
+    held = _stalled(url, 60)
+    try:
+        refused = httpx.get(f"{url}/api/v1/jobs", timeout=5)
+        assert refused.status_code == 503
+    finally:
+        for conn in held:
+            conn.close()
+    deadline = time.monotonic() + 5
+    while (answer := httpx.get(f"{url}/api/v1/jobs", timeout=5)).status_code != 200:
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.1)
