@@ -2,7 +2,6 @@
 and the meter job's daily count agrees with the stored readings (nothing counted twice)."""
 
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -12,9 +11,8 @@ import httpx
 import pytest
 
 from iotstream.sim.publish import MqttPublisher
-from tests.integration.conftest import CLI
 from tests.meters import DAY
-from tests.servers import start_mqtt_broker
+from tests.servers import start_mqtt_broker, start_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.crash]
 
@@ -30,21 +28,6 @@ type = "daily_meters"
 name = "count"
 aggregate = { load = "sum" }
 """
-
-
-def start_up(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [*CLI, "up", "--config", "iotstream.toml", "--port", "0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("iotstream is serving "):
-            return process, line.removeprefix("iotstream is serving ").split()[0]
-    raise AssertionError(f"iotstream up did not start (exit {process.wait()})")
 
 
 def post_until_killed(url: str, first: int, accepted: list[int], stop: threading.Event) -> None:
@@ -75,7 +58,7 @@ def test_sigkill_under_load_loses_no_accepted_reading_and_counts_none_twice(tmp_
             poster.start()
         time.sleep(3)
         process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=10)
+        process.wait(timeout=10)
     finally:
         stop.set()
         for poster in posters:
@@ -103,7 +86,7 @@ def test_sigkill_under_load_loses_no_accepted_reading_and_counts_none_twice(tmp_
         assert day["sum"] == len(stored_numbers)
     finally:
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
+        process.wait(timeout=60)
     assert process.returncode == 0
 
 
@@ -128,14 +111,14 @@ def test_sigkill_while_readings_arrive_over_mqtt_loses_none_the_broker_took_and_
         for start in range(0, 3_000, 500):
             publisher.send(readings[start : start + 500])  # each acknowledged by the broker
         process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=10)
+        process.wait(timeout=10)
         publisher.send(readings[3_000:])  # while the platform is down: kept in its session
         process, api_url = start_up(tmp_path)
         try:
             stored = wait_for_readings(api_url, "mqtt-load", 6_000)
         finally:
             process.send_signal(signal.SIGINT)
-            process.communicate(timeout=60)
+            process.wait(timeout=60)
     finally:
         publisher.close()
         broker.stop()
