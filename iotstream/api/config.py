@@ -28,6 +28,11 @@ class ApiSettings(BaseModel):
         ge=1,
         description="Open HTTP and WebSocket connections at most; a request beyond them is answered 503.",
     )
+    max_header_bytes: int = Field(
+        default=65_536,
+        ge=1_024,
+        description="A request's line and headers together at most; a longer head is answered 431.",
+    )
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> Self:

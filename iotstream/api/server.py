@@ -8,6 +8,8 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from iotstream.api.head_limit import head_limited
+
 __all__ = ["ApiServer"]
 
 
@@ -21,9 +23,11 @@ class ApiServer:
         port: int,
         tls: tuple[Path, Path] | None = None,
         max_connections: int | None = None,
+        max_header_bytes: int = 65_536,
     ) -> None:
         """`tls`: serve HTTPS with this certificate and key; `max_connections`: uvicorn answers 503 to a
-        request beyond them, so a crowd of idle or slow clients cannot take all the memory."""
+        request beyond them, so a crowd of idle or slow clients cannot take all the memory; nor can one
+        client with a head of gigabytes past `max_header_bytes` (answered 431)."""
         self._socket = _listen(host, port)
         bound_host, bound_port = self._socket.getsockname()[:2]
         shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host  # noqa: S104
@@ -36,6 +40,7 @@ class ApiServer:
             ssl_certfile=None if tls is None else str(tls[0]),
             ssl_keyfile=None if tls is None else str(tls[1]),
             limit_concurrency=max_connections,
+            http=head_limited(max_header_bytes),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -2,6 +2,11 @@
 
 With access control on, two plugins ask `MqttAccess` about every connection and every publication,
 subscription and delivery, so a revoked token stops at its next message.
+
+amqtt reads a packet's bytes with no bound on their number or on the wait between them: one client
+announcing a packet of 256 MB would have it gathered in this process, and one that stops halfway through
+a packet would be kept forever, and so would one silent past its keepalive (amqtt notices and reads on).
+The broker here reads through `_BoundedReader`, which ends such connections.
 """
 
 import asyncio
@@ -11,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
+from amqtt.broker import Broker
 from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
@@ -45,12 +52,56 @@ class TokenTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
         return access.allowed(session.username, session.password, topic, write=action == Action.PUBLISH)
 
 
+# The longest wait for the next bytes of a packet that has begun; a longer pause ends the connection.
+PACKET_STALL_S = 30.0
+
+
+class _BoundedReader(StreamReaderAdapter):  # type: ignore[misc]
+    def __init__(self, reader: asyncio.StreamReader, max_packet_bytes: int | None) -> None:
+        super().__init__(reader)
+        self._max_packet_bytes = max_packet_bytes
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._max_packet_bytes is not None and n > self._max_packet_bytes:
+            raise ConnectionAbortedError(f"a packet part of {n} bytes, past {self._max_packet_bytes}")
+        if n == 1:  # a fixed header, a byte at a time: amqtt bounds that wait by the client's keepalive
+            try:
+                return await super().read(n)  # type: ignore[no-any-return]
+            except asyncio.CancelledError:
+                # amqtt cancels this read when the keepalive passes, and then reads on; ending the stream
+                # makes its next read the end of the connection (cancelled at shutdown, it ends anyway)
+                self.feed_eof()
+                raise
+        try:
+            return await asyncio.wait_for(super().read(n), PACKET_STALL_S)
+        except TimeoutError:
+            raise ConnectionAbortedError(f"no byte of a packet begun for {PACKET_STALL_S} s") from None
+
+
+class _BoundedBroker(Broker):  # type: ignore[misc]
+    max_packet_bytes: int | None = None
+
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
+        bounded = _BoundedReader(reader, self.max_packet_bytes)
+        await self._client_connected(listener_name, bounded, StreamWriterAdapter(writer))
+
+
 class AmqttBroker:
     """amqtt with its event loop on its own thread."""
 
     def __init__(
-        self, host: str, port: int, access: MqttAccess | None = None, tls: tuple[Path, Path] | None = None
+        self,
+        host: str,
+        port: int,
+        access: MqttAccess | None = None,
+        tls: tuple[Path, Path] | None = None,
+        *,
+        max_packet_bytes: int | None = None,
     ) -> None:
+        """`max_packet_bytes`: a client sending a larger packet is disconnected."""
+        self._max_packet_bytes = max_packet_bytes
         listener: dict[str, Any] = {"type": "tcp", "bind": f"{host}:{port}"}
         if tls is not None:
             listener |= {"ssl": True, "certfile": str(tls[0]), "keyfile": str(tls[1])}
@@ -79,9 +130,8 @@ class AmqttBroker:
         self._broker = asyncio.run_coroutine_threadsafe(self._start(), loop).result(timeout=30)
 
     async def _start(self) -> Any:
-        from amqtt.broker import Broker
-
-        broker = Broker(self._config)
+        broker = _BoundedBroker(self._config)
+        broker.max_packet_bytes = self._max_packet_bytes
         await broker.start()
         return broker
 

@@ -67,11 +67,19 @@ def find_mosquitto() -> str | None:
 
 
 def mosquitto_config(
-    host: str, port: int, *, access_files: Path | None = None, tls: tuple[Path, Path] | None = None
+    host: str,
+    port: int,
+    *,
+    access_files: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
+    max_packet_bytes: int | None = None,
 ) -> str:
     """A mosquitto.conf with one listener at host:port, sized for QoS 1 ingestion: anonymous, or with
-    the password and ACL files in `access_files`; TLS with `tls` (certificate and key files)."""
+    the password and ACL files in `access_files`; TLS with `tls` (certificate and key files); a client
+    sending a packet past `max_packet_bytes` is disconnected (mosquitto takes any size otherwise)."""
     settings = dict(MOSQUITTO_SETTINGS)
+    if max_packet_bytes is not None:
+        settings["max_packet_size"] = str(max_packet_bytes)
     if access_files is not None:
         settings |= {
             "allow_anonymous": "false",
@@ -100,17 +108,26 @@ class EmbeddedBroker:
     """
 
     def __init__(
-        self, host: str, port: int, access: MqttAccess | None = None, tls: tuple[Path, Path] | None = None
+        self,
+        host: str,
+        port: int,
+        access: MqttAccess | None = None,
+        tls: tuple[Path, Path] | None = None,
+        *,
+        max_packet_bytes: int | None = None,
     ) -> None:
-        """`access`: only tokens may connect, each to its namespace's topics; `tls`: certificate and key."""
+        """`access`: only tokens may connect, each to its namespace's topics; `tls`: certificate and key;
+        `max_packet_bytes`: a client sending a larger packet is disconnected."""
         binary = find_mosquitto()
         self.kind: Literal["mosquitto", "amqtt"] = "mosquitto" if binary else "amqtt"
         if binary:
-            self._broker: _Broker = MosquittoBroker(binary, host, port, access, tls)
+            self._broker: _Broker = MosquittoBroker(
+                binary, host, port, access, tls, max_packet_bytes=max_packet_bytes
+            )
         else:
             from iotstream.ingest.mqtt_amqtt import AmqttBroker  # amqtt is imported only when used
 
-            self._broker = AmqttBroker(host, port, access, tls)
+            self._broker = AmqttBroker(host, port, access, tls, max_packet_bytes=max_packet_bytes)
 
     def start(self) -> "EmbeddedBroker":
         """Starts the broker and returns once it accepts connections."""
@@ -138,10 +155,11 @@ class MosquittoBroker:
         access: MqttAccess | None = None,
         tls: tuple[Path, Path] | None = None,
         start_timeout_s: float = 10,
+        max_packet_bytes: int | None = None,
     ) -> None:
         self._argv = [binary, "-c"]
         self._host, self._port, self._start_timeout_s = host, port, start_timeout_s
-        self._access, self._tls = access, tls
+        self._access, self._tls, self._max_packet_bytes = access, tls, max_packet_bytes
         self._dir: Path | None = None
         self._sync: AccessFiles | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -156,7 +174,15 @@ class MosquittoBroker:
             self._sync = AccessFiles(self._access, workdir)
             self._sync.write()
         files = None if self._access is None else workdir
-        config.write_text(mosquitto_config(self._host, self._port, access_files=files, tls=self._tls))
+        config.write_text(
+            mosquitto_config(
+                self._host,
+                self._port,
+                access_files=files,
+                tls=self._tls,
+                max_packet_bytes=self._max_packet_bytes,
+            )
+        )
         with (workdir / "mosquitto.log").open("wb") as log:
             self.process = subprocess.Popen([*self._argv, str(config)], stdout=log, stderr=log)  # noqa: S603
         try:

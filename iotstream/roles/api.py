@@ -64,7 +64,10 @@ class ApiRole(Role):
         )
         api = settings.api
         tls = (api.tls_cert, api.tls_key) if api.tls_cert and api.tls_key else None
-        self.server = ApiServer(serve(services), api.host, api.port, tls, api.max_connections).start()
+        app = serve(services)
+        self.server = ApiServer(
+            app, api.host, api.port, tls, api.max_connections, api.max_header_bytes
+        ).start()
 
     def _access(self, parts: Parts) -> Access | None:
         if not parts.settings.auth.enabled:

@@ -64,7 +64,9 @@ class MqttRole(Role):
             self._verifier = TokenVerifier(AccessStore(parts.catalog))
             access = MqttAccess(BrokerAccounts(parts.catalog), self._verifier, settings.topic)
         tls = (settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key else None
-        self.broker = EmbeddedBroker(*settings.host_port, access, tls).start()
+        # a reading's payload may be as large as an HTTP body; its topic and header may add 64 KiB more
+        max_packet = parts.settings.ingest.max_body_bytes + 65_600
+        self.broker = EmbeddedBroker(*settings.host_port, access, tls, max_packet_bytes=max_packet).start()
         update: dict[str, Any] = {}
         if access is not None:
             update |= {"username": access.user, "password": SecretStr(access.password)}

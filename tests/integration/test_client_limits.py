@@ -1,5 +1,6 @@
-"""Clients that misbehave on the wire: request heads sent a byte at a time and never finished, bodies
-past the limit on any route, more connections than allowed. Each costs itself, not the others."""
+"""Clients that misbehave on the wire: request heads sent a byte at a time and never finished, heads and
+bodies past their limits on any route, more connections than allowed. Each costs itself, not the
+others."""
 
 import socket
 import time
@@ -18,7 +19,9 @@ T0 = 1_714_557_600_000
 @pytest.fixture
 def url(tmp_path: Path) -> Iterator[str]:
     settings = load_settings(
-        data_dir=tmp_path, api={"port": 0, "max_connections": 60}, ingest={"max_body_bytes": 65_536}
+        data_dir=tmp_path,
+        api={"port": 0, "max_connections": 60, "max_header_bytes": 16_384},
+        ingest={"max_body_bytes": 65_536},
     )
     with EmbeddedPlatform(settings) as platform:
         assert platform.api is not None
@@ -69,3 +72,44 @@ def test_connections_past_the_limit_are_answered_503_and_the_rest_go_on(url: str
     while (answer := httpx.get(f"{url}/api/v1/jobs", timeout=5)).status_code != 200:
         assert time.monotonic() < deadline, answer.text
         time.sleep(0.1)
+
+
+def _send_head(url: str, pieces: list[bytes]) -> bytes:
+    """Sends a request head in these pieces and answers what the server said before it closed."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(b"GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for piece in pieces:
+                conn.sendall(piece)
+                time.sleep(0.001)
+            conn.sendall(b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before the end: what it said is what counts
+        answer = b""
+        while chunk := conn.recv(65_536):
+            answer += chunk
+        return answer
+
+
+@pytest.mark.parametrize("piece_bytes", [100, 1_000_000], ids=["slowly", "at-once"])
+def test_a_head_past_the_limit_is_refused_with_431_and_closed(url: str, piece_bytes: int) -> None:
+    header = b"X-Padding: " + b"a" * piece_bytes + b"\r\n"
+    answer = _send_head(url, [header] * (1 + 40_000 // piece_bytes))
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert b"passed 16384 bytes" in answer
+    assert httpx.get(f"{url}/api/v1/jobs").status_code == 200
+
+
+def test_a_head_within_the_limit_followed_by_a_big_body_is_not_counted_against_the_head(url: str) -> None:
+    """Head and body in one piece of input: only the head counts, so the body's 60 KB pass."""
+    reading = b'{"datastream": "big", "time": %d, "value": 1, "parameters": {"note": "%s"}}'
+    body = reading % (T0, b"n" * 60_000)
+    head = b"POST /api/v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += b"X-Padding: " + b"a" * 12_000 + b"\r\n"
+    head += b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(head + body)
+        answer = conn.recv(65_536)
+    assert answer.startswith(b"HTTP/1.1 202 "), answer[:300]

@@ -42,7 +42,7 @@ def platform(tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
+        process.wait(timeout=60)
 
 
 def _seed(url: str) -> None:
