@@ -75,7 +75,8 @@ class SeenReadings:
                 del times[:gone]
 
     def __len__(self) -> int:
-        return sum(len(times) for times in self.times.values())
+        """Safe from another thread (the stats): the dict's values are copied in one step."""
+        return sum(len(times) for times in list(self.times.values()))
 
     def snapshot(self, watermark_ms: int) -> dict[str, Any]:
         """Exactly what the watermark leaves, so the state does not depend on how the log batched."""

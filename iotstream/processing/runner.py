@@ -213,6 +213,11 @@ class JobRunner:
         return min((m for m in marks if m != NO_WATERMARK), default=NO_WATERMARK)
 
     @property
+    def counted_readings_kept(self) -> int:
+        """Over its tasks (see `dedup`): the job's memory that grows with the readings of open windows."""
+        return sum(task.counted_readings_kept for task in list(self._tasks.values()))
+
+    @property
     def events_in(self) -> int:
         """Records read so far; cheap, unlike `stats()`, which asks the log for end offsets."""
         return self._counts["events_in"]

@@ -51,6 +51,11 @@ class Task:
         self._counts_once: dict[str, bool] = {}  # per key, `counted`'s answer: asked once
 
     @property
+    def counted_readings_kept(self) -> int:
+        """How many counted readings the task remembers to drop their copies (8 bytes each)."""
+        return len(self._seen)
+
+    @property
     def positions(self) -> dict[TopicPartition, int]:
         return {TopicPartition(topic, self.partition): offset for topic, offset in self._positions.items()}
 

@@ -69,4 +69,9 @@ class JobsRole(ThreadedRole):
 def _job_stats(runner: JobRunner) -> dict[str, Any]:
     watermark = runner.watermark_ms
     delay = None if watermark == NO_WATERMARK else time.time() - watermark / 1000
-    return {"events_in": runner.events_in, "watermark_ms": watermark, "watermark_delay_s": delay}
+    return {
+        "events_in": runner.events_in,
+        "watermark_ms": watermark,
+        "watermark_delay_s": delay,
+        "counted_readings_kept": runner.counted_readings_kept,
+    }

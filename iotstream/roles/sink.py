@@ -7,7 +7,7 @@ from iotstream._urls import without_password
 from iotstream.processing.jobs import AGGREGATES
 from iotstream.roles.base import ThreadedRole
 from iotstream.roles.parts import Parts
-from iotstream.storage import RetentionSettings, RetentionWorker
+from iotstream.storage import BaseStorage, RetentionSettings, RetentionWorker
 from iotstream.storage.retention import TIERS
 from iotstream.storage.sink import SinkTopics, StorageSink
 
@@ -27,10 +27,11 @@ class SinkRole(ThreadedRole):
         super().__init__()
         self.sink: StorageSink | None = None
         self._retention: RetentionWorker | None = None
+        self._storage: BaseStorage | None = None
         self._summary: list[str] = []
 
     def start(self, parts: Parts) -> None:
-        storage = parts.storage
+        self._storage = storage = parts.storage
         self.sink = StorageSink(
             parts.log, storage, SinkTopics(aggregates=(AGGREGATES,)), linger_ms=_LINGER_MS
         )
@@ -59,7 +60,10 @@ class SinkRole(ThreadedRole):
         sink = self.sink
         counts = {"stored": sink.stored, "rejected": sink.rejected}
         histograms = {"latency_ms": sink.latency.snapshot(), "write_ms": sink.write_time.snapshot()}
-        return {"sink": counts | histograms}
+        return {"sink": counts | histograms | {"store_memory_bytes": self._storage_memory()}}
+
+    def _storage_memory(self) -> int | None:
+        return None if self._storage is None else self._storage.memory_bytes()
 
     def consumer_groups(self) -> list[str]:
         return ["iotstream.storage"]

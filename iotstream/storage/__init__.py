@@ -56,6 +56,7 @@ def open_storage(
             rollup_delay_ms=delay_ms,
             threads=threads,
             checkpoint_bytes=settings.duckdb_checkpoint_bytes,
+            memory_bytes=settings.duckdb_memory_bytes,
         )
     from iotstream.storage.postgres import PostgresStorage
 

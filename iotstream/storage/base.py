@@ -387,6 +387,11 @@ class BaseStorage(ABC):
                 return rollup.table
         raise ValueError(f"unknown resolution {resolution!r}; use one of {[r.name for r in ROLLUPS]}")
 
+    def memory_bytes(self) -> int | None:
+        """The memory the store holds in this process (an embedded database's buffers), for the stats;
+        None where the database runs elsewhere."""
+        return None
+
     def catch_up(self) -> None:  # noqa: B027 - most stores have nothing to catch up
         """Make rollups and latest values reflect every write so far (DuckDB maintains them a little
         behind the writes; every query that reads them calls this first)."""

@@ -38,6 +38,13 @@ class StorageSettings(BaseModel):
         "data is in memory too: at 5,000 readings/s 256 MB took 10 minutes to reach and 250 MB of RAM; "
         "a smaller one checkpoints more often (a checkpoint delays writes for a moment).",
     )
+    duckdb_memory_bytes: SizeBytes = Field(
+        default=1024**3,
+        ge=64 * 1024**2,
+        description="DuckDB's memory at most: the data not yet checkpointed, the store's blocks it keeps "
+        "cached and queries' working memory; beyond it the cache gives way and big queries spill to disk. "
+        "DuckDB's own default is 80 % of the machine's RAM, which its cache of a growing store fills.",
+    )
     duckdb_threads: int | None = Field(
         default=None,
         ge=1,

@@ -93,9 +93,10 @@ class DuckDBStorage(BaseStorage):
         rollup_delay_ms: int = 5_000,
         threads: int | None = None,
         checkpoint_bytes: int = 64 * 1024**2,
+        memory_bytes: int = 1024**3,
     ) -> None:
         """`threads`: DuckDB's; by default one fewer than the cores. `checkpoint_bytes`: the WAL's size
-        at a checkpoint (see `StorageSettings`)."""
+        at a checkpoint; `memory_bytes`: DuckDB's memory limit (see `StorageSettings`)."""
         super().__init__(retention)
         self.path = path
         # A checkpoint stalls every write while it runs; DuckDB's default (a 16 MB WAL) made one
@@ -104,10 +105,12 @@ class DuckDBStorage(BaseStorage):
         threads = threads or max((os.cpu_count() or 1) - 1, 1)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            threshold = f"{checkpoint_bytes}B"
-            self._db = duckdb.connect(
-                str(path), config={"checkpoint_threshold": threshold, "threads": threads}
-            )
+            config: dict[str, str | bool | int | float | list[str]] = {
+                "checkpoint_threshold": f"{checkpoint_bytes}B",
+                "memory_limit": f"{memory_bytes}B",
+                "threads": threads,
+            }
+            self._db = duckdb.connect(str(path), config=config)
         except (duckdb.Error, OSError) as err:
             damaged = "not a valid DuckDB database" in str(err) or "Corrupt" in str(err)
             advice = "; restore it from a backup, or move it away to start an empty store" if damaged else ""
@@ -288,6 +291,13 @@ class DuckDBStorage(BaseStorage):
                 result = db.execute(sql, params).fetchone()
                 deleted[tier] += result[0] if result else 0
         return deleted
+
+    def memory_bytes(self) -> int:
+        """What DuckDB's buffer manager holds; from a cursor of its own, so a write in progress does
+        not hold it up."""
+        with self._db.cursor() as cursor:
+            row = cursor.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+        return int(row[0] or 0) if row else 0
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -186,3 +186,21 @@ def test_duckdb_leaves_a_core_to_the_platform_unless_told(tmp_path: Path) -> Non
     finally:
         default.close()
         told.close()
+
+
+def test_duckdb_memory_is_bounded_by_the_setting_and_reported(tmp_path: Path) -> None:
+    """DuckDB's own limit is 80 % of the RAM, which its cache of a growing store fills (the soak)."""
+    default = open_storage(f"duckdb:///{tmp_path}/default.duckdb", retention=KEEP)
+    told = open_storage(
+        f"duckdb:///{tmp_path}/told.duckdb", retention=KEEP, duckdb_memory_bytes=128 * 1024**2
+    )
+    try:
+        limit = "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+        assert default._query(limit, []) == [("1.0 GiB",)]
+        assert told._query(limit, []) == [("128.0 MiB",)]
+        before = told.memory_bytes()
+        told.write_observations([_reading("a", n, float(n)) for n in range(50_000)])
+        assert told.memory_bytes() > before  # the readings not yet checkpointed are in DuckDB's memory
+    finally:
+        default.close()
+        told.close()
