@@ -12,6 +12,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 __all__ = ["head_limited"]
 
+_LINGER_S = 2.0  # how long a refused client may go on sending before the connection is closed
+
 
 def head_limited(max_head_bytes: int) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol refusing a request whose head passes `max_head_bytes`."""
@@ -33,8 +35,11 @@ class _HeadLimitedProtocol(HttpToolsProtocol):
         self._in_head = True  # a connection starts waiting for a request's head
         self._head_bytes = 0
         self._heads = 0  # heads completed on this connection
+        self._refused = False
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # read and dropped until the close (see `_refuse`)
         was_in_head, heads_before = self._in_head, self._heads
         super().data_received(data)
         if not (was_in_head and self._heads == heads_before) or self.transport.is_closing():
@@ -62,4 +67,11 @@ class _HeadLimitedProtocol(HttpToolsProtocol):
             + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
             + body
         )
-        self.transport.close()
+        self._refused = True
+        if not self.transport.can_write_eof():  # TLS: no half-close
+            self.transport.close()
+            return
+        # Closing with unread input makes the kernel reset the connection, and a client still sending
+        # would lose the answer with it: close our side only, read and drop what comes, then close.
+        self.transport.write_eof()
+        self.loop.call_later(_LINGER_S, self.transport.close)
