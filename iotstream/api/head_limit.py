@@ -10,8 +10,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-__all__ = ["head_limited"]
+__all__ = ["DEFAULT_MAX_HEAD_BYTES", "head_limited"]
 
+DEFAULT_MAX_HEAD_BYTES = 65_536
 _LINGER_S = 2.0  # how long a refused client may go on sending before the connection is closed
 
 
@@ -21,20 +22,24 @@ def head_limited(max_head_bytes: int) -> type[HttpToolsProtocol]:
 
 
 class _HeadLimitedProtocol(HttpToolsProtocol):
-    """Counts the bytes that arrive while a head is incomplete.
+    """Two counts, because the parser tells where a header ends but not where a piece of input does:
 
-    Only pieces of input that begin and end inside a head are counted: a piece that also holds the end
-    of a body before it or a body after it is not, so a request is never refused for its body, and a
-    head can pass the limit by at most the one piece it began in (asyncio reads 256 KiB at most).
+    - the request line and each header as the parser completes them, which is exact, and refuses the
+      request before the application sees it;
+    - the pieces of input that arrive while a head is unfinished, which catches the one header still
+      being gathered (the parser reports a header only once it is whole). Only pieces that begin and end
+      inside a head count, so a body never does; such a header can pass the limit by the piece it began
+      in (asyncio reads 256 KiB at most) before the connection is closed.
     """
 
-    max_head_bytes = 65_536
+    max_head_bytes = DEFAULT_MAX_HEAD_BYTES
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True  # a connection starts waiting for a request's head
-        self._head_bytes = 0
         self._heads = 0  # heads completed on this connection
+        self._unfinished_bytes = 0  # input while the current head is unfinished (second count)
+        self._parsed_bytes = 0  # the current head's line and headers as parsed (first count)
         self._refused = False
 
     def data_received(self, data: bytes) -> None:
@@ -42,32 +47,55 @@ class _HeadLimitedProtocol(HttpToolsProtocol):
             return  # read and dropped until the close (see `_refuse`)
         was_in_head, heads_before = self._in_head, self._heads
         super().data_received(data)
-        if not (was_in_head and self._heads == heads_before) or self.transport.is_closing():
+        if not (was_in_head and self._heads == heads_before) or self._refused or self.transport.is_closing():
             return  # a head ended in this piece: the rest of it is body or the next request
-        self._head_bytes += len(data)
-        if self._head_bytes > self.max_head_bytes:
-            self._refuse(f"the request's line and headers passed {self.max_head_bytes} bytes")
+        self._unfinished_bytes += len(data)
+        if self._unfinished_bytes > self.max_head_bytes:
+            self._refuse()
+
+    def on_message_begin(self) -> None:
+        self._parsed_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._heads += 1
-        self._head_bytes = 0
-        super().on_headers_complete()
+        self._unfinished_bytes = 0
+        if self._parsed_bytes > self.max_head_bytes:
+            self._refuse()  # before the application is called
+        else:
+            super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._in_head = True
-        super().on_message_complete()
+        if not self._refused:
+            super().on_message_complete()
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self) -> None:
+        self._refused = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()  # pipelined behind a response being sent: a 431 would come first
+            return
+        reason = f"the request's line and headers passed {self.max_head_bytes} bytes"
         self.logger.warning("refused a request: %s", reason)
-        body = reason.encode()
         self.transport.write(
             STATUS_LINE[431]
             + b"content-type: text/plain; charset=utf-8\r\n"
-            + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
-            + body
+            + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(reason)
+            + reason.encode()
         )
-        self._refused = True
         if not self.transport.can_write_eof():  # TLS: no half-close
             self.transport.close()
             return

@@ -8,7 +8,7 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
-from iotstream.api.head_limit import head_limited
+from iotstream.api.head_limit import DEFAULT_MAX_HEAD_BYTES, head_limited
 
 __all__ = ["ApiServer"]
 
@@ -23,7 +23,7 @@ class ApiServer:
         port: int,
         tls: tuple[Path, Path] | None = None,
         max_connections: int | None = None,
-        max_header_bytes: int = 65_536,
+        max_header_bytes: int = DEFAULT_MAX_HEAD_BYTES,
     ) -> None:
         """`tls`: serve HTTPS with this certificate and key; `max_connections`: uvicorn answers 503 to a
         request beyond them, so a crowd of idle or slow clients cannot take all the memory; nor can one

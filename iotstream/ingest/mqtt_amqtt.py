@@ -3,10 +3,8 @@
 With access control on, two plugins ask `MqttAccess` about every connection and every publication,
 subscription and delivery, so a revoked token stops at its next message.
 
-amqtt reads a packet's bytes with no bound on their number or on the wait between them: one client
-announcing a packet of 256 MB would have it gathered in this process, and one that stops halfway through
-a packet would be kept forever, and so would one silent past its keepalive (amqtt notices and reads on).
-The broker here reads through `_BoundedReader`, which ends such connections.
+amqtt itself bounds neither the size of a packet nor the waits for one, so its clients are read
+through `BoundedReader`.
 """
 
 import asyncio
@@ -16,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
+from amqtt.adapters import StreamWriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
+from iotstream.ingest._amqtt_reader import BoundedReader
 from iotstream.ingest.mqtt_access import MqttAccess
 
 __all__ = ["AmqttBroker", "TokenAuthPlugin", "TokenTopicPlugin"]
@@ -52,39 +51,13 @@ class TokenTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
         return access.allowed(session.username, session.password, topic, write=action == Action.PUBLISH)
 
 
-# The longest wait for the next bytes of a packet that has begun; a longer pause ends the connection.
-PACKET_STALL_S = 30.0
-
-
-class _BoundedReader(StreamReaderAdapter):  # type: ignore[misc]
-    def __init__(self, reader: asyncio.StreamReader, max_packet_bytes: int | None) -> None:
-        super().__init__(reader)
-        self._max_packet_bytes = max_packet_bytes
-
-    async def read(self, n: int = -1) -> bytes:
-        if self._max_packet_bytes is not None and n > self._max_packet_bytes:
-            raise ConnectionAbortedError(f"a packet part of {n} bytes, past {self._max_packet_bytes}")
-        if n == 1:  # a fixed header, a byte at a time: amqtt bounds that wait by the client's keepalive
-            try:
-                return await super().read(n)  # type: ignore[no-any-return]
-            except asyncio.CancelledError:
-                # amqtt cancels this read when the keepalive passes, and then reads on; ending the stream
-                # makes its next read the end of the connection (cancelled at shutdown, it ends anyway)
-                self.feed_eof()
-                raise
-        try:
-            return await asyncio.wait_for(super().read(n), PACKET_STALL_S)
-        except TimeoutError:
-            raise ConnectionAbortedError(f"no byte of a packet begun for {PACKET_STALL_S} s") from None
-
-
 class _BoundedBroker(Broker):  # type: ignore[misc]
     max_packet_bytes: int | None = None
 
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
     ) -> None:
-        bounded = _BoundedReader(reader, self.max_packet_bytes)
+        bounded = BoundedReader(reader, writer, self.max_packet_bytes)
         await self._client_connected(listener_name, bounded, StreamWriterAdapter(writer))
 
 

@@ -101,6 +101,12 @@ def test_a_head_past_the_limit_is_refused_with_431_and_closed(url: str, piece_by
     assert httpx.get(f"{url}/api/v1/jobs").status_code == 200
 
 
+def test_a_whole_head_past_the_limit_in_one_piece_is_refused_before_the_application(url: str) -> None:
+    headers = b"".join(b"X-Padding-%d: %s\r\n" % (n, b"a" * 1_000) for n in range(40))
+    answer = _send_head(url, [headers])
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+
 def test_a_head_within_the_limit_followed_by_a_big_body_is_not_counted_against_the_head(url: str) -> None:
     """Head and body in one piece of input: only the head counts, so the body's 60 KB pass."""
     reading = b'{"datastream": "big", "time": %d, "value": 1, "parameters": {"note": "%s"}}'

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
-from iotstream.ingest import mqtt_amqtt, mqtt_broker
+from iotstream.ingest import _amqtt_reader, mqtt_broker
 from iotstream.ingest.mqtt_broker import find_mosquitto
 from iotstream.ingest.mqtt_wire import _string as _length_prefixed
 from iotstream.ingest.mqtt_wire import _varint as _length
@@ -29,6 +29,7 @@ MAX_BODY = 65_536
 class Site(NamedTuple):
     api: str
     port: int
+    broker: str
 
 
 @pytest.fixture(params=["mosquitto", "amqtt"])
@@ -36,7 +37,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     if request.param == "amqtt":
         monkeypatch.setenv("PATH", str(tmp_path))
         monkeypatch.setattr(mqtt_broker, "_DEBIAN_MOSQUITTO", tmp_path / "mosquitto")
-        monkeypatch.setattr(mqtt_amqtt, "PACKET_STALL_S", 2.0)  # mosquitto waits 1.5 keepalives
+        monkeypatch.setattr(_amqtt_reader, "PACKET_STALL_S", 2.0)  # mosquitto waits 1.5 keepalives
     else:
         assert find_mosquitto() is not None, "install mosquitto: apt-get install mosquitto"
     port = free_port()
@@ -48,7 +49,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     )
     with EmbeddedPlatform(settings) as platform:
         assert platform.api is not None
-        yield Site(platform.api.url, port)
+        yield Site(platform.api.url, port, request.param)
         assert platform.problems() == []
 
 
@@ -104,16 +105,40 @@ def _publish_and_count(site: Site, name: str, count: int) -> int:
 
 
 def test_connections_gone_quiet_are_dropped_and_hold_up_no_one(site: Site) -> None:
-    """Half of them between packets (a device whose network vanished), half halfway through one."""
+    """Half of them between packets (a device whose network vanished), half halfway through one; and
+    on amqtt, connections that never send their CONNECT (mosquitto ends those on a timeout of its own,
+    longer than a test should wait)."""
     quiet = [_connected(site.port, f"quiet-{n}", keepalive_s=1) for n in range(20)]
+    for conn in quiet[::2]:  # a PUBLISH announcing 1,000 bytes, of which 3 come
+        conn.sendall(b"\x30" + _length(1_000) + _string("i"))
+    if site.broker == "amqtt":
+        quiet += [socket.create_connection(("127.0.0.1", site.port), timeout=10) for _ in range(10)]
     try:
-        for conn in quiet[::2]:  # a PUBLISH announcing 1,000 bytes, of which 3 come
-            conn.sendall(b"\x30" + _length(1_000) + _string("i"))
         assert _publish_and_count(site, "good", 500) == 500
-        assert all(_closed_within(conn, 10) for conn in quiet), "a half-open client was kept past keepalive"
+        closed = [_closed_within(conn, 15) for conn in quiet]
+        assert all(closed[:20]), f"kept past the keepalive: {closed[:20]}"
+        assert all(closed[20:]), f"kept without a CONNECT: {closed[20:]}"
     finally:
         for conn in quiet:
             conn.close()
+
+
+def test_an_idle_client_that_pings_stays_connected(site: Site) -> None:
+    """What ends a silent connection must not end a quiet device that keeps its keepalive."""
+    dropped: list[object] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="idle")
+    client.on_disconnect = lambda *args: dropped.append(args)
+    client.connect("127.0.0.1", site.port, keepalive=1)
+    client.loop_start()
+    try:
+        time.sleep(6)
+        assert dropped == []
+        info = client.publish("iotstream/idle/readings", json.dumps({"time": T0, "value": 1}), qos=1)
+        info.wait_for_publish(10)
+        assert info.is_published()
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def test_a_subscriber_that_never_reads_holds_up_no_one(site: Site) -> None:
@@ -127,11 +152,17 @@ def test_a_subscriber_that_never_reads_holds_up_no_one(site: Site) -> None:
         stuck.close()
 
 
-def test_a_packet_past_the_size_limit_closes_its_connection_and_nothing_else(site: Site) -> None:
+@pytest.mark.parametrize(
+    "start",
+    [b"\x30" + _string("iotstream/big/readings"), b"\x82" + (1).to_bytes(2, "big")],
+    ids=["publish", "subscribe"],
+)
+def test_a_packet_past_the_size_limit_closes_its_connection_and_nothing_else(
+    site: Site, start: bytes
+) -> None:
     big = _connected(site.port, "big", keepalive_s=60)
     try:
-        topic = _string("iotstream/big/readings")
-        big.sendall(b"\x30" + _length(len(topic) + 100_000_000) + topic)
+        big.sendall(start[:1] + _length(len(start) - 1 + 100_000_000) + start[1:])
         try:
             for _ in range(200):  # 20 MB of the 100 MB announced
                 big.sendall(b"x" * 100_000)
