@@ -7,6 +7,10 @@ the runner writes it before it commits those offsets, so a restored task is neve
 
 Records, keyed so compaction keeps exactly what a restore needs:
 - `<task>/<slot>/<n>`: chunk n of a checkpoint (a state may be larger than one record may be);
+- `<task>/part/<name>/<n>`: chunk n of a part, a piece of state written once and needed by the
+  checkpoints after it (the segments of counted readings, `_dedup_journal`): a state's `parts` names the
+  parts to write with it and the earlier ones it keeps; a part no checkpoint keeps any more is deleted
+  (a tombstone) once a checkpoint without it is stored;
 - `<task>`: the commit record `{"id", "slot", "chunks"}`, written after its chunks.
 Checkpoints alternate between two slots, so a process that dies halfway through writing one leaves the
 previous one whole. To read every checkpoint written so far without trusting a backend's idea of the
@@ -16,7 +20,7 @@ A task with no checkpoint in the log falls back to the job's checkpoint file of 
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -48,6 +52,7 @@ class LogCheckpoints:
         log.create_topic(TopicSpec(self._topic, 1, cleanup_policy=CleanupPolicy.COMPACT), exist_ok=True)
         self._producer = log.producer()
         self._slots: dict[int, int] = {}  # the slot of each task's last checkpoint
+        self._parts: dict[int, dict[str, int]] = {}  # each task's parts in its last checkpoint: chunks
         self._failures: list[Exception] = []
 
     def load(self, tasks: list[int]) -> dict[int, dict[str, Any]]:
@@ -56,6 +61,8 @@ class LogCheckpoints:
         states: dict[int, dict[str, Any]] = {}
         for task in tasks:
             state = self._assemble(task, latest)
+            if state is not None and "parts" in state:
+                state["parts"] = {"data": self._assemble_parts(task, state["parts"]["keep"], latest)}
             if state is None and self._fallback is not None:
                 state = self._fallback.load(task)
             if state is not None:
@@ -66,14 +73,57 @@ class LogCheckpoints:
         """Every chunk, then each task's commit record; returns once the log has them all, and raises
         when it refused any (then the slots stay as they were: the next save writes the same ones)."""
         slots = {task: 1 - self._slots.get(task, 1) for task in states}
+        parts: dict[int, dict[str, int]] = {}
         for task, state in states.items():
+            if "parts" in state:
+                parts[task] = self._write_parts(task, state["parts"])
+                state = state | {"parts": {"keep": parts[task]}}
             checkpoint, data = uuid.uuid4().hex, _encode(state)
-            chunks = [data[i : i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]
+            chunks = _chunks(data)
             for n, chunk in enumerate(chunks):
                 self._produce(f"{task}/{slots[task]}/{n}", {"id": checkpoint, "data": chunk})
             self._produce(f"{task}", {"id": checkpoint, "slot": slots[task], "chunks": len(chunks)})
         self._flush("checkpoint")
         self._slots |= slots
+        for task, kept in parts.items():  # stored: the parts it no longer keeps can go (flushed next time)
+            self._delete_parts(task, self._parts.get(task, {}).keys() - kept.keys())
+            self._parts[task] = kept
+
+    def _write_parts(self, task: int, parts: dict[str, Any]) -> dict[str, int]:
+        """Writes the new parts; the chunks of each part the state keeps."""
+        known = self._parts.get(task, {})
+        kept = {}
+        for name in parts["keep"]:
+            if name in parts["write"]:
+                chunks = _chunks(parts["write"][name])
+                for n, chunk in enumerate(chunks):
+                    self._produce(f"{task}/part/{name}/{n}", {"data": chunk})
+                kept[name] = len(chunks)
+            elif name in known:
+                kept[name] = known[name]
+            else:
+                raise ProcessingError(f"task {task} of {self._topic} keeps part {name!r}, never written")
+        return kept
+
+    def _assemble_parts(self, task: int, keep: dict[str, int], latest: dict[bytes, Any]) -> dict[str, bytes]:
+        data = {}
+        for name, count in keep.items():
+            keys = [f"{task}/part/{name}/{n}".encode() for n in range(count)]
+            if not all(key in latest for key in keys):
+                raise ProcessingError(f"part {name} of task {task} in {self._topic} is incomplete")
+            data[name] = b"".join(latest[key]["data"] for key in keys)
+        # Parts of a checkpoint that never completed stay: a previous owner of the task may still be
+        # finishing one, and deleting what its commit names could leave nothing whole to restore.
+        self._parts[task] = dict(keep)
+        return data
+
+    def _delete_parts(self, task: int, names: Iterable[str]) -> None:
+        known = self._parts.get(task, {})
+        for name in names:
+            for n in range(known[name]):
+                self._producer.produce(
+                    self._topic, None, f"{task}/part/{name}/{n}".encode(), on_delivery=self._delivered
+                )
 
     def close(self) -> None:
         self._producer.close()
@@ -129,5 +179,13 @@ def _until_marker(poll: Callable[..., list[Record]], marker: bytes, topic: str) 
             if record.key == _MARKER:
                 if record.value == marker:
                     return latest
-            elif record.key is not None and record.value is not None:
-                latest[record.key] = _decode(record.value)
+            elif record.key is not None:
+                value = record.value
+                if value is None:
+                    latest.pop(record.key, None)  # a tombstone
+                else:
+                    latest[record.key] = _decode(value)
+
+
+def _chunks(data: bytes) -> list[bytes]:
+    return [data[i : i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]

@@ -9,11 +9,16 @@ in place of the first) is not counted again; `iotstream recompute` re-derives re
 Per datastream, the counted times are an array of 8-byte integers, in order, as readings mostly come:
 a new reading is one comparison and an append, and only one at or behind the newest needs a search.
 Memory follows the open windows: times the watermark has left behind are forgotten.
+
+A checkpoint every two seconds cannot rewrite all of them: `journal` gives them in segments written
+once (`_dedup_journal`).
 """
 
 from array import array
 from bisect import bisect_left
 from typing import Any
+
+from iotstream.processing._dedup_journal import Journal
 
 __all__ = ["SeenReadings"]
 
@@ -37,6 +42,7 @@ class SeenReadings:
         self.times: dict[str, array[int]] = {}  # never empty; the hot loop in `Task` appends in order
         self._oldest_ms = _BEFORE_ALL  # readings before it are late for every window: not kept
         self._dropped_before_ms = _BEFORE_ALL  # no time before it is kept
+        self._journal = Journal()
 
     def first_time(self, key: str, event_ms: int) -> bool:
         """Whether no reading of `key` at `event_ms` was counted yet; remembers it."""
@@ -53,6 +59,8 @@ class SeenReadings:
         if at < len(times) and times[at] == event_ms:
             return False
         times.insert(at, event_ms)
+        if event_ms <= self._journal.up_to.get(key, _BEFORE_ALL):
+            self._journal.inserted.append((key, event_ms))
         return True
 
     def forget_before(self, watermark_ms: int) -> None:
@@ -71,6 +79,7 @@ class SeenReadings:
             gone = bisect_left(times, oldest_ms)
             if gone == len(times):
                 del self.times[key]
+                self._journal.up_to.pop(key, None)  # its next times, whatever they are, are all new
             elif gone:
                 del times[:gone]
 
@@ -85,9 +94,31 @@ class SeenReadings:
         times = {key: t.tobytes() for key, t in self.times.items()}  # native order: little-endian everywhere
         return {"oldest_ms": self._oldest_ms, "times": times}
 
-    def restore(self, snapshot: dict[str, Any]) -> None:
+    def journal(self, watermark_ms: int) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """For an incremental checkpoint: its part of the state, and a segment to write with it (none,
+        or one); call `saved` once the checkpoint is stored."""
+        self.forget_before(watermark_ms)
+        return self._journal.state(self.times, self._oldest_ms)
+
+    def saved(self) -> None:
+        """The last journal's checkpoint is stored."""
+        self._journal.saved()
+
+    def restore(self, snapshot: dict[str, Any], segments: dict[str, bytes] | None = None) -> None:
+        """From a whole `snapshot`, or from a `journal` state and its segments' data."""
         self._oldest_ms = self._dropped_before_ms = snapshot["oldest_ms"]
+        if "times" in snapshot:  # in order already, as `snapshot` wrote them
+            self.times = {key: _times(raw) for key, raw in snapshot["times"].items()}
+            self._journal.forget()
+            return
         self.times = {}
-        for key, raw in snapshot["times"].items():
-            self.times[key] = times = array("q")
-            times.frombytes(raw)
+        for key, times_ms in self._journal.restore(snapshot, segments or {}).items():
+            kept = sorted({t for t in times_ms if t >= self._oldest_ms})
+            if kept:
+                self.times[key] = array("q", kept)
+
+
+def _times(raw: bytes) -> "array[int]":
+    times = array("q")
+    times.frombytes(raw)
+    return times

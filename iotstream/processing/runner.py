@@ -185,7 +185,9 @@ class JobRunner:
         tasks = {n: t for n, t in self._tasks.items() if only is None or n in only}
         if not tasks:
             return
-        self._store.save({number: task.snapshot() for number, task in tasks.items()})
+        self._store.save({number: task.snapshot(incremental=True) for number, task in tasks.items()})
+        for task in tasks.values():
+            task.saved()
         offsets = {tp: offset for task in tasks.values() for tp, offset in task.positions.items()}
         try:
             self._consumer.commit(offsets)

@@ -172,14 +172,23 @@ class Task:
                 unseen.append(record)
         return unseen
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
+    def snapshot(self, incremental: bool = False) -> dict[str, Any]:
+        """The whole state; `incremental`: with the counted readings as a journal (see `dedup`), whose
+        new segment is under `parts` for the checkpoint store to write once; then call `saved`."""
+        state = {
             "positions": dict(self._positions),
             "max_event_ms": {i: self.watermarks.max_event_ms(i) for i in self._sources.values()},
             "watermark": self.watermarks.current(),  # may be ahead of its own partitions (`follow`)
             "operators": [operator.snapshot() for operator in self._operators],
-            "seen": self._seen.snapshot(self.watermarks.current()),
         }
+        if not incremental:
+            return state | {"seen": self._seen.snapshot(self.watermarks.current())}
+        seen, written = self._seen.journal(self.watermarks.current())
+        return state | {"seen": seen, "parts": {"write": written, "keep": list(seen["segments"])}}
+
+    def saved(self) -> None:
+        """The last incremental snapshot is stored."""
+        self._seen.saved()
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self._positions = dict(snapshot["positions"])
@@ -187,7 +196,7 @@ class Task:
             self.watermarks.assign(int(source), event_ms)
         self.watermarks.never_below(snapshot.get("watermark", NO_WATERMARK))
         if "seen" in snapshot:
-            self._seen.restore(snapshot["seen"])
+            self._seen.restore(snapshot["seen"], snapshot.get("parts", {}).get("data"))
         for operator, state in zip(self._operators, snapshot["operators"], strict=True):
             if state is not None:
                 operator.restore(state)

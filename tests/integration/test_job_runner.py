@@ -247,9 +247,13 @@ def test_a_task_restored_in_another_process_has_the_state_at_its_committed_offse
             assert offset > 0
             reference = Task(job, tp.partition, {}, clock=time.monotonic)
             reference.process(_records_below(log, tp, offset))
-            assert restored[tp.partition] == msgspec.msgpack.decode(
-                msgspec.msgpack.encode(reference.snapshot())
-            )
+            task = Task(job, tp.partition, {}, clock=time.monotonic)
+            task.restore(restored[tp.partition])  # a checkpoint holds counted readings in parts
+            assert _whole(task) == _whole(reference)
+
+
+def _whole(task: Task) -> Any:
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(task.snapshot()))
 
 
 def _records_below(log: BaseLog, partition: TopicPartition, offset: int) -> list[Any]:

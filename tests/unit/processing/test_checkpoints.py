@@ -9,7 +9,9 @@ import pytest
 
 from iotstream.log import BaseLog, open_log
 from iotstream.log.exceptions import LogError
+from iotstream.log.types import TopicPartition
 from iotstream.processing.checkpoints import LogCheckpoints, checkpoints_topic
+from iotstream.processing.exceptions import ProcessingError
 from iotstream.processing.state import CheckpointStore
 
 
@@ -75,3 +77,45 @@ def test_a_save_the_log_refuses_raises_and_leaves_the_last_checkpoint_to_restore
         checkpoints.save({0: newer})  # into the slot the failed one did not finish
         assert LogCheckpoints(log, "job").load([0]) == {0: newer}
         checkpoints.close()
+
+
+def _part_keys(log: BaseLog) -> list[bytes]:
+    """The part records in the topic, in the order written, tombstones included."""
+    with log.consumer() as consumer:
+        consumer.assign([TopicPartition(checkpoints_topic("job"), 0)])
+        consumer.seek_to_beginning()
+        records = consumer.poll(max_records=10_000, timeout_s=1)
+    return [r.key for r in records if r.key and b"/part/" in r.key and r.value is not None]
+
+
+def _with_parts(marker: int, write: dict[str, bytes], keep: list[str]) -> dict[str, Any]:
+    return _state(marker) | {"parts": {"write": write, "keep": keep}}
+
+
+def test_parts_are_written_once_kept_by_later_checkpoints_and_deleted_once_none_keeps_them(
+    log: BaseLog,
+) -> None:
+    checkpoints = LogCheckpoints(log, "job")
+    big = os.urandom(1_300_000)  # three chunks
+    checkpoints.save({0: _with_parts(1, {"a": big}, ["a"])})
+    checkpoints.save({0: _with_parts(2, {"b": b"bee"}, ["a", "b"])})
+    restored = LogCheckpoints(log, "job").load([0])[0]
+    assert restored["parts"] == {"data": {"a": big, "b": b"bee"}}
+    assert restored["positions"] == {"observations/0": 2}  # and the state of the second checkpoint
+    assert _part_keys(log).count(b"0/part/a/0") == 1  # not written again by the second checkpoint
+    checkpoints.save({0: _with_parts(3, {}, ["b"])})
+    checkpoints.save({0: _with_parts(4, {}, ["b"])})  # flushes the tombstones of "a"
+    assert LogCheckpoints(log, "job").load([0])[0]["parts"] == {"data": {"b": b"bee"}}
+    with log.consumer() as consumer:
+        consumer.assign([TopicPartition(checkpoints_topic("job"), 0)])
+        consumer.seek_to_beginning()
+        tombstones = [r.key for r in consumer.poll(max_records=10_000, timeout_s=1) if r.value is None]
+    assert sorted(tombstones) == [b"0/part/a/0", b"0/part/a/1", b"0/part/a/2"]
+    checkpoints.close()
+
+
+def test_a_state_keeping_a_part_never_written_is_refused(log: BaseLog) -> None:
+    checkpoints = LogCheckpoints(log, "job")
+    with pytest.raises(ProcessingError, match="never written"):
+        checkpoints.save({0: _with_parts(1, {}, ["ghost"])})
+    checkpoints.close()

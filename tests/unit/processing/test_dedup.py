@@ -4,8 +4,12 @@ a reading is its datastream and time, as in the store."""
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iotstream.log.types import Record
+from iotstream.processing import _dedup_journal
+from iotstream.processing.dedup import SeenReadings
 from iotstream.processing.job import Job
 from iotstream.processing.task import Task
 from iotstream.processing.windows import Daily, Hopping, Sessions, Tumbling
@@ -118,3 +122,46 @@ def test_a_job_remembers_only_the_datastreams_it_counts() -> None:
     assert len(task._seen) == 10
     sink = run_job(job, records(readings + readings))
     assert sums(sink) == {("mine", 0): 10.0, ("other", 0): 20.0}  # the other's copies: not its job's to drop
+
+
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("count"), st.sampled_from(["s1", "s2", "s3"]), st.integers(0, 400)),
+        st.tuples(st.just("watermark"), st.just(""), st.integers(0, 500)),
+        st.tuples(st.just("checkpoint"), st.just(""), st.sampled_from([1, 1, 1, 0])),  # 0: a failed save
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(OPERATIONS)
+def test_a_journal_restores_exactly_the_times_counted_and_never_writes_much_at_once(
+    operations: list[tuple[str, str, int]],
+) -> None:
+    """Segments of 8 times (64 bytes) instead of 65,536, so that a few readings make many of them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_dedup_journal, "SEGMENT_BYTES", 64)
+        live, written = SeenReadings(horizon_ms=100), {}
+        for what, key, number in operations:
+            if what == "count":
+                live.first_time(key, number)
+            elif what == "watermark":
+                live.forget_before(number)
+            else:
+                state, segment = live.journal(watermark_ms=0)
+                assert sum(map(len, state["inline"].values())) < 64
+                assert len(segment) <= 1
+                if number:  # stored: the segments it keeps must all have been written
+                    written |= segment
+                    live.saved()
+                    restored = SeenReadings(horizon_ms=100)
+                    restored.restore(state, {name: written[name] for name in state["segments"]})
+                    assert _kept(restored) == _kept(live)
+
+
+def _kept(seen: SeenReadings) -> dict[str, list[int]]:
+    """What can still make a difference: the times at or after the horizon."""
+    oldest = seen._oldest_ms
+    kept = {key: [t for t in times if t >= oldest] for key, times in seen.times.items()}
+    return {key: times for key, times in kept.items() if times}
