@@ -52,13 +52,33 @@ class TokenTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
 
 
 class _BoundedBroker(Broker):  # type: ignore[misc]
+    """amqtt reading its clients through `BoundedReader`, and closing every connection at shutdown
+    (amqtt's own leaves those of clients it was still waiting on open, past its loop's end)."""
+
     max_packet_bytes: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: set[asyncio.StreamWriter] = set()
 
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
     ) -> None:
-        bounded = BoundedReader(reader, writer, self.max_packet_bytes)
-        await self._client_connected(listener_name, bounded, StreamWriterAdapter(writer))
+        self.connections.add(writer)
+        try:
+            bounded = BoundedReader(reader, writer, self.max_packet_bytes)
+            await self._client_connected(listener_name, bounded, StreamWriterAdapter(writer))
+        finally:
+            self.connections.discard(writer)
+
+    async def close(self) -> None:
+        await self.shutdown()
+        open_ones = list(self.connections)
+        for writer in open_ones:
+            writer.close()
+        await asyncio.wait_for(
+            asyncio.gather(*(w.wait_closed() for w in open_ones), return_exceptions=True), 10
+        )
 
 
 class AmqttBroker:
@@ -114,7 +134,7 @@ class AmqttBroker:
         if loop is None or thread is None:
             return
         if self._broker is not None:
-            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop).result(timeout=30)
+            asyncio.run_coroutine_threadsafe(self._broker.close(), loop).result(timeout=40)
             self._broker = None
         loop.call_soon_threadsafe(loop.stop)
         thread.join()

@@ -31,8 +31,11 @@ def test_readings_on_the_log_are_stored_while_the_platform_runs(
             for i in range(100):
                 reading = {"datastream": f"s{i % 4}", "time": now_ms - 1_000 * i, "value": float(i)}
                 producer.produce("observations", msgspec.json.encode(reading), f"s{i % 4}".encode())
-        deadline = time.monotonic() + 30
-        while len(platform.storage.latest()) < 4 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 30  # the newest come first: wait for all, not for those
+        while (
+            sum(len(platform.storage.raw(f"s{k}", 0, now_ms + 1)) for k in range(4)) < 100
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         assert {name: o.result for name, o in platform.storage.latest().items()} == {
             "s0": 0.0,
