@@ -52,8 +52,9 @@ class TokenTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
 
 
 class _BoundedBroker(Broker):  # type: ignore[misc]
-    """amqtt reading its clients through `BoundedReader`, and closing every connection at shutdown
-    (amqtt's own leaves those of clients it was still waiting on open, past its loop's end)."""
+    """amqtt reading its clients through `BoundedReader`, and closing every connection it is done with
+    or that is still open at shutdown (amqtt leaves some open past its loop's end: a client whose
+    session did not start, one it was still waiting on)."""
 
     max_packet_bytes: int | None = None
 
@@ -68,7 +69,8 @@ class _BoundedBroker(Broker):  # type: ignore[misc]
         try:
             bounded = BoundedReader(reader, writer, self.max_packet_bytes)
             await self._client_connected(listener_name, bounded, StreamWriterAdapter(writer))
-        finally:
+        finally:  # amqtt is done with the client; a session it failed to start leaves it open
+            writer.close()
             self.connections.discard(writer)
 
     async def close(self) -> None:
