@@ -39,7 +39,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix iotstream tests benchmarks deploy examples
 
 # The 25 slowest tests are listed at the end: `make test` has a budget of 20 minutes on 2 cores. Most
-# tests wait on processes and sockets, so two workers (pytest-xdist) take 12 minutes where one took 21.
+# tests wait on processes and sockets, so two workers (pytest-xdist) take 12-16 minutes where one took 21.
 # The crash and fault suites (killed processes, restarted brokers and databases, cut links) are too slow
 # for every run and time their kills: `make test-slow` runs them, one at a time, and CI runs both.
 TEST_WORKERS ?= 2
