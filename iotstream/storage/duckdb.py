@@ -292,11 +292,14 @@ class DuckDBStorage(BaseStorage):
                 deleted[tier] += result[0] if result else 0
         return deleted
 
-    def memory_bytes(self) -> int:
+    def memory_bytes(self) -> int | None:
         """What DuckDB's buffer manager holds; from a cursor of its own, so a write in progress does
-        not hold it up."""
-        with self._db.cursor() as cursor:
-            row = cursor.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+        not hold it up. None once the store is closed (a stats request during shutdown)."""
+        try:
+            with self._db.cursor() as cursor:
+                row = cursor.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+        except duckdb.Error:
+            return None
         return int(row[0] or 0) if row else 0
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
