@@ -1,20 +1,22 @@
 """Soak: the platform under steady load for a long time, watched for growth.
 
-    python benchmarks/soak.py [--quick] [--minutes M] [--rate R] [--live N]
+    python benchmarks/soak.py [--quick] [--minutes M] [--rate R] [--live N] [--store-memory-mb S]
 
 `iotstream up` (SQLite log with fsync, DuckDB store, a daily meter job and a threshold rule) takes R
 readings/s (default 5,000: batches of 500 over HTTP, 100 datastreams) for M minutes (default 60; 10
 with `--quick`), while the dashboard's queries run (the overview and a chart series every second) and
-N live WebSocket clients (default 5) follow every reading. Every 10 s it samples the platform
-process's RSS and open files, the log and store file sizes, the consumer lag and the p99 of
-acceptance → stored over the interval (from the sink's histogram).
+N live WebSocket clients (default 5) follow every reading. `--store-memory-mb` sets `[storage]
+duckdb_memory_bytes` (default 1 GiB), to see RSS level off once DuckDB's cache is full. Every 10 s
+it samples the platform process's RSS and open files, the log and store file sizes, the consumer lag
+and the p99 of acceptance → stored over the interval (from the sink's histogram).
 
 The verdict looks at what follows the warm-up (the first fifth): memory growth (the lowest RSS of the
 last third over the lowest of the first third: DuckDB's memory rises to each checkpoint and falls
 back, so retained memory shows in the lows; target < 5 %), the same without the store's memory
 (DuckDB's buffers, which cache the growing store up to `[storage] duckdb_memory_bytes`, as reported
-in the stats), the readings the jobs remember to drop their copies (8 bytes each, until their windows
-close: a day for the meter job), and the largest lag (bounded: it does not grow with time).
+in the stats), the readings the jobs remember to drop their copies (until their windows close: a
+day for the meter job; 8 bytes each, a byte or less once packed), and the largest lag (bounded: it
+does not grow with time).
 
 Prints a line per sample and one final JSON line; writes benchmarks/results/soak.json.
 """
@@ -141,6 +143,9 @@ def sample(url: str, pid: int, data_dir: Path, previous: list[int] | None) -> di
         "rss_mb": _rss_mb(pid),
         "store_memory_mb": round((stats["sink"].get("store_memory_bytes") or 0) / 2**20, 1),
         "counted_kept": sum(job.get("counted_readings_kept", 0) for job in stats.get("jobs", {}).values()),
+        "counted_mb": round(
+            sum(job.get("counted_readings_bytes", 0) for job in stats.get("jobs", {}).values()) / 2**20, 2
+        ),
         "open_files": len(os.listdir(f"/proc/{pid}/fd")),
         "log_mb": round(sum(size for name, size in files.items() if name.startswith("log.db")) / 2**20, 1),
         "store_mb": round(sum(size for name, size in files.items() if name.startswith("store")) / 2**20, 1),
@@ -168,6 +173,7 @@ def verdict(samples: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
         "memory_growth_without_store_pct": round((own_last - own_first) / own_first * 100, 1),
         "store_memory_mb_max": max(s["store_memory_mb"] for s in after),
         "counted_kept_first_last": [after[0]["counted_kept"], after[-1]["counted_kept"]],
+        "counted_mb_first_last": [after[0]["counted_mb"], after[-1]["counted_mb"]],
         "rss_max_mb": max(s["rss_mb"] for s in after),
         "max_lag_after_warmup": max(s["lag"] for s in after),
         "lag_at_end": samples[-1]["lag"],
@@ -176,10 +182,11 @@ def verdict(samples: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
     }
 
 
-def soak(minutes: float, rate: int, clients: int, every_s: float) -> dict[str, Any]:
+def soak(minutes: float, rate: int, clients: int, every_s: float, store_mb: int | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         config = Path(scratch, "iotstream.toml")
-        config.write_text(CONFIG)
+        store = "" if store_mb is None else f"[storage]\nduckdb_memory_bytes = {store_mb * 2**20}\n"
+        config.write_text(store + CONFIG)
         data_dir = Path(scratch, "data")
         process, url = _start_platform(config, data_dir)
         stop = threading.Event()
@@ -228,11 +235,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float)
     parser.add_argument("--rate", type=int, default=5_000, help="readings per second")
     parser.add_argument("--live", type=int, default=5, help="live WebSocket clients")
+    parser.add_argument("--store-memory-mb", type=int, help="DuckDB's memory limit (default: the setting's)")
     args = parser.parse_args()
     minutes = args.minutes or (10.0 if args.quick else 60.0)
     load_before = os.getloadavg()
     result: dict[str, Any] = {"benchmark": "soak", "minutes": minutes, "rate": args.rate, "live": args.live}
-    result |= soak(minutes, args.rate, args.live, every_s=10.0)
+    result["store_memory_mb"] = args.store_memory_mb
+    result |= soak(minutes, args.rate, args.live, every_s=10.0, store_mb=args.store_memory_mb)
     result["machine"] = {
         "cpus": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],

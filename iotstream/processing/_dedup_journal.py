@@ -51,13 +51,16 @@ class Journal:
         state = {"oldest_ms": oldest_ms, "segments": segments, "next": self._next, "inline": {}}
         return state, {name: _encode(encoded)}
 
-    def saved(self) -> None:
-        if self._pending is None:
-            return
-        self._segments = self._pending["segments"]
-        if "up_to" in self._pending:
-            self.up_to, self.inserted = self._pending["up_to"], []
-        self._pending = None
+    def saved(self) -> bool:
+        """Whether a segment was among what is saved (`up_to` moved)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return False
+        self._segments = pending["segments"]
+        if "up_to" not in pending:
+            return False
+        self.up_to, self.inserted = pending["up_to"], []
+        return True
 
     def restore(self, state: dict[str, Any], data: dict[str, bytes]) -> dict[str, list[int]]:
         """Every time the checkpoint holds, per key (unsorted); remembers which are in segments."""

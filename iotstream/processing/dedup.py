@@ -11,14 +11,16 @@ a new reading is one comparison and an append, and only one at or behind the new
 Memory follows the open windows: times the watermark has left behind are forgotten.
 
 A checkpoint every two seconds cannot rewrite all of them: `journal` gives them in segments written
-once (`_dedup_journal`).
+once (`_dedup_journal`). Times in a segment leave the arrays for compressed blocks (`_packed_times`):
+the day's readings a meter job keeps cost a byte or two each instead of eight.
 """
 
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from iotstream.processing._dedup_journal import Journal
+from iotstream.processing._packed_times import PackedTimes
 
 __all__ = ["SeenReadings"]
 
@@ -40,6 +42,7 @@ class SeenReadings:
         self._horizon_ms = horizon_ms
         self._step_ms = max(horizon_ms // 8, 1_000)  # forget in steps, not at every batch
         self.times: dict[str, array[int]] = {}  # never empty; the hot loop in `Task` appends in order
+        self._packed: dict[str, PackedTimes] = {}  # per key, times before its array's first
         self._oldest_ms = _BEFORE_ALL  # readings before it are late for every window: not kept
         self._dropped_before_ms = _BEFORE_ALL  # no time before it is kept
         self._journal = Journal()
@@ -55,6 +58,12 @@ class SeenReadings:
             return True
         if event_ms < self._oldest_ms:
             return True  # the windows will call it late, as they would have its first copy
+        packed = self._packed.get(key)
+        if packed and event_ms <= packed.last:  # in a segment already: the journal notes the new one
+            if not packed.insert(event_ms):
+                return False
+            self._journal.inserted.append((key, event_ms))
+            return True
         at = bisect_left(times, event_ms)
         if at < len(times) and times[at] == event_ms:
             return False
@@ -79,19 +88,44 @@ class SeenReadings:
             gone = bisect_left(times, oldest_ms)
             if gone == len(times):
                 del self.times[key]
+                self._packed.pop(key, None)
                 self._journal.up_to.pop(key, None)  # its next times, whatever they are, are all new
-            elif gone:
-                del times[:gone]
+                continue
+            del times[:gone]
+            if packed := self._packed.get(key):
+                packed.drop_before(oldest_ms)
+
+    def _pack(self) -> None:
+        """Times now in a segment move to compressed blocks; each array keeps at least its newest."""
+        for key, times in self.times.items():
+            up_to = self._journal.up_to.get(key)
+            cut = 0 if up_to is None else min(bisect_right(times, up_to), len(times) - 1)
+            if cut:
+                self._packed.setdefault(key, PackedTimes()).add(times[:cut])
+                del times[:cut]
 
     def __len__(self) -> int:
-        """Safe from another thread (the stats): the dict's values are copied in one step."""
-        return sum(len(times) for times in list(self.times.values()))
+        """Safe from another thread (the stats): the dicts' values are copied in one step each."""
+        packed = sum(p.count for p in list(self._packed.values()))
+        return packed + sum(len(times) for times in list(self.times.values()))
+
+    def nbytes(self) -> int:
+        """About what the kept times take: arrays' items and compressed blocks (the stats)."""
+        packed = sum(p.nbytes for p in list(self._packed.values()))
+        return packed + 8 * sum(len(times) for times in list(self.times.values()))
+
+    def everything(self) -> dict[str, "array[int]"]:
+        """Every kept time per key, in order."""
+        return {
+            key: self._packed[key].unpacked() + t if key in self._packed else t
+            for key, t in self.times.items()
+        }
 
     def snapshot(self, watermark_ms: int) -> dict[str, Any]:
         """Exactly what the watermark leaves, so the state does not depend on how the log batched."""
         self.forget_before(watermark_ms)
         self._drop_before(self._oldest_ms)
-        times = {key: t.tobytes() for key, t in self.times.items()}  # native order: little-endian everywhere
+        times = {key: t.tobytes() for key, t in self.everything().items()}  # native: little-endian everywhere
         return {"oldest_ms": self._oldest_ms, "times": times}
 
     def journal(self, watermark_ms: int) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -102,11 +136,13 @@ class SeenReadings:
 
     def saved(self) -> None:
         """The last journal's checkpoint is stored."""
-        self._journal.saved()
+        if self._journal.saved():
+            self._pack()
 
     def restore(self, snapshot: dict[str, Any], segments: dict[str, bytes] | None = None) -> None:
         """From a whole `snapshot`, or from a `journal` state and its segments' data."""
         self._oldest_ms = self._dropped_before_ms = snapshot["oldest_ms"]
+        self._packed = {}
         if "times" in snapshot:  # in order already, as `snapshot` wrote them
             self.times = {key: _times(raw) for key, raw in snapshot["times"].items()}
             self._journal.forget()
@@ -116,6 +152,7 @@ class SeenReadings:
             kept = sorted({t for t in times_ms if t >= self._oldest_ms})
             if kept:
                 self.times[key] = array("q", kept)
+        self._pack()
 
 
 def _times(raw: bytes) -> "array[int]":

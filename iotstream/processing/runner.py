@@ -220,6 +220,10 @@ class JobRunner:
         return sum(task.counted_readings_kept for task in list(self._tasks.values()))
 
     @property
+    def counted_readings_bytes(self) -> int:
+        return sum(task.counted_readings_bytes for task in list(self._tasks.values()))
+
+    @property
     def events_in(self) -> int:
         """Records read so far; cheap, unlike `stats()`, which asks the log for end offsets."""
         return self._counts["events_in"]

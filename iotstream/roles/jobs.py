@@ -74,4 +74,5 @@ def _job_stats(runner: JobRunner) -> dict[str, Any]:
         "watermark_ms": watermark,
         "watermark_delay_s": delay,
         "counted_readings_kept": runner.counted_readings_kept,
+        "counted_readings_bytes": runner.counted_readings_bytes,
     }

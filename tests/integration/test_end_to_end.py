@@ -142,7 +142,9 @@ def test_a_house_posted_twice_is_counted_once_by_the_job(
         for key, value in expected.items():
             assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-6), key
         assert platform.stats()["jobs"]["home"]["events_in"] == 2 * len(readings)
-        assert 0 < platform.stats()["jobs"]["home"]["counted_readings_kept"] <= len(readings)  # once each
+        jobs = platform.stats()["jobs"]["home"]
+        assert 0 < jobs["counted_readings_kept"] <= len(readings)  # once each
+        assert 0 < jobs["counted_readings_bytes"] <= 8 * jobs["counted_readings_kept"]
         assert api.get("/api/v1/stats").json()["sink"]["store_memory_bytes"] > 0  # DuckDB holds them
         # A copy that comes after its window is final is reported late, as any reading would be: the
         # window keeps what its first copy made of it.
