@@ -53,21 +53,73 @@ class Settings(BaseSettings):
         default=Path("iotstream-data"),
         description="Where embedded mode keeps its files; relative file paths in URLs resolve against it.",
     )
-    log: LogSettings = LogSettings()
-    storage: StorageSettings = StorageSettings()
-    registry: RegistrySettings = RegistrySettings()
-    ingest: IngestSettings = IngestSettings()
-    mqtt: MqttSettings = MqttSettings()
-    api: ApiSettings = ApiSettings()
-    auth: AuthSettings = AuthSettings()
-    jobs: list[JobSettings] = Field(default_factory=list)
-    notify: NotifySettings = NotifySettings()
-    relay: RelaySettings = RelaySettings()
-    sites: SitesSettings = SitesSettings()
-    schemas: SchemaSettings = SchemaSettings()
-    sources: list[SourceSettings] = Field(default_factory=list)
-    modbus: list[ModbusSettings] = Field(default_factory=list)
-    lwm2m: Lwm2mSettings = Lwm2mSettings()
+    log: LogSettings = Field(
+        default=LogSettings(),
+        description="The `[log]` table: where the message log lives and how clients use it.",
+    )
+    storage: StorageSettings = Field(
+        default=StorageSettings(),
+        description="The `[storage]` table: the database readings and rollups are stored in, and how long "
+        "each tier is kept.",
+    )
+    registry: RegistrySettings = Field(
+        default=RegistrySettings(),
+        description="The `[registry]` table: where the catalog (SensorThings entities, tenants, users, "
+        "tokens, stream apps) lives.",
+    )
+    ingest: IngestSettings = Field(
+        default=IngestSettings(),
+        description="The `[ingest]` table: which readings are accepted, and how many may wait for the log.",
+    )
+    mqtt: MqttSettings = Field(
+        default=MqttSettings(),
+        description="The `[mqtt]` table: readings published to an MQTT broker, external or embedded.",
+    )
+    api: ApiSettings = Field(
+        default=ApiSettings(),
+        description="The `[api]` table: where the HTTP API and dashboard listen, and who may call them "
+        "from a browser.",
+    )
+    auth: AuthSettings = Field(
+        default=AuthSettings(),
+        description="The `[auth]` table: whether every request must say who it is, and how long a login "
+        "lasts.",
+    )
+    jobs: list[JobSettings] = Field(
+        default_factory=list,
+        description="The `[[jobs]]` tables: the stream jobs to run, each kind selected by its `type`; "
+        "names are unique within a tenant.",
+    )
+    notify: NotifySettings = Field(
+        default=NotifySettings(),
+        description="The `[notify]` table and its `[[notify.sinks]]`: where alert notifications go.",
+    )
+    relay: RelaySettings = Field(
+        default=RelaySettings(),
+        description="The `[relay]` table: forwarding this (edge) site's log to a central site.",
+    )
+    sites: SitesSettings = Field(
+        default=SitesSettings(),
+        description="The `[sites]` table: how a central site takes what edge sites relay.",
+    )
+    schemas: SchemaSettings = Field(
+        default=SchemaSettings(),
+        description="The `[schemas]` table: the platform's own Schema Registry, or an existing one used "
+        "instead.",
+    )
+    sources: list[SourceSettings] = Field(
+        default_factory=list,
+        description="The `[[sources]]` tables: log topics that gateways produce readings into directly.",
+    )
+    modbus: list[ModbusSettings] = Field(
+        default_factory=list,
+        description="The `[[modbus]]` tables: Modbus TCP devices to poll, and the registers to read.",
+    )
+    lwm2m: Lwm2mSettings = Field(
+        default=Lwm2mSettings(),
+        description="The `[lwm2m]` table: the LwM2M server's CoAP endpoint, where devices register and "
+        "get their commands.",
+    )
 
     @field_validator("site")
     @classmethod

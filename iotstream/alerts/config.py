@@ -46,21 +46,34 @@ class _Sink(BaseModel):
 class WebhookSettings(_Sink):
     """POSTs `{"text": message, "alert": episode, "thing": ..., "location": ..., "unit": ...}`."""
 
-    type: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://")
-    headers: dict[str, str] = Field(default_factory=dict, repr=False)  # may carry credentials
+    type: Literal["webhook"] = Field(description='"webhook": this sink POSTs each notification as JSON.')
+    url: str = Field(pattern=r"^https?://", description="Where the notifications are POSTed (http[s]://).")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,  # may carry credentials
+        description="HTTP headers sent with every POST, such as Authorization; hidden in config errors.",
+    )
 
 
 class EmailSettings(_Sink):
-    type: Literal["email"]
-    host: str
-    port: int = Field(default=25, gt=0, lt=65536)
-    starttls: bool = False
-    username: str | None = None
-    password: SecretStr | None = None
-    sender: str = Field(pattern=r"@")
-    to: list[str] = Field(min_length=1)
-    subject: str = DEFAULT_SUBJECT
+    type: Literal["email"] = Field(description='"email": this sink sends each notification over SMTP.')
+    host: str = Field(description="The SMTP server's host name or address.")
+    port: int = Field(
+        default=25, gt=0, lt=65536, description="The SMTP server's port; implicit TLS (465) is not supported."
+    )
+    starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS before login.")
+    username: str | None = Field(
+        default=None, description="Log in as this user (with `password`); none: send without logging in."
+    )
+    password: SecretStr | None = Field(default=None, description="`username`'s password.")
+    sender: str = Field(pattern=r"@", description="The From address.")
+    to: list[str] = Field(
+        min_length=1, description="The recipients' addresses: each notification is one message to all."
+    )
+    subject: str = Field(
+        default=DEFAULT_SUBJECT,
+        description="The subject: a str.format template over the same fields as `[notify] template`.",
+    )
 
     _subject = field_validator("subject")(lambda cls, text: check_template(text))
 
@@ -68,16 +81,22 @@ class EmailSettings(_Sink):
 class TelegramSettings(_Sink):
     """The Bot API's sendMessage; `base_url` points elsewhere for a local Bot API server (or a test)."""
 
-    type: Literal["telegram"]
-    token: SecretStr = Field(min_length=1)
-    chat_id: str = Field(min_length=1)
-    base_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
+    type: Literal["telegram"] = Field(description='"telegram": this sink sends each notification to a chat.')
+    token: SecretStr = Field(min_length=1, description="The bot's token; it is part of every request's URL.")
+    chat_id: str = Field(min_length=1, description="The chat the bot sends to (sendMessage's chat_id).")
+    base_url: str = Field(
+        default="https://api.telegram.org",
+        pattern=r"^https?://",
+        description="The Bot API's address; another for a local Bot API server (or a test).",
+    )
 
 
 class LogSinkSettings(_Sink):
     """Writes each message to the `iotstream.notify` logger (at WARNING for open, INFO otherwise)."""
 
-    type: Literal["log"]
+    type: Literal["log"] = Field(
+        description='"log": this sink writes each notification to the `iotstream.notify` logger.'
+    )
 
 
 SinkSettings = Annotated[
@@ -88,12 +107,33 @@ SinkSettings = Annotated[
 class NotifySettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    sinks: list[SinkSettings] = Field(default_factory=list)
-    events: list[Literal["open", "update", "close"]] = Field(default=["open", "close"], min_length=1)
+    sinks: list[SinkSettings] = Field(
+        default_factory=list,
+        description="The `[[notify.sinks]]` tables: destinations, each of a `type` and with a distinct name;"
+        " each has its own consumer group and retries on its own.",
+    )
+    events: list[Literal["open", "update", "close"]] = Field(
+        default=["open", "close"],
+        min_length=1,
+        description='Alert events notified: "open" (an episode starts), "update" (each further reading of '
+        'an open one), "close" (it ends).',
+    )
     template: str = Field(default=DEFAULT_TEMPLATE, description="str.format fields: see alerts/message.py")
-    retry_initial: DurationMs = Field(default=1_000, gt=0)
-    retry_max: DurationMs = Field(default=300_000, gt=0)
-    give_up_after: DurationMs = Field(default=86_400_000, gt=0)
+    retry_initial: DurationMs = Field(
+        default=1_000,
+        gt=0,
+        description="A failing sink's first wait before retrying; it doubles with each failure up to "
+        "`retry_max`, and starts over once deliveries succeed.",
+    )
+    retry_max: DurationMs = Field(
+        default=300_000, gt=0, description="A failing sink's longest wait between retries."
+    )
+    give_up_after: DurationMs = Field(
+        default=86_400_000,
+        gt=0,
+        description="An event a sink still cannot deliver this long after the first attempt goes to the "
+        "dead-letter topic, and the sink moves on.",
+    )
 
     _template = field_validator("template")(lambda cls, text: check_template(text))
 

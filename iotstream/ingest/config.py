@@ -59,7 +59,11 @@ class MqttSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = False
+    enabled: bool = Field(
+        default=False,
+        description="Connect to the broker at `url`: take readings published there, deliver commands and "
+        "(with `sensorthings`) serve that extension. `embedded` turns it on too.",
+    )
     embedded: bool = Field(
         default=False,
         description="Start a broker listening at `url`: mosquitto as a child process when it is installed"
@@ -96,7 +100,7 @@ class MqttSettings(BaseModel):
     username: str | None = Field(
         default=None, description="iotstream's own user at an external broker with access control."
     )
-    password: SecretStr | None = None
+    password: SecretStr | None = Field(default=None, description="`username`'s password at that broker.")
     tls_ca: Path | None = Field(
         default=None,
         description="With mqtts://: the CA that signed the broker's certificate (default: the system's).",

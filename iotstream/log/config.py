@@ -55,18 +55,64 @@ class LogSettings(BaseModel):
         description="Acknowledge a produce only after it is fsynced; false survives process crashes "
         "but not power loss.",
     )
-    linger_ms: DurationMs = Field(default=2, ge=0, le=1_000)
-    max_record_bytes: SizeBytes = Field(default=1_048_576, ge=1)
-    max_batch_bytes: SizeBytes = Field(default=1_048_576, ge=1)
+    linger_ms: DurationMs = Field(
+        default=2,
+        ge=0,
+        le=1_000,
+        description="How long a producer waits for more records before writing a batch (SQLite's group "
+        "commit, Kafka's linger.ms): throughput for latency; 0 writes at once.",
+    )
+    max_record_bytes: SizeBytes = Field(
+        default=1_048_576,
+        ge=1,
+        description="The largest record (key, value and headers) a producer takes; a larger one is "
+        "rejected. On Kafka the producer's message.max.bytes follows it.",
+    )
+    max_batch_bytes: SizeBytes = Field(
+        default=1_048_576,
+        ge=1,
+        description="SQLite: the largest batch row written per partition, and how much may be queued "
+        "before the writer stops lingering and writes.",
+    )
     buffer_max_bytes: SizeBytes = Field(
         default=64 * 1024 * 1024, ge=1, description="Producer memory bound before produce blocks."
     )
-    max_block_ms: DurationMs = Field(default=5_000, ge=0)
-    delivery_timeout_ms: DurationMs = Field(default=30_000, ge=0)
-    busy_timeout_ms: DurationMs = Field(default=5_000, ge=0)
-    session_timeout_ms: DurationMs = Field(default=10_000, ge=100)
-    heartbeat_interval_ms: DurationMs = Field(default=1_000, ge=10)
-    poll_interval_ms: DurationMs = Field(default=10, ge=1, le=10_000)
+    max_block_ms: DurationMs = Field(
+        default=5_000,
+        ge=0,
+        description="How long a produce waits for room while `buffer_max_bytes` is full before it fails "
+        "as backpressure.",
+    )
+    delivery_timeout_ms: DurationMs = Field(
+        default=30_000,
+        ge=0,
+        description="How long a record may take to be written and acknowledged, retries included, before "
+        "it fails: SQLite retries a locked file this long; Kafka's message.timeout.ms.",
+    )
+    busy_timeout_ms: DurationMs = Field(
+        default=5_000,
+        ge=0,
+        description="SQLite: how long a connection waits while another process holds the log file locked.",
+    )
+    session_timeout_ms: DurationMs = Field(
+        default=10_000,
+        ge=100,
+        description="A consumer-group member without a heartbeat this long is expired and its partitions "
+        "go to the others (Kafka's session.timeout.ms).",
+    )
+    heartbeat_interval_ms: DurationMs = Field(
+        default=1_000,
+        ge=10,
+        description="How often a consumer-group member heartbeats (on SQLite, when it polls; Kafka's "
+        "heartbeat.interval.ms); keep it well below `session_timeout_ms`.",
+    )
+    poll_interval_ms: DurationMs = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="SQLite: how often a waiting consumer checks for records written by other processes "
+        "(its own process's wake it at once).",
+    )
     keep_unread_by: list[str] = Field(
         default_factory=list,
         description="Consumer groups whose unread records retention never deletes (an edge site's relay).",

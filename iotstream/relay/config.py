@@ -53,7 +53,11 @@ class RelaySettings(BaseModel):
     )
     timeout_ms: DurationMs = Field(default=10_000, ge=100, description="How long one request may take.")
     retry_max_ms: DurationMs = Field(default=5_000, ge=10, description="Longest wait between retries.")
-    compression: Literal["gzip", "none"] = "gzip"
+    compression: Literal["gzip", "none"] = Field(
+        default="gzip",
+        description="How request bodies are sent: gzip-compressed (level 1) or as they are (`none`), "
+        "sparing the edge's CPU on a fast link.",
+    )
 
     @field_validator("to")
     @classmethod

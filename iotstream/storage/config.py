@@ -25,7 +25,11 @@ class StorageSettings(BaseModel):
         description="duckdb:///path.duckdb (relative to data_dir), duckdb:////absolute/path.duckdb, "
         "postgresql://user:password@host:port/database",
     )
-    retention: RetentionSettings = RetentionSettings()
+    retention: RetentionSettings = Field(
+        default=RetentionSettings(),
+        description="The `[storage.retention]` table: how long raw readings and each rollup are kept, by "
+        "default or per datastream.",
+    )
     rollup_delay_ms: DurationMs = Field(
         default=5_000,
         ge=0,

@@ -50,10 +50,29 @@ class TierKeep(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     # History is data: nothing is deleted until a user configures a tier (as in FROST and ThingsBoard).
-    raw: Keep = None
-    minute: Keep = Field(default=None, alias="1m")
-    hour: Keep = Field(default=None, alias="1h")
-    day: Keep = Field(default=None, alias="1d")
+    raw: Keep = Field(
+        default=None,
+        description='How long raw readings are kept, such as "7d"; unset or "forever": always. Readings '
+        "before the horizon (now minus this, rounded down to a UTC midnight) are refused at ingestion.",
+    )
+    minute: Keep = Field(
+        default=None,
+        alias="1m",
+        description='`"1m"`: how long the 1-minute rollups are kept (unset or "forever": always); at least '
+        "as long as raw.",
+    )
+    hour: Keep = Field(
+        default=None,
+        alias="1h",
+        description='`"1h"`: how long the 1-hour rollups are kept (unset or "forever": always); at least '
+        "as long as 1m.",
+    )
+    day: Keep = Field(
+        default=None,
+        alias="1d",
+        description='`"1d"`: how long the 1-day rollups are kept (unset or "forever": always); at least as '
+        "long as 1h.",
+    )
 
     def of(self, tier: str) -> int | None:
         keep: int | None = getattr(self, _FIELDS[tier])  # asked for every batch a device sends
@@ -79,7 +98,11 @@ class RetentionSettings(TierKeep):
         (30, 2)
     """
 
-    datastreams: dict[str, dict[str, Keep]] = Field(default_factory=dict)
+    datastreams: dict[str, dict[str, Keep]] = Field(
+        default_factory=dict,
+        description='Tiers per datastream name or glob pattern: {"boiler-*" = {raw = "30d"}}. An exact name '
+        "wins, else the first matching pattern; tiers it does not give keep the defaults.",
+    )
     interval_ms: DurationMs = Field(
         default=600_000, ge=0, description="How often old data is deleted; 0 turns the background task off."
     )

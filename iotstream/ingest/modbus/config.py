@@ -54,7 +54,7 @@ class ModbusSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = Field(min_length=1, description="The device's (or gateway's) address.")
-    port: int = Field(default=502, ge=1, le=65_535)
+    port: int = Field(default=502, ge=1, le=65_535, description="The TCP port (502 is Modbus TCP's).")
     unit: int = Field(default=1, ge=0, le=255, description="The unit (slave) id behind the address.")
     name: str | None = Field(default=None, description="How logs and alerts name it; default host:port/unit.")
     interval: DurationMs = Field(default=10_000, gt=0, description="How often every register is read.")
@@ -65,7 +65,11 @@ class ModbusSettings(BaseModel):
         description="Unanswered this long, the device's datastreams get a staleness alert (default: three"
         " intervals); its next answer closes it.",
     )
-    registers: list[RegisterSettings] = Field(min_length=1)
+    registers: list[RegisterSettings] = Field(
+        min_length=1,
+        description="The `[[modbus.registers]]` tables: the values read every `interval`, at least one and "
+        "one per datastream.",
+    )
 
     @model_validator(mode="after")
     def _one_register_per_datastream(self) -> "ModbusSettings":

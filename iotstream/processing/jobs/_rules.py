@@ -19,7 +19,11 @@ def job_name(tenant: str, name: str) -> str:
 class RuleSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The rule's name, unique within its tenant: its alerts carry it as `rule`, and its job "
+        "and consumer group are named after it.",
+    )
     datastreams: list[str] = Field(min_length=1, description="Names or glob patterns (boiler-*).")
     tenant: str = Field(
         default=DEFAULT_TENANT,

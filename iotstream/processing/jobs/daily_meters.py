@@ -33,7 +33,11 @@ _DAY_MS = 86_400_000
 class MeterSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    submeters: list[str] = Field(default_factory=list)
+    submeters: list[str] = Field(
+        default_factory=list,
+        description="Datastreams behind this meter: their daily values are subtracted from its daily "
+        "difference to give `<meter>.rest` (the leakage); each needs an `aggregate` entry.",
+    )
 
 
 class DailyMetersSettings(BaseModel):
@@ -41,14 +45,37 @@ class DailyMetersSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: Literal["daily_meters"]
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    timezone: str = "UTC"
-    out_of_orderness: DurationMs = 0
-    allowed_lateness: DurationMs = 0
+    type: Literal["daily_meters"] = Field(
+        description='"daily_meters": daily aggregates, day-to-day meter differences and leakage rests.'
+    )
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The job's name, unique within its tenant: its jobs, consumer groups and "
+        "`jobs.<name>.days` topic are named after it.",
+    )
+    timezone: str = Field(
+        default="UTC", description="The IANA time zone (Europe/Berlin) whose local midnights bound the days."
+    )
+    out_of_orderness: DurationMs = Field(
+        default=0,
+        description="How far (event time) the watermark trails the newest reading: readings this much out "
+        "of order still count, and each day's result waits this long past its end.",
+    )
+    allowed_lateness: DurationMs = Field(
+        default=0,
+        description="How far past a day's end the watermark may be while a late reading still corrects its "
+        "aggregate and the differences and rests derived from it; a later one goes to `observations.late`.",
+    )
     idle_timeout: DurationMs = Field(default=IDLE_TIMEOUT_MS, gt=0, description=IDLE_TIMEOUT_HELP)
-    aggregate: dict[str, Aggregate]
-    meters: dict[str, MeterSettings] = Field(default_factory=dict)
+    aggregate: dict[str, Aggregate] = Field(
+        description="The datastreams aggregated per day (into `aggregates.1d`), each with the statistic "
+        "that is its daily value (avg, sum, min, max, count, first or last), as meters and the API use it.",
+    )
+    meters: dict[str, MeterSettings] = Field(
+        default_factory=dict,
+        description="Meters by datastream: each gets `<meter>.diff`, its daily value minus the day "
+        "before's, and with `submeters` also `<meter>.rest`.",
+    )
     tenant: str = Field(
         default=DEFAULT_TENANT, description="Whose datastreams the names are; its own are all a job sees."
     )

@@ -55,15 +55,33 @@ class JoinSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: Literal["join"]
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    type: Literal["join"] = Field(description='"join": an event-time join of two streams of readings.')
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The join's name, unique within its tenant: its jobs (`<name>`, `<name>.pairs`) and "
+        "topics (`jobs.<name>.sides`, `jobs.<name>.out`) are named after it.",
+    )
     tenant: str = Field(default=DEFAULT_TENANT, description="Whose datastreams the names are.")
     left: list[str] = Field(min_length=1, description="Names or glob patterns of the left stream.")
     right: list[str] = Field(min_length=1, description="Names or glob patterns of the right stream.")
-    mode: Mode
+    mode: Mode = Field(
+        description="How readings pair: `neighbours` (each with the other stream's nearest before and "
+        "after), `within` (every pair at most `tolerance` apart), `asof` (each left with the latest right "
+        "at or before it).",
+    )
     tolerance: DurationMs | None = Field(default=None, description="`within`: the most a pair is apart.")
-    out_of_orderness: DurationMs = Field(default=0, ge=0)
-    allowed_lateness: DurationMs = Field(default=0, ge=0)
+    out_of_orderness: DurationMs = Field(
+        default=0,
+        ge=0,
+        description="How far (event time) the watermark trails the newest reading: readings this much out "
+        "of order are still paired in time order; pairs come that much later.",
+    )
+    allowed_lateness: DurationMs = Field(
+        default=0,
+        ge=0,
+        description="How far behind the watermark a reading may arrive and still be paired, as a "
+        "correction (pairs already emitted stay); a later one goes to `observations.late`.",
+    )
     idle_timeout: DurationMs = Field(default=IDLE_TIMEOUT_MS, gt=0, description=IDLE_TIMEOUT_HELP)
     datastream: str | None = Field(
         default=None, min_length=1, description="Also write the pairs as readings of this datastream."

@@ -19,13 +19,21 @@ class SqlAppSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: Literal["sql"]
+    type: Literal["sql"] = Field(description='"sql": a stream app, one SQL SELECT run over the readings.')
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Its datastreams are apps/<name>/…")
     sql: str = Field(description="One SELECT over `readings`")
     tenant: str = Field(default=DEFAULT_TENANT, description="Whose readings it reads and writes")
     share_with: list[str] = Field(default_factory=list, description="Tenants that may read its output")
-    out_of_orderness: DurationMs = 0
-    allowed_lateness: DurationMs = 0
+    out_of_orderness: DurationMs = Field(
+        default=0,
+        description="With a GROUP BY window: how far (event time) the watermark trails the newest reading; "
+        "readings this much out of order still count, and each window's result waits this long.",
+    )
+    allowed_lateness: DurationMs = Field(
+        default=0,
+        description="With a GROUP BY window: how far past a window's end the watermark may be while a late "
+        "reading still corrects its result; a later one goes to `observations.late`.",
+    )
 
     _tenant = field_validator("tenant")(lambda cls, name: check_name("tenant", name))
 

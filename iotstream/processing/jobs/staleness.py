@@ -30,7 +30,7 @@ __all__ = ["StalenessRule", "StalenessSettings", "staleness_job"]
 class StalenessSettings(RuleSettings):
     """One `[[jobs]]` table with `type = "staleness"`."""
 
-    type: Literal["staleness"]
+    type: Literal["staleness"] = Field(description='"staleness": an alert while a datastream is silent.')
     after: DurationMs = Field(gt=0, description="Silence that opens an alert, such as 15m.")
 
 

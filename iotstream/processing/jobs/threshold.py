@@ -36,12 +36,32 @@ __all__ = ["ThresholdSettings", "episode_ends", "episode_step", "threshold_job"]
 class ThresholdSettings(RuleSettings):
     """One `[[jobs]]` table with `type = "threshold"`."""
 
-    type: Literal["threshold"]
-    above: float | None = None
-    below: float | None = None
-    hysteresis: float = Field(default=0.0, ge=0)
-    min_duration: DurationMs = 0
-    out_of_orderness: DurationMs = 0
+    type: Literal["threshold"] = Field(description='"threshold": alerts while readings are beyond a value.')
+    above: float | None = Field(
+        default=None,
+        description="An episode opens at a reading strictly above this value; give this or `below`.",
+    )
+    below: float | None = Field(
+        default=None,
+        description="An episode opens at a reading strictly below this value; give this or `above`.",
+    )
+    hysteresis: float = Field(
+        default=0.0,
+        ge=0,
+        description="How far back past the threshold a reading must be to close an episode (below "
+        "`above` - hysteresis, above `below` + hysteresis), so noise near it does not flap.",
+    )
+    min_duration: DurationMs = Field(
+        default=0,
+        description="An episode is announced only once its readings span this long (event time); a "
+        "shorter one is dropped. 0: at its first reading.",
+    )
+    out_of_orderness: DurationMs = Field(
+        default=0,
+        description="How long (event time) each datastream's readings wait for earlier ones arriving out "
+        "of order; alerts come that much later, and a reading behind what was released goes to "
+        "`observations.late`.",
+    )
     idle_timeout: DurationMs = Field(default=IDLE_TIMEOUT_MS, gt=0, description=IDLE_TIMEOUT_HELP)
     unit: str | None = Field(
         default=None,
