@@ -35,10 +35,12 @@ class PackedTimes:
     def add(self, times: "array[int]") -> None:
         """Append `times`, in order and all after `last`."""
         if times:
-            self._lasts.append(0)
-            self._counts.append(0)
-            self._blocks.append(b"")
-            self._replace(len(self._blocks) - 1, times)
+            packed = _pack(times)
+            self._lasts.append(times[-1])
+            self._counts.append(len(times))
+            self._blocks.append(packed)
+            self.count += len(times)
+            self.nbytes += len(packed)
 
     def insert(self, time_ms: int) -> bool:
         """Whether `time_ms` (at most `last`) is new: then it is kept."""
