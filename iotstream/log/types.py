@@ -73,7 +73,7 @@ class OutgoingRecord(NamedTuple):
 
 
 class RecordMetadata(msgspec.Struct, frozen=True, gc=False):
-    """Where an acknowledged record landed; `offset` is -1 when delivery failed."""
+    """Where an acknowledged record landed; `offset` is -1 when delivery failed or the answer had none."""
 
     topic: str
     partition: int

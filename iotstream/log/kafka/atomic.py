@@ -49,10 +49,9 @@ class KafkaAtomicProducer(BaseAtomicProducer):
             if error is not None:
                 failures.append(error)
                 return
+            topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset()
             ts = message.timestamp()[1]
-            landed.append(
-                RecordMetadata(message.topic() or "", message.partition() or 0, message.offset() or 0, ts)
-            )
+            landed.append(RecordMetadata(topic, partition, -1 if offset is None else offset, ts))
 
         self._check(records)  # a record Kafka would refuse fails the group before anything is sent
         with self._lock:

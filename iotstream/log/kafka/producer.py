@@ -125,7 +125,8 @@ class KafkaProducer(BaseProducer):
         topic, partition, timestamp = message.topic() or "", message.partition() or 0, message.timestamp()[1]
         if error is None:
             self._availability.on_success()
-            on_delivery(None, RecordMetadata(topic, partition, message.offset() or 0, timestamp))
+            offset = message.offset()  # None when the broker's answer had no offset
+            on_delivery(None, RecordMetadata(topic, partition, -1 if offset is None else offset, timestamp))
         else:
             on_delivery(
                 translate(error, f"delivery to {topic!r}"), RecordMetadata(topic, partition, -1, timestamp)
