@@ -23,11 +23,6 @@ def _document(t: int) -> bytes:
     return msgspec.json.encode({"datastream": "s", "time": T0 + t, "value": float(t % 13), "id": f"r{t}"})
 
 
-def _raise(error: Exception | None) -> None:
-    if error is not None:
-        raise error
-
-
 def _send(log: BaseLog, times: range, pause_s: float = 0.0) -> None:
     with log.producer() as producer:
         for t in times:
@@ -95,6 +90,8 @@ def test_a_backlog_is_decoded_while_the_last_batch_is_written(tmp_path: Path) ->
 def test_batches_of_a_busy_stream_do_not_linger(tmp_path: Path) -> None:
     """A write costs about the same for 1 reading as for 100: only small batches wait to grow."""
 
+    errors: list[Exception | None] = []
+
     def send_in_bursts() -> None:
         # Each burst queued at once, so the log commits it whole: produced one by one, a loaded machine
         # may commit a burst in pieces, and a piece under 64 readings rightly lingers.
@@ -103,7 +100,7 @@ def test_batches_of_a_busy_stream_do_not_linger(tmp_path: Path) -> None:
                 times = range(burst * 100, burst * 100 + 100)
                 values = [_document(t) for t in times]
                 now_ms = [int(time.time() * 1000)] * 100  # accepted now: the latency is measured from here
-                producer.produce_many("observations", values, [b"s"] * 100, now_ms, _raise)
+                producer.produce_many("observations", values, [b"s"] * 100, now_ms, errors.append)
                 producer.flush()
                 time.sleep(0.05)
 
@@ -116,5 +113,6 @@ def test_batches_of_a_busy_stream_do_not_linger(tmp_path: Path) -> None:
         _run_until_stored(sink, 1_000)
         sender.join()
         store.close()
+        assert errors == [None] * 10, errors
         assert quantile_ms(sink.latency.snapshot()["counts"], 0.99) < 1_000  # a linger would be 2,000
         _check(log, tmp_path / "store.duckdb", 1_000)
