@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 import typer
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from iotstream.client.sending import Sender
 
 __all__ = ["import_file"]
+
+_T = TypeVar("_T")
 
 
 class ImportFailedError(IotStreamError):
@@ -95,7 +97,7 @@ def _send(
         with _Batches(sender, file, progress_file) as batches:
             last_row = done
             for chunk in chunks(file, columns, skip=done):
-                if chunk.columns is not None and hasattr(sender, "send_columns"):  # straight into the log
+                if chunk.columns is not None and hasattr(sender, "submit_columns"):  # straight into the log
                     batches.send(pending, rows_of, last_row)  # in file order: what came before first
                     pending, rows_of = [], []
                     batches.send_columns(chunk.columns, chunk.last_row)
@@ -129,12 +131,14 @@ def _whole_rows(rows_of: list[int], size: int) -> int:
 
 class _Batches:
     """Batches sent in file order on one thread while the next is read: the platform and the file's
-    reading take turns otherwise. After each batch the platform took, the progress file says so."""
+    reading take turns otherwise. A typed Parquet batch is only queued for the log there, and its
+    acknowledgement awaited here, in file order, so the log writes one batch while the next is encoded.
+    After each batch the platform took, the progress file says so."""
 
     def __init__(self, sender: "Sender | BulkIngest", file: Path, progress_file: Path) -> None:
         self._sender, self._file, self._progress_file = sender, file, progress_file
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="iotstream-import")
-        self._in_flight: deque[Future[int]] = deque()
+        self._in_flight: deque[Future[Callable[[], int]]] = deque()  # each batch's way to finish
         self._failed = False
         self.sent = 0
 
@@ -144,30 +148,40 @@ class _Batches:
 
     def send_columns(self, columns: "tuple[list[str], list[int], list[Any]]", row: int) -> None:
         """A whole batch of a typed Parquet file's rows, one reading each, as columns (`BulkIngest`)."""
-        self._in_flight.append(self._pool.submit(self._deliver_columns, columns, row))
+        self._in_flight.append(self._pool.submit(self._submit_columns, columns, row))
         self._settle(keep=1)
 
     def _settle(self, keep: int) -> None:
         while len(self._in_flight) > keep:
-            self.sent += self._in_flight.popleft().result()
+            self.sent += self._in_flight.popleft().result()()
 
-    def _deliver(self, readings: list[dict[str, object]], rows_of: list[int], row: int) -> int:
+    def _deliver(self, readings: list[dict[str, object]], rows_of: list[int], row: int) -> Callable[[], int]:
         rejected = self._taken(lambda: self._sender.send(readings) if readings else [])
         for index, reason in rejected:
             err_console.print(f"row {rows_of[index]}: {reason}")
         self._save(row)
-        return len(readings) - len(rejected)
+        return lambda: len(readings) - len(rejected)
 
-    def _deliver_columns(self, columns: "tuple[list[str], list[int], list[Any]]", row: int) -> int:
-        send_columns = self._sender.send_columns  # type: ignore[union-attr]  # `_send` checked it has one
-        rejected = self._taken(lambda: send_columns(*columns))
+    def _submit_columns(
+        self, columns: "tuple[list[str], list[int], list[Any]]", row: int
+    ) -> Callable[[], int]:
+        """Queue the batch for the log; what it returns waits until the log has it. Should the log fail
+        a batch, one queued after it may still be stored: a resumed import sends it again, and its
+        readings keep their message ids, so they are stored and counted once."""
+        submit_columns = self._sender.submit_columns  # type: ignore[union-attr]  # `_send` checked it has one
+        taken = self._taken(lambda: submit_columns(*columns))
         first = row - len(columns[0]) + 1
-        for index, reason in rejected:
-            err_console.print(f"row {first + index}: {reason}")
-        self._save(row)
-        return len(columns[0]) - len(rejected)
 
-    def _taken(self, send: "Callable[[], list[tuple[int, str]]]") -> list[tuple[int, str]]:
+        def finish() -> int:
+            rejected = self._taken(taken)
+            for index, reason in rejected:
+                err_console.print(f"row {first + index}: {reason}")
+            self._save(row)
+            return len(columns[0]) - len(rejected)
+
+        return finish
+
+    def _taken(self, send: "Callable[[], _T]") -> "_T":
         if self._failed:  # an earlier batch was not taken: a later one must not move the resume point
             raise ImportFailedError("stopped after a batch that was not taken")
         try:
