@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LWM2M_DEVICE := tests/lwm2m_device/node_modules/.installed
 
-.PHONY: demo up test test-slow lint format bench bench-kafka check clean browser mosquitto coap-client dtls lock cluster
+.PHONY: demo up docs test test-slow lint format bench bench-kafka check clean browser mosquitto coap-client dtls lock cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,14 +29,20 @@ demo: $(VENV)/.installed mosquitto
 up: $(VENV)/.installed mosquitto
 	$(BIN)/iotstream up
 
+# The documentation site (docs/, mkdocs.yml) at http://127.0.0.1:8001/, its reference pages first
+# rewritten from the code; `make test` builds it in strict mode (tests/docs/).
+docs: $(VENV)/.installed-dev
+	$(BIN)/python docs/generate.py
+	$(BIN)/zensical serve --dev-addr 127.0.0.1:8001
+
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check iotstream tests benchmarks deploy examples
-	$(BIN)/ruff format --check iotstream tests benchmarks deploy examples
+	$(BIN)/ruff check iotstream tests benchmarks deploy examples docs/generate.py
+	$(BIN)/ruff format --check iotstream tests benchmarks deploy examples docs/generate.py
 	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format iotstream tests benchmarks deploy examples
-	$(BIN)/ruff check --fix iotstream tests benchmarks deploy examples
+	$(BIN)/ruff format iotstream tests benchmarks deploy examples docs/generate.py
+	$(BIN)/ruff check --fix iotstream tests benchmarks deploy examples docs/generate.py
 
 # The 25 slowest tests are listed at the end: `make test` has a budget of 20 minutes on 2 cores. Most
 # tests wait on processes and sockets, so two workers (pytest-xdist) take 12-16 minutes where one took 21.

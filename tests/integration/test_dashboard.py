@@ -1,6 +1,7 @@
 """The dashboard in a real headless Chromium against `iotstream demo`: the simulated datastreams are
 listed, a chart draws points, readings posted after the page loaded appear without a reload, and no
-page logs an error. Screenshots of each page are saved in the test's tmp dir."""
+page logs an error. The screenshots of each page are the documentation's (docs/assets/screenshots/):
+every run takes them anew, so the pictures in the docs are of the dashboard as it is."""
 
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
 SIMULATED = ("TH1", "Etot", "temperature-1")
+SCREENSHOTS = Path(__file__).parents[2] / "docs" / "assets" / "screenshots"
 
 
 @pytest.fixture
@@ -57,15 +59,13 @@ def post(url: str, datastream: str, value: float, time_ms: int | None = None) ->
     assert httpx.post(f"{url}/api/v1/readings", json=reading).status_code == 202
 
 
-def shoot(page: Page, folder: Path, name: str) -> None:
-    path = folder / f"{name}.png"
-    page.screenshot(path=path, full_page=True)
+def shoot(page: Page, name: str) -> None:
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=path, full_page=False)  # the viewport: a page's first screen, as a reader sees it
     assert path.stat().st_size > 10_000  # a rendered page, not a blank one
 
 
-def test_the_dashboard_shows_the_demo_live_and_without_errors(
-    demo: str, browser: Browser, tmp_path: Path
-) -> None:
+def test_the_dashboard_shows_the_demo_live_and_without_errors(demo: str, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("console", lambda message: _keep_errors(message, errors))
@@ -75,7 +75,7 @@ def test_the_dashboard_shows_the_demo_live_and_without_errors(
     for name in SIMULATED:
         page.wait_for_selector(f'#datastreams tr[data-datastream="{name}"]')
     page.wait_for_selector(".connection.live")
-    shoot(page, tmp_path, "overview")
+    shoot(page, "overview")
 
     post(demo, "browser-probe", 4242.5)  # a datastream that did not exist when the page loaded
     probe = page.locator('#datastreams tr[data-datastream="browser-probe"] td.value')
@@ -86,7 +86,7 @@ def test_the_dashboard_shows_the_demo_live_and_without_errors(
     page.goto(f"{demo}/ui/#/datastream/temperature-1")
     page.wait_for_selector("#chart canvas")
     page.wait_for_function("Number(document.querySelector('#chart').dataset.points) > 0")
-    shoot(page, tmp_path, "chart")
+    shoot(page, "chart")
 
     page.goto(f"{demo}/ui/#/datastream/browser-probe")
     page.locator('button[data-span="1h"]').click()
@@ -97,7 +97,7 @@ def test_the_dashboard_shows_the_demo_live_and_without_errors(
 
     page.goto(f"{demo}/ui/#/meters")
     page.wait_for_selector('.meter[data-meter="Etot"]')
-    shoot(page, tmp_path, "meters")
+    shoot(page, "meters")
 
     page.goto(f"{demo}/ui/#/health")
     accepted = page.locator('[data-card="accepted"] .big')
@@ -106,7 +106,7 @@ def test_the_dashboard_shows_the_demo_live_and_without_errors(
     )
     assert int(accepted.inner_text()) > 0
     page.wait_for_selector("#jobs table")
-    shoot(page, tmp_path, "health")
+    shoot(page, "health")
 
     page.goto(f"{demo}/ui/#/alerts")
     page.wait_for_selector("#alerts-summary:not(:empty)")
@@ -118,7 +118,7 @@ def test_the_dashboard_shows_the_demo_live_and_without_errors(
     post(demo, "temperature-probe", 20.0, now + 7_000)
     page.wait_for_selector(f'{probe_alert}[data-state="closed"]', timeout=15_000)
     assert page.locator(f"{probe_alert} td.value").inner_text() == "1001"
-    shoot(page, tmp_path, "alerts")
+    shoot(page, "alerts")
 
     assert errors == []
 

@@ -1,4 +1,4 @@
-"""`[notify]` in iotstream.toml: the README's example loads, mistakes are named at start-up."""
+"""`[notify]` in iotstream.toml: the alerts guide's example loads, mistakes are named at start-up."""
 
 import re
 from pathlib import Path
@@ -8,18 +8,18 @@ import pytest
 from iotstream.config import load_settings
 from iotstream.exceptions import ConfigError
 
-README = Path(__file__).parents[3] / "README.md"
+GUIDE = Path(__file__).parents[3] / "docs/guides/process/alerts.md"
 
 
 def _alerts_example() -> str:
-    """The TOML block of the README's "Alerts and notifications" section."""
-    section = README.read_text().split("### Alerts and notifications", 1)[1]
+    """The first TOML block of the "Alerts and notifications" guide."""
+    section = GUIDE.read_text()
     match = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
     assert match is not None
     return match.group(1)
 
 
-def test_the_readme_example_loads(tmp_path: Path) -> None:
+def test_the_guides_example_loads(tmp_path: Path) -> None:
     config = tmp_path / "iotstream.toml"
     config.write_text(_alerts_example())
     settings = load_settings(config)

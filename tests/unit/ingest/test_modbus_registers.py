@@ -86,9 +86,8 @@ def test_settings_refuse_registers_past_the_end_and_a_datastream_read_twice() ->
     assert (device.label, device.stale_after_ms) == ("plc:502/1", 6_000)
 
 
-def test_the_readme_example_is_a_valid_configuration() -> None:
-    readme = (Path(__file__).parents[3] / "README.md").read_text()
-    section = readme[readme.index("### Modbus devices") :]
+def test_the_docs_example_is_a_valid_configuration() -> None:
+    section = (Path(__file__).parents[3] / "docs/guides/send/modbus.md").read_text()
     example = section[section.index("```toml") + len("```toml") : section.index("```\n")]
     [device] = [ModbusSettings.model_validate(table) for table in tomllib.loads(example)["modbus"]]
     assert (device.label, device.stale_after_ms, len(device.registers)) == ("boiler-plc", 30_000, 2)

@@ -49,12 +49,8 @@ def test_the_central_prefix_must_name_the_site() -> None:
         SitesSettings(prefix="edge/")
 
 
-def test_the_readmes_edge_and_central_examples_load(tmp_path: Path) -> None:
-    section = (
-        (Path(__file__).parents[3] / "README.md")
-        .read_text()
-        .split("## Edge sites and the central site", 1)[1]
-    )
+def test_the_docs_edge_and_central_examples_load(tmp_path: Path) -> None:
+    section = (Path(__file__).parents[3] / "docs/guides/operate/edge-sites.md").read_text()
     edge, central = re.findall(r"```toml\n(.*?)```", section, re.DOTALL)[:2]
     for name, text in (("edge", edge), ("central", central)):
         (tmp_path / f"{name}.toml").write_text(text)

@@ -235,9 +235,9 @@ def test_dtls_listens_on_one_address_and_says_what_is_missing_without_dtlssocket
         asyncio.run(dtls_context(resource.Site(), "127.0.0.1", free_port(), {}, "test"))
 
 
-def test_the_readmes_dtls_example_is_valid_settings() -> None:
-    readme = (Path(__file__).parents[4] / "README.md").read_text()
-    section = readme[readme.index("```toml\n[lwm2m.dtls]") + len("```toml") :]
+def test_the_docs_dtls_example_is_valid_settings() -> None:
+    guide = (Path(__file__).parents[4] / "docs/guides/send/lwm2m.md").read_text()
+    section = guide[guide.index("```toml\n[lwm2m.dtls]") + len("```toml") :]
     settings = Lwm2mSettings.model_validate(tomllib.loads(section[: section.index("```\n")])["lwm2m"])
     assert settings.dtls is not None
     assert (settings.dtls.host, settings.dtls.port, sorted(settings.dtls.keys)) == (

@@ -164,9 +164,8 @@ def test_observed_resources_are_configurable_per_object(catalog: Catalog, tmp_pa
     }
 
 
-def test_the_readme_example_is_a_valid_configuration() -> None:
-    readme = (Path(__file__).parents[4] / "README.md").read_text()
-    section = readme[readme.index("### LwM2M devices") :]
+def test_the_docs_example_is_a_valid_configuration() -> None:
+    section = (Path(__file__).parents[4] / "docs/guides/send/lwm2m.md").read_text()
     example = section[section.index("```toml") + len("```toml") : section.index("```\n")]
     settings = Lwm2mSettings.model_validate(tomllib.loads(example)["lwm2m"])
     assert (settings.enabled, settings.observe) == (True, {3303: [5700, 5601, 5602], 3: [9], 3304: []})
