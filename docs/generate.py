@@ -10,6 +10,8 @@ description, since a reference row without one tells the reader nothing.
 """
 
 import argparse
+import inspect
+import re
 import sys
 import tempfile
 import types
@@ -276,7 +278,76 @@ def _operation_lines(method: str, path: str, operation: dict[str, Any]) -> list[
     return [*lines, f"Answers: {_cell(answers)}.", ""]
 
 
-PAGES = {"configuration.md": configuration_page, "cli.md": cli_page, "rest-api.md": rest_page}
+def client_page() -> str:
+    """`iotstream.client`'s public names, from their signatures and docstrings."""
+    import iotstream.client as client
+
+    lines = ["# Python client reference", "", _GENERATED, _docstring(client), ""]
+    for name in client.__all__:
+        member = getattr(client, name)
+        if not inspect.isclass(member):  # a type alias: `Event`, one of the event classes
+            alias = re.sub(r"\b(?:[a-z_][a-z0-9_]*\.)+([A-Za-z_]\w*)", r"\1", str(member))
+            lines += [f"## `{name}`", "", f"*type*: `{alias}`", ""]
+            continue
+        kind = "exception" if issubclass(member, Exception) else "class"
+        lines += [f"## `{name}`", "", f"*{kind}*", ""]
+        if kind == "class":
+            lines += ["```python", f"{name}{_signature(member)}", "```", ""]
+        lines += [_docstring(member), ""]
+        for method_name, method in vars(member).items():
+            if not method_name.startswith("_") and inspect.isfunction(method) and method.__doc__:
+                lines += [
+                    f"### `{name}.{method_name}`",
+                    "",
+                    "```python",
+                    f"{method_name}{_signature(method)}",
+                ]
+                lines += ["```", "", _docstring(method), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _signature(member: Any) -> str:
+    """The signature with short type names (`Datastream`, not `iotstream.client.registry.Datastream`)."""
+    try:
+        text = str(inspect.signature(member))
+    except ValueError:
+        return "(...)"
+    text = re.sub(r"\b(?:[a-z_][a-z0-9_]*\.)+([A-Za-z_]\w*)", r"\1", text).replace("'", "")
+    return text.replace("(self, ", "(").replace("(self)", "()")
+
+
+def _docstring(member: Any) -> str:
+    """A docstring as Markdown: the indented block after reST's `::` becomes a fenced Python block."""
+    if member.__doc__ is None:
+        return ""
+    out: list[str] = []
+    code: list[str] | None = None
+    for line in (inspect.getdoc(member) or "").splitlines():
+        if code is not None and (not line.strip() or line.startswith("    ")):
+            code.append(line)
+            continue
+        if code is not None:
+            out += _fenced(code)
+            code = None
+        if line.rstrip().endswith("::"):
+            out.append(line.rstrip()[:-1])
+            code = []
+        else:
+            out.append(line)
+    return "\n".join(out + _fenced(code or [])).strip()
+
+
+def _fenced(code: list[str]) -> list[str]:
+    text = inspect.cleandoc("\n".join(code))
+    return ["", "```python", *text.splitlines(), "```", ""] if text else []
+
+
+PAGES = {
+    "configuration.md": configuration_page,
+    "cli.md": cli_page,
+    "rest-api.md": rest_page,
+    "python-client.md": client_page,
+}
 
 
 def main() -> int:
