@@ -2,7 +2,8 @@
 example that stops working fails the suite.
 
 Shell examples run in bash with `set -e`; `curl` fails on an HTTP error, `localhost:8000` is the
-test's platform and `iotstream` its command with the platform's configuration. Python examples run in
+test's platform (and port 1883 its MQTT broker) and `iotstream` its command with the platform's
+configuration. Python examples run in
 their own interpreter, with the same address. A block that cannot run here (it starts a cluster or
 needs an edge site) says so on the line before it, `<!-- not run: WHY; tested by tests/PATH -->`, and
 that test must exist. The generated reference pages (docs/reference/) are left out: their code blocks
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import start_up
+from tests.servers import free_port, start_up
 
 DOCS = Path(__file__).parents[2] / "docs"
 ROOT = DOCS.parent
@@ -51,13 +52,17 @@ _NOT_RUN = [(where, note) for where, _, _, note in _blocks() if note.startswith(
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, int]]:
     home = tmp_path_factory.mktemp("platform")
     config = home / "iotstream.toml"
-    config.write_text(f'data_dir = "{home / "data"}"\n')
+    mqtt_port = free_port()
+    config.write_text(
+        f'data_dir = "{home / "data"}"\n'
+        f'[mqtt]\nenabled = true\nembedded = true\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n'
+    )
     process, url = start_up(home)
     try:
-        yield url, config
+        yield url, config, mqtt_port
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -65,11 +70,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
 
 @pytest.mark.parametrize(("where", "language", "code"), _RUN, ids=[where for where, _, _ in _RUN])
 def test_the_example_runs_as_written(
-    where: str, language: str, code: str, platform: tuple[str, Path], tmp_path: Path
+    where: str, language: str, code: str, platform: tuple[str, Path, int], tmp_path: Path
 ) -> None:
-    url, config = platform
+    url, config, mqtt_port = platform
     address = url.removeprefix("http://")
     code = code.replace("localhost:8000", address).replace("127.0.0.1:8000", address)
+    code = code.replace("1883", str(mqtt_port))
     env = os.environ | {"IOTSTREAM_PYTHON": sys.executable, "IOTSTREAM_CONFIG": str(config)}
     if language == "sh":
         command = ["bash", "-c", _PRELUDE + code.replace(".venv/bin/iotstream", "iotstream")]
