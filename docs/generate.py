@@ -222,7 +222,9 @@ def rest_page() -> str:
     directory: the routes are FastAPI's, completed by `api.openapi` (SensorThings paths, the access
     gate's answers), so only a running app has the whole document."""
     with tempfile.TemporaryDirectory() as home:
-        platform = EmbeddedPlatform(Settings(data_dir=Path(home), api=ApiSettings(port=0))).start()
+        platform = EmbeddedPlatform(
+            Settings(data_dir=Path(home), api=ApiSettings(port=0)).in_data_dir()
+        ).start()
         try:
             document = httpx.get(f"{platform.url}/openapi.json", timeout=30).json()
         finally:
