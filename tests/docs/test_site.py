@@ -1,6 +1,7 @@
 """The documentation site: it builds with every link and anchor resolved, its reference pages are what
 the code gives, and every configuration example in it is one the platform takes."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -136,3 +137,12 @@ def test_every_picture_in_the_docs_exists() -> None:
     ]
     assert any(picture.parent == DOCS / "assets" / "screenshots" for _, picture in pictures)
     assert [(str(page), str(picture)) for page, picture in pictures if not picture.exists()] == []
+
+
+def test_the_documented_reading_record_is_the_one_ingestion_writes() -> None:
+    from iotstream.ingest.ingestor import _encoder, _Record
+
+    page = (DOCS / "reference" / "topics.md").read_text()
+    documented = json.loads(re.findall(r"^```json\n(.*?)^```", page, re.DOTALL | re.MULTILINE)[0])
+    written = json.loads(_encoder.encode(_Record("boiler-1/temp", 1767225600000, 61.5, "x", 1)))
+    assert list(documented) == list(written)
