@@ -10,6 +10,7 @@ description, since a reference row without one tells the reader nothing.
 """
 
 import argparse
+import functools
 import inspect
 import re
 import sys
@@ -217,18 +218,24 @@ def _help(text: str) -> str:
     return " ".join(text.split())
 
 
-def rest_page() -> str:
-    """From the document of an embedded platform with the default settings, started in a temporary
-    directory: the routes are FastAPI's, completed by `api.openapi` (SensorThings paths, the access
-    gate's answers), so only a running app has the whole document."""
+@functools.cache
+def _served() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAPI document and the SensorThings root of an embedded platform with the default settings,
+    started in a temporary directory: the routes are FastAPI's, completed by `api.openapi`
+    (SensorThings paths, the access gate's answers), so only a running app has the whole document."""
     with tempfile.TemporaryDirectory() as home:
-        platform = EmbeddedPlatform(
-            Settings(data_dir=Path(home), api=ApiSettings(port=0)).in_data_dir()
-        ).start()
+        settings = Settings(data_dir=Path(home), api=ApiSettings(port=0)).in_data_dir()
+        platform = EmbeddedPlatform(settings).start()
         try:
-            document = httpx.get(f"{platform.url}/openapi.json", timeout=30).json()
+            openapi = httpx.get(f"{platform.url}/openapi.json", timeout=30).json()
+            sensorthings = httpx.get(f"{platform.url}/v1.1", timeout=30).json()
         finally:
             platform.stop()
+    return openapi, sensorthings
+
+
+def rest_page() -> str:
+    document = _served()[0]
     lines = [
         "# REST API reference",
         "",
@@ -344,8 +351,26 @@ def _fenced(code: list[str]) -> list[str]:
     return ["", "```python", *text.splitlines(), "```", ""] if text else []
 
 
+def sensorthings_page() -> str:
+    root = _served()[1]
+    lines = [
+        "# SensorThings conformance",
+        "",
+        _GENERATED,
+        "The conformance classes the SensorThings API at `/v1.1` declares in its `serverSettings`, as a",
+        "client reads them from `GET /v1.1`; the [SensorThings guide](../guides/send/sensorthings.md)",
+        "says what each covers and how it is tested.",
+        "",
+        *[f"- <{conformance}>" for conformance in root["serverSettings"]["conformance"]],
+        "",
+        "Entity sets: " + ", ".join(f"`{entity['name']}`" for entity in root["value"]) + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 PAGES = {
     "configuration.md": configuration_page,
+    "sensorthings.md": sensorthings_page,
     "cli.md": cli_page,
     "rest-api.md": rest_page,
     "python-client.md": client_page,
