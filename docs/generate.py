@@ -92,10 +92,8 @@ def _table(
         key = field.alias or name
         if not field.description:
             raise UndescribedSettingError(f"setting {'.'.join((*path, key)).strip('.')} has no description")
-        variable = "IOTSTREAM_" + "__".join(p for p in (*path, key) if p).upper() if env else "—"
-        cells = [f"`{key}`", _cell(_type_name(field.annotation)), _cell(_default(field)), f"`{variable}`"]
-        if variable == "—":
-            cells[3] = "—"
+        variable = "`IOTSTREAM_" + "__".join(p for p in (*path, key) if p).upper() + "`" if env else "—"
+        cells = [f"`{key}`", _cell(_type_name(field.annotation)), _cell(_default(field)), variable]
         lines.append("| " + " | ".join([*cells, _cell(" ".join(field.description.split()))]) + " |")
     return [*lines, ""]
 
@@ -133,7 +131,7 @@ def _type_name(annotation: Any) -> str:
     if origin is typing.Annotated:
         return _type_name(arguments[0])
     if origin is typing.Literal:
-        return " \\| ".join(repr(a).replace("'", '"') for a in arguments)
+        return " or ".join(repr(a).replace("'", '"') for a in arguments)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in arguments)
     if origin is not None:
@@ -168,7 +166,7 @@ def _default(field: FieldInfo) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ") if "\\|" not in text else text
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def cli_page() -> str:

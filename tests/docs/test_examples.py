@@ -45,10 +45,9 @@ def _blocks() -> list[tuple[str, str, str, str]]:
     return found
 
 
-_RUN = [
-    (where, language, code) for where, language, code, note in _blocks() if not note.startswith("not run")
-]
-_NOT_RUN = [(where, note) for where, _, _, note in _blocks() if note.startswith("not run")]
+_BLOCKS = _blocks()
+_RUN = [(where, language, code) for where, language, code, note in _BLOCKS if not note.startswith("not run")]
+_NOT_RUN = [(where, note) for where, _, _, note in _BLOCKS if note.startswith("not run")]
 
 
 @pytest.fixture(scope="module")

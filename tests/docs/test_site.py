@@ -94,7 +94,10 @@ def _toml_examples() -> list[tuple[str, str]]:
     return examples
 
 
-@pytest.mark.parametrize(("where", "example"), _toml_examples(), ids=[w for w, _ in _toml_examples()])
+_TOML_EXAMPLES = _toml_examples()
+
+
+@pytest.mark.parametrize(("where", "example"), _TOML_EXAMPLES, ids=[where for where, _ in _TOML_EXAMPLES])
 def test_every_configuration_example_is_one_the_platform_takes(where: str, example: str) -> None:
     Settings(**tomllib.loads(example))
 
