@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from iotstream.config import Settings
+from iotstream.ingest.columns import Encoded
 from iotstream.ingest.ingestor import Done, IngestBusyError, Ingestor, IngestResult
 from iotstream.models import Observation
 from iotstream.registry.access.quotas import DatastreamQuotas
@@ -65,6 +66,14 @@ class BulkIngest:
         waiting for the log: the returned function does, so the next batch is encoded while the log
         writes this one (waiting after each batch cost about a third of an import's time)."""
         return self._submitted(lambda done: self._ingestor.submit_columns(datastreams, times, values, done))
+
+    def submit_encoded(
+        self, datastreams: list[str], times: list[int], values: list[Any], encoded: Encoded | None
+    ) -> Taken:
+        """`submit_columns` of columns another process encoded (`ingest.columns.encoded`)."""
+        return self._submitted(
+            lambda done: self._ingestor.submit_encoded(datastreams, times, values, encoded, done)
+        )
 
     def _submitted(self, submit: Callable[[Done], IngestResult]) -> Taken:
         acknowledged, outcome = threading.Event(), []

@@ -24,6 +24,7 @@ import msgspec
 from iotstream._units import epoch_ms
 
 __all__ = [
+    "CHUNK_ROWS",
     "FORMATS",
     "Chunk",
     "Columns",
@@ -38,7 +39,7 @@ __all__ = [
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 _UNITS_MS = {"ms": 1, "s": 1000, "us": 0.001, "ns": 0.000001}
 Reading = dict[str, Any]
-_CHUNK_ROWS = 10_000
+CHUNK_ROWS = 10_000
 
 
 class UnreadableFileError(ValueError):
@@ -129,12 +130,12 @@ def _chunks(path: Path, columns: Columns, skip: int) -> Iterator[Chunk]:
     if file_format(path) == "parquet" and not columns.wide:
         from iotstream.client._parquet import parquet_chunks
 
-        yield from parquet_chunks(path, columns, skip, _CHUNK_ROWS)
+        yield from parquet_chunks(path, columns, skip, CHUNK_ROWS)
         return
     chunk = Chunk(last_row=skip)
     for row, result in readings(path, columns, skip):
         add_row(chunk, row, result)
-        if len(chunk.rows_of) + len(chunk.refused) >= _CHUNK_ROWS:
+        if len(chunk.rows_of) + len(chunk.refused) >= CHUNK_ROWS:
             yield chunk
             chunk = Chunk(last_row=row)
     yield chunk

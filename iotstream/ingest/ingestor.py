@@ -42,16 +42,6 @@ _encoder = msgspec.json.Encoder()
 _log = logging.getLogger(__name__)
 
 
-class _Record(msgspec.Struct, gc=False):
-    """A reading as `observations` holds it; a struct encodes faster than a dict per reading."""
-
-    datastream: str
-    time: int
-    value: Any
-    id: str
-    result_time: int = msgspec.field(name="resultTime")
-
-
 class IngestBusyError(IotStreamError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
@@ -196,23 +186,28 @@ class Ingestor:
         """Readings as columns (a typed Parquet batch of an import): what `submit_items` gives for their
         rows, several times faster. Columns a check a column at a time cannot vouch for, datastreams
         to register or refuse, and readings older than the store keeps take the row-by-row way."""
-        if not columns.regular(datastreams, times, values):
+        self._check_room()
+        encoded = columns.encoded(datastreams, times, values, self._clock())
+        return self.submit_encoded(datastreams, times, values, encoded, done)
+
+    def submit_encoded(
+        self,
+        datastreams: list[str],
+        times: list[int],
+        values: list[Any],
+        encoded: columns.Encoded | None,
+        done: Done,
+    ) -> IngestResult:
+        """`submit_columns` of columns already encoded by `columns.encoded` (maybe in another process)."""
+        if encoded is None:
             return self.submit_items(columns.rows(datastreams, times, values), done)
         self._check_room()
-        received_ms = self._clock()
-        ends = columns.extremes(datastreams, times, received_ms)
-        if self._unstorable(ends) or not all(map(self._known, set(datastreams))):
+        if self._unstorable(encoded.extremes) or not all(map(self._known, set(datastreams))):
             return self.submit_items(columns.rows(datastreams, times, values), done)
-        ids = columns.message_ids(datastreams, times, values)
-        encode = _encoder.encode
-        records = [
-            encode(_Record(name, when, value, id_, received_ms))
-            for name, when, value, id_ in zip(datastreams, times, values, ids, strict=True)
-        ]
-        self.counts.accepted += len(records)
-        self._produce_encoded(records, datastreams, times, done, received_ms)
-        self._observed(ends)
-        return IngestResult(len(records))
+        self.counts.accepted += len(encoded.records)
+        self._produce_encoded(encoded.records, datastreams, times, done, encoded.received_ms)
+        self._observed(encoded.extremes)
+        return IngestResult(len(encoded.records))
 
     def _decoder(self) -> AvroReadings:
         if self._avro is None:
@@ -292,9 +287,9 @@ class Ingestor:
         return refused
 
     def _produce(self, readings: list[Observation], done: Done, received_ms: int) -> None:
-        encode = _encoder.encode
+        encode, record = _encoder.encode, columns.ReadingRecord
         values = [
-            encode(_Record(r.datastream, r.phenomenon_time_ms, r.result, r.id, r.result_time_ms))
+            encode(record(r.datastream, r.phenomenon_time_ms, r.result, r.id, r.result_time_ms))
             for r in readings
         ]
         self._produce_encoded(

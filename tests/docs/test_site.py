@@ -143,9 +143,11 @@ def test_every_picture_in_the_docs_exists() -> None:
 
 
 def test_the_documented_reading_record_is_the_one_ingestion_writes() -> None:
-    from iotstream.ingest.ingestor import _encoder, _Record
+    from iotstream.ingest.columns import encoded
 
     page = (DOCS / "reference" / "topics.md").read_text()
     documented = json.loads(re.findall(r"^```json\n(.*?)^```", page, re.DOTALL | re.MULTILINE)[0])
-    written = json.loads(_encoder.encode(_Record("boiler-1/temp", 1767225600000, 61.5, "x", 1)))
+    records = encoded(["boiler-1/temp"], [1767225600000], [61.5], received_ms=1)
+    assert records is not None
+    written = json.loads(records.records[0])
     assert list(documented) == list(written)

@@ -17,6 +17,8 @@ import pytest
 
 from iotstream.config import load_settings
 from iotstream.embedded import EmbeddedPlatform
+from iotstream.log import TopicPartition, open_log
+from iotstream.log.topics import OBSERVATIONS
 
 T0 = 1_704_067_200_000  # 2024-01-01
 KEEP_ALL = {"raw": "36500d", "1m": "36500d", "1h": "36500d"}
@@ -198,3 +200,47 @@ def test_without_url_a_file_goes_straight_into_the_log_with_the_same_checks(
         beside = cli("import", "more.csv")  # while the platform runs on the same log
         assert beside.returncode == 0, beside.stderr
         wait(lambda: stored(url, "s3") == [("2024-01-01T00:00:00Z", 9)])
+
+
+def _log_readings(config: Path) -> list[tuple[bytes | None, dict[str, Any]]]:
+    """Every record of `observations` in log order: its key and its reading, without the time it was
+    taken (which differs between two imports)."""
+    with open_log(load_settings(config).log) as log, log.consumer() as consumer:
+        consumer.assign([TopicPartition(OBSERVATIONS, 0)])
+        records = []
+        while batch := consumer.poll(max_records=10_000, timeout_s=0.5):
+            records += batch
+    readings = [(record.key, json.loads(record.value or b"")) for record in records]
+    return [(key, {k: v for k, v in reading.items() if k != "resultTime"}) for key, reading in readings]
+
+
+def test_worker_processes_write_the_records_this_process_would_in_file_order(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`--processes 2` has worker processes encode the typed batches; the log gets the same records in
+    the same order as with `--processes 0`, and a batch a column check refuses (a NaN) still goes row
+    by row, its bad row reported by line."""
+    count = 25_000
+    values = [float("nan") if i == 12_345 else i / 4 for i in range(count)]
+    table = pa.table(
+        {
+            "datastream": [f"s{i % 7}" for i in range(count)],
+            "time": pa.array([T0 + i * 1_000 for i in range(count)], pa.timestamp("ms", "UTC")),
+            "value": values,
+        }
+    )
+    pq.write_table(table, tmp_path / "history.parquet", row_group_size=2_500)  # ten batches
+    logs = {}
+    for processes in ("0", "2"):
+        config = tmp_path / f"{processes}.toml"
+        config.write_text(f'data_dir = "{tmp_path / processes}"\n')
+        done = cli("--config", config.name, "import", "history.parquet", "--processes", processes)
+        assert done.returncode == 0, done.stderr
+        assert "row 12346: 'value' nan is not a finite number" in done.stderr
+        assert f"imported {count - 1} readings from history.parquet" in done.stderr
+        logs[processes] = _log_readings(config)
+    assert logs["2"] == logs["0"]
+    kept = [i for i in range(count) if i != 12_345]
+    assert [(key, reading["time"]) for key, reading in logs["2"]] == [
+        (f"s{i % 7}".encode(), T0 + i * 1_000) for i in kept
+    ]
