@@ -9,7 +9,10 @@ The platform runs as in end_to_end.py (`iotstream up`: SQLite log with fsync, Du
 - import_csv_direct_* / import_parquet_direct_*: the same files imported without `--url`, straight
   into the log the configuration names (the running platform's SQLite log, shared between processes):
   `_readings_per_s` until the command ends (every reading durable in the log), `_stored_readings_per_s`
-  until the platform has stored the last one.
+  until the platform has stored the last one. The platform stores them meanwhile, on the same CPUs.
+- import_csv_alone_readings_per_s / import_parquet_alone_readings_per_s: the same, into the log of a
+  platform that is not running (it stores them when it starts): what the import itself does with the
+  machine to itself.
 - client_send_readings_per_s: the same readings already in memory, sent by `iotstream.client.sending`
   (batches of 5,000) from this process, until the last is stored: the cost of reading a file aside.
 - stop_s: how long `iotstream up` then takes to stop (SIGTERM until it exits).
@@ -80,12 +83,21 @@ def imported(url: str, file: Path, readings: list[dict[str, Any]]) -> float:
     return len(readings) / (done - started)
 
 
+def _direct_import(config: Path, file: Path) -> list[str]:
+    return [sys.executable, "-m", "iotstream", "--config", str(config), "import", str(file)]
+
+
+def _timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - our own CLI
+    return time.perf_counter() - started
+
+
 def imported_directly(
     url: str, config: Path, file: Path, readings: list[dict[str, Any]]
 ) -> tuple[float, float]:
     started = time.perf_counter()
-    command = [sys.executable, "-m", "iotstream", "--config", str(config), "import", str(file)]
-    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - our own CLI
+    subprocess.run(_direct_import(config, file), check=True, capture_output=True)  # noqa: S603
     in_log = time.perf_counter()
     stored = wait_stored(url, _last_times(readings), timeout_s=600)
     return len(readings) / (in_log - started), len(readings) / (stored - started)
@@ -119,6 +131,14 @@ def main() -> None:
             f'data_dir = "{Path(tmp) / "data"}"\n[log]\nfsync = true\n'
             '[storage.retention]\nraw = "36500d"\n"1m" = "36500d"\n"1h" = "36500d"\n'
         )
+        alone = Path(tmp) / "alone.toml"
+        alone.write_text(config.read_text().replace(str(Path(tmp) / "data"), str(Path(tmp) / "alone")))
+        for name, write in (("csv", _write_csv), ("parquet", _write_parquet)):
+            file = Path(tmp) / f"alone.{name}"
+            write(file, _readings(count, f"{name}-alone"))
+            rate = count / _timed(_direct_import(alone, file))
+            result[f"import_{name}_alone_readings_per_s"] = round(rate)
+            print(f"import {name} into the log of a stopped platform: {rate:,.0f} readings/s")
         process, url = _start_platform(config, Path(tmp) / "data")
         try:
             for name, write in (("csv", _write_csv), ("parquet", _write_parquet)):
