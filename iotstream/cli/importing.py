@@ -196,7 +196,7 @@ class _Batches:
     """Batches sent in file order on one thread while the next is read: the platform and the file's
     reading take turns otherwise. A typed Parquet batch is only queued for the log there, and its
     acknowledgement awaited here, in file order, so the log writes one batch while the next is encoded.
-    After each batch the platform took, the progress file says so."""
+    The progress file follows the batches the platform took, in file order (`_save`)."""
 
     def __init__(
         self,
