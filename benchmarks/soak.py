@@ -3,12 +3,13 @@
     python benchmarks/soak.py [--quick] [--minutes M] [--rate R] [--live N] [--store-memory-mb S]
 
 `iotstream up` (SQLite log with fsync, DuckDB store, a daily meter job and a threshold rule) takes R
-readings/s (default 5,000: batches of 500 over HTTP, 100 datastreams) for M minutes (default 60; 10
-with `--quick`), while the dashboard's queries run (the overview and a chart series every second) and
-N live WebSocket clients (default 5) follow every reading. `--store-memory-mb` sets `[storage]
-duckdb_memory_bytes` (default 1 GiB), to see RSS level off once DuckDB's cache is full. Every 10 s
-it samples the platform process's RSS and open files, the log and store file sizes, the consumer lag
-and the p99 of acceptance → stored over the interval (from the sink's histogram).
+readings/s (default 5,000: batches of 500 over HTTP, 100 datastreams, event time keeping pace with the
+clock) for M minutes (default 60; 10 with `--quick`), while the dashboard's queries run (the overview
+and a chart series every second) and N live WebSocket clients (default 5) follow every reading.
+`--store-memory-mb` sets `[storage] duckdb_memory_bytes` (default 1 GiB), to see RSS level off once
+DuckDB's cache is full. Every 10 s it samples the platform process's RSS (also by kind of mapping) and
+open files, the log and store file sizes, the consumer lag and the p99 of acceptance → stored over the
+interval (from the sink's histogram).
 
 The verdict looks at what follows the warm-up (the first fifth): memory growth (the lowest RSS of the
 last third over the lowest of the first third: DuckDB's memory rises to each checkpoint and falls
@@ -46,7 +47,6 @@ from iotstream._latency import quantile_ms
 RESULTS = Path(__file__).with_name("results") / "soak.json"
 DATASTREAMS = 100
 BATCH = 500
-T0 = 1_767_225_600_000  # 2026-01-01
 CONFIG = """
 [storage.retention]
 raw = "36500d"
@@ -78,7 +78,12 @@ class Load:
         self.stop = threading.Event()
 
     def run(self) -> None:
+        """Each datastream's readings are spaced as the rate spaces them, from the wall-clock time the
+        load starts: event time keeps pace with the clock, as with devices that report as they measure,
+        so windows and rollup minutes close as they would, and the dashboard's queries (up to now)
+        find them."""
         started, batches = time.perf_counter(), 0
+        first_ms, spacing_ms = time.time() * 1000, DATASTREAMS * 1000 / self.rate
         with httpx.Client(base_url=self.url, timeout=60) as api:
             while not self.stop.is_set():
                 due = started + batches * BATCH / self.rate
@@ -88,7 +93,7 @@ class Load:
                 body = [
                     {
                         "datastream": f"soak-{n % DATASTREAMS}",
-                        "time": T0 + n // DATASTREAMS,
+                        "time": int(first_ms + n // DATASTREAMS * spacing_ms),
                         "value": n % 1000,
                     }
                     for n in range(first, first + BATCH)
@@ -134,6 +139,30 @@ def _rss_mb(pid: int) -> float:
     return round(kb / 1024, 1)
 
 
+_ARENA_ALIGN = 64 * 2**20  # glibc's thread arenas are heaps of 64 MiB, each mapped at a multiple of it
+
+
+def _memory_by_kind(pid: int) -> dict[str, float]:
+    """RSS by kind of mapping, to tell whose memory grows: glibc's main heap (`[heap]`), its thread
+    arenas (anonymous, at a multiple of 64 MiB), other anonymous memory (Python's arenas, DuckDB's
+    jemalloc, pyarrow's pool, thread stacks) and files (libraries)."""
+    kinds = dict.fromkeys(("heap_mb", "thread_arenas_mb", "anon_other_mb", "file_mb"), 0.0)
+    kind = "file_mb"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and not fields[0].endswith(":"):
+            start, name = int(fields[0].split("-")[0], 16), fields[5] if len(fields) > 5 else ""
+            if name == "[heap]":
+                kind = "heap_mb"
+            elif name.startswith("/"):
+                kind = "file_mb"
+            else:
+                kind = "thread_arenas_mb" if start % _ARENA_ALIGN == 0 else "anon_other_mb"
+        elif fields[0] == "Rss:":
+            kinds[kind] += int(fields[1]) / 1024
+    return {name: round(mb, 1) for name, mb in kinds.items()}
+
+
 def sample(url: str, pid: int, data_dir: Path, previous: list[int] | None) -> dict[str, Any]:
     stats = httpx.get(f"{url}/api/v1/stats", timeout=30).json()
     histogram = stats["sink"]["latency_ms"]["counts"]
@@ -141,6 +170,7 @@ def sample(url: str, pid: int, data_dir: Path, previous: list[int] | None) -> di
     files = {p.name: p.stat().st_size for p in data_dir.glob("*") if p.is_file()}
     return {
         "rss_mb": _rss_mb(pid),
+        **_memory_by_kind(pid),
         "store_memory_mb": round((stats["sink"].get("store_memory_bytes") or 0) / 2**20, 1),
         "counted_kept": sum(job.get("counted_readings_kept", 0) for job in stats.get("jobs", {}).values()),
         "counted_mb": round(
@@ -172,6 +202,10 @@ def verdict(samples: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
         "without_store_memory_low_last_third_mb": own_last,
         "memory_growth_without_store_pct": round((own_last - own_first) / own_first * 100, 1),
         "store_memory_mb_max": max(s["store_memory_mb"] for s in after),
+        "by_kind_low_first_last_third_mb": {
+            kind: [min(s[kind] for s in after[:third]), min(s[kind] for s in after[-third:])]
+            for kind in ("heap_mb", "thread_arenas_mb", "anon_other_mb", "file_mb")
+        },
         "counted_kept_first_last": [after[0]["counted_kept"], after[-1]["counted_kept"]],
         "counted_mb_first_last": [after[0]["counted_mb"], after[-1]["counted_mb"]],
         "rss_max_mb": max(s["rss_mb"] for s in after),
