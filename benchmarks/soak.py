@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,18 @@ def _rss_mb(pid: int) -> float:
     return round(kb / 1024, 1)
 
 
-_ARENA_ALIGN = 64 * 2**20  # glibc's thread arenas are heaps of 64 MiB, each mapped at a multiple of it
+ARENA_ALIGN = 64 * 2**20  # glibc's thread arenas are heaps of 64 MiB, each mapped at a multiple of it
+
+
+def mappings_rss_kb(pid: int | str) -> Iterator[tuple[int, str, int]]:
+    """(start address, name, RSS in kB) of each mapping in `/proc/PID/smaps`."""
+    start, name = 0, ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and not fields[0].endswith(":"):
+            start, name = int(fields[0].split("-")[0], 16), fields[5] if len(fields) > 5 else ""
+        elif fields[0] == "Rss:":
+            yield start, name, int(fields[1])
 
 
 def _memory_by_kind(pid: int) -> dict[str, float]:
@@ -147,19 +159,14 @@ def _memory_by_kind(pid: int) -> dict[str, float]:
     arenas (anonymous, at a multiple of 64 MiB), other anonymous memory (Python's arenas, DuckDB's
     jemalloc, pyarrow's pool, thread stacks) and files (libraries)."""
     kinds = dict.fromkeys(("heap_mb", "thread_arenas_mb", "anon_other_mb", "file_mb"), 0.0)
-    kind = "file_mb"
-    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
-        fields = line.split()
-        if "-" in fields[0] and not fields[0].endswith(":"):
-            start, name = int(fields[0].split("-")[0], 16), fields[5] if len(fields) > 5 else ""
-            if name == "[heap]":
-                kind = "heap_mb"
-            elif name.startswith("/"):
-                kind = "file_mb"
-            else:
-                kind = "thread_arenas_mb" if start % _ARENA_ALIGN == 0 else "anon_other_mb"
-        elif fields[0] == "Rss:":
-            kinds[kind] += int(fields[1]) / 1024
+    for start, name, kb in mappings_rss_kb(pid):
+        if name == "[heap]":
+            kind = "heap_mb"
+        elif name.startswith("/"):
+            kind = "file_mb"
+        else:
+            kind = "thread_arenas_mb" if not name and start % ARENA_ALIGN == 0 else "anon_other_mb"
+        kinds[kind] += kb / 1024
     return {name: round(mb, 1) for name, mb in kinds.items()}
 
 

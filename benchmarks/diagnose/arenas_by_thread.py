@@ -18,7 +18,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAP = 64 * 2**20
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from soak import ARENA_ALIGN as HEAP
+from soak import mappings_rss_kb
 
 
 def thread_names(pid: str) -> dict[int, str]:
@@ -43,20 +45,14 @@ def thread_arenas(pid: str) -> dict[int, int]:
 
 def arena_rss_kb(pid: str) -> dict[int | str, int]:
     """RSS of each arena (by its first heap's address) and of the main heap ("heap")."""
-    heaps: dict[int | str, int] = collections.Counter()
-    current: int | str | None = None
-    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
-        fields = line.split()
-        if "-" in fields[0] and not fields[0].endswith(":"):
-            start, name = int(fields[0].split("-")[0], 16), fields[5] if len(fields) > 5 else ""
-            current = "heap" if name == "[heap]" else (start if not name and start % HEAP == 0 else None)
-        elif fields[0] == "Rss:" and current is not None:
-            heaps[current] += int(fields[1])
-    arenas: dict[int | str, int] = collections.Counter({"heap": heaps.pop("heap", 0)})
+    arenas: dict[int | str, int] = collections.Counter()
     with open(f"/proc/{pid}/mem", "rb") as memory:
-        for start, kb in heaps.items():
-            memory.seek(int(start))
-            arenas[int.from_bytes(memory.read(8), "little") & ~(HEAP - 1)] += kb
+        for start, name, kb in mappings_rss_kb(pid):
+            if name == "[heap]":
+                arenas["heap"] += kb
+            elif not name and start % HEAP == 0:
+                memory.seek(start)
+                arenas[int.from_bytes(memory.read(8), "little") & ~(HEAP - 1)] += kb
     return arenas
 
 
