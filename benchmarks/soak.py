@@ -262,7 +262,7 @@ def soak(minutes: float, rate: int, clients: int, every_s: float, store_mb: int 
     return {
         "sent_per_s": round(load.sent / seconds),
         "refused": load.refused,
-        "live_readings_per_client_per_s": round(min(live_counts) / seconds),
+        "live_readings_per_client_per_s": round(min(live_counts, default=0) / seconds),
         "verdict": verdict(samples, warmup=max(len(samples) // 5, 3)),
         "samples": samples,
     }
