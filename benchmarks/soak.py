@@ -134,7 +134,7 @@ def live_clients(url: str, clients: int, counts: list[int], stop: threading.Even
     asyncio.run(all_of_them())
 
 
-def _rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
     return round(kb / 1024, 1)
@@ -154,7 +154,7 @@ def mappings_rss_kb(pid: int | str) -> Iterator[tuple[int, str, int]]:
             yield start, name, int(fields[1])
 
 
-def _memory_by_kind(pid: int) -> dict[str, float]:
+def memory_by_kind(pid: int) -> dict[str, float]:
     """RSS by kind of mapping, to tell whose memory grows: glibc's main heap (`[heap]`), its thread
     arenas (anonymous, at a multiple of 64 MiB), other anonymous memory (Python's arenas, DuckDB's
     jemalloc, pyarrow's pool, thread stacks) and files (libraries)."""
@@ -176,8 +176,8 @@ def sample(url: str, pid: int, data_dir: Path, previous: list[int] | None) -> di
     interval = [now - before for now, before in zip(histogram, previous or [0] * len(histogram), strict=True)]
     files = {p.name: p.stat().st_size for p in data_dir.glob("*") if p.is_file()}
     return {
-        "rss_mb": _rss_mb(pid),
-        **_memory_by_kind(pid),
+        "rss_mb": rss_mb(pid),
+        **memory_by_kind(pid),
         "store_memory_mb": round((stats["sink"].get("store_memory_bytes") or 0) / 2**20, 1),
         "counted_kept": sum(job.get("counted_readings_kept", 0) for job in stats.get("jobs", {}).values()),
         "counted_mb": round(

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from soak import _memory_by_kind, _rss_mb
+from soak import memory_by_kind, rss_mb
 
 from iotstream.models import Alert, Observation
 from iotstream.storage.duckdb import DuckDBStorage
@@ -55,15 +55,15 @@ class Load:
         while not self.stop.is_set():
             if (wait := started + self.written / self.rate - time.perf_counter()) > 0:
                 self.stop.wait(wait)
-            n, t0 = self.written, self.first_ms
-            times = [t0 + k // DATASTREAMS * SPACING_MS for k in range(n, n + BATCH)]
             self.store.write_observations(
-                [
-                    Observation(f"soak-{k % DATASTREAMS}", at, float(k % 1000), at, f"soak-{k}")
-                    for k, at in zip(range(n, n + BATCH), times, strict=True)
-                ]
+                [self.reading(k) for k in range(self.written, self.written + BATCH)]
             )
             self.written += BATCH
+
+    def reading(self, k: int) -> Observation:
+        """The soak's k-th reading: datastreams in turn, each one's 20 ms after its last."""
+        at = self.first_ms + k // DATASTREAMS * SPACING_MS
+        return Observation(f"soak-{k % DATASTREAMS}", at, float(k % 1000), at, f"soak-{k}")
 
     def alerts(self) -> None:
         while not self.stop.wait(0.2 * 5_000 / self.rate):
@@ -98,13 +98,13 @@ class Load:
 
 def sample(store: DuckDBStorage, load: Load, started: float) -> dict[str, object]:
     pid = os.getpid()
-    rss, store_mb = _rss_mb(pid), round((store.memory_bytes() or 0) / 2**20, 1)
+    rss, store_mb = rss_mb(pid), round((store.memory_bytes() or 0) / 2**20, 1)
     return {
         "minute": round((time.perf_counter() - started) / 60, 1),
         "rss_mb": rss,
         "store_memory_mb": store_mb,
         "without_store_memory_mb": round(rss - store_mb, 1),
-        **_memory_by_kind(pid),
+        **memory_by_kind(pid),
         "written": load.written,
     }
 
