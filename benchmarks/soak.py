@@ -15,7 +15,8 @@ The verdict looks at what follows the warm-up (the first fifth): memory growth (
 last third over the lowest of the first third: DuckDB's memory rises to each checkpoint and falls
 back, so retained memory shows in the lows; target < 5 %), the same without the store's memory
 (DuckDB's buffers, which cache the growing store up to `[storage] duckdb_memory_bytes`, as reported
-in the stats), the readings the jobs remember to drop their copies (until their windows close: a
+in the stats), DuckDB's eviction-queue entries (native memory outside those buffers that grows to a
+bound, see the stats), the readings the jobs remember to drop their copies (until their windows close: a
 day for the meter job; 8 bytes each, a byte or less once packed), and the largest lag (bounded: it
 does not grow with time).
 
@@ -179,6 +180,7 @@ def sample(url: str, pid: int, data_dir: Path, previous: list[int] | None) -> di
         "rss_mb": rss_mb(pid),
         **memory_by_kind(pid),
         "store_memory_mb": round((stats["sink"].get("store_memory_bytes") or 0) / 2**20, 1),
+        "store_queue_entries": stats["sink"].get("store_eviction_queue_entries") or 0,
         "counted_kept": sum(job.get("counted_readings_kept", 0) for job in stats.get("jobs", {}).values()),
         "counted_mb": round(
             sum(job.get("counted_readings_bytes", 0) for job in stats.get("jobs", {}).values()) / 2**20, 2
@@ -209,6 +211,7 @@ def verdict(samples: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
         "without_store_memory_low_last_third_mb": own_last,
         "memory_growth_without_store_pct": round((own_last - own_first) / own_first * 100, 1),
         "store_memory_mb_max": max(s["store_memory_mb"] for s in after),
+        "store_queue_entries_first_last": [after[0]["store_queue_entries"], after[-1]["store_queue_entries"]],
         "by_kind_low_first_last_third_mb": {
             kind: [min(s[kind] for s in after[:third]), min(s[kind] for s in after[-third:])]
             for kind in ("heap_mb", "thread_arenas_mb", "anon_other_mb", "file_mb")

@@ -60,10 +60,14 @@ class SinkRole(ThreadedRole):
         sink = self.sink
         counts = {"stored": sink.stored, "rejected": sink.rejected}
         histograms = {"latency_ms": sink.latency.snapshot(), "write_ms": sink.write_time.snapshot()}
-        return {"sink": counts | histograms | {"store_memory_bytes": self._storage_memory()}}
+        return {"sink": counts | histograms | self._storage_memory()}
 
-    def _storage_memory(self) -> int | None:
-        return None if self._storage is None else self._storage.memory_bytes()
+    def _storage_memory(self) -> dict[str, int | None]:
+        storage = self._storage
+        return {
+            "store_memory_bytes": None if storage is None else storage.memory_bytes(),
+            "store_eviction_queue_entries": None if storage is None else storage.eviction_queue_entries(),
+        }
 
     def consumer_groups(self) -> list[str]:
         return ["iotstream.storage"]

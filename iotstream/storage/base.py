@@ -392,6 +392,11 @@ class BaseStorage(ABC):
         None where the database runs elsewhere."""
         return None
 
+    def eviction_queue_entries(self) -> int | None:
+        """Entries in an embedded database's eviction queues, stale ones included, for the stats: memory
+        the store keeps outside `memory_bytes`; None where the database runs elsewhere."""
+        return None
+
     def catch_up(self) -> None:  # noqa: B027 - most stores have nothing to catch up
         """Make rollups and latest values reflect every write so far (DuckDB maintains them a little
         behind the writes; every query that reads them calls this first)."""

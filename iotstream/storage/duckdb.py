@@ -302,6 +302,19 @@ class DuckDBStorage(BaseStorage):
             return None
         return int(row[0] or 0) if row else 0
 
+    def eviction_queue_entries(self) -> int | None:
+        """DuckDB queues an entry each time a block becomes evictable, and purges the stale ones only
+        once a queue holds more than 32,768 (2.0); each keeps about 100 bytes of native memory that
+        `memory_bytes` does not count. Nearly every query adds some, so a busy store's queues grow for
+        a while, then level off (docs/benchmarks/soak.md): the soak watches them to tell that growth
+        from a leak."""
+        try:
+            with self._db.cursor() as cursor:
+                row = cursor.execute("SELECT sum(approximate_size) FROM duckdb_eviction_queues()").fetchone()
+        except duckdb.Error:
+            return None
+        return int(row[0] or 0) if row else 0
+
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._lock:
             try:

@@ -145,7 +145,9 @@ def test_a_house_posted_twice_is_counted_once_by_the_job(
         jobs = platform.stats()["jobs"]["home"]
         assert 0 < jobs["counted_readings_kept"] <= len(readings)  # once each
         assert 0 < jobs["counted_readings_bytes"] <= 8 * jobs["counted_readings_kept"]
-        assert api.get("/api/v1/stats").json()["sink"]["store_memory_bytes"] > 0  # DuckDB holds them
+        sink = api.get("/api/v1/stats").json()["sink"]
+        assert sink["store_memory_bytes"] > 0  # DuckDB holds them
+        assert sink["store_eviction_queue_entries"] > 0
         # A copy that comes after its window is final is reported late, as any reading would be: the
         # window keeps what its first copy made of it.
         late = {

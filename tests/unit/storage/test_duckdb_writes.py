@@ -205,3 +205,21 @@ def test_duckdb_memory_is_bounded_by_the_setting_and_reported(tmp_path: Path) ->
         default.close()
         told.close()
     assert told.memory_bytes() is None  # a stats request during shutdown gets no error
+
+
+def test_duckdb_eviction_queue_entries_are_reported(tmp_path: Path) -> None:
+    """Native memory DuckDB keeps outside its buffers: the soak tells its bounded growth from a leak."""
+    store = open_storage(f"duckdb:///{tmp_path}/s.duckdb", retention=KEEP)
+    assert isinstance(store, DuckDBStorage)
+    try:
+        before = store.eviction_queue_entries()
+        for batch in range(5):
+            store.write_observations([_reading(f"s{n % 9}", batch * 1_000 + n, 1.0) for n in range(900)])
+            store.buckets("1m", T0, T0 + 3_600_000, [f"s{n}" for n in range(9)])  # a join, and a catch-up
+        after = store.eviction_queue_entries()
+        assert before is not None
+        assert after is not None
+        assert after > before
+    finally:
+        store.close()
+    assert store.eviction_queue_entries() is None  # a stats request during shutdown gets no error
