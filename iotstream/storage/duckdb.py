@@ -293,14 +293,8 @@ class DuckDBStorage(BaseStorage):
         return deleted
 
     def memory_bytes(self) -> int | None:
-        """What DuckDB's buffer manager holds; from a cursor of its own, so a write in progress does
-        not hold it up. None once the store is closed (a stats request during shutdown)."""
-        try:
-            with self._db.cursor() as cursor:
-                row = cursor.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
-        except duckdb.Error:
-            return None
-        return int(row[0] or 0) if row else 0
+        """What DuckDB's buffer manager holds."""
+        return self._total("SELECT sum(memory_usage_bytes) FROM duckdb_memory()")
 
     def eviction_queue_entries(self) -> int | None:
         """DuckDB queues an entry each time a block becomes evictable, and purges the stale ones only
@@ -308,9 +302,14 @@ class DuckDBStorage(BaseStorage):
         `memory_bytes` does not count. Nearly every query adds some, so a busy store's queues grow for
         a while, then level off (docs/benchmarks/soak.md): the soak watches them to tell that growth
         from a leak."""
+        return self._total("SELECT sum(approximate_size) FROM duckdb_eviction_queues()")
+
+    def _total(self, sql: str) -> int | None:
+        """A sum over one of DuckDB's own tables, from a cursor of its own so that a write in progress
+        does not hold it up; None once the store is closed (a stats request during shutdown)."""
         try:
             with self._db.cursor() as cursor:
-                row = cursor.execute("SELECT sum(approximate_size) FROM duckdb_eviction_queues()").fetchone()
+                row = cursor.execute(sql).fetchone()
         except duckdb.Error:
             return None
         return int(row[0] or 0) if row else 0
