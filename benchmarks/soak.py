@@ -11,14 +11,14 @@ DuckDB's cache is full. Every 10 s it samples the platform process's RSS (also b
 open files, the log and store file sizes, the consumer lag and the p99 of acceptance → stored over the
 interval (from the sink's histogram).
 
-The verdict looks at what follows the warm-up (the first fifth): memory growth (the lowest RSS of the
-last third over the lowest of the first third: DuckDB's memory rises to each checkpoint and falls
-back, so retained memory shows in the lows; target < 5 %), the same without the store's memory
+The verdict looks at what follows the warm-up (the first fifth): memory growth (the lowest RSS of
+the last third over the lowest of the first third: DuckDB's memory rises to each checkpoint and
+falls back, so retained memory shows in the lows; target < 5 %), the same without the store's memory
 (DuckDB's buffers, which cache the growing store up to `[storage] duckdb_memory_bytes`, as reported
 in the stats), DuckDB's eviction-queue entries (native memory outside those buffers that grows to a
-bound, see the stats), the readings the jobs remember to drop their copies (until their windows close: a
-day for the meter job; 8 bytes each, a byte or less once packed), and the largest lag (bounded: it
-does not grow with time).
+bound, see the stats), the readings the jobs remember to drop their copies (until their windows
+close: a day for the meter job; 8 bytes each, a byte or less once packed), and the largest lag
+(bounded: it does not grow with time).
 
 Prints a line per sample and one final JSON line; writes benchmarks/results/soak.json.
 """
