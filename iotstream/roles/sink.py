@@ -64,9 +64,11 @@ class SinkRole(ThreadedRole):
 
     def _storage_memory(self) -> dict[str, int | None]:
         storage = self._storage
+        if storage is None:
+            return {"store_memory_bytes": None, "store_eviction_queue_entries": None}
         return {
-            "store_memory_bytes": None if storage is None else storage.memory_bytes(),
-            "store_eviction_queue_entries": None if storage is None else storage.eviction_queue_entries(),
+            "store_memory_bytes": storage.memory_bytes(),
+            "store_eviction_queue_entries": storage.eviction_queue_entries(),
         }
 
     def consumer_groups(self) -> list[str]:
