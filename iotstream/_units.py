@@ -1,6 +1,7 @@
 """Human-friendly durations and sizes for configuration files and command-line options."""
 
 import functools
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -42,14 +43,16 @@ def parse_duration_ms(text: str | int | float) -> int:
     >>> parse_duration_ms("3d")
     259200000
     """
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        return int(text)
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    if isinstance(text, float):
+        return _whole(text, text, "duration")
     match = _DURATION.match(str(text).lower())
     if match is None:
         raise ValueError(
             f"{text!r} is not a duration; use a number and a unit such as 500ms, 30s, 5m, 2h, 7d"
         )
-    return int(float(match.group(1)) * _DURATION_MS[match.group(2) or "ms"])
+    return _whole(float(match.group(1)) * _DURATION_MS[match.group(2) or "ms"], text, "duration")
 
 
 def parse_size_bytes(text: str | int) -> int:
@@ -63,7 +66,15 @@ def parse_size_bytes(text: str | int) -> int:
     match = _SIZE.match(str(text))
     if match is None:
         raise ValueError(f"{text!r} is not a size; use a number and a unit such as 512, 64KiB, 10MB, 1GiB")
-    return int(float(match.group(1)) * _SIZE_BYTES[(match.group(2) or "b").lower()])
+    return _whole(float(match.group(1)) * _SIZE_BYTES[(match.group(2) or "b").lower()], text, "size")
+
+
+def _whole(value: float, text: object, what: str) -> int:
+    """`int(value)`, refusing what a float cannot count: TOML's `inf` and `nan`, and digits past 1e308,
+    which `float` reads as infinity; `int` would raise OverflowError, which no caller expects."""
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite {what}")
+    return int(value)
 
 
 DurationMs = Annotated[int, BeforeValidator(parse_duration_ms)]

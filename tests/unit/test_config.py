@@ -54,6 +54,8 @@ def test_iotstream_toml_in_the_working_directory_is_found(
         ('[log]\nurl = "sqlite://relative.db"\n', "needs three slashes"),
         ("[log]\nlinger_ms = -1\n", r"log\.linger_ms: .*greater than or equal to 0"),
         ('[log]\nlinger_ms = "soon"\n', "'soon' is not a duration"),
+        ("[log]\nlinger_ms = inf\n", r"log\.linger_ms: .*inf is not a finite duration"),
+        ("[storage]\nduckdb_memory_bytes = 1e400\n", r"storage\.duckdb_memory_bytes: .*inf is not a size"),
         ("[log]\nurll = 1\n", r"log\.urll: Extra inputs are not permitted"),
         ("[log\n", "cannot read config file"),
     ],

@@ -36,6 +36,18 @@ def test_bad_durations_say_what_is_expected(text: str) -> None:
         parse_duration_ms(text)
 
 
+@pytest.mark.parametrize("text", [float("inf"), float("-inf"), float("nan"), "9" * 400 + "d"])
+def test_durations_a_float_cannot_count_are_refused_with_a_value_error(text: str | float) -> None:
+    """The configuration fuzzer found TOML's `inf` as a duration raising OverflowError."""
+    with pytest.raises(ValueError, match="is not a finite duration"):
+        parse_duration_ms(text)
+
+
+def test_a_size_past_what_a_float_counts_is_refused_with_a_value_error() -> None:
+    with pytest.raises(ValueError, match="is not a finite size"):
+        parse_size_bytes("9" * 400 + "GiB")
+
+
 @given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
 def test_iso_ms_writes_what_datetime_writes_for_every_millisecond_of_years_1_to_9999(ms: int) -> None:
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
