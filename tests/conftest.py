@@ -17,9 +17,10 @@ from iotstream.log.topics import platform_topics
 # Hypothesis draws some inputs from the constants of the project's modules imported so far (not the
 # tests'), so the same seed drew other inputs depending on what the tests before it had imported: the
 # fuzz seed a failure printed did not find it again alone. Every module the tests can import, first.
+BENCHMARKS_THE_TESTS_IMPORT = ("benchmarks._mqtt_load", "benchmarks.soak")
 for _found in pkgutil.walk_packages(iotstream.__path__, "iotstream."):
     importlib.import_module(_found.name)
-for _benchmark in ("benchmarks._mqtt_load", "benchmarks.soak"):  # those the tests import
+for _benchmark in BENCHMARKS_THE_TESTS_IMPORT:
     importlib.import_module(_benchmark)
 
 
